@@ -1,0 +1,3 @@
+"""Factory PV-plus-storage dispatch and carbon optimiser."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,482 @@
+"""Site configuration: pydantic models, TOML loading and cross-field checks.
+
+Role: turn a TOML file into one frozen, validated ``SiteConfig`` or raise ``ConfigError`` with
+one line per problem naming the key path, the bad value and what is allowed. May import only
+``dispatch.types``.
+
+Every key carries its unit (``energy_kwh``, ``charge_max_kw``, ``soc_min_frac``...). Money is in
+the tariff's currency; carbon intensity in g CO2 per kWh; carbon price in currency per kg.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+import zoneinfo
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dispatch.types import ConfigError
+
+Frac = Annotated[float, Field(ge=0.0, le=1.0)]
+PosFloat = Annotated[float, Field(gt=0.0)]
+NonNegFloat = Annotated[float, Field(ge=0.0)]
+DAY_TYPES = ("workday", "weekend", "holiday")
+_HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+_MMDD = re.compile(r"^(0[1-9]|1[0-2])-([0-2]\d|3[01])$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as 'Asia/Shanghai'") from exc
+    return name
+
+
+def minute_of_day(text: str) -> int:
+    """Parse ``"HH:MM"`` (``"24:00"`` allowed) into minutes after midnight."""
+    m = _HHMM.match(text)
+    if not m or (m.group(1) == "24" and m.group(2) != "00"):
+        raise ValueError(f"time of day {text!r} must be 'HH:MM' between 00:00 and 24:00")
+    return int(m.group(1)) * 60 + int(m.group(2))
+
+
+class SiteSection(_Model):
+    """Where the site is; its time zone drives tariffs, calendars and display."""
+
+    name: str = "site"
+    latitude_deg: Annotated[float, Field(ge=-90, le=90)]
+    longitude_deg: Annotated[float, Field(ge=-180, le=180)]
+    altitude_m: float = 0.0
+    timezone: str
+    country: str | None = Field(None, description="ISO country code for public holidays, e.g. 'CN'")
+    subdivision: str | None = Field(None, description="holidays subdivision code, e.g. 'BY'")
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+
+class GridSection(_Model):
+    """The grid connection point."""
+
+    import_max_kw: PosFloat
+    export_allowed: bool = True
+    export_max_kw: NonNegFloat | None = Field(
+        None, description="export limit; defaults to import_max_kw when export is allowed"
+    )
+
+    @model_validator(mode="after")
+    def _export(self) -> GridSection:
+        if not self.export_allowed and self.export_max_kw not in (None, 0.0):
+            raise ValueError(
+                f"export_max_kw = {self.export_max_kw} contradicts export_allowed = false "
+                "(zero-export site): remove it or set it to 0"
+            )
+        return self
+
+    @property
+    def export_limit_kw(self) -> float:
+        """Effective export limit (kW): 0 on a zero-export site."""
+        if not self.export_allowed:
+            return 0.0
+        return self.import_max_kw if self.export_max_kw is None else self.export_max_kw
+
+
+class BatterySection(_Model):
+    """The battery as seen at its AC terminals (PCS + BMS)."""
+
+    energy_kwh: PosFloat
+    charge_max_kw: PosFloat
+    discharge_max_kw: PosFloat
+    soc_min_frac: Frac = 0.05
+    soc_max_frac: Frac = 0.95
+    soc_reserve_frac: Frac | None = Field(
+        None, description="soft floor kept for outages or peaks; defaults to soc_min_frac"
+    )
+    soc_initial_frac: Frac = Field(0.5, description="used when no measured SoC is given")
+    eta_charge: Annotated[float, Field(gt=0, le=1)] = 0.95
+    eta_discharge: Annotated[float, Field(gt=0, le=1)] = 0.95
+    wear_cost_per_kwh: NonNegFloat = Field(0.0, description="cost per kWh of throughput")
+
+    @model_validator(mode="after")
+    def _window(self) -> BatterySection:
+        if self.soc_min_frac >= self.soc_max_frac:
+            raise ValueError(
+                f"soc_min_frac = {self.soc_min_frac} must be below soc_max_frac = {self.soc_max_frac}"
+            )
+        r = self.soc_reserve_frac
+        if r is not None and not self.soc_min_frac <= r <= self.soc_max_frac:
+            raise ValueError(
+                f"soc_reserve_frac = {r} must lie in [soc_min_frac, soc_max_frac] = "
+                f"[{self.soc_min_frac}, {self.soc_max_frac}]"
+            )
+        return self
+
+    @property
+    def reserve_frac(self) -> float:
+        """Effective reserve SoC (fraction)."""
+        return self.soc_min_frac if self.soc_reserve_frac is None else self.soc_reserve_frac
+
+
+class PvArraySection(_Model):
+    """One PV array with its own orientation and inverter."""
+
+    name: str
+    dc_kwp: PosFloat
+    ac_kw: PosFloat = Field(description="inverter AC limit of this array")
+    tilt_deg: Annotated[float, Field(ge=0, le=90)] = 20.0
+    azimuth_deg: Annotated[float, Field(ge=0, lt=360)] = Field(
+        180.0, description="pvlib convention: 0 north, 90 east, 180 south"
+    )
+    gamma_pdc_per_c: Annotated[float, Field(ge=-0.02, le=0)] = -0.0037
+    losses_frac: Annotated[float, Field(ge=0, lt=1)] = 0.14
+    albedo_frac: Frac = 0.2
+
+
+class DerivedBand(_Model):
+    """A band priced as a multiple of another, e.g. critical peak = 1.2 x peak."""
+
+    of: str
+    multiplier: PosFloat
+
+
+class SeasonSection(_Model):
+    """A season as an inclusive date range (``"MM-DD"``), which may wrap the new year."""
+
+    name: str
+    start: str
+    end: str
+
+    @field_validator("start", "end")
+    @classmethod
+    def _mmdd(cls, v: str) -> str:
+        if not _MMDD.match(v):
+            raise ValueError(f"{v!r} must be 'MM-DD'")
+        dt.date(2024, int(v[:2]), int(v[3:]))  # raises on 02-30 etc.
+        return v
+
+
+class TouRule(_Model):
+    """Assign ``band`` to the hours ``start``-``end`` (site time; may wrap midnight).
+
+    Empty ``seasons`` or ``day_types`` mean all. Later rules override earlier ones, so a base
+    schedule comes first and overlays (critical peak, holiday deep valley) after it.
+    """
+
+    band: str
+    start: str
+    end: str
+    seasons: list[str] = []
+    day_types: list[Literal["workday", "weekend", "holiday"]] = []
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        minute_of_day(v)
+        return v
+
+
+class DayAheadSection(_Model):
+    """How a day-ahead price series (currency per kWh) enters the import price.
+
+    ``replace``: import = multiplier x day-ahead + adder. ``add``: import = band price +
+    multiplier x day-ahead + adder.
+    """
+
+    mode: Literal["replace", "add"] = "replace"
+    multiplier: float = 1.0
+    adder_per_kwh: float = 0.0
+
+
+class ExportSection(_Model):
+    """What exported energy earns: nothing, a fixed price, a price per band, or day-ahead."""
+
+    mode: Literal["none", "fixed", "band", "day_ahead"] = "none"
+    price_per_kwh: float = 0.0
+    band_prices_per_kwh: dict[str, float] = {}
+    day_ahead_multiplier: float = 1.0
+    day_ahead_adder_per_kwh: float = 0.0
+
+
+class TariffSection(_Model):
+    """Time-of-use energy prices, export price and the monthly max-demand charge."""
+
+    currency: str = "EUR"
+    bands: dict[str, float | DerivedBand] = Field(
+        default_factory=dict, description="band name -> price per kWh, or {of, multiplier}"
+    )
+    seasons: list[SeasonSection] = []
+    rules: list[TouRule] = []
+    weekend_days: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+        [5, 6], description="0 = Monday"
+    )
+    holiday_country: str | None = Field(None, description="defaults to site.country")
+    extra_holidays: list[dt.date] = []
+    makeup_workdays: list[dt.date] = Field(
+        [], description="weekend days worked by decree (e.g. China's adjusted working days)"
+    )
+    day_ahead: DayAheadSection | None = None
+    export: ExportSection = ExportSection()
+    demand_charge_per_kw_month: NonNegFloat = 0.0
+    demand_billing_timezone: str | None = Field(
+        None, description="time zone of billing months; defaults to the site time zone"
+    )
+
+    @field_validator("demand_billing_timezone")
+    @classmethod
+    def _billing_tz(cls, v: str | None) -> str | None:
+        return None if v is None else _check_timezone(v)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TariffSection:
+        problems = _tariff_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _tariff_problems(t: TariffSection) -> list[str]:
+    problems: list[str] = []
+    for name, band in t.bands.items():
+        if isinstance(band, DerivedBand):
+            base = t.bands.get(band.of)
+            if base is None:
+                problems.append(f"bands.{name}.of = {band.of!r} is not a band; have {sorted(t.bands)}")
+            elif isinstance(base, DerivedBand):
+                problems.append(f"bands.{name}.of = {band.of!r} must name a band with a price")
+    season_names = [s.name for s in t.seasons]
+    if len(set(season_names)) != len(season_names):
+        problems.append(f"seasons: duplicate names in {season_names}")
+    for i, rule in enumerate(t.rules):
+        if rule.band not in t.bands:
+            problems.append(f"rules[{i}].band = {rule.band!r} is not a band; have {sorted(t.bands)}")
+        unknown = [s for s in rule.seasons if s not in season_names]
+        if unknown:
+            problems.append(f"rules[{i}].seasons: unknown {unknown}; have {season_names}")
+    for name in t.export.band_prices_per_kwh:
+        if name not in t.bands:
+            problems.append(f"export.band_prices_per_kwh.{name} is not a band")
+    if t.export.mode == "band":
+        missing = sorted(set(t.bands) - set(t.export.band_prices_per_kwh))
+        if missing:
+            problems.append(f"export.mode = 'band' needs band_prices_per_kwh for {missing}")
+    if t.rules and not t.bands:
+        problems.append("rules given but no bands")
+    if not t.rules and t.day_ahead is None:
+        problems.append("no import price: give bands and rules, or a day_ahead section")
+    if t.day_ahead is not None and t.day_ahead.mode == "add" and not t.rules:
+        problems.append("day_ahead.mode = 'add' needs bands and rules to add to")
+    if t.seasons:
+        problems += _season_coverage(t.seasons)
+    if t.rules:
+        problems += _rule_coverage(t)
+    return problems
+
+
+def season_of_day(seasons: list[SeasonSection], month: int, day: int) -> list[str]:
+    """Names of the seasons whose date range contains ``month``-``day``."""
+    key = (month, day)
+    names = []
+    for s in seasons:
+        a = (int(s.start[:2]), int(s.start[3:]))
+        b = (int(s.end[:2]), int(s.end[3:]))
+        inside = a <= key <= b if a <= b else (key >= a or key <= b)
+        if inside:
+            names.append(s.name)
+    return names
+
+
+def _season_coverage(seasons: list[SeasonSection]) -> list[str]:
+    day = dt.date(2024, 1, 1)  # a leap year covers 02-29
+    while day.year == 2024:
+        names = season_of_day(seasons, day.month, day.day)
+        if len(names) != 1:
+            what = "no season" if not names else f"several seasons {names}"
+            return [f"seasons: {day:%m-%d} falls in {what}; each day needs exactly one"]
+        day += dt.timedelta(days=1)
+    return []
+
+
+def rule_minutes(rule: TouRule) -> list[tuple[int, int]]:
+    """Minute ranges ``[a, b)`` of the day that ``rule`` covers (two when it wraps midnight)."""
+    a, b = minute_of_day(rule.start), minute_of_day(rule.end)
+    if a == b:
+        return [(0, 1440)]
+    return [(a, b)] if a < b else [(a, 1440), (0, b)]
+
+
+def _rule_coverage(t: TariffSection) -> list[str]:
+    seasons = [s.name for s in t.seasons] or [None]
+    for season in seasons:
+        for day_type in DAY_TYPES:
+            covered = bytearray(1440)
+            for rule in t.rules:
+                if rule.seasons and season not in rule.seasons:
+                    continue
+                if rule.day_types and day_type not in rule.day_types:
+                    continue
+                for a, b in rule_minutes(rule):
+                    covered[a:b] = b"\x01" * (b - a)
+            if 0 in covered:
+                m = covered.index(0)
+                where = f"season {season!r}, " if season else ""
+                return [
+                    f"rules: no band for {where}{day_type} at {m // 60:02d}:{m % 60:02d}; "
+                    "every minute of every day type needs a band"
+                ]
+    return []
+
+
+class CarbonSection(_Model):
+    """Grid carbon intensity and its price in the objective."""
+
+    grid_ci_g_per_kwh: NonNegFloat = Field(description="grid emission factor used when no series is given")
+    hourly_profile_g_per_kwh: list[NonNegFloat] | None = Field(
+        None, description="24 values by site-local hour; replaces the constant factor"
+    )
+    price_per_kg: NonNegFloat = Field(0.0, description="carbon price in currency per kg CO2")
+
+    @field_validator("hourly_profile_g_per_kwh")
+    @classmethod
+    def _profile(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and len(v) != 24:
+            raise ValueError(f"needs 24 hourly values, got {len(v)}")
+        return v
+
+
+class PlanSection(_Model):
+    """The receding-horizon plan: step, horizon, terminal rule and solver."""
+
+    step_min: Literal[1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60] = 15
+    horizon_h: Annotated[float, Field(gt=0, le=168)] = 24.0
+    terminal_soc: Literal["at_least_start", "target", "free"] = "at_least_start"
+    terminal_soc_frac: Frac | None = None
+    solver: str = Field("auto", description="'auto' (HiGHS, method by horizon) or a cvxpy solver name")
+    solver_options: dict[str, Any] = {}
+    soft_penalty_per_kwh: PosFloat = Field(
+        100.0, description="price of breaking a soft limit (import cap, SoC window); >> any price"
+    )
+    reserve_penalty_per_kwh: NonNegFloat = Field(
+        1.0, description="price per kWh-slot of dipping below the reserve SoC"
+    )
+
+    @model_validator(mode="after")
+    def _terminal(self) -> PlanSection:
+        if self.terminal_soc == "target" and self.terminal_soc_frac is None:
+            raise ValueError("terminal_soc = 'target' needs terminal_soc_frac")
+        if (self.horizon_h * 60) % self.step_min:
+            raise ValueError(
+                f"horizon_h = {self.horizon_h} is not a whole number of {self.step_min}-minute steps"
+            )
+        return self
+
+    @property
+    def n_slots(self) -> int:
+        """Number of slots in the horizon."""
+        return int(round(self.horizon_h * 60 / self.step_min))
+
+
+class SiteConfig(_Model):
+    """The whole site configuration."""
+
+    site: SiteSection
+    grid: GridSection
+    battery: BatterySection
+    pv: list[PvArraySection] = []
+    tariff: TariffSection
+    carbon: CarbonSection
+    plan: PlanSection = PlanSection()
+
+    @model_validator(mode="after")
+    def _cross(self) -> SiteConfig:
+        names = [a.name for a in self.pv]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pv: array names must be unique, got {names}")
+        tr = self.plan.terminal_soc_frac
+        b = self.battery
+        if tr is not None and not b.soc_min_frac <= tr <= b.soc_max_frac:
+            raise ValueError(
+                f"plan.terminal_soc_frac = {tr} must lie in the battery's SoC window "
+                f"[{b.soc_min_frac}, {b.soc_max_frac}]"
+            )
+        if self.tariff.export.mode != "none" and not self.grid.export_allowed:
+            raise ValueError(
+                f"tariff.export.mode = {self.tariff.export.mode!r} but grid.export_allowed = "
+                "false: set export.mode = 'none' on a zero-export site"
+            )
+        return self
+
+    @property
+    def pv_dc_kwp(self) -> float:
+        """Total PV peak power (kWp)."""
+        return sum(a.dc_kwp for a in self.pv)
+
+    @property
+    def billing_timezone(self) -> str:
+        """Time zone in which billing months are counted."""
+        return self.tariff.demand_billing_timezone or self.site.timezone
+
+    @property
+    def holiday_country(self) -> str | None:
+        """Country whose public holidays count as holidays in the tariff calendar."""
+        return self.tariff.holiday_country or self.site.country
+
+
+def _format_error(err: dict[str, Any]) -> str:
+    path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"{path}: unknown key (typo?); remove it or check the docs for allowed keys"
+    if err["type"] == "missing":
+        return f"{path}: required key is missing"
+    value = err.get("input")
+    shown = repr(value) if not isinstance(value, dict) else "{...}"
+    return f"{path} = {shown}: {msg}"
+
+
+def parse_config(data: dict[str, Any], source: str | None = None) -> SiteConfig:
+    """Validate a configuration mapping.
+
+    Parameters
+    ----------
+    data : dict
+        The parsed TOML document.
+    source : str, optional
+        Where it came from, for error messages.
+
+    Raises
+    ------
+    ConfigError
+        With one line per problem.
+    """
+    try:
+        return SiteConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_format_error(e) for e in exc.errors()], source) from None
+
+
+def load_config(path: str | Path) -> SiteConfig:
+    """Read and validate a TOML site configuration file.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, not valid TOML, or fails validation.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror}", str(p)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", str(p)) from None
+    return parse_config(data, str(p))

@@ -1,0 +1,293 @@
+"""Shared value types, error types and the sign conventions of the whole package.
+
+Role: the vocabulary every other module speaks. Imports nothing of ours.
+
+Conventions (site-bus view, power into the bus is positive):
+
+- ``p_grid_kw > 0`` import, ``< 0`` export;
+- ``p_batt_kw > 0`` discharge, ``< 0`` charge;
+- ``p_pv_kw >= 0`` and ``p_load_kw >= 0``;
+- ``p_load_kw = p_grid_kw + p_pv_kw + p_batt_kw`` in every slot.
+
+Units inside the package: kW, kWh, fractions, money per kWh, g/kWh. Time: tz-aware UTC, frames
+indexed by the start of each period at a fixed step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FORECAST_REQUIRED = ("p_pv_kw", "p_load_kw")
+FORECAST_OPTIONAL = ("price_import_per_kwh", "price_export_per_kwh", "ci_g_per_kwh")
+
+
+class DispatchError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ConfigError(DispatchError):
+    """A site configuration is invalid.
+
+    Parameters
+    ----------
+    problems : list of str
+        One line per problem, each naming the key path, the bad value and what is allowed.
+    source : str, optional
+        The file the configuration came from.
+    """
+
+    def __init__(self, problems: list[str] | str, source: str | None = None) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.source = source
+        head = f"invalid configuration {source}" if source else "invalid configuration"
+        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+class InputError(DispatchError):
+    """A time series handed to the package (CSV, frame) is unusable; the message says where."""
+
+
+class SourceError(DispatchError):
+    """A data provider (weather, prices, carbon intensity) failed; the message names it."""
+
+
+class DeviceError(DispatchError):
+    """A device read or write failed; the message names device, address and cause."""
+
+
+def check_time_index(index: pd.Index, what: str) -> pd.Timedelta:
+    """Check that ``index`` is a tz-aware UTC, strictly increasing index at a fixed step.
+
+    Parameters
+    ----------
+    index : pandas.Index
+        Period-start time stamps.
+    what : str
+        Name of the series, used in error messages.
+
+    Returns
+    -------
+    pandas.Timedelta
+        The fixed step between stamps.
+
+    Raises
+    ------
+    InputError
+        If the index is not datetime, not UTC, has fewer than one stamp, duplicates, is unsorted
+        or has gaps.
+    """
+    if not isinstance(index, pd.DatetimeIndex):
+        raise InputError(f"{what}: the index must be time stamps, got {type(index).__name__}")
+    if len(index) == 0:
+        raise InputError(f"{what}: no rows")
+    if index.tz is None or str(index.tz) != "UTC":
+        raise InputError(f"{what}: time stamps must be tz-aware UTC, got tz={index.tz}")
+    if len(index) == 1:
+        raise InputError(f"{what}: at least two time stamps are needed to know the step")
+    steps = np.diff(index.asi8)
+    dup = np.flatnonzero(steps == 0)
+    if dup.size:
+        raise InputError(f"{what}: duplicate time stamp {index[dup[0]].isoformat()}")
+    back = np.flatnonzero(steps < 0)
+    if back.size:
+        raise InputError(
+            f"{what}: time stamps are not sorted: {index[back[0] + 1].isoformat()} "
+            f"follows {index[back[0]].isoformat()}"
+        )
+    gap = np.flatnonzero(steps != steps[0])
+    if gap.size:
+        i = gap[0]
+        raise InputError(
+            f"{what}: the step is not fixed: {index[i].isoformat()} -> "
+            f"{index[i + 1].isoformat()} differs from the first step {pd.Timedelta(steps[0])}"
+        )
+    return pd.Timedelta(int(steps[0]), unit="ns")
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """What the optimiser plans against, for one horizon.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Indexed by UTC period start at a fixed step. Required columns ``p_pv_kw`` and
+        ``p_load_kw`` (expected values, kW); optional ``price_import_per_kwh``,
+        ``price_export_per_kwh`` (money per kWh) and ``ci_g_per_kwh`` (grid carbon intensity,
+        g CO2 per kWh). Optional columns that are absent come from the site's tariff and
+        carbon configuration.
+    load_quantiles_kw : pandas.DataFrame, optional
+        Load quantiles (kW), same index, one column per quantile level in (0, 1).
+    pv_quantiles_kw : pandas.DataFrame, optional
+        PV quantiles (kW), same index, one column per quantile level in (0, 1).
+    issued_at : pandas.Timestamp, optional
+        When the forecast was made (UTC).
+    """
+
+    frame: pd.DataFrame
+    load_quantiles_kw: pd.DataFrame | None = None
+    pv_quantiles_kw: pd.DataFrame | None = None
+    issued_at: pd.Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        check_time_index(self.frame.index, "forecast")
+        missing = [c for c in FORECAST_REQUIRED if c not in self.frame.columns]
+        if missing:
+            raise InputError(f"forecast: missing column(s) {missing}")
+        for col in (*FORECAST_REQUIRED, *FORECAST_OPTIONAL):
+            if col not in self.frame.columns:
+                continue
+            values = self.frame[col].to_numpy(dtype=float)
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                raise InputError(
+                    f"forecast: column {col} is not a finite number at "
+                    f"{self.frame.index[bad[0]].isoformat()}"
+                )
+            if col in FORECAST_REQUIRED and (values < 0).any():
+                i = int(np.flatnonzero(values < 0)[0])
+                raise InputError(
+                    f"forecast: {col} must be >= 0, got {values[i]} at "
+                    f"{self.frame.index[i].isoformat()}"
+                )
+        for name in ("load_quantiles_kw", "pv_quantiles_kw"):
+            q = getattr(self, name)
+            if q is None:
+                continue
+            if not q.index.equals(self.frame.index):
+                raise InputError(f"forecast: {name} must share the forecast's index")
+            levels = np.asarray(q.columns, dtype=float)
+            if ((levels <= 0) | (levels >= 1)).any():
+                raise InputError(f"forecast: {name} levels must lie in (0, 1), got {list(levels)}")
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        """Period-start time stamps (UTC)."""
+        return self.frame.index  # type: ignore[return-value]
+
+    @property
+    def step(self) -> pd.Timedelta:
+        """The fixed step between slots."""
+        return self.frame.index[1] - self.frame.index[0]
+
+
+@dataclass(frozen=True)
+class PlanCosts:
+    """The parts of a plan's cost over its horizon, in the tariff's currency.
+
+    ``total = energy_cost - export_revenue + demand_charge + carbon_cost + wear_cost``.
+    ``demand_charge`` is only the increase of the billing month's max-demand charge over the
+    peak already reached.
+    """
+
+    energy_cost: float
+    export_revenue: float
+    demand_charge: float
+    carbon_cost: float
+    wear_cost: float
+
+    @property
+    def total(self) -> float:
+        """Net cost of the plan (currency)."""
+        return (
+            self.energy_cost
+            - self.export_revenue
+            + self.demand_charge
+            + self.carbon_cost
+            + self.wear_cost
+        )
+
+    def as_dict(self) -> dict[str, float]:
+        """The parts and the total as a plain dict."""
+        return {
+            "energy_cost": self.energy_cost,
+            "export_revenue": self.export_revenue,
+            "demand_charge": self.demand_charge,
+            "carbon_cost": self.carbon_cost,
+            "wear_cost": self.wear_cost,
+            "total": self.total,
+        }
+
+
+PLAN_COLUMNS = (
+    "p_batt_kw",
+    "p_charge_kw",
+    "p_discharge_kw",
+    "p_grid_kw",
+    "p_import_kw",
+    "p_export_kw",
+    "p_pv_kw",
+    "p_curtail_kw",
+    "p_load_kw",
+    "soc_frac",
+    "price_import_per_kwh",
+    "price_export_per_kwh",
+    "ci_g_per_kwh",
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A battery schedule over one horizon and what it costs.
+
+    Attributes
+    ----------
+    status : str
+        ``"optimal"``, ``"optimal_inaccurate"`` or ``"fallback"``.
+    frame : pandas.DataFrame
+        Per slot, indexed by UTC period start: the columns of ``PLAN_COLUMNS``; ``p_pv_kw`` is
+        PV after curtailment and ``soc_frac`` the state of charge at the end of the slot.
+    costs : PlanCosts
+        Costs recomputed from the plan's net powers.
+    kg_co2 : float
+        Location-based emissions of the planned imports (kg CO2).
+    peak_import_kw : float
+        Highest planned import (kW).
+    solve_ms : float
+        Wall time of the solve (ms).
+    solver : str
+        Which solver (and method) produced the plan.
+    message : str
+        Why a fallback was used, or notes such as slots where a direction was forced.
+    objective : float
+        The solver's objective value, including penalties for soft limits (currency).
+    soft_violation_kwh : dict of str to float
+        Energy by which each soft limit was exceeded (all zero in a clean plan).
+    """
+
+    status: str
+    frame: pd.DataFrame
+    costs: PlanCosts
+    kg_co2: float
+    peak_import_kw: float
+    solve_ms: float
+    solver: str
+    message: str = ""
+    objective: float = float("nan")
+    soft_violation_kwh: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def is_fallback(self) -> bool:
+        """True when the plan is the rule-based fallback, not an optimum."""
+        return self.status == "fallback"
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary of the plan."""
+        return {
+            "status": self.status,
+            "solver": self.solver,
+            "message": self.message,
+            "start": self.frame.index[0].isoformat(),
+            "slots": len(self.frame),
+            "objective": self.objective,
+            "costs": self.costs.as_dict(),
+            "kg_co2": self.kg_co2,
+            "peak_import_kw": self.peak_import_kw,
+            "solve_ms": self.solve_ms,
+            "soft_violation_kwh": dict(self.soft_violation_kwh),
+        }

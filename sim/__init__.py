@@ -1,0 +1,1 @@
+"""Plant simulator, Modbus server and backtests. Depends on ``dispatch``, never the reverse."""

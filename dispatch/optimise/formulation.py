@@ -1,0 +1,176 @@
+"""The battery dispatch LP written once in cvxpy with Parameters (DPP), re-solved every step.
+
+Role: own the mathematical formulation. Imports cvxpy, numpy and ``dispatch.config``.
+
+For slots ``t = 1..T`` of length ``dt`` hours, with non-negative variables charge ``c``,
+discharge ``d``, import ``g`` (within the cap) and ``o`` (over the cap, a priced slack), export
+``x``, PV curtailment ``u``, stored energy ``e`` (kWh at slot end) and a billing-month peak
+``z_k`` per billing month ``k`` touched by the horizon, the program is::
+
+    minimise  sum_t dt * [ (pi_t + cp * ci_t / 1000) * (g_t + o_t) - pe_t * x_t
+                           + w * (c_t + d_t) + P * o_t + R * r_t ]
+              + sum_k D * z_k + P * (sum_t (l_t + h_t) + s) - V * e_T
+    s.t.      g_t + o_t - x_t - u_t + d_t - c_t = L_t - PV_t           (power balance)
+              e_t = e_{t-1} + dt * (eta_c * c_t - d_t / eta_d),  e_0 = SoC0   (dynamics)
+              e_t + l_t >= E_min,  e_t - h_t <= E_max,  e_t + r_t >= E_res    (soft window)
+              z_k >= g_t + o_t - M_kt   (M_kt = 0 in month k, a big number elsewhere)
+              z_k >= peak already reached in month k
+              e_T + s >= terminal target
+              0 <= c_t <= C_t,  0 <= d_t <= Dmax_t,  0 <= g_t <= G_t,  0 <= x_t <= X_t,
+              0 <= u_t <= PV_t,  0 <= e_t <= E
+
+``pi`` import price, ``pe`` export price, ``cp`` carbon price per kg, ``ci`` grid intensity
+(g/kWh), ``w`` wear cost per kWh of throughput, ``D`` demand charge per kW-month, ``P`` the
+soft-limit penalty, ``R`` the reserve penalty and ``V`` an optional value of stored energy. The
+demand term ``D * (z_k - peak_k)`` is the increase of the month's max-demand charge; the constant
+``-D * peak_k`` is left out of the solver's objective.
+
+Every number that changes between steps is a Parameter; the constraint matrix is constant, which
+lets ``hot.HotHighs`` keep one HiGHS model alive and update only costs and bounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cvxpy as cp
+import numpy as np
+
+from dispatch.config import SiteConfig
+
+#: Variables of the program, in the order the plan reads them.
+VARIABLES = (
+    "charge_kw",
+    "discharge_kw",
+    "import_kw",
+    "import_over_kw",
+    "export_kw",
+    "curtail_kw",
+    "energy_kwh",
+    "soc_low_kwh",
+    "soc_high_kwh",
+    "reserve_short_kwh",
+    "terminal_short_kwh",
+    "peak_kw",
+)
+
+
+@dataclass(frozen=True)
+class Formulation:
+    """The compiled-once cvxpy problem and handles to its parameters and variables.
+
+    Attributes
+    ----------
+    problem : cvxpy.Problem
+        The DPP problem.
+    params : dict of str to cvxpy.Parameter
+        Keyed by name (see ``build``).
+    variables : dict of str to cvxpy.Variable
+        Keyed by the names in ``VARIABLES``.
+    n_slots : int
+        Slots in the horizon.
+    dt_h : float
+        Slot length (hours).
+    n_months : int
+        Billing months the horizon may touch.
+    """
+
+    problem: cp.Problem
+    params: dict[str, cp.Parameter]
+    variables: dict[str, cp.Variable]
+    n_slots: int
+    dt_h: float
+    n_months: int
+
+
+def months_touched(n_slots: int, dt_h: float) -> int:
+    """Most billing months a horizon of ``n_slots`` x ``dt_h`` hours can touch."""
+    days = n_slots * dt_h / 24.0
+    return int(np.ceil(days / 28.0)) + 1
+
+
+def _parameters(T: int, K: int) -> dict[str, cp.Parameter]:
+    vec = {
+        "net_load_kw": None,  # load - PV, may be negative
+        "pv_kw": "nonneg",
+        "import_cost_per_kw": None,  # dt * (price + carbon price * ci / 1000), per kW of import
+        "export_revenue_per_kw": None,  # dt * export price
+        "import_cap_kw": "nonneg",
+        "export_cap_kw": "nonneg",
+        "charge_cap_kw": "nonneg",
+        "discharge_cap_kw": "nonneg",
+    }
+    params = {
+        name: cp.Parameter(T, name=name, nonneg=sign == "nonneg") for name, sign in vec.items()
+    }
+    params["demand_relax_kw"] = cp.Parameter((K, T), name="demand_relax_kw", nonneg=True)
+    params["demand_charge_per_kw"] = cp.Parameter(K, name="demand_charge_per_kw", nonneg=True)
+    params["peak_so_far_kw"] = cp.Parameter(K, name="peak_so_far_kw", nonneg=True)
+    for name in ("energy_start_kwh", "reserve_kwh", "terminal_target_kwh"):
+        params[name] = cp.Parameter(name=name, nonneg=True)
+    params["terminal_value_per_kwh"] = cp.Parameter(name="terminal_value_per_kwh")
+    return params
+
+
+def build(config: SiteConfig, n_slots: int, dt_h: float, n_months: int | None = None) -> Formulation:
+    """Build the dispatch program for one site and horizon length.
+
+    Parameters
+    ----------
+    config : SiteConfig
+        Battery, grid and plan settings (constants of the program).
+    n_slots : int
+        Slots in the horizon.
+    dt_h : float
+        Slot length (hours).
+    n_months : int, optional
+        Billing months the horizon may touch; by default from its length.
+
+    Returns
+    -------
+    Formulation
+    """
+    T = n_slots
+    K = n_months or months_touched(T, dt_h)
+    b = config.battery
+    pen = config.plan.soft_penalty_per_kwh
+    p = _parameters(T, K)
+    shapes = {"peak_kw": (K,), "terminal_short_kwh": ()}
+    v = {name: cp.Variable(shapes.get(name, (T,)), name=name, nonneg=True) for name in VARIABLES}
+    c, d, e = v["charge_kw"], v["discharge_kw"], v["energy_kwh"]
+    grid_in = v["import_kw"] + v["import_over_kw"]
+    e_min = b.soc_min_frac * b.energy_kwh
+    e_max = b.soc_max_frac * b.energy_kwh
+    constraints = [
+        grid_in - v["export_kw"] - v["curtail_kw"] + d - c == p["net_load_kw"],
+        e[0] - dt_h * (b.eta_charge * c[0] - d[0] / b.eta_discharge) == p["energy_start_kwh"],
+        e[1:] - e[:-1] - dt_h * (b.eta_charge * c[1:] - d[1:] / b.eta_discharge) == 0,
+        e + v["soc_low_kwh"] >= e_min,
+        e - v["soc_high_kwh"] <= e_max,
+        e + v["reserve_short_kwh"] >= p["reserve_kwh"],
+        e[T - 1] + v["terminal_short_kwh"] >= p["terminal_target_kwh"],
+        # Caps as single-variable rows: cvxpy 1.9 does not treat Parameter bounds of a variable
+        # that also meets a Parameter in the objective as DPP; hot.HotHighs turns such rows
+        # into column bounds again.
+        c <= p["charge_cap_kw"],
+        d <= p["discharge_cap_kw"],
+        v["import_kw"] <= p["import_cap_kw"],
+        v["export_kw"] <= p["export_cap_kw"],
+        v["curtail_kw"] <= p["pv_kw"],
+        e <= b.energy_kwh,
+        v["peak_kw"] >= p["peak_so_far_kw"],
+    ]
+    for k in range(K):
+        constraints.append(grid_in - v["peak_kw"][k] <= p["demand_relax_kw"][k])
+    cost = (
+        p["import_cost_per_kw"] @ grid_in
+        - p["export_revenue_per_kw"] @ v["export_kw"]
+        + b.wear_cost_per_kwh * dt_h * cp.sum(c + d)
+        + pen * dt_h * cp.sum(v["import_over_kw"])
+        + config.plan.reserve_penalty_per_kwh * dt_h * cp.sum(v["reserve_short_kwh"])
+        + pen * (cp.sum(v["soc_low_kwh"] + v["soc_high_kwh"]) + v["terminal_short_kwh"])
+        + p["demand_charge_per_kw"] @ v["peak_kw"]
+        - p["terminal_value_per_kwh"] * e[T - 1]
+    )
+    problem = cp.Problem(cp.Minimize(cost), constraints)
+    return Formulation(problem, p, v, T, dt_h, K)

@@ -1,0 +1,301 @@
+"""``DispatchModel``: the site's program built once, fed a ``Forecast`` each step, always
+answering with a ``Plan``.
+
+Role: set the parameters from a forecast and the site's state, pick the solver path, repair
+slots where the LP would charge and discharge (or import and export) at once, and wrap the
+result. A solver failure yields the fallback plan with its reason; only bad inputs raise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+
+from dispatch.config import SiteConfig
+from dispatch.optimise.formulation import Formulation, build
+from dispatch.optimise.hot import HotHighs
+from dispatch.optimise.outcome import SlotInputs, fallback_plan, make_plan, plan_frame
+from dispatch.types import Forecast, InputError, Plan
+
+#: Above this many slots HiGHS's interior-point method beats its dual simplex (bench_optimise).
+SIMPLEX_MAX_SLOTS = 700
+#: Opposite flows both above this are repaired by a re-solve; below it they are netted (kW).
+SIMULTANEOUS_TOL_KW = 1e-3
+_REQUIRED = ("price_import_per_kwh", "price_export_per_kwh", "ci_g_per_kwh")
+
+
+def solver_path(name: str, n_slots: int) -> tuple[str, str]:
+    """Map a configured solver name to (path, method).
+
+    ``"auto"`` -> the persistent HiGHS model with simplex up to ``SIMPLEX_MAX_SLOTS`` slots and
+    interior point beyond; ``"highs-simplex"`` / ``"highs-ipm"`` force the method; any other name
+    is a cvxpy solver (``"HIGHS"``, ``"CLARABEL"``, ...) solved through cvxpy.
+    """
+    if name == "auto":
+        return "hot", "simplex" if n_slots <= SIMPLEX_MAX_SLOTS else "ipm"
+    if name in ("highs-simplex", "highs-ipm"):
+        return "hot", name.removeprefix("highs-")
+    if name.upper() not in cp.installed_solvers():
+        raise InputError(
+            f"plan.solver = {name!r} is not available; use 'auto', 'highs-simplex', 'highs-ipm' "
+            f"or one of {cp.installed_solvers()}"
+        )
+    return "cvxpy", name.upper()
+
+
+class DispatchModel:
+    """The dispatch LP of one site for a fixed number of slots, re-solved every step.
+
+    Parameters
+    ----------
+    config : SiteConfig
+        The site.
+    n_slots : int, optional
+        Horizon length; defaults to ``config.plan.n_slots``.
+    n_months : int, optional
+        Billing months a horizon may touch (more for long offline horizons).
+    """
+
+    def __init__(self, config: SiteConfig, n_slots: int | None = None, n_months: int | None = None):
+        self.config = config
+        self.n_slots = n_slots or config.plan.n_slots
+        self.step = pd.Timedelta(minutes=config.plan.step_min)
+        self.dt_h = config.plan.step_min / 60.0
+        self.form: Formulation = build(config, self.n_slots, self.dt_h, n_months)
+        self.path, self.method = solver_path(config.plan.solver, self.n_slots)
+        self._hot: HotHighs | None = None
+        self._solution: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------- inputs
+    def slot_inputs(
+        self,
+        forecast: Forecast,
+        soc_frac: float,
+        billing_month: Sequence[str] | None,
+        peak_so_far_kw: Mapping[str, float] | float,
+    ) -> SlotInputs:
+        """Check a forecast against this model and gather the per-slot inputs."""
+        f = forecast.frame
+        if len(f) != self.n_slots:
+            raise InputError(f"forecast has {len(f)} slots, the model was built for {self.n_slots}")
+        if forecast.step != self.step:
+            raise InputError(f"forecast step {forecast.step} differs from plan.step_min {self.step}")
+        missing = [c for c in _REQUIRED if c not in f.columns]
+        if missing:
+            raise InputError(f"forecast lacks {missing}; fill them from the tariff and carbon config")
+        if not 0.0 <= soc_frac <= 1.0 or not np.isfinite(soc_frac):
+            raise InputError(f"soc_frac = {soc_frac} must lie in [0, 1]")
+        months = (
+            np.full(self.n_slots, "month")
+            if billing_month is None
+            else np.asarray(billing_month, dtype=str)
+        )
+        if len(months) != self.n_slots:
+            raise InputError(f"billing_month has {len(months)} labels for {self.n_slots} slots")
+        if len(set(months.tolist())) > self.form.n_months:
+            raise InputError(
+                f"the horizon touches {len(set(months.tolist()))} billing months; the model "
+                f"was built for {self.form.n_months}"
+            )
+        if not isinstance(peak_so_far_kw, Mapping):
+            peak_so_far_kw = {str(months[0]): float(peak_so_far_kw)}
+        return SlotInputs(
+            index=forecast.index,
+            dt_h=self.dt_h,
+            pv_kw=f["p_pv_kw"].to_numpy(dtype=float),
+            load_kw=f["p_load_kw"].to_numpy(dtype=float),
+            price_import_per_kwh=f["price_import_per_kwh"].to_numpy(dtype=float),
+            price_export_per_kwh=f["price_export_per_kwh"].to_numpy(dtype=float),
+            ci_g_per_kwh=f["ci_g_per_kwh"].to_numpy(dtype=float),
+            billing_month=months,
+            peak_so_far_kw=dict(peak_so_far_kw),
+            energy_start_kwh=soc_frac * self.config.battery.energy_kwh,
+        )
+
+    def _parameter_values(self, x: SlotInputs, caps: dict[str, np.ndarray]) -> dict[str, Any]:
+        cfg = self.config
+        b = cfg.battery
+        carbon = cfg.carbon.price_per_kg * x.ci_g_per_kwh / 1000.0
+        p: dict[str, Any] = {
+            "net_load_kw": x.load_kw - x.pv_kw,
+            "pv_kw": x.pv_kw,
+            "import_cost_per_kw": self.dt_h * (x.price_import_per_kwh + carbon),
+            "export_revenue_per_kw": self.dt_h * x.price_export_per_kwh,
+            **caps,
+        }
+        big_m = float(np.max(x.load_kw) + caps["charge_cap_kw"].max() + cfg.grid.import_max_kw + 1)
+        months = list(dict.fromkeys(x.billing_month.tolist()))
+        K = self.form.n_months
+        relax = np.full((K, self.n_slots), big_m)
+        charge = np.zeros(K)
+        peaks = np.zeros(K)
+        for k, month in enumerate(months):
+            relax[k, x.billing_month == month] = 0.0
+            charge[k] = cfg.tariff.demand_charge_per_kw_month
+            peaks[k] = max(0.0, float(x.peak_so_far_kw.get(month, 0.0)))
+        p["demand_relax_kw"] = relax
+        p["demand_charge_per_kw"] = charge
+        p["peak_so_far_kw"] = peaks
+        p["energy_start_kwh"] = x.energy_start_kwh
+        p["reserve_kwh"] = b.reserve_frac * b.energy_kwh
+        p["terminal_target_kwh"] = self._terminal_target(x.energy_start_kwh)
+        p["terminal_value_per_kwh"] = 0.0
+        return p
+
+    def _terminal_target(self, energy_start_kwh: float) -> float:
+        plan, b = self.config.plan, self.config.battery
+        if plan.terminal_soc == "free":
+            return 0.0
+        if plan.terminal_soc == "target":
+            return float(plan.terminal_soc_frac) * b.energy_kwh  # type: ignore[arg-type]
+        return min(energy_start_kwh, b.soc_max_frac * b.energy_kwh)
+
+    def default_caps(self) -> dict[str, np.ndarray]:
+        """Per-slot power caps from the configuration (kW)."""
+        T, cfg = self.n_slots, self.config
+        return {
+            "import_cap_kw": np.full(T, cfg.grid.import_max_kw),
+            "export_cap_kw": np.full(T, cfg.grid.export_limit_kw),
+            "charge_cap_kw": np.full(T, cfg.battery.charge_max_kw),
+            "discharge_cap_kw": np.full(T, cfg.battery.discharge_max_kw),
+        }
+
+    # ------------------------------------------------------------------ solve
+    def _run(self, values: dict[str, Any]) -> tuple[bool, str, float]:
+        """Solve with these parameter values; returns (optimal, status, objective) and keeps
+        the variables' values in ``self._solution``."""
+        params, variables = self.form.params, self.form.variables
+        if self.path == "hot":
+            if self._hot is None:
+                for name, value in values.items():  # the first compile needs values
+                    params[name].value = value
+                opts = dict(self.config.plan.solver_options)
+                self._hot = HotHighs(self.form.problem, self.method, opts)
+            res = self._hot.solve({params[k].id: v for k, v in values.items()})
+            self._solution = {k: res.values[var.id] for k, var in variables.items()}
+            return res.optimal, res.status, res.objective
+        for name, value in values.items():
+            params[name].value = value
+        prob = self.form.problem
+        prob.solve(solver=self.method, **self.config.plan.solver_options)
+        ok = prob.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
+        self._solution = {k: var.value for k, var in variables.items()} if ok else {}
+        return ok, str(prob.status), float(prob.value) if ok else float("nan")
+
+    def _values(self, name: str) -> np.ndarray:
+        return np.maximum(np.asarray(self._solution[name], dtype=float), 0.0)
+
+    def solve(
+        self,
+        forecast: Forecast,
+        soc_frac: float | None = None,
+        billing_month: Sequence[str] | None = None,
+        peak_so_far_kw: Mapping[str, float] | float = 0.0,
+        caps: Mapping[str, np.ndarray] | None = None,
+    ) -> Plan:
+        """Plan the battery over the forecast's horizon.
+
+        Parameters
+        ----------
+        forecast : Forecast
+            Expected PV, load, prices and carbon intensity per slot (all columns required).
+        soc_frac : float, optional
+            Measured state of charge now (fraction); defaults to ``battery.soc_initial_frac``.
+        billing_month : sequence of str, optional
+            Billing-month label of each slot (see ``tariff.billing_month``); one month if omitted.
+        peak_so_far_kw : mapping or float
+            Peak import already reached per billing month (kW); a float applies to the first.
+        caps : mapping, optional
+            Per-slot overrides of ``import_cap_kw``, ``export_cap_kw``, ``charge_cap_kw``,
+            ``discharge_cap_kw`` (kW), e.g. device-reported limits.
+
+        Returns
+        -------
+        Plan
+            Optimal, or the fallback plan with the reason when the solver fails.
+        """
+        soc = self.config.battery.soc_initial_frac if soc_frac is None else float(soc_frac)
+        x = self.slot_inputs(forecast, soc, billing_month, peak_so_far_kw)
+        limits = self.default_caps()
+        for name, value in (caps or {}).items():
+            if name not in limits:
+                raise InputError(f"unknown cap {name!r}; allowed {sorted(limits)}")
+            limits[name] = np.minimum(limits[name], np.maximum(np.asarray(value, float), 0.0))
+        t0 = time.perf_counter()
+        notes: list[str] = []
+        try:
+            for _attempt in range(5):
+                values = self._parameter_values(x, limits)
+                ok, status, objective = self._run(values)
+                if not ok:
+                    ms = (time.perf_counter() - t0) * 1e3
+                    return fallback_plan(x, self.config, f"solver status {status}", ms)
+                if not self._force_directions(limits, notes):
+                    break
+            else:
+                ms = (time.perf_counter() - t0) * 1e3
+                return fallback_plan(x, self.config, "opposite flows could not be separated", ms)
+        except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
+            ms = (time.perf_counter() - t0) * 1e3
+            return fallback_plan(x, self.config, f"solver failed: {exc}", ms)
+        return self._plan(x, values, objective, (time.perf_counter() - t0) * 1e3, "; ".join(notes))
+
+    def _force_directions(self, limits: dict[str, np.ndarray], notes: list[str]) -> bool:
+        """Close the smaller of two opposite flows in slots where the LP used both at once
+        (only profitable at negative prices); True when a re-solve is needed."""
+        changed = False
+        pairs = (
+            ("charge_kw", "discharge_kw", "charge_cap_kw", "discharge_cap_kw", "charge/discharge"),
+            ("import_kw", "export_kw", "import_cap_kw", "export_cap_kw", "import/export"),
+        )
+        for a, b, cap_a, cap_b, what in pairs:
+            va, vb = self._values(a), self._values(b)
+            both = np.flatnonzero((va > SIMULTANEOUS_TOL_KW) & (vb > SIMULTANEOUS_TOL_KW))
+            if both.size == 0:
+                continue
+            close_a = both[va[both] <= vb[both]]
+            close_b = both[va[both] > vb[both]]
+            limits[cap_a][close_a] = 0.0
+            limits[cap_b][close_b] = 0.0
+            notes.append(f"{what} at once in {both.size} slot(s); one direction forced")
+            changed = True
+        return changed
+
+    def _plan(
+        self, x: SlotInputs, values: dict[str, Any], objective: float, solve_ms: float, message: str
+    ) -> Plan:
+        v = self._values
+        net_batt = v("discharge_kw") - v("charge_kw")  # nets the sub-tolerance residue of
+        frame = plan_frame(  # interior-point solvers
+            x,
+            np.maximum(-net_batt, 0.0),
+            np.maximum(net_batt, 0.0),
+            v("curtail_kw"),
+            v("energy_kwh"),
+            self.config,
+        )
+        dt = self.dt_h
+        soft = {
+            "import_over_cap_kwh": float(dt * v("import_over_kw").sum()),
+            "soc_below_min_kwh": float(v("soc_low_kwh").sum()),
+            "soc_above_max_kwh": float(v("soc_high_kwh").sum()),
+            "reserve_short_kwh_h": float(dt * v("reserve_short_kwh").sum()),
+            "terminal_short_kwh": float(v("terminal_short_kwh").sum()),
+        }
+        label = "highs-" + self.method if self.path == "hot" else self.method
+        return make_plan(
+            frame,
+            x,
+            self.config,
+            status="optimal",
+            solve_ms=solve_ms,
+            solver=label,
+            message=message,
+            objective=objective - float(values["demand_charge_per_kw"] @ values["peak_so_far_kw"]),
+            soft_violation_kwh=soft,
+        )

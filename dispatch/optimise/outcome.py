@@ -1,0 +1,159 @@
+"""Turn solver values into a ``Plan``: the per-slot frame, costs recomputed from net powers,
+emissions, and the rule-based fallback plan used when no optimum is available.
+
+Role: pure arithmetic on arrays; imports numpy, pandas, ``dispatch.types`` and ``dispatch.config``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from dispatch.config import SiteConfig
+from dispatch.types import Plan, PlanCosts
+
+
+@dataclass(frozen=True)
+class SlotInputs:
+    """Per-slot inputs of one solve, as arrays of equal length.
+
+    Attributes
+    ----------
+    index : pandas.DatetimeIndex
+        UTC period starts.
+    dt_h : float
+        Slot length (hours).
+    pv_kw, load_kw : numpy.ndarray
+        Expected PV (before curtailment) and load (kW).
+    price_import_per_kwh, price_export_per_kwh : numpy.ndarray
+        Prices (currency per kWh).
+    ci_g_per_kwh : numpy.ndarray
+        Grid carbon intensity (g CO2 per kWh).
+    billing_month : numpy.ndarray
+        Billing-month label of each slot.
+    peak_so_far_kw : dict of str to float
+        Peak import already reached in each billing month (kW).
+    energy_start_kwh : float
+        Stored energy at the start of the horizon (kWh).
+    """
+
+    index: pd.DatetimeIndex
+    dt_h: float
+    pv_kw: np.ndarray
+    load_kw: np.ndarray
+    price_import_per_kwh: np.ndarray
+    price_export_per_kwh: np.ndarray
+    ci_g_per_kwh: np.ndarray
+    billing_month: np.ndarray
+    peak_so_far_kw: Mapping[str, float]
+    energy_start_kwh: float
+
+
+def demand_increase_kw(
+    import_kw: np.ndarray, billing_month: np.ndarray, peak_so_far_kw: Mapping[str, float]
+) -> dict[str, float]:
+    """Increase of each billing month's peak import over the peak already reached (kW)."""
+    out = {}
+    for month in dict.fromkeys(billing_month.tolist()):
+        peak = float(import_kw[billing_month == month].max())
+        out[month] = max(0.0, peak - float(peak_so_far_kw.get(month, 0.0)))
+    return out
+
+
+def costs_of(
+    p_grid_kw: np.ndarray, p_batt_kw: np.ndarray, inputs: SlotInputs, config: SiteConfig
+) -> tuple[PlanCosts, float]:
+    """Costs and emissions of a schedule, from its net grid and battery powers.
+
+    Parameters
+    ----------
+    p_grid_kw : numpy.ndarray
+        Net grid power per slot (kW, import positive).
+    p_batt_kw : numpy.ndarray
+        Net battery power per slot (kW, discharge positive).
+    inputs : SlotInputs
+        Prices, intensities and billing state.
+    config : SiteConfig
+        Wear cost, demand charge and carbon price.
+
+    Returns
+    -------
+    tuple of (PlanCosts, float)
+        The cost parts (currency) and the emissions of the imports (kg CO2).
+    """
+    dt = inputs.dt_h
+    imp = np.maximum(p_grid_kw, 0.0)
+    exp = np.maximum(-p_grid_kw, 0.0)
+    kg = float(dt * np.sum(imp * inputs.ci_g_per_kwh) / 1000.0)
+    increase = demand_increase_kw(imp, inputs.billing_month, inputs.peak_so_far_kw)
+    costs = PlanCosts(
+        energy_cost=float(dt * np.sum(inputs.price_import_per_kwh * imp)),
+        export_revenue=float(dt * np.sum(inputs.price_export_per_kwh * exp)),
+        demand_charge=config.tariff.demand_charge_per_kw_month * sum(increase.values()),
+        carbon_cost=config.carbon.price_per_kg * kg,
+        wear_cost=config.battery.wear_cost_per_kwh * dt * float(np.sum(np.abs(p_batt_kw))),
+    )
+    return costs, kg
+
+
+def plan_frame(
+    inputs: SlotInputs,
+    charge_kw: np.ndarray,
+    discharge_kw: np.ndarray,
+    curtail_kw: np.ndarray,
+    energy_kwh: np.ndarray,
+    config: SiteConfig,
+) -> pd.DataFrame:
+    """The per-slot plan frame; grid power follows from the power balance."""
+    p_batt = discharge_kw - charge_kw
+    p_pv = inputs.pv_kw - curtail_kw
+    p_grid = inputs.load_kw - p_pv - p_batt
+    return pd.DataFrame(
+        {
+            "p_batt_kw": p_batt,
+            "p_charge_kw": charge_kw,
+            "p_discharge_kw": discharge_kw,
+            "p_grid_kw": p_grid,
+            "p_import_kw": np.maximum(p_grid, 0.0),
+            "p_export_kw": np.maximum(-p_grid, 0.0),
+            "p_pv_kw": p_pv,
+            "p_curtail_kw": curtail_kw,
+            "p_load_kw": inputs.load_kw,
+            "soc_frac": energy_kwh / config.battery.energy_kwh,
+            "price_import_per_kwh": inputs.price_import_per_kwh,
+            "price_export_per_kwh": inputs.price_export_per_kwh,
+            "ci_g_per_kwh": inputs.ci_g_per_kwh,
+        },
+        index=inputs.index,
+    )
+
+
+def make_plan(
+    frame: pd.DataFrame, inputs: SlotInputs, config: SiteConfig, **fields: object
+) -> Plan:
+    """Wrap a plan frame with its recomputed costs, emissions and peak."""
+    costs, kg = costs_of(frame["p_grid_kw"].to_numpy(), frame["p_batt_kw"].to_numpy(), inputs, config)
+    return Plan(
+        frame=frame,
+        costs=costs,
+        kg_co2=kg,
+        peak_import_kw=float(frame["p_import_kw"].max()),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def fallback_plan(inputs: SlotInputs, config: SiteConfig, reason: str, solve_ms: float) -> Plan:
+    """A safe plan when the optimiser has no answer: battery idle, PV curtailed only as far as
+    the export limit requires."""
+    T = len(inputs.index)
+    surplus = np.maximum(inputs.pv_kw - inputs.load_kw, 0.0)
+    curtail = np.maximum(surplus - config.grid.export_limit_kw, 0.0)
+    zeros = np.zeros(T)
+    energy = np.full(T, inputs.energy_start_kwh)
+    frame = plan_frame(inputs, zeros, zeros, curtail, energy, config)
+    return make_plan(
+        frame, inputs, config, status="fallback", solve_ms=solve_ms, solver="rule", message=reason
+    )

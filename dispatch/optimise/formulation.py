@@ -112,7 +112,9 @@ def _parameters(T: int, K: int) -> dict[str, cp.Parameter]:
     return params
 
 
-def build(config: SiteConfig, n_slots: int, dt_h: float, n_months: int | None = None) -> Formulation:
+def build(
+    config: SiteConfig, n_slots: int, dt_h: float, n_months: int | None = None
+) -> Formulation:
     """Build the dispatch program for one site and horizon length.
 
     Parameters

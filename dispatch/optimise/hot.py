@@ -75,8 +75,10 @@ class HotHighs:
     problem : cvxpy.Problem
         A DPP problem whose parameters all have values, and whose constraint matrix does not
         depend on its parameters (checked; ``ValueError`` otherwise).
-    method : {"simplex", "ipm"}
-        HiGHS's LP method. Simplex re-solves from the previous basis.
+    method : {"simplex", "ipm", "ipm+simplex"}
+        HiGHS's LP method. Simplex re-solves from the previous basis; "ipm+simplex" makes the
+        first solve with interior point and crossover (fast from scratch on long horizons) and
+        every later one with simplex from that basis.
     options : dict, optional
         Further HiGHS options (name -> value).
     """
@@ -112,7 +114,7 @@ class HotHighs:
     def _new_model(self, a: sp.csc_matrix, method: str, options: dict[str, Any]) -> highspy.Highs:
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
-        h.setOptionValue("solver", "ipm" if method == "ipm" else "simplex")
+        h.setOptionValue("solver", "simplex" if method == "simplex" else "ipm")
         for name, value in options.items():
             if h.setOptionValue(name, value) != highspy.HighsStatus.kOk:
                 raise ValueError(f"HiGHS rejected option {name} = {value!r}")
@@ -164,6 +166,8 @@ class HotHighs:
         h.changeColsBounds(self._n, self._cols, lower, upper)
         h.changeRowsBounds(self._kept.size, self._rows, row_lower, row_upper)
         h.run()
+        if self.method == "ipm+simplex":
+            h.setOptionValue("solver", "simplex")
         status = h.getModelStatus()
         optimal = status == highspy.HighsModelStatus.kOptimal
         x = np.asarray(h.getSolution().col_value) if optimal else np.zeros(self._n)

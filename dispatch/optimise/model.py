@@ -22,7 +22,8 @@ from dispatch.optimise.hot import HotHighs
 from dispatch.optimise.outcome import SlotInputs, fallback_plan, make_plan, plan_frame
 from dispatch.types import Forecast, InputError, Plan
 
-#: Above this many slots HiGHS's interior-point method beats its dual simplex (bench_optimise).
+#: Above this many slots a first solve from scratch is faster with interior point than with dual
+#: simplex (seconds at 2016 slots); re-solves stay hot-started simplex (bench_optimise).
 SIMPLEX_MAX_SLOTS = 700
 #: Opposite flows both above this are repaired by a re-solve; below it they are netted (kW).
 SIMULTANEOUS_TOL_KW = 1e-3
@@ -32,18 +33,19 @@ _REQUIRED = ("price_import_per_kwh", "price_export_per_kwh", "ci_g_per_kwh")
 def solver_path(name: str, n_slots: int) -> tuple[str, str]:
     """Map a configured solver name to (path, method).
 
-    ``"auto"`` -> the persistent HiGHS model with simplex up to ``SIMPLEX_MAX_SLOTS`` slots and
-    interior point beyond; ``"highs-simplex"`` / ``"highs-ipm"`` force the method; any other name
-    is a cvxpy solver (``"HIGHS"``, ``"CLARABEL"``, ...) solved through cvxpy.
+    ``"auto"`` -> the persistent HiGHS model, hot-started simplex; beyond ``SIMPLEX_MAX_SLOTS``
+    slots the first solve uses interior point. ``"highs-simplex"``, ``"highs-ipm"`` and
+    ``"highs-ipm+simplex"`` force the method; any other name is a cvxpy solver (``"HIGHS"``,
+    ``"CLARABEL"``, ...) solved through cvxpy.
     """
     if name == "auto":
-        return "hot", "simplex" if n_slots <= SIMPLEX_MAX_SLOTS else "ipm"
-    if name in ("highs-simplex", "highs-ipm"):
+        return "hot", "simplex" if n_slots <= SIMPLEX_MAX_SLOTS else "ipm+simplex"
+    if name in ("highs-simplex", "highs-ipm", "highs-ipm+simplex"):
         return "hot", name.removeprefix("highs-")
     if name.upper() not in cp.installed_solvers():
         raise InputError(
-            f"plan.solver = {name!r} is not available; use 'auto', 'highs-simplex', 'highs-ipm' "
-            f"or one of {cp.installed_solvers()}"
+            f"plan.solver = {name!r} is not available; use 'auto', 'highs-simplex', 'highs-ipm', "
+            f"'highs-ipm+simplex' or one of {cp.installed_solvers()}"
         )
     return "cvxpy", name.upper()
 
@@ -84,10 +86,14 @@ class DispatchModel:
         if len(f) != self.n_slots:
             raise InputError(f"forecast has {len(f)} slots, the model was built for {self.n_slots}")
         if forecast.step != self.step:
-            raise InputError(f"forecast step {forecast.step} differs from plan.step_min {self.step}")
+            raise InputError(
+                f"forecast step {forecast.step} differs from plan.step_min {self.step}"
+            )
         missing = [c for c in _REQUIRED if c not in f.columns]
         if missing:
-            raise InputError(f"forecast lacks {missing}; fill them from the tariff and carbon config")
+            raise InputError(
+                f"forecast lacks {missing}; fill them from the tariff and carbon config"
+            )
         if not 0.0 <= soc_frac <= 1.0 or not np.isfinite(soc_frac):
             raise InputError(f"soc_frac = {soc_frac} must lie in [0, 1]")
         months = (

@@ -135,7 +135,9 @@ def make_plan(
     frame: pd.DataFrame, inputs: SlotInputs, config: SiteConfig, **fields: object
 ) -> Plan:
     """Wrap a plan frame with its recomputed costs, emissions and peak."""
-    costs, kg = costs_of(frame["p_grid_kw"].to_numpy(), frame["p_batt_kw"].to_numpy(), inputs, config)
+    costs, kg = costs_of(
+        frame["p_grid_kw"].to_numpy(), frame["p_batt_kw"].to_numpy(), inputs, config
+    )
     return Plan(
         frame=frame,
         costs=costs,

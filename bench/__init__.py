@@ -1,0 +1,1 @@
+"""Benchmark scripts: accuracy ratios against reference implementations, not timed tests."""

@@ -1,0 +1,118 @@
+"""Optimiser against an independent sparse-matrix LP (bench/reference_lp.py), and invariants
+of every plan on random instances (hypothesis)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench import reference_lp as ref
+from dispatch.optimise import DispatchModel
+from tests.factories import config, forecast
+
+TOL_KW = 1e-6
+
+
+@st.composite
+def instances(draw, max_slots: int = 24):
+    n = draw(st.integers(2, max_slots))
+    floats = lambda lo, hi: st.lists(  # noqa: E731
+        st.floats(lo, hi, allow_nan=False), min_size=n, max_size=n
+    )
+    export_allowed = draw(st.booleans())
+    cfg = config(
+        grid={
+            "import_max_kw": draw(st.floats(20, 60)),
+            "export_allowed": export_allowed,
+            "export_max_kw": draw(st.floats(0, 30)) if export_allowed else None,
+        },
+        battery={
+            "energy_kwh": draw(st.floats(5, 50)),
+            "charge_max_kw": draw(st.floats(1, 20)),
+            "discharge_max_kw": draw(st.floats(1, 20)),
+            "soc_min_frac": 0.1,
+            "soc_max_frac": 0.9,
+            "soc_reserve_frac": draw(st.floats(0.1, 0.3)),
+            "eta_charge": draw(st.floats(0.8, 1.0)),
+            "eta_discharge": draw(st.floats(0.8, 1.0)),
+            "wear_cost_per_kwh": draw(st.floats(0, 0.05)),
+        },
+        tariff={"demand_charge_per_kw_month": draw(st.floats(0, 2))},
+        carbon={"price_per_kg": draw(st.floats(0, 0.2))},
+        plan={
+            "step_min": 60,
+            "horizon_h": n,
+            "terminal_soc": draw(st.sampled_from(["at_least_start", "free"])),
+        },
+    )
+    price = np.array(draw(floats(0.0, 0.5)))
+    fc = forecast(
+        draw(floats(0, 40)),
+        pv_kw=draw(floats(0, 40)),
+        price=price,
+        export_price=price * draw(st.floats(0, 1)),
+        ci=draw(floats(0, 900)),
+    )
+    split = draw(st.integers(1, n))
+    months = np.array(["a"] * split + ["b"] * (n - split))
+    peaks = {"a": draw(st.floats(0, 30)), "b": 0.0}
+    soc = draw(st.floats(0.1, 0.9))
+    return cfg, fc, months, peaks, soc
+
+
+def reference_objective(cfg, fc, months, peaks, soc) -> float:
+    f = fc.frame
+    terminal = soc if cfg.plan.terminal_soc == "at_least_start" else 0.0
+    inst = ref.Instance(
+        dt_h=1.0,
+        pv_kw=f["p_pv_kw"].to_numpy(),
+        load_kw=f["p_load_kw"].to_numpy(),
+        price_import=f["price_import_per_kwh"].to_numpy(),
+        price_export=f["price_export_per_kwh"].to_numpy(),
+        ci_g_per_kwh=f["ci_g_per_kwh"].to_numpy(),
+        month=months,
+        peak_kw=peaks,
+        soc0_frac=soc,
+        terminal_frac=terminal,
+    )
+    objective, _ = ref.solve_cold(ref.build(ref.site_from_config(cfg), inst))
+    return objective
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
+def test_objective_matches_independent_lp(case):
+    cfg, fc, months, peaks, soc = case
+    plan = DispatchModel(cfg, n_slots=len(fc.frame)).solve(fc, soc, months, peaks)
+    expected = reference_objective(cfg, fc, months, peaks, soc)
+    assert plan.objective == pytest.approx(expected, rel=1e-6, abs=1e-6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
+def test_every_plan_within_limits_and_balanced(case):
+    cfg, fc, months, peaks, soc = case
+    plan = DispatchModel(cfg, n_slots=len(fc.frame)).solve(fc, soc, months, peaks)
+    f, b = plan.frame, cfg.battery
+    assert plan.status == "optimal"
+    assert (f["p_charge_kw"] <= b.charge_max_kw + TOL_KW).all()
+    assert (f["p_discharge_kw"] <= b.discharge_max_kw + TOL_KW).all()
+    assert (np.minimum(f["p_charge_kw"], f["p_discharge_kw"]) <= TOL_KW).all()
+    assert (f["p_export_kw"] <= cfg.grid.export_limit_kw + TOL_KW).all()
+    assert (f["p_curtail_kw"] <= fc.frame["p_pv_kw"] + TOL_KW).all()
+    assert (f["p_curtail_kw"] >= -TOL_KW).all()
+    assert (f["soc_frac"].between(b.soc_min_frac - 1e-7, b.soc_max_frac + 1e-7)).all()
+    balance = f["p_grid_kw"] + f["p_pv_kw"] + f["p_batt_kw"] - f["p_load_kw"]
+    np.testing.assert_allclose(balance, 0.0, atol=1e-6)
+    # SoC follows the dynamics with the plan's own charge and discharge
+    e = np.concatenate([[soc], f["soc_frac"].to_numpy()]) * b.energy_kwh
+    de = f["p_charge_kw"] * b.eta_charge - f["p_discharge_kw"] / b.eta_discharge
+    np.testing.assert_allclose(np.diff(e), de, atol=1e-5)
+    # reported costs are the costs of the net powers, and with no soft limit touched they are
+    # the objective up to the reserve penalty
+    soft = dict(plan.soft_violation_kwh)
+    penalty = cfg.plan.reserve_penalty_per_kwh * soft.pop("reserve_short_kwh_h")
+    if max(soft.values()) < 1e-9:
+        assert plan.costs.total + penalty == pytest.approx(plan.objective, rel=1e-6, abs=1e-6)

@@ -110,14 +110,15 @@ class DispatchModel:
             )
         if not isinstance(peak_so_far_kw, Mapping):
             peak_so_far_kw = {str(months[0]): float(peak_so_far_kw)}
+        pv, load, p_imp, p_exp, ci = f[["p_pv_kw", "p_load_kw", *_REQUIRED]].to_numpy(float).T
         return SlotInputs(
             index=forecast.index,
             dt_h=self.dt_h,
-            pv_kw=f["p_pv_kw"].to_numpy(dtype=float),
-            load_kw=f["p_load_kw"].to_numpy(dtype=float),
-            price_import_per_kwh=f["price_import_per_kwh"].to_numpy(dtype=float),
-            price_export_per_kwh=f["price_export_per_kwh"].to_numpy(dtype=float),
-            ci_g_per_kwh=f["ci_g_per_kwh"].to_numpy(dtype=float),
+            pv_kw=pv,
+            load_kw=load,
+            price_import_per_kwh=p_imp,
+            price_export_per_kwh=p_exp,
+            ci_g_per_kwh=ci,
             billing_month=months,
             peak_so_far_kw=dict(peak_so_far_kw),
             energy_start_kwh=soc_frac * self.config.battery.energy_kwh,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from dispatch.config import SiteConfig
-from dispatch.types import Plan, PlanCosts
+from dispatch.types import PLAN_COLUMNS, Plan, PlanCosts
 
 
 @dataclass(frozen=True)
@@ -107,42 +107,31 @@ def plan_frame(
     energy_kwh: np.ndarray,
     config: SiteConfig,
 ) -> pd.DataFrame:
-    """The per-slot plan frame; grid power follows from the power balance."""
+    """The per-slot plan frame (columns ``PLAN_COLUMNS``); grid power follows from the power
+    balance."""
     p_batt = discharge_kw - charge_kw
     p_pv = inputs.pv_kw - curtail_kw
     p_grid = inputs.load_kw - p_pv - p_batt
-    return pd.DataFrame(
-        {
-            "p_batt_kw": p_batt,
-            "p_charge_kw": charge_kw,
-            "p_discharge_kw": discharge_kw,
-            "p_grid_kw": p_grid,
-            "p_import_kw": np.maximum(p_grid, 0.0),
-            "p_export_kw": np.maximum(-p_grid, 0.0),
-            "p_pv_kw": p_pv,
-            "p_curtail_kw": curtail_kw,
-            "p_load_kw": inputs.load_kw,
-            "soc_frac": energy_kwh / config.battery.energy_kwh,
-            "price_import_per_kwh": inputs.price_import_per_kwh,
-            "price_export_per_kwh": inputs.price_export_per_kwh,
-            "ci_g_per_kwh": inputs.ci_g_per_kwh,
-        },
-        index=inputs.index,
-    )
+    columns = (
+        p_batt, charge_kw, discharge_kw, p_grid, np.maximum(p_grid, 0.0),
+        np.maximum(-p_grid, 0.0), p_pv, curtail_kw, inputs.load_kw,
+        energy_kwh / config.battery.energy_kwh, inputs.price_import_per_kwh,
+        inputs.price_export_per_kwh, inputs.ci_g_per_kwh,
+    )  # fmt: skip
+    return pd.DataFrame(np.column_stack(columns), index=inputs.index, columns=list(PLAN_COLUMNS))
 
 
 def make_plan(
     frame: pd.DataFrame, inputs: SlotInputs, config: SiteConfig, **fields: object
 ) -> Plan:
     """Wrap a plan frame with its recomputed costs, emissions and peak."""
-    costs, kg = costs_of(
-        frame["p_grid_kw"].to_numpy(), frame["p_batt_kw"].to_numpy(), inputs, config
-    )
+    p_grid = frame["p_grid_kw"].to_numpy()
+    costs, kg = costs_of(p_grid, frame["p_batt_kw"].to_numpy(), inputs, config)
     return Plan(
         frame=frame,
         costs=costs,
         kg_co2=kg,
-        peak_import_kw=float(frame["p_import_kw"].max()),
+        peak_import_kw=max(0.0, float(p_grid.max())),
         **fields,  # type: ignore[arg-type]
     )
 

@@ -1,0 +1,71 @@
+"""One planning step composed from the pure core: complete a forecast with the tariff's prices
+and the configured carbon intensity, label billing months, solve.
+
+Role: the composition shared by the CLI, the daemon and the backtest. Imports the pure core
+(``tariff``, ``carbon``, ``optimise``) and the shared types; no I/O, no wall clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from dispatch import carbon, tariff
+from dispatch.config import SiteConfig
+from dispatch.optimise import DispatchModel
+from dispatch.types import Forecast, Plan
+
+DAY_AHEAD_COLUMN = "day_ahead_per_kwh"
+
+
+def complete_forecast(
+    config: SiteConfig, frame: pd.DataFrame, **quantiles: pd.DataFrame
+) -> Forecast:
+    """A ``Forecast`` with every column the optimiser needs.
+
+    Parameters
+    ----------
+    config : SiteConfig
+        Tariff and carbon configuration.
+    frame : pandas.DataFrame
+        UTC-indexed ``p_pv_kw`` and ``p_load_kw`` (kW); columns ``price_import_per_kwh``,
+        ``price_export_per_kwh`` and ``ci_g_per_kwh`` where given override the configuration;
+        ``day_ahead_per_kwh`` feeds a tariff with a day-ahead section.
+    **quantiles : pandas.DataFrame
+        ``load_quantiles_kw`` / ``pv_quantiles_kw`` passed through to the ``Forecast``.
+    """
+    out = frame.copy()
+    index = out.index
+    day_ahead = out.pop(DAY_AHEAD_COLUMN) if DAY_AHEAD_COLUMN in out.columns else None
+    if "price_import_per_kwh" not in out.columns:
+        out["price_import_per_kwh"] = tariff.import_price_per_kwh(config, index, day_ahead)
+    if "price_export_per_kwh" not in out.columns:
+        out["price_export_per_kwh"] = tariff.export_price_per_kwh(config, index, day_ahead)
+    if "ci_g_per_kwh" not in out.columns:
+        out["ci_g_per_kwh"] = carbon.grid_intensity_g_per_kwh(config, index)
+    return Forecast(out, **quantiles)
+
+
+def plan(
+    model: DispatchModel,
+    forecast: Forecast,
+    soc_frac: float | None = None,
+    peak_so_far_kw: Mapping[str, float] | float = 0.0,
+) -> Plan:
+    """Solve one step with billing months from the tariff calendar.
+
+    Parameters
+    ----------
+    model : DispatchModel
+        The site's model, built once.
+    forecast : Forecast
+        A complete forecast (see ``complete_forecast``).
+    soc_frac : float, optional
+        Measured state of charge (fraction).
+    peak_so_far_kw : mapping or float
+        Peak import already reached per billing month label ``"YYYY-MM"`` (kW); a float
+        applies to the month of the first slot.
+    """
+    months = tariff.billing_month(model.config, forecast.index).to_numpy()
+    return model.solve(forecast, soc_frac, months, peak_so_far_kw)

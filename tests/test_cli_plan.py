@@ -77,7 +77,7 @@ def test_plan_writes_csv_and_summary(tmp_path, capsys):
 
 def test_price_columns_override_the_tariff(tmp_path, capsys):
     write_inputs(tmp_path / "in.csv", price_import_per_kwh=0.5, ci_g_per_kwh=100.0)
-    code, stdout, _ = run(
+    code, _, _ = run(
         capsys,
         "plan",
         "--config",

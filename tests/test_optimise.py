@@ -167,3 +167,16 @@ def test_bad_inputs_raise_clear_errors():
         model.solve(forecast([1, 1], step_min=30), 0.5)
     with pytest.raises(InputError, match="unknown cap"):
         model.solve(forecast([1, 1]), 0.5, caps={"charge_kw": np.zeros(2)})
+
+
+def test_fixed_billing_months_match_the_relaxed_form():
+    cfg = config(tariff={"demand_charge_per_kw_month": 1.0}, battery={"energy_kwh": 5.0})
+    fc = forecast([8, 3, 4, 6, 2, 9], price=[0.1, 0.2, 0.1, 0.3, 0.1, 0.2])
+    months = ["m1", "m1", "m2", "m2", "m3", "m3"]
+    peaks = {"m1": 5.0, "m2": 0.0, "m3": 1.0}
+    relaxed = DispatchModel(cfg, n_slots=6, n_months=3).solve(fc, 0.5, months, peaks)
+    fixed_model = DispatchModel(cfg, n_slots=6, fixed_months=months)
+    fixed = fixed_model.solve(fc, 0.5, None, peaks)
+    assert fixed.objective == pytest.approx(relaxed.objective, rel=1e-9)
+    with pytest.raises(InputError, match="differs"):
+        fixed_model.solve(fc, 0.5, ["m1"] * 6, peaks)

@@ -31,6 +31,7 @@ lets ``hot.HotHighs`` keep one HiGHS model alive and update only costs and bound
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cvxpy as cp
@@ -73,6 +74,8 @@ class Formulation:
         Slot length (hours).
     n_months : int
         Billing months the horizon may touch.
+    fixed_months : tuple of str, optional
+        Billing-month label of every slot when it is fixed at build time (offline horizons).
     """
 
     problem: cp.Problem
@@ -81,6 +84,7 @@ class Formulation:
     n_slots: int
     dt_h: float
     n_months: int
+    fixed_months: tuple[str, ...] | None = None
 
 
 def months_touched(n_slots: int, dt_h: float) -> int:
@@ -113,7 +117,11 @@ def _parameters(T: int, K: int) -> dict[str, cp.Parameter]:
 
 
 def build(
-    config: SiteConfig, n_slots: int, dt_h: float, n_months: int | None = None
+    config: SiteConfig,
+    n_slots: int,
+    dt_h: float,
+    n_months: int | None = None,
+    fixed_months: Sequence[str] | None = None,
 ) -> Formulation:
     """Build the dispatch program for one site and horizon length.
 
@@ -127,13 +135,21 @@ def build(
         Slot length (hours).
     n_months : int, optional
         Billing months the horizon may touch; by default from its length.
+    fixed_months : sequence of str, optional
+        The billing-month label of every slot, fixed for the life of the program (a year-long
+        offline solve): each month then gets demand rows only for its own slots, instead of
+        ``n_months`` rows per slot relaxed by a parameter.
 
     Returns
     -------
     Formulation
     """
     T = n_slots
-    K = n_months or months_touched(T, dt_h)
+    labels = None if fixed_months is None else np.asarray(fixed_months, dtype=str)
+    if labels is not None and labels.shape != (T,):
+        raise ValueError(f"fixed_months has {labels.size} labels for {T} slots")
+    months = None if labels is None else list(dict.fromkeys(labels.tolist()))
+    K = len(months) if months is not None else n_months or months_touched(T, dt_h)
     b = config.battery
     pen = config.plan.soft_penalty_per_kwh
     p = _parameters(T, K)
@@ -163,7 +179,11 @@ def build(
         v["peak_kw"] >= p["peak_so_far_kw"],
     ]
     for k in range(K):
-        constraints.append(grid_in - v["peak_kw"][k] <= p["demand_relax_kw"][k])
+        if months is None:
+            constraints.append(grid_in - v["peak_kw"][k] <= p["demand_relax_kw"][k])
+        else:
+            slots = np.flatnonzero(labels == months[k])
+            constraints.append(grid_in[slots] - v["peak_kw"][k] <= 0)
     cost = (
         p["import_cost_per_kw"] @ grid_in
         - p["export_revenue_per_kw"] @ v["export_kw"]
@@ -175,4 +195,5 @@ def build(
         - p["terminal_value_per_kwh"] * e[T - 1]
     )
     problem = cp.Problem(cp.Minimize(cost), constraints)
-    return Formulation(problem, p, v, T, dt_h, K)
+    fixed = None if labels is None else tuple(labels.tolist())
+    return Formulation(problem, p, v, T, dt_h, K, fixed)

@@ -61,14 +61,23 @@ class DispatchModel:
         Horizon length; defaults to ``config.plan.n_slots``.
     n_months : int, optional
         Billing months a horizon may touch (more for long offline horizons).
+    fixed_months : sequence of str, optional
+        Billing-month label of every slot, fixed for every solve (a single year-long solve);
+        keeps the program small when it spans many months.
     """
 
-    def __init__(self, config: SiteConfig, n_slots: int | None = None, n_months: int | None = None):
+    def __init__(
+        self,
+        config: SiteConfig,
+        n_slots: int | None = None,
+        n_months: int | None = None,
+        fixed_months: Sequence[str] | None = None,
+    ):
         self.config = config
         self.n_slots = n_slots or config.plan.n_slots
         self.step = pd.Timedelta(minutes=config.plan.step_min)
         self.dt_h = config.plan.step_min / 60.0
-        self.form: Formulation = build(config, self.n_slots, self.dt_h, n_months)
+        self.form: Formulation = build(config, self.n_slots, self.dt_h, n_months, fixed_months)
         self.path, self.method = solver_path(config.plan.solver, self.n_slots)
         self._hot: HotHighs | None = None
         self._solution: dict[str, Any] = {}
@@ -96,13 +105,14 @@ class DispatchModel:
             )
         if not 0.0 <= soc_frac <= 1.0 or not np.isfinite(soc_frac):
             raise InputError(f"soc_frac = {soc_frac} must lie in [0, 1]")
-        months = (
-            np.full(self.n_slots, "month")
-            if billing_month is None
-            else np.asarray(billing_month, dtype=str)
-        )
+        fixed = self.form.fixed_months
+        if billing_month is None:
+            billing_month = fixed if fixed is not None else ["month"] * self.n_slots
+        months = np.asarray(billing_month, dtype=str)
         if len(months) != self.n_slots:
             raise InputError(f"billing_month has {len(months)} labels for {self.n_slots} slots")
+        if fixed is not None and tuple(months.tolist()) != fixed:
+            raise InputError("billing_month differs from the labels the model was built with")
         if len(set(months.tolist())) > self.form.n_months:
             raise InputError(
                 f"the horizon touches {len(set(months.tolist()))} billing months; the model "

@@ -1,0 +1,159 @@
+"""Backtest scenarios: a TOML file naming a site config and the data series to replay.
+
+Role: read a scenario, load each series from its CSV with its own time convention, and align
+everything on one UTC grid at the plan step. Depends on ``dispatch`` (config, types).
+
+A series table::
+
+    [series.p_load_kw]
+    file = "${SHARED_DATA}/factory_load_vdi4657/LP_G_MV.csv"
+    time_column = "datetime"           # ISO 8601 with offset, or UTC when the column has none
+    value_column = "electrical load [W]"
+    scale = 30.0                       # multiply into the unit of the series name
+    timestamps = "start"               # or "end": the stamp closes its period
+    resample = "hold"                  # "hold", "interpolate" (between stamps) or "mean"
+
+``${SHARED_DATA}`` is the ``shared/data`` folder beside the project (or ``$SHARED_DATA``);
+other relative paths are relative to the scenario file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from dispatch.config import SiteConfig, load_config
+from dispatch.types import ConfigError, InputError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SERIES_NAMES = ("p_load_kw", "p_pv_kw", "day_ahead_per_kwh", "price_import_per_kwh",
+                "price_export_per_kwh", "ci_g_per_kwh")  # fmt: skip
+
+
+def shared_data_dir() -> Path:
+    """The real-data folder: ``$SHARED_DATA`` or ``../shared/data`` beside the project."""
+    return Path(os.environ.get("SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+
+
+class SeriesSpec(BaseModel):
+    """Where one series comes from and how to put it on the plan grid."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    file: str
+    time_column: str
+    value_column: str
+    scale: float = 1.0
+    timestamps: Literal["start", "end"] = "start"
+    resample: Literal["hold", "interpolate", "mean"] = "hold"
+
+
+class ScenarioSpec(BaseModel):
+    """A scenario file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    site_config: str
+    start: AwareDatetime
+    end: AwareDatetime = Field(description="exclusive")
+    soc_initial_frac: Annotated[float, Field(ge=0, le=1)] = 0.5
+    series: dict[Literal[SERIES_NAMES], SeriesSpec]  # type: ignore[valid-type]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A loaded scenario: the site and its aligned data.
+
+    Attributes
+    ----------
+    name : str
+        Scenario name.
+    config : SiteConfig
+        The site.
+    data : pandas.DataFrame
+        UTC period starts at the plan step over ``[start, end)``; the columns named in the
+        scenario (``p_load_kw``, ``p_pv_kw`` and prices or day-ahead, intensity).
+    soc_initial_frac : float
+        State of charge at the start.
+    """
+
+    name: str
+    config: SiteConfig
+    data: pd.DataFrame
+    soc_initial_frac: float
+
+
+def _resolve(path: str, base: Path) -> Path:
+    text = path.replace("${SHARED_DATA}", str(shared_data_dir()))
+    p = Path(text)
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def load_series(spec: SeriesSpec, base: Path, index: pd.DatetimeIndex, name: str) -> pd.Series:
+    """One series on the plan grid ``index`` (UTC period starts)."""
+    path = _resolve(spec.file, base)
+    try:
+        raw = pd.read_csv(path, usecols=[spec.time_column, spec.value_column], encoding="utf-8-sig")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"series {name}: cannot read {path}: {exc}") from None
+    times = pd.DatetimeIndex(pd.to_datetime(raw[spec.time_column], utc=True, format="ISO8601"))
+    values = pd.Series(raw[spec.value_column].to_numpy(float) * spec.scale, index=times)
+    if spec.timestamps == "end":
+        values.index = values.index - pd.Series(times).diff().median()
+    values = values[~values.index.duplicated()].sort_index()
+    step = index[1] - index[0]
+    grid = pd.date_range(index[0], index[-1] + step, freq=step, inclusive="left")
+    if spec.resample == "mean":
+        out = values.resample(step).mean().reindex(grid)
+    else:
+        method = "time" if spec.resample == "interpolate" else "ffill"
+        joined = values.reindex(values.index.union(grid))
+        joined = joined.interpolate(method=method) if method == "time" else joined.ffill()
+        out = joined.reindex(grid).ffill()
+    missing = np.flatnonzero(~np.isfinite(out.to_numpy()))
+    if missing.size:
+        raise InputError(
+            f"series {name} ({path.name}) has no value for {grid[missing[0]].isoformat()}; "
+            f"it covers {values.index[0].isoformat()} .. {values.index[-1].isoformat()}"
+        )
+    return out.rename(name)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario TOML and load its site config and series.
+
+    Raises
+    ------
+    ConfigError
+        For a bad scenario file or site config.
+    InputError
+        For a series that is missing or does not cover the period.
+    """
+    path = Path(path)
+    try:
+        spec = ScenarioSpec.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the scenario: {exc}", str(path)) from None
+    except ValidationError as exc:
+        raise ConfigError([f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()],
+                          str(path)) from None  # fmt: skip
+    config = load_config(_resolve(spec.site_config, path.parent))
+    step = pd.Timedelta(minutes=config.plan.step_min)
+    start, end = (
+        pd.Timestamp(spec.start).tz_convert("UTC"),
+        pd.Timestamp(spec.end).tz_convert("UTC"),
+    )
+    index = pd.date_range(start, end, freq=step, inclusive="left")
+    columns = [load_series(s, path.parent, index, name) for name, s in spec.series.items()]
+    data = pd.concat(columns, axis=1)
+    for col in ("p_load_kw", "p_pv_kw"):
+        if col not in data:
+            raise ConfigError(f"series.{col} is required", str(path))
+        data[col] = data[col].clip(lower=0.0)
+    return Scenario(spec.name, config, data, spec.soc_initial_frac)

@@ -89,7 +89,7 @@ def check_time_index(index: pd.Index, what: str) -> pd.Timedelta:
         raise InputError(f"{what}: time stamps must be tz-aware UTC, got tz={index.tz}")
     if len(index) == 1:
         raise InputError(f"{what}: at least two time stamps are needed to know the step")
-    steps = np.diff(index.asi8)
+    steps = np.diff(index.as_unit("ns").asi8)  # pandas 3 may hold us or s units
     dup = np.flatnonzero(steps == 0)
     if dup.size:
         raise InputError(f"{what}: duplicate time stamp {index[dup[0]].isoformat()}")
@@ -99,14 +99,15 @@ def check_time_index(index: pd.Index, what: str) -> pd.Timedelta:
             f"{what}: time stamps are not sorted: {index[back[0] + 1].isoformat()} "
             f"follows {index[back[0]].isoformat()}"
         )
+    step = pd.Timedelta(int(steps[0]), unit="ns")
     gap = np.flatnonzero(steps != steps[0])
     if gap.size:
         i = gap[0]
         raise InputError(
             f"{what}: the step is not fixed: {index[i].isoformat()} -> "
-            f"{index[i + 1].isoformat()} differs from the first step {pd.Timedelta(steps[0])}"
+            f"{index[i + 1].isoformat()} differs from the first step {step}"
         )
-    return pd.Timedelta(int(steps[0]), unit="ns")
+    return step
 
 
 @dataclass(frozen=True)
@@ -291,3 +292,82 @@ class Plan:
             "solve_ms": self.solve_ms,
             "soft_violation_kwh": dict(self.soft_violation_kwh),
         }
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One reading of every device at the start of a control cycle (the process image).
+
+    Powers follow the site-bus convention (power into the bus positive). A quantity that no
+    device measured is NaN and named in ``missing``; one derived from the balance
+    ``p_load_kw = p_grid_kw + p_pv_kw + p_batt_kw`` is named in ``derived``.
+
+    Attributes
+    ----------
+    time : datetime.datetime
+        When the reading was taken (tz-aware UTC).
+    p_grid_kw : float
+        Grid import (kW, > 0 import, < 0 export).
+    p_pv_kw : float
+        PV output (kW, >= 0).
+    p_batt_kw : float
+        Battery power at the AC bus (kW, > 0 discharge, < 0 charge).
+    p_load_kw : float
+        Site load (kW, >= 0).
+    soc_frac : float
+        Battery state of charge (fraction 0..1).
+    p_charge_max_kw, p_discharge_max_kw : float
+        Limits reported by the devices (kW, NaN when not reported).
+    faults : tuple of str
+        One line per device fault or failed read ("device: cause").
+    stale : tuple of str
+        Names of devices whose values are old (failed read or frozen).
+    missing : tuple of str
+        Field names no device provided (their value is NaN).
+    derived : tuple of str
+        Field names computed from the power balance.
+    values : mapping of str to float
+        Every decoded field by ``"device.field"`` (units in the field name).
+    """
+
+    time: Any
+    p_grid_kw: float
+    p_pv_kw: float
+    p_batt_kw: float
+    p_load_kw: float
+    soc_frac: float
+    p_charge_max_kw: float = float("nan")
+    p_discharge_max_kw: float = float("nan")
+    faults: tuple[str, ...] = ()
+    stale: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    derived: tuple[str, ...] = ()
+    values: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when no device reported a fault or stale data and nothing is missing."""
+        return not (self.faults or self.stale or self.missing)
+
+
+@dataclass(frozen=True)
+class Setpoints:
+    """What the controller asks the battery to do until the next cycle.
+
+    Attributes
+    ----------
+    p_batt_kw : float
+        Battery power at the AC bus (kW, > 0 discharge, < 0 charge).
+    reason : str
+        Why (plan step, fallback rule, limit hit...), stored with the setpoint.
+    revert_timeout_s : float, optional
+        Seconds after which the device falls back to its default mode if not re-armed;
+        ``None`` uses the device's configured value.
+    default_mode : bool
+        True to hand the battery back to its own default (self-consumption) mode instead.
+    """
+
+    p_batt_kw: float
+    reason: str
+    revert_timeout_s: float | None = None
+    default_mode: bool = False

@@ -138,6 +138,43 @@ class PvArraySection(_Model):
     gamma_pdc_per_c: Annotated[float, Field(ge=-0.02, le=0)] = -0.0037
     losses_frac: Annotated[float, Field(ge=0, lt=1)] = 0.14
     albedo_frac: Frac = 0.2
+    transposition_model: Literal["perez", "haydavies", "isotropic"] = Field(
+        "perez", description="sky-diffuse model for the plane of array"
+    )
+    decomposition_model: Literal["erbs", "dirint"] = Field(
+        "erbs", description="splits GHI into DNI and DHI when the weather lacks them"
+    )
+    iam_model: Literal["physical", "ashrae", "none"] = Field(
+        "physical", description="incidence-angle modifier applied to the beam"
+    )
+    temperature_model: Literal["sapm", "pvsyst"] = "sapm"
+    racking: Literal["open_rack", "close_mount", "insulated_back"] = Field(
+        "open_rack", description="mounting, selects the cell-temperature parameters"
+    )
+    module_type: Literal["glass_polymer", "glass_glass"] = "glass_polymer"
+    module: str | None = Field(
+        None, description="CEC module name (pvlib's shipped database): single-diode DC model"
+    )
+    modules_per_string: Annotated[int, Field(ge=1)] | None = None
+    strings: Annotated[int, Field(ge=1)] | None = None
+    inverter: str | None = Field(
+        None, description="CEC inverter name (pvlib's shipped database): Sandia inverter model"
+    )
+    inverters: Annotated[int, Field(ge=1)] = Field(1, description="count of named inverters")
+
+    @model_validator(mode="after")
+    def _pv_models(self) -> PvArraySection:
+        if self.module is not None and (self.modules_per_string is None or self.strings is None):
+            raise ValueError(
+                f"module = {self.module!r} needs modules_per_string and strings (integers >= 1)"
+            )
+        if self.module is None and (self.modules_per_string or self.strings):
+            raise ValueError("modules_per_string and strings only apply with a CEC module name")
+        if self.inverter is None and self.inverters != 1:
+            raise ValueError(f"inverters = {self.inverters} only applies with a CEC inverter name")
+        if self.name == "p_pv_kw":
+            raise ValueError("name 'p_pv_kw' is reserved for the site total; choose another")
+        return self
 
 
 class DerivedBand(_Model):
@@ -383,6 +420,79 @@ class PlanSection(_Model):
         return int(round(self.horizon_h * 60 / self.step_min))
 
 
+class DeviceSection(_Model):
+    """One Modbus endpoint (``[[devices]]``): where it is, which register map, how to write.
+
+    The register map is a TOML file name under ``configs/registers`` (``"sunspec"``,
+    ``"huawei_sun2000_luna"``...) or a path; it is loaded and checked by ``dispatch.devices``.
+    """
+
+    name: str
+    register_map: str
+    transport: Literal["tcp", "rtu"] = "tcp"
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 502
+    unit_id: Annotated[int, Field(ge=0, le=255)] = 1
+    serial_port: str | None = Field(None, description="RTU only, e.g. '/dev/ttyUSB0'")
+    baudrate: Annotated[int, Field(gt=0)] = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    timeout_s: PosFloat = 1.0
+    retries: Annotated[int, Field(ge=0, le=5)] = 1
+    controls_battery: bool = Field(True, description="false for a read-only meter or PV device")
+    revert_timeout_s: Annotated[float, Field(ge=10, le=86400)] = 300.0
+    deadband_kw: NonNegFloat = Field(0.5, description="skip writes that change less than this")
+    min_write_interval_s: NonNegFloat = Field(5.0, description="write-rate limit")
+    charge_max_kw: PosFloat | None = Field(None, description="caps the device-reported limit")
+    discharge_max_kw: PosFloat | None = Field(None, description="caps the device-reported limit")
+    backoff_initial_s: PosFloat = 5.0
+    backoff_max_s: PosFloat = 300.0
+    frozen_reads: Annotated[int, Field(ge=0)] = Field(
+        30, description="flag a device stale after this many identical reads; 0 disables"
+    )
+
+    @model_validator(mode="after")
+    def _transport(self) -> DeviceSection:
+        if self.transport == "rtu" and not self.serial_port:
+            raise ValueError(f"device {self.name!r}: transport = 'rtu' needs serial_port")
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError(
+                f"backoff_max_s = {self.backoff_max_s} must be >= backoff_initial_s = "
+                f"{self.backoff_initial_s}"
+            )
+        return self
+
+
+class ControlSection(_Model):
+    """The fast control loop (``[control]``): cadence, data ages, SoC margin, safe state."""
+
+    cycle_s: Annotated[float, Field(gt=0, le=300)] = Field(5.0, description="control period")
+    plan_max_age_s: PosFloat | None = Field(
+        None, description="a plan older than this is stale; defaults to two plan steps"
+    )
+    snapshot_max_age_s: PosFloat = Field(
+        15.0, description="a reading older (or newer) than this vs. now is stale"
+    )
+    soc_margin_frac: Annotated[float, Field(ge=0, le=0.2)] = Field(
+        0.01, description="no discharge at soc_min + margin, no charge at soc_max - margin"
+    )
+    safe_p_batt_kw: float = Field(
+        0.0, description="battery power written in the safe state (kW, > 0 discharge)"
+    )
+    guard: bool = Field(True, description="live peak-shaving and export guard between plans")
+
+
+class StoreSection(_Model):
+    """The SQLite history (``[store]``)."""
+
+    path: str = Field("dispatch.sqlite3", description="database file; relative to the cwd")
+    retention_days: Annotated[int, Field(ge=1)] = Field(
+        400, description="rows older than this are deleted by housekeeping"
+    )
+    retention_days_by_table: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        {}, description="per-table override of retention_days, e.g. {measurements = 90}"
+    )
+
+
 class SiteConfig(_Model):
     """The whole site configuration."""
 
@@ -393,6 +503,9 @@ class SiteConfig(_Model):
     tariff: TariffSection
     carbon: CarbonSection
     plan: PlanSection = PlanSection()
+    devices: list[DeviceSection] = []
+    control: ControlSection = ControlSection()
+    store: StoreSection = StoreSection()
 
     @model_validator(mode="after")
     def _cross(self) -> SiteConfig:

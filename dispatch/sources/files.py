@@ -223,17 +223,20 @@ def read_epw(path: str | Path, year: int) -> pd.DataFrame:
 def read_nsrdb_psm4(path: str | Path) -> pd.DataFrame:
     """Read an NSRDB PSM4 CSV file as a weather frame.
 
-    NSRDB stamps are kept as the period start (not shifted): the NSRDB values are satellite
-    estimates valid at the stamp, and keeping the stamp matches what pvlib's own tools do with
-    the same file. Wind speed is the NSRDB's (2 m) value.
+    NSRDB values are satellite estimates valid at the stamp (the file's own solar zenith
+    matches the stamps), so each value stands for the period centred on its stamp: the
+    period start is the stamp minus half a step. Without that shift, PV computed at period
+    midpoints would see the sun a quarter of a 30-min step late. Wind speed is the NSRDB's
+    (2 m) value.
 
     Returns
     -------
     pandas.DataFrame
-        Weather frame at the file's step (30 or 60 min), UTC.
+        Weather frame at the file's step (30 or 60 min), UTC period start.
     """
     try:
         data, _meta = iotools.read_nsrdb_psm4(str(path), map_variables=True)
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"{path}: cannot read as NSRDB PSM4: {exc}") from None
-    return _weather_frame(data, pd.Timedelta(0), str(path))
+    half_step = (data.index[1] - data.index[0]) / 2 if len(data.index) > 1 else pd.Timedelta(0)
+    return _weather_frame(data, half_step, str(path))

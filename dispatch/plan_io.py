@@ -19,7 +19,7 @@ from dispatch.types import PLAN_COLUMNS, InputError, Plan, check_time_index
 
 REQUIRED = ("p_pv_kw", "p_load_kw")
 OPTIONAL = ("price_import_per_kwh", "price_export_per_kwh", "ci_g_per_kwh", "day_ahead_per_kwh")
-_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 #: Largest plausible price per kWh in any currency we plan in; above it, per-MWh is likely.
 PRICE_MAX_PER_KWH = 50.0
 #: Highest plausible grid intensity (g/kWh); lignite is about 1,200.

@@ -1,0 +1,394 @@
+"""Pure tariff calendar: per-slot import and export prices, bands and billing months.
+
+Role: turn the ``[tariff]`` section of a site configuration and a UTC period-start index into
+prices (currency per kWh), the band in force (for display) and the billing-month label used by
+the max-demand charge. May import only ``dispatch.types`` and ``dispatch.config`` (plus numpy,
+pandas and holidays); no I/O, no wall clock, no module-level mutable state.
+
+Calendar (site time zone):
+
+- day type: ``holiday`` if the local date is a public holiday of ``config.holiday_country``
+  (``site.subdivision`` applies when that country is the site's own) or in
+  ``tariff.extra_holidays``; else ``workday`` if in ``tariff.makeup_workdays``; else ``weekend``
+  if its weekday is in ``tariff.weekend_days``; else ``workday``. A date listed in
+  ``makeup_workdays`` is a workday even when it is also a (public or extra) holiday: the
+  explicit list wins;
+- season: the one season whose date range holds the local date (``None`` without seasons);
+- band: the last rule matching (season, day type, minute of day) wins.
+
+A slot that straddles a band change (or a day or DST change) gets the time-weighted mean price:
+every whole minute of the slot is looked up in site-local wall-clock time and the prices are
+averaged. Slots shorter than a minute take the price at their start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import holidays
+import numpy as np
+import pandas as pd
+
+from dispatch.config import DAY_TYPES, DerivedBand, SiteConfig, rule_minutes, season_of_day
+from dispatch.types import ConfigError, InputError, check_time_index
+
+_MINUTE_NS = 60_000_000_000
+_EPOCH = dt.date(1970, 1, 1)
+_CHUNK_SAMPLES = 2_000_000  # bounds memory of the per-minute lookup (int64 arrays)
+DAY_AHEAD_LABEL = "day_ahead"  # band name shown when the import price has no rules
+
+
+def _holiday_dates(config: SiteConfig, years: Sequence[int]) -> set[dt.date]:
+    """Public holidays of the configured country over ``years`` (one ``holidays`` object)."""
+    country = config.holiday_country
+    if country is None or not years:
+        return set()
+    own = config.site.country in (None, country)
+    subdiv = config.site.subdivision if own else None
+    try:
+        found = holidays.country_holidays(country, subdiv=subdiv, years=sorted(set(years)))
+    except NotImplementedError as exc:
+        raise ConfigError(
+            f"tariff.holiday_country / site.country = {country!r} with site.subdivision = "
+            f"{subdiv!r}: the holidays package has no such calendar ({exc}); use an ISO code "
+            "such as 'CN' or 'DE' and a valid subdivision"
+        ) from None
+    return set(found.keys())
+
+
+def _as_dates(dates: Sequence[dt.date] | pd.DatetimeIndex, config: SiteConfig) -> list[dt.date]:
+    if isinstance(dates, pd.DatetimeIndex):
+        if dates.tz is not None:
+            dates = dates.tz_convert(config.site.timezone)
+        return [ts.date() for ts in dates]
+    return [d.date() if isinstance(d, dt.datetime) else d for d in dates]
+
+
+def day_types(dates: Sequence[dt.date] | pd.DatetimeIndex, config: SiteConfig) -> np.ndarray:
+    """Tariff day type of each date: ``"workday"``, ``"weekend"`` or ``"holiday"``.
+
+    Parameters
+    ----------
+    dates : sequence of datetime.date, or pandas.DatetimeIndex
+        Site-local dates. A tz-aware index is first converted to ``config.site.timezone``; a
+        naive one is read as site-local.
+    config : SiteConfig
+        The site; ``tariff`` calendar keys, ``site.country`` and ``site.subdivision`` are used.
+
+    Returns
+    -------
+    numpy.ndarray of str
+        One day type per date (see the module docstring for the precedence).
+
+    Raises
+    ------
+    ConfigError
+        If the holiday country or subdivision is unknown to the ``holidays`` package.
+    """
+    days = _as_dates(dates, config)
+    t = config.tariff
+    off = _holiday_dates(config, sorted({d.year for d in days})) | set(t.extra_holidays)
+    makeup = set(t.makeup_workdays)
+    weekend = set(t.weekend_days)
+    out = np.empty(len(days), dtype="<U7")
+    for i, d in enumerate(days):
+        if d in makeup:
+            out[i] = "workday"
+        elif d in off:
+            out[i] = "holiday"
+        elif d.weekday() in weekend:
+            out[i] = "weekend"
+        else:
+            out[i] = "workday"
+    return out
+
+
+def _season_names(config: SiteConfig) -> list[str | None]:
+    return [s.name for s in config.tariff.seasons] or [None]
+
+
+def _band_code_table(config: SiteConfig) -> np.ndarray:
+    """Band index (into ``tariff.bands``) per (season, day type) row and minute of the day.
+
+    Row ``s * 3 + d`` is season ``s`` (order of ``tariff.seasons``) and day type ``d`` (order of
+    ``DAY_TYPES``). Rules are applied in order, so the last matching rule wins.
+    """
+    t = config.tariff
+    names = list(t.bands)
+    seasons = _season_names(config)
+    table = np.full((len(seasons) * len(DAY_TYPES), 1440), -1, dtype=np.int64)
+    for s, season in enumerate(seasons):
+        for d, day_type in enumerate(DAY_TYPES):
+            row = table[s * len(DAY_TYPES) + d]
+            for rule in t.rules:
+                if rule.seasons and season not in rule.seasons:
+                    continue
+                if rule.day_types and day_type not in rule.day_types:
+                    continue
+                for a, b in rule_minutes(rule):
+                    row[a:b] = names.index(rule.band)
+    return table
+
+
+def band_prices(config: SiteConfig) -> dict[str, float]:
+    """Price of every band (currency per kWh); a derived band is ``multiplier`` x its base."""
+    bands = config.tariff.bands
+    out: dict[str, float] = {}
+    for name, band in bands.items():
+        if isinstance(band, DerivedBand):
+            base = bands[band.of]
+            assert not isinstance(base, DerivedBand)  # the config forbids chains
+            out[name] = band.multiplier * float(base)
+        else:
+            out[name] = float(band)
+    return out
+
+
+def _minutes_per_slot(step: pd.Timedelta, what: str) -> int:
+    if step < pd.Timedelta(minutes=1):
+        return 1
+    if step % pd.Timedelta(minutes=1):
+        raise InputError(f"{what}: the step {step} is not a whole number of minutes")
+    return int(step // pd.Timedelta(minutes=1))
+
+
+def _day_rows(config: SiteConfig, first_day: int, n_days: int) -> np.ndarray:
+    """Table row (season x day type) of each local day ``first_day .. first_day + n_days - 1``.
+
+    Days are counted from 1970-01-01.
+    """
+    dates = [_EPOCH + dt.timedelta(days=int(first_day) + i) for i in range(n_days)]
+    kinds = day_types(dates, config)
+    seasons = _season_names(config)
+    rows = np.empty(n_days, dtype=np.int64)
+    for i, (d, kind) in enumerate(zip(dates, kinds, strict=True)):
+        found = season_of_day(config.tariff.seasons, d.month, d.day) if seasons[0] else [None]
+        rows[i] = seasons.index(found[0]) * len(DAY_TYPES) + DAY_TYPES.index(kind)
+    return rows
+
+
+def _local_minutes(starts_ns: np.ndarray, m: int, tz: str) -> np.ndarray:
+    """Site-local wall-clock minutes since 1970 of every minute of each slot, shape (n, m)."""
+    utc = (starts_ns[:, None] + np.arange(m, dtype=np.int64) * _MINUTE_NS).ravel()
+    wall = pd.DatetimeIndex(utc.view("M8[ns]")).tz_localize("UTC").tz_convert(tz)
+    local_ns = wall.tz_localize(None).as_unit("ns").asi8
+    return (local_ns // _MINUTE_NS).reshape(len(starts_ns), m)
+
+
+def _per_minute_mean(
+    config: SiteConfig, index: pd.DatetimeIndex, table: np.ndarray, m: int
+) -> np.ndarray:
+    """Mean over each slot's minutes of ``table[row of the local day, local minute of day]``.
+
+    ``m`` is the number of whole minutes looked up per slot (1: the slot start only). The
+    calendar (one ``holidays`` object) is built once for every local day the index touches.
+    """
+    tz = config.site.timezone
+    starts = index.as_unit("ns").asi8
+    ends = _local_minutes(starts[[0, -1]], m, tz)
+    first = int(ends.min()) // 1440 - 1  # one spare day each side: DST shifts at midnight
+    rows_of_day = _day_rows(config, first, int(ends.max()) // 1440 - first + 2)
+    out = np.empty(len(starts), dtype=float)
+    per_chunk = max(1, _CHUNK_SAMPLES // m)
+    for lo in range(0, len(starts), per_chunk):
+        minutes = _local_minutes(starts[lo : lo + per_chunk], m, tz)
+        rows = rows_of_day[minutes // 1440 - first]
+        values = table[rows, minutes % 1440]
+        first_value = values[:, 0]  # mean as first + mean of differences: exact when uniform
+        out[lo : lo + per_chunk] = first_value + (values - first_value[:, None]).mean(axis=1)
+    return out
+
+
+def _band_priced(
+    config: SiteConfig, index: pd.DatetimeIndex, m: int, prices: dict[str, float]
+) -> np.ndarray:
+    """Time-weighted mean over each slot of a per-band price (currency per kWh)."""
+    codes = _band_code_table(config)
+    per_band = np.array([prices[name] for name in config.tariff.bands], dtype=float)
+    return _per_minute_mean(config, index, per_band[codes], m)
+
+
+def band_per_slot(config: SiteConfig, index: pd.DatetimeIndex) -> pd.Series:
+    """Name of the band in force at each slot start (for display).
+
+    Parameters
+    ----------
+    config : SiteConfig
+        The site; ``tariff`` and ``site.timezone`` are used.
+    index : pandas.DatetimeIndex
+        UTC period starts at a fixed step.
+
+    Returns
+    -------
+    pandas.Series of str
+        Named ``"band"``; ``"day_ahead"`` everywhere when the tariff has no rules.
+    """
+    check_time_index(index, "tariff index")
+    if not config.tariff.rules:
+        return pd.Series([DAY_AHEAD_LABEL] * len(index), index=index, name="band", dtype=object)
+    codes = _band_code_table(config).astype(float)
+    at_start = _per_minute_mean(config, index, codes, 1).astype(np.int64)
+    names = np.array(list(config.tariff.bands), dtype=object)
+    return pd.Series(names[at_start], index=index, name="band", dtype=object)
+
+
+def _uses_day_ahead(config: SiteConfig) -> bool:
+    t = config.tariff
+    return t.day_ahead is not None or t.export.mode == "day_ahead"
+
+
+def _day_ahead_values(
+    config: SiteConfig, index: pd.DatetimeIndex, series: pd.Series | None, needed: str | None
+) -> np.ndarray | None:
+    """The day-ahead price (currency per kWh) on ``index``, or None when not ``needed``.
+
+    ``needed`` names the config key that requires the series, or is None.
+    """
+    if series is not None and not _uses_day_ahead(config):
+        raise InputError(
+            "day-ahead series: given, but the tariff uses no day-ahead price; add a "
+            "[tariff.day_ahead] section or tariff.export.mode = 'day_ahead', or drop the series"
+        )
+    if needed is None:
+        return None
+    if series is None:
+        raise InputError(
+            f"day-ahead series: {needed} needs a day-ahead price series (currency per kWh, "
+            "UTC period starts) covering every slot; none was given"
+        )
+    if not isinstance(series, pd.Series):
+        raise InputError(f"day-ahead series: expected a pandas Series, got {type(series).__name__}")
+    own = series.index
+    if not isinstance(own, pd.DatetimeIndex) or own.tz is None:
+        raise InputError("day-ahead series: the index must be tz-aware time stamps (UTC)")
+    own = own.tz_convert("UTC")
+    if own.has_duplicates:
+        raise InputError(
+            f"day-ahead series: duplicate time stamp {own[own.duplicated()][0].isoformat()}"
+        )
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    aligned = pd.Series(values, index=own).reindex(index)
+    absent = ~index.isin(own)
+    if absent.any():
+        first = index[np.flatnonzero(absent)[0]].isoformat()
+        raise InputError(
+            f"day-ahead series: no value for slot {first} ({int(absent.sum())} slot(s) of the "
+            f"index from {index[0].isoformat()} are missing; the series must share its stamps)"
+        )
+    out = aligned.to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(out))
+    if bad.size:
+        raise InputError(
+            f"day-ahead series: the value for slot {index[bad[0]].isoformat()} is not a finite "
+            f"number (NaN, infinite or not numeric; {bad.size} slot(s) in all)"
+        )
+    return out
+
+
+def import_price_per_kwh(
+    config: SiteConfig, index: pd.DatetimeIndex, day_ahead_per_kwh: pd.Series | None = None
+) -> pd.Series:
+    """Import price of each slot (currency per kWh).
+
+    Parameters
+    ----------
+    config : SiteConfig
+        The site; ``tariff`` and ``site.timezone`` are used.
+    index : pandas.DatetimeIndex
+        UTC period starts at a fixed step.
+    day_ahead_per_kwh : pandas.Series, optional
+        Day-ahead price (currency per kWh) on the same UTC stamps; required when the tariff
+        has a ``day_ahead`` section, refused when the tariff uses no day-ahead price at all.
+
+    Returns
+    -------
+    pandas.Series of float
+        Named ``"price_import_per_kwh"``: the time-weighted band price; with ``day_ahead``
+        ``replace``: ``multiplier`` x day-ahead + ``adder_per_kwh``; with ``add``: band price
+        + ``multiplier`` x day-ahead + ``adder_per_kwh``.
+
+    Raises
+    ------
+    InputError
+        For a bad index, or a missing, misaligned, unexpected or non-finite day-ahead series.
+    """
+    m = _minutes_per_slot(check_time_index(index, "tariff index"), "tariff index")
+    t = config.tariff
+    needed = "tariff.day_ahead" if t.day_ahead is not None else None
+    da = _day_ahead_values(config, index, day_ahead_per_kwh, needed)
+    if t.day_ahead is not None and t.day_ahead.mode == "replace":
+        assert da is not None
+        values = t.day_ahead.multiplier * da + t.day_ahead.adder_per_kwh
+    else:
+        values = _band_priced(config, index, m, band_prices(config))
+        if t.day_ahead is not None:
+            assert da is not None
+            values = values + t.day_ahead.multiplier * da + t.day_ahead.adder_per_kwh
+    return pd.Series(values, index=index, name="price_import_per_kwh", dtype=float)
+
+
+def export_price_per_kwh(
+    config: SiteConfig, index: pd.DatetimeIndex, day_ahead_per_kwh: pd.Series | None = None
+) -> pd.Series:
+    """What exported energy earns in each slot (currency per kWh).
+
+    Parameters
+    ----------
+    config : SiteConfig
+        The site; ``tariff.export`` (and the band calendar for ``band``) is used.
+    index : pandas.DatetimeIndex
+        UTC period starts at a fixed step.
+    day_ahead_per_kwh : pandas.Series, optional
+        Day-ahead price (currency per kWh) on the same UTC stamps; required for export mode
+        ``day_ahead``, refused when the tariff uses no day-ahead price at all.
+
+    Returns
+    -------
+    pandas.Series of float
+        Named ``"price_export_per_kwh"``: ``none`` 0; ``fixed`` ``price_per_kwh``; ``band``
+        the time-weighted ``band_prices_per_kwh``; ``day_ahead`` ``day_ahead_multiplier`` x
+        day-ahead + ``day_ahead_adder_per_kwh``.
+
+    Raises
+    ------
+    InputError
+        For a bad index, or a missing, misaligned, unexpected or non-finite day-ahead series.
+    """
+    m = _minutes_per_slot(check_time_index(index, "tariff index"), "tariff index")
+    e = config.tariff.export
+    needed = "tariff.export.mode = 'day_ahead'" if e.mode == "day_ahead" else None
+    da = _day_ahead_values(config, index, day_ahead_per_kwh, needed)
+    if e.mode == "fixed":
+        values = np.full(len(index), e.price_per_kwh, dtype=float)
+    elif e.mode == "band":
+        values = _band_priced(config, index, m, dict(e.band_prices_per_kwh))
+    elif e.mode == "day_ahead":
+        assert da is not None
+        values = e.day_ahead_multiplier * da + e.day_ahead_adder_per_kwh
+    else:
+        values = np.zeros(len(index), dtype=float)
+    return pd.Series(values, index=index, name="price_export_per_kwh", dtype=float)
+
+
+def billing_month(config: SiteConfig, index: pd.DatetimeIndex) -> pd.Series:
+    """Billing-month label ``"YYYY-MM"`` of each slot, counted in ``config.billing_timezone``.
+
+    Parameters
+    ----------
+    config : SiteConfig
+        The site; ``tariff.demand_billing_timezone`` (default ``site.timezone``) is used.
+    index : pandas.DatetimeIndex
+        UTC period starts at a fixed step; a slot belongs to the month of its start.
+
+    Returns
+    -------
+    pandas.Series of str
+        Named ``"billing_month"``.
+    """
+    check_time_index(index, "tariff index")
+    local = index.tz_convert(config.billing_timezone)
+    keys = np.asarray(local.year, dtype=np.int64) * 100 + np.asarray(local.month, dtype=np.int64)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    labels = np.array([f"{k // 100:04d}-{k % 100:02d}" for k in uniq], dtype=object)
+    return pd.Series(labels[inverse], index=index, name="billing_month", dtype=object)

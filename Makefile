@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/dispatch demo
+	$(BIN)/python -m sim.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check dispatch sim tests bench

@@ -8,15 +8,18 @@ can beat). Both use ``dispatch.pipeline`` and ``dispatch.optimise`` exactly as t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from dispatch import pipeline, tariff
+from dispatch.config import SiteConfig
 from dispatch.optimise import DispatchModel
 from dispatch.optimise.outcome import SlotInputs, costs_of
 from dispatch.types import PlanCosts
+from sim.plant import Plant, PlantOptions, PlantState
 from sim.scenario import Scenario
 
 
@@ -86,7 +89,9 @@ def realised(
     )
 
 
-def _outcome(name: str, scenario: Scenario, x: SlotInputs, frame: pd.DataFrame, t0: float) -> Outcome:
+def _outcome(
+    name: str, scenario: Scenario, x: SlotInputs, frame: pd.DataFrame, t0: float
+) -> Outcome:
     costs, kg = costs_of(
         frame["p_grid_kw"].to_numpy(), frame["p_batt_kw"].to_numpy(), x, scenario.config
     )
@@ -127,3 +132,149 @@ def perfect_foresight(scenario: Scenario, solver: str = "highs-ipm") -> Outcome:
         x, f["p_batt_kw"].to_numpy(), f["soc_frac"].to_numpy(), f["p_curtail_kw"].to_numpy()
     )
     return _outcome("perfect_foresight", scenario, x, frame, t0)
+
+
+# ----------------------------------------------------------------------- receding horizon
+
+
+def _padded(x: SlotInputs, horizon: int, config: SiteConfig) -> SlotInputs:
+    """The period's inputs extended by ``horizon`` slots that repeat its last ``horizon``
+    slots, so the last plans of the period still see a full horizon."""
+    step = x.index[1] - x.index[0]
+    index = pd.date_range(x.index[0], periods=len(x.index) + horizon, freq=step)
+
+    def ext(a: np.ndarray) -> np.ndarray:
+        return np.concatenate([a, a[-horizon:]])
+
+    return SlotInputs(
+        index=index,
+        dt_h=x.dt_h,
+        pv_kw=ext(x.pv_kw),
+        load_kw=ext(x.load_kw),
+        price_import_per_kwh=ext(x.price_import_per_kwh),
+        price_export_per_kwh=ext(x.price_export_per_kwh),
+        ci_g_per_kwh=ext(x.ci_g_per_kwh),
+        billing_month=tariff.billing_month(config, index).to_numpy(str),
+        peak_so_far_kw={},
+        energy_start_kwh=x.energy_start_kwh,
+    )
+
+
+#: A forecaster maps (truth with padding, first slot, horizon) to (pv_kw, load_kw) forecasts;
+#: it may read the truth only before the first slot, except the ``perfect`` one.
+Forecaster = Callable[[SlotInputs, int, int], tuple[np.ndarray, np.ndarray]]
+
+
+def perfect(truth: SlotInputs, i: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """The future as it will be (the upper bound of any forecaster)."""
+    return truth.pv_kw[i : i + horizon], truth.load_kw[i : i + horizon]
+
+
+def _lagged(values: np.ndarray, i: int, horizon: int, lag: int) -> np.ndarray:
+    """``values[t - k * lag]`` for t in ``[i, i + horizon)``, with the smallest k >= 1 that
+    reaches before ``i``; before any history, the first value."""
+    t = np.arange(i, i + horizon)
+    k = (t - i) // lag + 1
+    src = t - k * lag
+    return values[np.where(src >= 0, src, 0)]
+
+
+def persistence(truth: SlotInputs, i: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Load of the same time last week, PV of the same time yesterday (naive forecasts)."""
+    day = round(24 / truth.dt_h)
+    return _lagged(truth.pv_kw, i, horizon, day), _lagged(truth.load_kw, i, horizon, 7 * day)
+
+
+def noisy(sigma_frac: float = 0.1, seed: int = 0) -> Forecaster:
+    """Truth times a seeded multiplicative error growing with lead time (an error model)."""
+    rng = np.random.default_rng(seed)
+
+    def forecast(truth: SlotInputs, i: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        lead = np.sqrt(np.arange(1, horizon + 1) / horizon)
+        pv, load = perfect(truth, i, horizon)
+        e_pv, e_load = rng.standard_normal((2, horizon)) * sigma_frac * lead
+        return np.maximum(pv * (1 + e_pv), 0.0), np.maximum(load * (1 + e_load), 0.0)
+
+    return forecast
+
+
+@dataclass
+class _Meter:
+    """Per-slot realised flows from the plant's energy counters."""
+
+    p_batt_kw: np.ndarray
+    p_curtail_kw: np.ndarray
+    soc_frac: np.ndarray
+    previous: dict[str, float]
+
+    def record(self, i: int, state: PlantState, dt_h: float) -> None:
+        now = {k: getattr(state, k) for k in ("e_discharge_kwh", "e_charge_kwh", "e_curtail_kwh")}
+        d = {k: now[k] - self.previous[k] for k in now}
+        self.p_batt_kw[i] = (d["e_discharge_kwh"] - d["e_charge_kwh"]) / dt_h
+        self.p_curtail_kw[i] = d["e_curtail_kwh"] / dt_h
+        self.soc_frac[i] = state.soc_frac
+        self.previous = now
+
+
+def receding(
+    scenario: Scenario,
+    forecaster: Forecaster = perfect,
+    name: str = "receding_perfect",
+    plant_options: PlantOptions | None = None,
+) -> Outcome:
+    """Replay the period with a plan every step, the plant as the truth.
+
+    Each step: forecast the horizon, solve with the plant's SoC and the billing month's
+    realised peak so far, write the first slot's battery power to the plant, advance it one
+    step with the true PV and load. Prices and intensities are taken as known over the
+    horizon (day-ahead prices are published a day ahead).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Site and data.
+    forecaster : Forecaster
+        How PV and load are forecast (``perfect``, ``persistence``, ``noisy(...)``).
+    name : str
+        Strategy name in the outcome.
+    plant_options : PlantOptions, optional
+        Plant physics; by default no derating and no standby loss, like the plan's model.
+    """
+    t0 = time.perf_counter()
+    config = scenario.config
+    x = period_inputs(scenario)
+    T, H, dt_h = len(x.index), config.plan.n_slots, x.dt_h
+    truth = _padded(x, H, config)
+    model = DispatchModel(config)
+    options = plant_options or PlantOptions(derate_band_frac=0.0, standby_loss_frac_per_h=0.0)
+    plant = Plant(config, replace(options, soc_initial_frac=scenario.soc_initial_frac),
+                  start=x.index[0].to_pydatetime())  # fmt: skip
+    meter = _Meter(np.zeros(T), np.zeros(T), np.zeros(T), dict.fromkeys(
+        ("e_discharge_kwh", "e_charge_kwh", "e_curtail_kwh"), 0.0))  # fmt: skip
+    peaks: dict[str, float] = {}
+    for i in range(T):
+        pv_f, load_f = forecaster(truth, i, H)
+        window = replace(
+            _window(truth, i, H), pv_kw=pv_f, load_kw=load_f, peak_so_far_kw=peaks,
+            energy_start_kwh=plant.energy_kwh,
+        )  # fmt: skip
+        plan = model.solve_inputs(window)
+        now = x.index[i].to_pydatetime()
+        plant.set_battery_setpoint(float(plan.frame["p_batt_kw"].iat[0]), now)
+        state = plant.step(now, dt_h * 3600.0, x.pv_kw[i], x.load_kw[i])
+        meter.record(i, state, dt_h)
+        grid = x.load_kw[i] - x.pv_kw[i] + meter.p_curtail_kw[i] - meter.p_batt_kw[i]
+        month = x.billing_month[i]
+        peaks[month] = max(peaks.get(month, 0.0), grid)
+    frame = realised(x, meter.p_batt_kw, meter.soc_frac, meter.p_curtail_kw)
+    return _outcome(name, scenario, x, frame, t0)
+
+
+def _window(x: SlotInputs, i: int, horizon: int) -> SlotInputs:
+    sl = slice(i, i + horizon)
+    return SlotInputs(
+        index=x.index[sl], dt_h=x.dt_h, pv_kw=x.pv_kw[sl], load_kw=x.load_kw[sl],
+        price_import_per_kwh=x.price_import_per_kwh[sl],
+        price_export_per_kwh=x.price_export_per_kwh[sl], ci_g_per_kwh=x.ci_g_per_kwh[sl],
+        billing_month=x.billing_month[sl], peak_so_far_kw={}, energy_start_kwh=0.0,
+    )  # fmt: skip

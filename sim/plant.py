@@ -3,9 +3,10 @@
 Role: the stand-in for the real plant behind the Modbus server (``sim.server``) and for
 backtests. One ``Plant`` holds the true state of a battery at its AC terminals (PCS + BMS) and
 integrates exact energy flows step by step; measurements with seeded noise are a separate view
-that never feeds back into the physics. Depends on ``dispatch`` (config, types; the PV chain of
-``dispatch.forecast`` lazily), numpy and pandas; ``dispatch`` never imports it. No wall clock:
-every time is an argument (tz-aware, converted to UTC).
+that never feeds back into the physics. Input series (factory load, PV through the
+``dispatch.forecast`` chain) come from ``sim.loadprofile``. Depends on ``dispatch`` (config,
+types), numpy and pandas; ``dispatch`` never imports it. No wall clock: every time is an
+argument (tz-aware, converted to UTC).
 
 Physics of one interval of ``h`` hours at constant powers (site-bus sign, ``p_batt_kw > 0``
 discharge):
@@ -91,9 +92,8 @@ def _check_options(o: PlantOptions, soc_min: float, soc_max: float) -> None:
         problems.append(f"derate_band_frac = {o.derate_band_frac} must lie in [0, 1)")
     for name in ("standby_loss_kw", "standby_loss_frac_per_h", "noise_sigma_frac",
                  "noise_sigma_kw"):  # fmt: skip
-        value = getattr(o, name)
-        if not (math.isfinite(value) and value >= 0.0):
-            problems.append(f"{name} = {value} must be a finite number >= 0")
+        if not (math.isfinite(getattr(o, name)) and getattr(o, name) >= 0.0):
+            problems.append(f"{name} = {getattr(o, name)} must be a finite number >= 0")
     if o.default_mode not in ("self_consumption", "idle"):
         problems.append(f"default_mode = {o.default_mode!r} must be 'self_consumption' or 'idle'")
     if problems:
@@ -205,6 +205,7 @@ class Plant:
         self._flows = {"p_batt_kw": 0.0, "p_pv_kw": 0.0, "p_pv_available_kw": 0.0,
                        "p_load_kw": 0.0, "p_grid_kw": 0.0}  # fmt: skip
         self._meas = {"p_pv_kw": 0.0, "p_load_kw": 0.0}
+        self._state: PlantState | None = None
 
     # --- commands ---
     def set_battery_setpoint(self, p_kw: float, now: dt.datetime,
@@ -235,10 +236,12 @@ class Plant:
             end = now + dt.timedelta(seconds=float(revert_timeout_s))
         self._cut_commands(now)
         self.commands.append(Command(float(low_kw), float(high_kw), now, end))
+        self._refresh()
 
     def release(self, now: dt.datetime) -> None:
         """Hand the battery back to its default mode from ``now``."""
         self._cut_commands(utc(now))
+        self._refresh()
 
     def _cut_commands(self, now: dt.datetime) -> None:
         kept = []
@@ -249,7 +252,9 @@ class Plant:
 
     def command_at(self, t: dt.datetime) -> Command | None:
         """The command in force at ``t`` (``None``: default mode)."""
-        t = utc(t)
+        return self._command_at(utc(t))
+
+    def _command_at(self, t: dt.datetime) -> Command | None:
         return next((c for c in self.commands if c.active_at(t)), None)
 
     # --- physics ---
@@ -312,19 +317,15 @@ class Plant:
         self._flows = {"p_batt_kw": p, "p_pv_kw": pv_used, "p_pv_available_kw": pv,
                        "p_load_kw": load, "p_grid_kw": grid}  # fmt: skip
 
-    def _inputs(self, t0: dt.datetime, pv: float | None, load: float | None) -> tuple[float, float]:
-        if pv is None:
-            if self.pv_kw is None:
-                raise ValueError("step: give p_pv_available_kw or build the plant with pv_kw")
-            pv = value_at(self.pv_kw, t0, "pv_kw")
-        if load is None:
-            if self.load_kw is None:
-                raise ValueError("step: give p_load_kw or build the plant with load_kw")
-            load = value_at(self.load_kw, t0, "load_kw")
-        for name, v in (("p_pv_available_kw", pv), ("p_load_kw", load)):
-            if not (math.isfinite(v) and v >= 0.0):
-                raise ValueError(f"step: {name} = {v} must be a finite number >= 0")
-        return float(pv), float(load)
+    @staticmethod
+    def _input(given: float | None, series: pd.Series | None, t0: dt.datetime, name: str) -> float:
+        if given is None:
+            if series is None:
+                raise ValueError(f"step: give {name} or build the plant with its series")
+            given = value_at(series, t0, name)
+        if not (math.isfinite(given) and given >= 0.0):
+            raise ValueError(f"step: {name} = {given} must be a finite number >= 0")
+        return float(given)
 
     def _segments(self, t0: dt.datetime, t1: dt.datetime) -> list[tuple[dt.datetime, float]]:
         cuts = {t for c in self.commands for t in (c.start, c.end) if t is not None and t0 < t < t1}
@@ -357,20 +358,24 @@ class Plant:
         if self.time is not None and t0 < self.time - TIME_TOL:
             raise ValueError(f"step: {t0.isoformat()} lies before the plant time "
                              f"{self.time.isoformat()}; time cannot run backwards")  # fmt: skip
-        pv, load = self._inputs(t0, p_pv_available_kw, p_load_kw)
+        pv = self._input(p_pv_available_kw, self.pv_kw, t0, "p_pv_available_kw")
+        load = self._input(p_load_kw, self.load_kw, t0, "p_load_kw")
         t1 = t0 + dt.timedelta(seconds=float(dt_s))
         for a, h in self._segments(t0, t1):
-            self._advance(h, pv, load, self.command_at(a))
+            self._advance(h, pv, load, self._command_at(a))
         self.time = t1
         self.commands = [c for c in self.commands if c.end is None or c.end > t1]
-        self._refresh(t1)
+        self._refresh()
         self._measure_inputs(load)
         return self.state
 
-    def _refresh(self, t: dt.datetime) -> None:
-        """Recompute the operating point for the state of charge at ``t`` (no time passes)."""
-        f = self._flows
-        self._advance(0.0, f["p_pv_available_kw"], f["p_load_kw"], self.command_at(t))
+    def _refresh(self) -> None:
+        """Recompute the operating point at the plant time (no time passes); after a step
+        and after every write, so the state answers a command at once."""
+        self._state = None
+        if self.time is not None:
+            f = self._flows
+            self._advance(0.0, f["p_pv_available_kw"], f["p_load_kw"], self._command_at(self.time))
 
     def _measure_inputs(self, load: float) -> None:
         o = self.options
@@ -383,20 +388,24 @@ class Plant:
     # --- views ---
     @property
     def state(self) -> PlantState:
-        """The true state now (``time`` is ``None`` before the first step without ``start``)."""
+        """The true state now (``time`` is ``None`` before the first step without ``start``);
+        built once per step or write, so change the plant only through its methods."""
+        if self._state is not None:
+            return self._state
         b = self.site.battery
-        cmd = self.command_at(self.time) if self.time is not None else None
+        cmd = self._command_at(self.time) if self.time is not None else None
         mode = self.options.default_mode
         if cmd is not None:
             mode = "setpoint" if cmd.low_kw == cmd.high_kw else "window"
         ch, dis = self.limits_kw()
-        return PlantState(
+        self._state = PlantState(
             time=self.time, soc_frac=self.energy_kwh / b.energy_kwh, energy_kwh=self.energy_kwh,
             **self._flows, p_charge_max_kw=ch, p_discharge_max_kw=dis, mode=mode,
             setpoint_low_kw=cmd.low_kw if cmd else math.nan,
             setpoint_high_kw=cmd.high_kw if cmd else math.nan,
             setpoint_expires=cmd.end if cmd else None, **self.counters,
         )  # fmt: skip
+        return self._state
 
     def measure(self) -> dict[str, float]:
         """What the meters read after the last step (kW, kWh, fractions; site-bus signs).

@@ -12,11 +12,13 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from dispatch import __version__, pipeline
+import pandas as pd
+
+from dispatch import __version__, pipeline, sources
 from dispatch.config import load_config
 from dispatch.optimise import DispatchModel
-from dispatch.plan_io import read_plan_inputs, write_plan
-from dispatch.types import ConfigError, DispatchError
+from dispatch.plan_io import read_plan_inputs, write_frame, write_plan
+from dispatch.types import ConfigError, DispatchError, InputError
 
 EXIT_INPUT = 1
 EXIT_CONFIG = 78
@@ -39,6 +41,62 @@ def cmd_plan(args: argparse.Namespace) -> int:
     write_plan(plan, args.out)
     summary = plan.summary() | {"currency": config.tariff.currency, "out": str(args.out)}
     print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _weather(args: argparse.Namespace, index: pd.DatetimeIndex) -> pd.DataFrame | None:
+    """Weather on the forecast slots from a file, or None for the clear-sky default."""
+    if args.weather is None:
+        return None
+    fmt = args.weather_format or ("epw" if args.weather.lower().endswith(".epw") else "csv")
+    year = index[0].year
+    readers = {
+        "csv": lambda p: sources.read_weather_csv(p),
+        "tmy3": lambda p: sources.read_tmy3(p, year),
+        "epw": lambda p: sources.read_epw(p, year),
+        "nsrdb": lambda p: sources.read_nsrdb_psm4(p),
+    }
+    frame = readers[fmt](args.weather)
+    step = index[1] - index[0]
+    frame = (
+        sources.resample_means(frame, step) if frame.index[1] - frame.index[0] != step else frame
+    )
+    missing = index.difference(frame.index)
+    if len(missing):
+        raise InputError(
+            f"{args.weather}: no weather for {missing[0].isoformat()}; it covers "
+            f"{frame.index[0].isoformat()} .. {frame.index[-1].isoformat()}"
+        )
+    return frame.loc[index]
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    """Forecast PV, load, prices and intensity for a horizon and write the CSV."""
+    config = load_config(args.config)
+    start = pd.Timestamp(args.start)
+    if start.tzinfo is None:
+        raise InputError(f"--start {args.start!r} needs a UTC offset, e.g. 2026-07-01T00:00+08:00")
+    step = pd.Timedelta(minutes=config.plan.step_min)
+    n = round(args.hours * 60 / config.plan.step_min)
+    index = pd.date_range(start.tz_convert("UTC").ceil(step), periods=n, freq=step)
+    history = None
+    if args.load_history is not None:
+        history = sources.read_series_csv(args.load_history, ["p_load_kw"])["p_load_kw"]
+    frame = pipeline.forecast_frame(config, index, _weather(args, index), history, args.load_kw)
+    if args.day_ahead is not None:
+        prices = sources.read_price_csv(args.day_ahead)["price_per_kwh"]
+        frame["day_ahead_per_kwh"] = prices.reindex(index).to_numpy()
+    if args.ci is not None:
+        frame["ci_g_per_kwh"] = (
+            sources.read_ci_csv(args.ci)["ci_g_per_kwh"].reindex(index).to_numpy()
+        )
+    detail = [c for c in frame.columns if c.startswith("p_pv_") and c != "p_pv_kw"]
+    full = pipeline.complete_forecast(config, frame.drop(columns=detail)).frame
+    write_frame(pd.concat([full, frame[detail]], axis=1), args.out)
+    print(json.dumps({"slots": n, "start": index[0].isoformat(), "out": str(args.out),
+                      "pv_kwh": float(full["p_pv_kw"].sum() * step.total_seconds() / 3600),
+                      "load_kwh": float(full["p_load_kw"].sum() * step.total_seconds() / 3600),
+                      "weather": args.weather or "clear sky"}, indent=2))  # fmt: skip
     return 0
 
 
@@ -79,6 +137,25 @@ def parser() -> argparse.ArgumentParser:
         help="peak import already reached this billing month (kW)",
     )
     plan.set_defaults(func=cmd_plan)
+
+    fc = sub.add_parser(
+        "forecast",
+        help="forecast PV, load, prices and carbon intensity into a CSV that `plan` accepts",
+        description="PV from the weather file through the pvlib chain (clear sky without one), "
+        "load from measured history and the factory calendar (or a constant), prices from the "
+        "tariff (with an optional day-ahead CSV), intensity from the config or a CSV.",
+    )
+    fc.add_argument("--config", required=True, help="site configuration (TOML)")
+    fc.add_argument("--start", required=True, help="first slot, ISO 8601 with offset")
+    fc.add_argument("--hours", type=float, default=48.0, help="horizon length (h)")
+    fc.add_argument("--weather", help="weather file (CSV with pvlib columns, TMY3, EPW, NSRDB)")
+    fc.add_argument("--weather-format", choices=["csv", "tmy3", "epw", "nsrdb"])
+    fc.add_argument("--load-history", help="CSV of measured load: time, p_load_kw")
+    fc.add_argument("--load-kw", type=float, help="constant load instead of a forecast (kW)")
+    fc.add_argument("--day-ahead", help="CSV of day-ahead prices: time, price_per_kwh")
+    fc.add_argument("--ci", help="CSV of grid carbon intensity: time, ci_g_per_kwh")
+    fc.add_argument("--out", required=True, help="where to write the forecast CSV")
+    fc.set_defaults(func=cmd_forecast)
     return p
 
 

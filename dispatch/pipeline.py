@@ -1,8 +1,8 @@
-"""One planning step composed from the pure core: complete a forecast with the tariff's prices
-and the configured carbon intensity, label billing months, solve.
+"""One planning step composed from the pure core: forecast PV and load, complete the forecast
+with the tariff's prices and the configured carbon intensity, label billing months, solve.
 
 Role: the composition shared by the CLI, the daemon and the backtest. Imports the pure core
-(``tariff``, ``carbon``, ``optimise``) and the shared types; no I/O, no wall clock.
+(``tariff``, ``carbon``, ``forecast``, ``optimise``) and the shared types; no I/O, no wall clock.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import pandas as pd
 
 from dispatch import carbon, tariff
 from dispatch.config import SiteConfig
+from dispatch.forecast import load, pv, pv_weather
 from dispatch.optimise import DispatchModel
-from dispatch.types import Forecast, Plan
+from dispatch.types import Forecast, InputError, Plan
 
 DAY_AHEAD_COLUMN = "day_ahead_per_kwh"
 
@@ -69,3 +70,49 @@ def plan(
     """
     months = tariff.billing_month(model.config, forecast.index).to_numpy()
     return model.solve(forecast, soc_frac, months, peak_so_far_kw)
+
+
+def forecast_frame(
+    config: SiteConfig,
+    index: pd.DatetimeIndex,
+    weather: pd.DataFrame | None = None,
+    load_history_kw: pd.Series | None = None,
+    load_kw: float | None = None,
+) -> pd.DataFrame:
+    """PV and load forecasts on ``index`` (UTC period starts at the plan step).
+
+    Parameters
+    ----------
+    config : SiteConfig
+        Site, PV arrays and calendar.
+    index : pandas.DatetimeIndex
+        The slots to forecast; the first one starts at the issue time.
+    weather : pandas.DataFrame, optional
+        Weather on ``index`` in pvlib columns and units; clear sky when omitted.
+    load_history_kw : pandas.Series, optional
+        Measured site load before ``index[0]`` (kW); the load forecast uses it.
+    load_kw : float, optional
+        A constant load (kW) instead of a forecast from history.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``p_pv_kw`` (site total), one ``p_pv_<array>_kw`` column per array, ``p_load_kw``.
+    """
+    if weather is None:
+        weather = pv_weather.clearsky_weather(config.site, index)
+    arrays = pv.pv_ac_kw(config.site, config.pv, weather) if config.pv else None
+    out = pd.DataFrame(index=index)
+    out["p_pv_kw"] = 0.0 if arrays is None else arrays["p_pv_kw"]
+    for a in config.pv:
+        out[f"p_pv_{a.name}_kw"] = arrays[a.name]  # type: ignore[index]
+    if load_kw is not None:
+        out["p_load_kw"] = float(load_kw)
+    elif load_history_kw is not None:
+        calendar = load.FactoryCalendar.from_config(config)
+        out["p_load_kw"] = load.forecast_load(
+            load_history_kw, index[0], calendar, len(index), index[1] - index[0]
+        ).to_numpy()
+    else:
+        raise InputError("a load forecast needs measured load history or a constant load")
+    return out

@@ -19,6 +19,7 @@ from dispatch.types import PLAN_COLUMNS, InputError, Plan, check_time_index
 
 REQUIRED = ("p_pv_kw", "p_load_kw")
 OPTIONAL = ("price_import_per_kwh", "price_export_per_kwh", "ci_g_per_kwh", "day_ahead_per_kwh")
+_PV_DETAIL = re.compile(r"^p_pv_.+_kw$")
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 #: Largest plausible price per kWh in any currency we plan in; above it, per-MWh is likely.
 PRICE_MAX_PER_KWH = 50.0
@@ -86,7 +87,7 @@ def read_plan_inputs(path: str | Path, config: SiteConfig) -> pd.DataFrame:
     path : str or Path
         CSV with ``time`` (ISO 8601 with offset, period start), ``p_pv_kw``, ``p_load_kw`` and
         optionally ``price_import_per_kwh``, ``price_export_per_kwh``, ``ci_g_per_kwh``,
-        ``day_ahead_per_kwh``.
+        ``day_ahead_per_kwh``; per-array ``p_pv_<name>_kw`` columns are ignored.
     config : SiteConfig
         Used for the expected step and plausible magnitudes.
 
@@ -109,6 +110,8 @@ def read_plan_inputs(path: str | Path, config: SiteConfig) -> pd.DataFrame:
     missing = [c for c in ("time", *REQUIRED) if c not in raw.columns]
     if missing:
         raise InputError(f"{where}: missing column(s) {missing}; have {list(raw.columns)}")
+    detail = [c for c in raw.columns if _PV_DETAIL.match(c) and c != "p_pv_kw"]
+    raw = raw.drop(columns=detail)  # per-array PV from `dispatch forecast`: shown, not planned
     unknown = [c for c in raw.columns if c not in ("time", *REQUIRED, *OPTIONAL)]
     if unknown:
         raise InputError(
@@ -126,9 +129,14 @@ def read_plan_inputs(path: str | Path, config: SiteConfig) -> pd.DataFrame:
     return frame
 
 
-def write_plan(plan: Plan, path: str | Path) -> None:
-    """Write a plan's per-slot frame as CSV with an ISO 8601 UTC ``time`` column."""
-    frame = plan.frame.loc[:, list(PLAN_COLUMNS)].copy()
-    frame.insert(0, "time", [t.isoformat() for t in frame.index])
+def write_frame(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a UTC-indexed frame as CSV with an ISO 8601 ``time`` column first."""
+    out = frame.copy()
+    out.insert(0, "time", [t.isoformat() for t in out.index])
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False, float_format="%.6g")
+    out.to_csv(path, index=False, float_format="%.10g")
+
+
+def write_plan(plan: Plan, path: str | Path) -> None:
+    """Write a plan's per-slot frame (``PLAN_COLUMNS``) as CSV."""
+    write_frame(plan.frame.loc[:, list(PLAN_COLUMNS)], path)

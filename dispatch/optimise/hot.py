@@ -10,7 +10,10 @@ constraints) become column bounds, as a presolve would make them. Imports cvxpy 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +21,20 @@ import cvxpy as cp
 import highspy
 import numpy as np
 import scipy.sparse as sp
+
+
+@contextmanager
+def _stdout_silenced() -> Iterator[None]:
+    """Point file descriptor 1 at /dev/null for the duration (C-level prints included)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 @dataclass(frozen=True)
@@ -112,7 +129,8 @@ class HotHighs:
         self._highs = self._new_model(sp.csc_matrix(a_full[kept]), method, options or {})
 
     def _new_model(self, a: sp.csc_matrix, method: str, options: dict[str, Any]) -> highspy.Highs:
-        h = highspy.Highs()
+        with _stdout_silenced():  # highspy prints its banner on stdout, where JSON goes
+            h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("solver", "simplex" if method == "simplex" else "ipm")
         for name, value in options.items():

@@ -1,0 +1,410 @@
+"""Pure carbon reports: per-period totals from ledger records, the neutrality trend, rendering.
+
+Role: turn ledger records (``dispatch.ledger``) and the offsets registry into a report for a
+month (``2026-10``), quarter (``2026-Q3``) or year (``2026``) counted in the site's time zone,
+and render it as CSV, JSON or self-contained HTML (inline SVG chart, no scripts). May import
+only ``dispatch.types``, ``dispatch.config``, ``dispatch.carbon``, ``dispatch.ledger``, numpy,
+pandas and the standard library; no I/O, no wall clock: the same records give the same text.
+
+Net balance: the basis emissions (``carbon.neutrality_basis``, market-based by default) minus
+the offsets retired in the period (by retirement date). Avoided emissions are reported beside
+it and never netted. Certificates are allocated over the whole ledger before the period is cut
+out, so a month has the same market-based figure in its monthly, quarterly and yearly reports.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from dispatch import carbon, ledger
+from dispatch.config import SiteConfig
+from dispatch.types import InputError
+
+_PERIOD = re.compile(r"^(\d{4})(?:-(?:(\d{2})|[Qq](\d)))?$")
+SUM_KWH = (
+    "load_kwh", "pv_kwh", "pv_direct_kwh", "curtail_kwh", "import_kwh", "export_kwh",
+    "charge_kwh", "discharge_kwh", "covered_kwh",
+)
+SUM_KG = (
+    "location_kg_co2", "market_kg_co2", "nobatt_kg_co2", "nopv_kg_co2", "avoided_pv_kg_co2",
+    "avoided_battery_kg_co2", "charge_grid_kg_co2",
+)
+ROUND = 6
+
+
+def _r(x: float) -> float:
+    """Round to ``ROUND`` decimals, with no negative zero (stable text)."""
+    return round(float(x), ROUND) + 0.0
+
+
+@dataclass(frozen=True)
+class Period:
+    """A reporting period in the site's time zone: ``[start, end)`` local midnight bounds."""
+
+    label: str
+    kind: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    def months(self) -> list[str]:
+        """Labels ``YYYY-MM`` of the calendar months the period spans."""
+        return [
+            p.strftime("%Y-%m")
+            for p in pd.period_range(self.start.tz_localize(None), periods=self.n_months, freq="M")
+        ]
+
+    @property
+    def n_months(self) -> int:
+        """Number of months (1, 3 or 12)."""
+        return {"month": 1, "quarter": 3, "year": 12}[self.kind]
+
+
+def parse_period(text: str, tz: str = "UTC") -> Period:
+    """Parse ``YYYY``, ``YYYY-MM`` or ``YYYY-Qn`` into a period in time zone ``tz``.
+
+    Raises
+    ------
+    InputError
+        Naming the text and the accepted forms, or the out-of-range month or quarter.
+    """
+    forms = "use YYYY (2026), YYYY-MM (2026-10) or YYYY-Qn (2026-Q3)"
+    m = _PERIOD.match(text.strip()) if isinstance(text, str) else None
+    if m is None:
+        raise InputError(f"period {text!r} is not understood: {forms}")
+    year, month, quarter = int(m.group(1)), m.group(2), m.group(3)
+    if not 1900 <= year <= 2200:
+        raise InputError(f"period {text!r}: year {year} is out of range 1900..2200")
+    if month is not None:
+        if not 1 <= int(month) <= 12:
+            raise InputError(f"period {text!r}: month {month} must be 01..12; {forms}")
+        kind, first, label = "month", int(month), f"{year}-{month}"
+    elif quarter is not None:
+        if not 1 <= int(quarter) <= 4:
+            raise InputError(f"period {text!r}: quarter Q{quarter} must be Q1..Q4; {forms}")
+        kind, first, label = "quarter", 3 * int(quarter) - 2, f"{year}-Q{quarter}"
+    else:
+        kind, first, label = "year", 1, f"{year}"
+    start = pd.Timestamp(year=year, month=first, day=1)
+    n = {"month": 1, "quarter": 3, "year": 12}[kind]
+    end = start + pd.DateOffset(months=n)
+    return Period(label, kind, start.tz_localize(tz), end.tz_localize(tz))
+
+
+def _ledger_frame(
+    records: list[ledger.IntervalRecord], config: SiteConfig
+) -> tuple[pd.DataFrame, list]:
+    """All records as one frame with the market-based columns and a local month label."""
+    frame = ledger.records_frame(records)
+    market, uses = carbon.market_based(frame, config)
+    frame = frame.join(market)
+    frame["month"] = frame.index.tz_convert(config.site.timezone).strftime("%Y-%m")
+    return frame, uses
+
+
+def _retired_by_month(offsets: list[ledger.OffsetRecord]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for o in offsets:
+        if o.retired_on is not None:
+            key = o.retired_on.strftime("%Y-%m")
+            out[key] = out.get(key, 0.0) + o.tonnes
+    return out
+
+
+def _row(part: pd.DataFrame, retired_t: float, basis: str) -> dict[str, Any]:
+    row: dict[str, Any] = {"intervals": len(part)}
+    row.update({c: _r(float(part[c].sum())) for c in (*SUM_KWH, *SUM_KG)})
+    losses = carbon.battery_losses(part) if len(part) else {"loss_kwh": 0.0, "loss_kg_co2": 0.0}
+    row["battery_loss_kwh"] = _r(losses["loss_kwh"])
+    row["battery_loss_kg_co2"] = _r(losses["loss_kg_co2"])
+    basis_t = float(part[f"{basis}_kg_co2"].sum()) / 1000.0 if len(part) else 0.0
+    row["basis_t_co2"] = _r(basis_t)
+    row["offsets_retired_t_co2"] = _r(retired_t)
+    row["net_t_co2"] = _r(basis_t - retired_t)
+    return row
+
+
+def _factors(config: SiteConfig, part: pd.DataFrame) -> dict[str, Any]:
+    c = config.carbon
+    imports = float(part["import_kwh"].sum()) if len(part) else 0.0
+    weighted = 1000.0 * float(part["location_kg_co2"].sum()) / imports if imports > 0 else None
+    sources = part["ci_source"].value_counts().sort_index() if len(part) else pd.Series(dtype=int)
+    return {
+        "grid_ci_g_per_kwh": c.grid_ci_g_per_kwh,
+        "hourly_profile_g_per_kwh": c.hourly_profile_g_per_kwh,
+        "residual_mix_g_per_kwh": c.residual_mix_g_per_kwh,
+        "import_weighted_ci_g_per_kwh": None if weighted is None else _r(weighted),
+        "intensity_sources": {str(k): int(v) for k, v in sources.items()},
+        "method_versions": sorted(set(part["method_version"])) if len(part) else [],
+        "neutrality_basis": c.neutrality_basis,
+        "timezone": config.site.timezone,
+    }
+
+
+def _certificates(config: SiteConfig, uses: list[carbon.CertificateUse]) -> list[dict[str, Any]]:
+    return [
+        {**c.model_dump(mode="json"), "allocated_mwh": _r(u.allocated_mwh),
+         "unused_mwh": _r(u.unused_mwh)}
+        for c, u in zip(config.carbon.certificates, uses, strict=True)
+    ]
+
+
+def build_report(
+    records: list[ledger.IntervalRecord],
+    offsets: list[ledger.OffsetRecord],
+    config: SiteConfig,
+    period: str | Period,
+) -> dict[str, Any]:
+    """The report of one period as plain data (JSON-ready, floats rounded to 6 decimals).
+
+    Parameters
+    ----------
+    records : list of IntervalRecord
+        The whole ledger (certificates are allocated over all of it); verify it first.
+    offsets : list of OffsetRecord
+        The offsets registry (validated with ``ledger.validate_offsets``).
+    config : SiteConfig
+        Site time zone, factors, certificates, neutrality target and basis.
+    period : str or Period
+        ``"2026-10"``, ``"2026-Q3"``, ``"2026"`` or a parsed period.
+
+    Returns
+    -------
+    dict
+        ``period``, ``ledger`` (record count and head hash), ``methods``, ``factors``,
+        ``certificates``, ``months`` (one row per calendar month: energies in kWh, emissions in
+        kg CO2, basis, offsets and net in t CO2), ``totals``, ``offsets_retired`` and
+        ``target``.
+    """
+    tz = config.site.timezone
+    p = parse_period(period, tz) if isinstance(period, str) else period
+    ledger.validate_offsets(offsets)
+    frame, uses = _ledger_frame(records, config)
+    basis = config.carbon.neutrality_basis
+    retired = _retired_by_month(offsets)
+    months = [
+        {"month": m, **_row(frame[frame["month"] == m], retired.get(m, 0.0), basis)}
+        for m in p.months()
+    ]
+    inside = frame[frame["month"].isin(p.months())]
+    totals = _row(inside, sum(retired.get(m, 0.0) for m in p.months()), basis)
+    months_in = set(p.months())
+    in_period = [o for o in offsets if o.retired_on and o.retired_on.strftime("%Y-%m") in months_in]
+    return {
+        "period": {"label": p.label, "kind": p.kind, "start": p.start.isoformat(),
+                   "end": p.end.isoformat(), "timezone": tz},
+        "ledger": {"records": len(records), "head": records[-1].record_hash if records else ""},
+        "methods": {"version": carbon.METHOD_VERSION, **carbon.METHOD_NOTES},
+        "factors": _factors(config, inside),
+        "certificates": _certificates(config, uses),
+        "months": months,
+        "totals": totals,
+        "offsets_retired": [
+            _offset_row(o) for o in sorted(in_period, key=lambda o: (o.retired_on, o.serial))
+        ],
+        "target": neutrality_target(frame, offsets, config, p),
+    }
+
+
+def _offset_row(o: ledger.OffsetRecord) -> dict[str, Any]:
+    return {
+        "credit_type": o.credit_type,
+        "serial": o.serial,
+        "vintage_year": o.vintage_year,
+        "tonnes": o.tonnes,
+        "purchased_on": o.purchased_on.isoformat(),
+        "retired_on": None if o.retired_on is None else o.retired_on.isoformat(),
+        "registry": o.registry,
+    }
+
+
+def _month_number(label: str) -> int:
+    return int(label[:4]) * 12 + int(label[5:7]) - 1
+
+
+def neutrality_target(
+    frame: pd.DataFrame, offsets: list[ledger.OffsetRecord], config: SiteConfig, period: Period
+) -> dict[str, Any]:
+    """Offsets needed to be net zero in the target year, at the current trend.
+
+    The target year's basis emissions are projected with ``carbon.project_year`` from the
+    monthly basis emissions (before offsets, since offsets are what is being sized) of the
+    last 12 months up to the period's end. ``offsets_needed_t_co2`` is that projection minus
+    the offsets held unretired at the period end, never below zero.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The ledger frame with ``month`` labels and the basis emissions column.
+    offsets : list of OffsetRecord
+        The registry.
+    config : SiteConfig
+        ``carbon.neutrality_target_year`` and ``carbon.neutrality_basis``.
+    period : Period
+        The report period; nothing after its end is used.
+    """
+    year = config.carbon.neutrality_target_year
+    if year is None:
+        return {"target_year": None}
+    col = f"{config.carbon.neutrality_basis}_kg_co2"
+    monthly = frame.groupby("month")[col].sum() / 1000.0 if len(frame) else pd.Series(dtype=float)
+    known = {_month_number(m): float(v) for m, v in monthly.items()}
+    trend = carbon.project_year(known, _month_number(period.months()[-1]), year)
+    if not trend:
+        return {"target_year": year, "trend_months": 0, "note": "no data in the last 12 months"}
+    end_day = (period.end - pd.Timedelta(days=1)).date()
+    held = sum(o.tonnes for o in offsets if o.purchased_on <= end_day and not _retired(o, end_day))
+    return {
+        "target_year": year,
+        "trend_months": trend["trend_months"],
+        "trend_slope_t_co2_per_month": _r(trend["trend_slope_t_co2_per_month"]),
+        "target_year_projected_t_co2": _r(trend["year_t_co2"]),
+        "offsets_held_t_co2": _r(float(held)),
+        "offsets_needed_t_co2": _r(max(trend["year_t_co2"] - held, 0.0)),
+    }
+
+
+def _retired(o: ledger.OffsetRecord, by: dt.date) -> bool:
+    return o.retired_on is not None and o.retired_on <= by
+
+
+def to_json(report: dict[str, Any]) -> str:
+    """The report as JSON text: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(report, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+CSV_COLUMNS = ("intervals", *SUM_KWH, "battery_loss_kwh", *SUM_KG, "battery_loss_kg_co2",
+               "basis_t_co2", "offsets_retired_t_co2", "net_t_co2")  # fmt: skip
+HTML_COLUMNS = ("intervals", "import_kwh", "export_kwh", "location_kg_co2", "market_kg_co2",
+                "avoided_pv_kg_co2", "avoided_battery_kg_co2", "battery_loss_kwh",
+                "offsets_retired_t_co2", "net_t_co2")  # fmt: skip
+
+
+def _cell(v: Any) -> str:
+    return str(v) if isinstance(v, int) else f"{v:.{ROUND}f}"
+
+
+def to_csv(report: dict[str, Any]) -> str:
+    """The report as CSV: ``#`` comment lines with the period, methods and factors, then one
+    row per month and a ``total`` row (energies kWh, emissions kg CO2, balance t CO2)."""
+    lines = [
+        f"# carbon report {report['period']['label']} ({report['period']['timezone']})",
+        f"# ledger records {report['ledger']['records']} head {report['ledger']['head']}",
+    ]
+    lines += [f"# method {k}: {v}" for k, v in report["methods"].items()]
+    lines += [
+        f"# factor {k}: {json.dumps(v, sort_keys=True)}" for k, v in report["factors"].items()
+    ]
+    lines += [f"# target {k}: {json.dumps(v)}" for k, v in report["target"].items()]
+    lines.append(",".join(("month", *CSV_COLUMNS)))
+    rows = [*report["months"], {"month": "total", **report["totals"]}]
+    lines += [",".join((r["month"], *(_cell(r[c]) for c in CSV_COLUMNS))) for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+_SERIES = (
+    ("location_kg_co2", "location-based", "#8c8c8c"),
+    ("market_kg_co2", "market-based", "#2e7d32"),
+    ("avoided_battery_kg_co2", "avoided by battery", "#1565c0"),
+)
+
+
+def _svg_chart(months: list[dict[str, Any]]) -> str:
+    """Grouped monthly bars (t CO2) as inline SVG; negative values hang below the axis."""
+    w, h, left, top, bottom = 720, 280, 60, 20, 50
+    values = [[r[k] / 1000.0 for k, _, _ in _SERIES] for r in months]
+    hi = max([0.0, *(v for row in values for v in row)]) or 1.0
+    lo = min([0.0, *(v for row in values for v in row)])
+    scale = (h - top - bottom) / (hi - lo)
+    zero = top + hi * scale
+    slot = (w - left - 10) / max(len(months), 1)
+    bar = slot * 0.8 / len(_SERIES)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" '
+        f'aria-label="monthly emissions, t CO2">',
+        f'<line x1="{left}" y1="{zero:.1f}" x2="{w - 10}" y2="{zero:.1f}" stroke="#000"/>',
+        f'<text x="4" y="{top + 4}" font-size="11">{hi:.3f} t</text>',
+        f'<text x="4" y="{zero + 4:.1f}" font-size="11">0 t</text>',
+    ]
+    if lo < 0:
+        out.append(f'<text x="4" y="{h - bottom + 4}" font-size="11">{lo:.3f} t</text>')
+    for i, (row, r) in enumerate(zip(values, months, strict=True)):
+        x0 = left + i * slot + slot * 0.1
+        for j, (v, (_, name, colour)) in enumerate(zip(row, _SERIES, strict=True)):
+            y, height = (zero - v * scale, v * scale) if v >= 0 else (zero, -v * scale)
+            out.append(
+                f'<rect x="{x0 + j * bar:.1f}" y="{y:.1f}" width="{bar:.1f}" '
+                f'height="{height:.1f}" fill="{colour}"><title>{r["month"]} {name}: '
+                f"{v:.3f} t</title></rect>"
+            )
+        out.append(
+            f'<text x="{x0 + slot * 0.4:.1f}" y="{h - bottom + 16}" font-size="10" '
+            f'text-anchor="middle">{r["month"]}</text>'
+        )
+    for j, (_, name, colour) in enumerate(_SERIES):
+        x = left + j * 170
+        out.append(
+            f'<rect x="{x}" y="{h - 18}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{x + 14}" y="{h - 9}" font-size="11">{html.escape(name)}</text>'
+        )
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    body = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_text(v))}</td></tr>" for k, v in rows
+    )
+    return f"<table>{body}</table>"
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.3f}"
+    return v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+
+
+def _month_table(report: dict[str, Any]) -> str:
+    rows = [*report["months"], {"month": "total", **report["totals"]}]
+    head = "".join(f"<th>{c}</th>" for c in ("month", *HTML_COLUMNS))
+    body = "".join(
+        f"<tr><td>{html.escape(r['month'])}</td>"
+        + "".join(f"<td>{_text(r[c])}</td>" for c in HTML_COLUMNS) + "</tr>"
+        for r in rows
+    )  # fmt: skip
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def to_html(report: dict[str, Any]) -> str:
+    """The report as one self-contained HTML page: summary, monthly chart (inline SVG), monthly
+    table, certificates, offsets retired, target, methods and factors. No scripts."""
+    p, led = report["period"], report["ledger"]
+    title = html.escape(f"Carbon report {p['label']}")
+    sections = [
+        ("Totals", _table(list(report["totals"].items()))),
+        ("Monthly emissions (t CO2)", _svg_chart(report["months"])),
+        ("By month", _month_table(report)),
+        ("Certificates", _table([(c["id"], c) for c in report["certificates"]])),
+        ("Offsets retired", _table([(o["serial"], o) for o in report["offsets_retired"]])),
+        ("Neutrality target", _table(list(report["target"].items()))),
+        ("Methods", _table(list(report["methods"].items()))),
+        ("Factors", _table(list(report["factors"].items()))),
+    ]
+    parts = [
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{title}</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{text-align:left}</style>",
+        f"</head><body>\n<h1>{title}</h1>",
+        html.escape(f"{p['start']} to {p['end']} ({p['timezone']}); ledger of {led['records']} "
+                    f"records, head {led['head']}").join(("<p>", "</p>")),
+        *(f"<h2>{name}</h2>\n{body}" for name, body in sections),
+        "</body></html>",
+    ]  # fmt: skip
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,398 @@
+"""Pure carbon-ledger integrity: interval records, canonical form, hash chain, offsets registry.
+
+Role: the record types the store keeps in its append-only ledger tables, and the functions that
+make the ledger tamper-evident. May import only ``dispatch.types``, numpy, pandas, hashlib and
+json; no I/O, no wall clock (so the store can use it without reaching the pure core).
+
+Integrity scheme:
+
+- Values are quantised to ``DECIMALS`` decimals (kWh to the mWh, kg to the mg) when a record is
+  built, and the canonical form is JSON with sorted keys, no spaces and every float written
+  with exactly ``DECIMALS`` decimals (``-0`` written as ``0``). ``records_frame`` hands reports
+  the same quantised values, so what is hashed is what is added up.
+- ``inputs_hash = sha256(canonical(inputs))``: the interval, measured flows, intensity value and
+  source, and method version.
+- ``record_hash = sha256(prev_hash + canonical(record))`` where the canonical record holds every
+  field except ``prev_hash`` and ``record_hash``; the first record's ``prev_hash`` is
+  ``GENESIS``.
+- ``verify`` finds the first record whose inputs, record hash or link to its predecessor does
+  not check out. Removing rows from the end leaves a valid shorter chain: pass the last known
+  head (``expected_head``), kept apart from the ledger, to detect that too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _quote
+from operator import attrgetter, itemgetter
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from dispatch.types import InputError
+
+DECIMALS = 6
+GENESIS = "0" * 64
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+CREDIT_TYPES = ("CCER", "carbon_inclusive", "VCS", "GS", "other")
+
+
+class IntervalRecord(NamedTuple):
+    """One ledger row: an interval's flows, intensity and emissions, and its hashes.
+
+    Energies in kWh, intensity in g CO2/kWh, emissions in kg CO2; the meaning of each field
+    is that of the same column in ``dispatch.carbon.interval_accounting``. Times are UTC text
+    ``YYYY-MM-DDTHH:MM:SSZ``; ``end_utc`` is exclusive. An immutable named tuple (cheap to
+    build by the tens of thousands); ``record._replace(...)`` makes an edited copy.
+    """
+
+    start_utc: str
+    end_utc: str
+    load_kwh: float
+    pv_kwh: float
+    curtail_kwh: float
+    import_kwh: float
+    export_kwh: float
+    charge_kwh: float
+    discharge_kwh: float
+    ci_g_per_kwh: float
+    ci_source: str
+    method_version: str
+    charge_grid_kwh: float
+    pv_direct_kwh: float
+    nobatt_import_kwh: float
+    nobatt_export_kwh: float
+    location_kg_co2: float
+    nobatt_kg_co2: float
+    nopv_kg_co2: float
+    avoided_pv_kg_co2: float
+    avoided_battery_kg_co2: float
+    charge_grid_kg_co2: float
+    inputs_hash: str = ""
+    prev_hash: str = ""
+    record_hash: str = ""
+
+
+INPUT_FIELDS = (
+    "start_utc",
+    "end_utc",
+    "load_kwh",
+    "pv_kwh",
+    "curtail_kwh",
+    "import_kwh",
+    "export_kwh",
+    "charge_kwh",
+    "discharge_kwh",
+    "ci_g_per_kwh",
+    "ci_source",
+    "method_version",
+)
+RECORD_FIELDS = IntervalRecord._fields
+VALUE_FIELDS = RECORD_FIELDS[:-3]
+STRING_FIELDS = frozenset(
+    (
+        "start_utc",
+        "end_utc",
+        "ci_source",
+        "method_version",
+        "inputs_hash",
+        "prev_hash",
+        "record_hash",
+    )
+)
+_HASHED = tuple(sorted(f for f in RECORD_FIELDS if f not in ("prev_hash", "record_hash")))
+_INPUTS = tuple(sorted(INPUT_FIELDS))
+
+
+_TEXT_AT = tuple(i for i, n in enumerate(RECORD_FIELDS) if n in STRING_FIELDS)
+_FLOATS = attrgetter(*[n for n in RECORD_FIELDS if n not in STRING_FIELDS])
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """How to write the canonical JSON of some fields with one ``%`` formatting."""
+
+    get: itemgetter
+    quoted: str  # strings go inside quotes (they need no escaping)
+    raw: str  # strings are pre-quoted by the caller
+    texts: tuple[int, ...]  # positions of the strings in ``get(record)``
+
+
+def _spec(names: tuple[str, ...]) -> _Spec:
+    at = {n: i for i, n in enumerate(RECORD_FIELDS)}
+    fmt = f"%.{DECIMALS}f"
+    quoted = [f'"{n}":"%s"' if n in STRING_FIELDS else f'"{n}":{fmt}' for n in names]
+    raw = [f'"{n}":%s' if n in STRING_FIELDS else f'"{n}":{fmt}' for n in names]
+    texts = tuple(i for i, n in enumerate(names) if n in STRING_FIELDS)
+    getter = itemgetter(*[at[n] for n in names])
+    return _Spec(getter, "{" + ",".join(quoted) + "}", "{" + ",".join(raw) + "}", texts)
+
+
+_SPECS = {_HASHED: _spec(_HASHED), _INPUTS: _spec(_INPUTS)}
+_NEG_ZERO = ":-" + format(0.0, f".{DECIMALS}f")
+
+
+def _canonical(record: IntervalRecord, names: tuple[str, ...]) -> str:
+    if not math.isfinite(sum(_FLOATS(record))):
+        raise InputError(f"ledger: record {record.start_utc} holds a value that is not finite")
+    spec = _SPECS[names]
+    values = spec.get(record)
+    text = "".join([record[i] for i in _TEXT_AT])
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        out = spec.quoted % values
+    else:  # escape the strings as JSON does
+        escaped = list(values)
+        for i in spec.texts:
+            escaped[i] = _quote(escaped[i])
+        out = spec.raw % tuple(escaped)
+    return out.replace(_NEG_ZERO, _NEG_ZERO.replace("-", ""))
+
+
+def canonical(record: IntervalRecord) -> str:
+    """The canonical text of a record: every field but ``prev_hash`` and ``record_hash``.
+
+    Sorted-key JSON without spaces; floats with exactly ``DECIMALS`` decimals.
+
+    Raises
+    ------
+    InputError
+        When a value is NaN or infinite.
+    """
+    return _canonical(record, _HASHED)
+
+
+def inputs_hash(record: IntervalRecord) -> str:
+    """SHA-256 (hex) of the canonical JSON of the record's ``INPUT_FIELDS``."""
+    return hashlib.sha256(_canonical(record, _INPUTS).encode()).hexdigest()
+
+
+def record_hash(record: IntervalRecord, prev_hash: str) -> str:
+    """``sha256(prev_hash + canonical(record))`` as hex; ``record.inputs_hash`` must be set."""
+    return hashlib.sha256((prev_hash + canonical(record)).encode()).hexdigest()
+
+
+def chain(records: list[IntervalRecord], prev_hash: str = GENESIS) -> list[IntervalRecord]:
+    """Records with ``inputs_hash``, ``prev_hash`` and ``record_hash`` set, in the given order.
+
+    Parameters
+    ----------
+    records : list of IntervalRecord
+        In ledger order (by ``start_utc``); existing hashes are replaced.
+    prev_hash : str
+        Head of the ledger these records are appended to (``GENESIS`` for a new ledger).
+    """
+    n = len(VALUE_FIELDS)
+    out = []
+    for rec in records:
+        values = rec[:n]
+        ih = inputs_hash(rec)
+        head = record_hash(IntervalRecord(*values, ih, prev_hash, ""), prev_hash)
+        out.append(IntervalRecord(*values, ih, prev_hash, head))
+        prev_hash = head
+    return out
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of ``verify``: ``index`` of the first bad record (None when all is well) and why."""
+
+    index: int | None
+    reason: str
+
+    @property
+    def ok(self) -> bool:
+        """True when the whole ledger checked out."""
+        return self.index is None
+
+
+def _link_problem(records: list[IntervalRecord], i: int, expected: str) -> str:
+    rec = records[i]
+    later = {r.record_hash: j for j, r in enumerate(records) if j >= i}
+    if rec.prev_hash in later:
+        j = later[rec.prev_hash]
+        return (
+            f"out of order: record {rec.start_utc} should follow the record now at index "
+            f"{j} ({records[j].start_utc}); rows were reordered"
+        )
+    if i == 0 and expected == GENESIS:
+        return "the first record does not start the chain: earlier rows were deleted"
+    where = f"after {records[i - 1].start_utc}" if i else "at the start"
+    return (
+        f"broken link {where}: prev_hash matches no record; the row before "
+        f"{rec.start_utc} was deleted or the previous row rewritten"
+    )
+
+
+def verify(
+    records: list[IntervalRecord], genesis: str = GENESIS, expected_head: str | None = None
+) -> VerifyResult:
+    """Check a ledger's hash chain and name the first bad record.
+
+    Parameters
+    ----------
+    records : list of IntervalRecord
+        The ledger in stored order.
+    genesis : str
+        ``prev_hash`` of the first record (``GENESIS`` for a whole ledger).
+    expected_head : str, optional
+        ``record_hash`` the last record must have (an anchor kept outside the ledger);
+        detects rows removed from the end.
+
+    Returns
+    -------
+    VerifyResult
+        ``index`` None and reason ``"ok"``, or the first bad index and why.
+    """
+    expected = genesis
+    for i, rec in enumerate(records):
+        if rec.prev_hash != expected:
+            return VerifyResult(i, _link_problem(records, i, expected))
+        try:
+            if inputs_hash(rec) != rec.inputs_hash:
+                return VerifyResult(
+                    i, f"edited input at {rec.start_utc}: inputs_hash does not match"
+                )
+            if record_hash(rec, expected) != rec.record_hash:
+                return VerifyResult(
+                    i, f"edited value at {rec.start_utc}: record_hash does not match"
+                )
+        except InputError as exc:
+            return VerifyResult(i, str(exc))
+        expected = rec.record_hash
+    if expected_head is not None and expected != expected_head:
+        return VerifyResult(
+            len(records),
+            "the last record is not the expected head: rows were "
+            "removed from the end or appended without updating the anchor",
+        )
+    return VerifyResult(None, "ok")
+
+
+def records_from_accounts(
+    accounts: pd.DataFrame, step: pd.Timedelta, method_version: str
+) -> list[IntervalRecord]:
+    """Unchained ledger records from per-interval accounts, values quantised.
+
+    Parameters
+    ----------
+    accounts : pandas.DataFrame
+        Indexed by UTC interval start with the columns of ``dispatch.carbon.ACCOUNT_COLUMNS``.
+    step : pandas.Timedelta
+        Interval length (``end = start + step``).
+    method_version : str
+        ``dispatch.carbon.METHOD_VERSION`` used to compute the accounts.
+    """
+    index = pd.DatetimeIndex(accounts.index).tz_convert("UTC")
+    starts = list(index.strftime(TIME_FORMAT))
+    ends = list((index + step).strftime(TIME_FORMAT))
+    cols: list[list] = []
+    for name in VALUE_FIELDS:
+        if name in ("start_utc", "end_utc"):
+            cols.append(starts if name == "start_utc" else ends)
+        elif name == "method_version":
+            cols.append([method_version] * len(starts))
+        elif name == "ci_source":
+            cols.append([str(v) for v in accounts[name]])
+        else:
+            values = accounts[name].to_numpy(float)
+            cols.append((np.round(values, DECIMALS) + 0.0).tolist())
+    return [IntervalRecord(*row) for row in zip(*cols, strict=True)]
+
+
+def records_frame(records: list[IntervalRecord]) -> pd.DataFrame:
+    """Ledger records as a frame indexed by UTC interval start, one column per value field.
+
+    Floats are rounded to ``DECIMALS`` decimals: what the hash covers is what reports add up,
+    so a change too small to reach the canonical form cannot change a report either.
+    """
+    n = len(VALUE_FIELDS)
+    frame = pd.DataFrame([r[:n] for r in records], columns=list(VALUE_FIELDS))
+    floats = [c for c in VALUE_FIELDS if c not in STRING_FIELDS]
+    frame[floats] = frame[floats].astype(float).round(DECIMALS)
+    frame.index = pd.DatetimeIndex(pd.to_datetime(frame["start_utc"], format=TIME_FORMAT, utc=True))
+    frame.index.name = "start"
+    return frame
+
+
+@dataclass(frozen=True)
+class OffsetRecord:
+    """One purchased carbon credit batch in the offsets registry.
+
+    Attributes
+    ----------
+    credit_type : str
+        One of ``CREDIT_TYPES`` (``"CCER"``, ``"carbon_inclusive"`` for local carbon-inclusive
+        (普惠) credits, ``"VCS"``, ``"GS"``, ``"other"``).
+    serial : str
+        Registry serial number or batch id, unique per credit type.
+    vintage_year : int
+        Year the reduction took place.
+    tonnes : float
+        t CO2e in the batch (> 0).
+    purchased_on : datetime.date
+        Purchase date.
+    retired_on : datetime.date or None
+        Retirement (cancellation) date; None while held.
+    registry : str
+        Where the credit is registered (free text).
+    """
+
+    credit_type: str
+    serial: str
+    vintage_year: int
+    tonnes: float
+    purchased_on: dt.date
+    retired_on: dt.date | None = None
+    registry: str = ""
+
+
+def _offset_problems(i: int, o: OffsetRecord) -> list[str]:
+    where = f"offset {i} ({o.credit_type} {o.serial!r})"
+    problems = []
+    if o.credit_type not in CREDIT_TYPES:
+        problems.append(f"{where}: credit_type must be one of {list(CREDIT_TYPES)}")
+    if not o.serial.strip():
+        problems.append(f"{where}: serial is empty")
+    if not (np.isfinite(o.tonnes) and o.tonnes > 0):
+        problems.append(f"{where}: tonnes = {o.tonnes} must be > 0")
+    if not 1990 <= o.vintage_year <= 2100:
+        problems.append(f"{where}: vintage_year = {o.vintage_year} must lie in 1990..2100")
+    if o.retired_on is not None and o.retired_on < o.purchased_on:
+        problems.append(
+            f"{where}: retired_on {o.retired_on} is before purchased_on {o.purchased_on}"
+        )
+    if o.retired_on is not None and o.vintage_year > o.retired_on.year:
+        problems.append(f"{where}: vintage {o.vintage_year} is after its retirement {o.retired_on}")
+    return problems
+
+
+def check_offsets(offsets: list[OffsetRecord]) -> list[str]:
+    """Problems in an offsets registry, one line each (empty when valid).
+
+    Each batch needs a known credit type, a serial, tonnes > 0, a plausible vintage, and a
+    retirement not before its purchase nor before its vintage year. A serial (per credit type)
+    may appear once: the same serial retired twice is a double retirement.
+    """
+    problems = [p for i, o in enumerate(offsets) for p in _offset_problems(i, o)]
+    seen: dict[tuple[str, str], int] = {}
+    for i, o in enumerate(offsets):
+        key = (o.credit_type, o.serial.strip())
+        if key in seen:
+            j = seen[key]
+            both = o.retired_on is not None and offsets[j].retired_on is not None
+            what = "retired twice (double retirement)" if both else "listed twice"
+            problems.append(f"offset {i} ({o.credit_type} {o.serial!r}): {what}, see offset {j}")
+        else:
+            seen[key] = i
+    return problems
+
+
+def validate_offsets(offsets: list[OffsetRecord]) -> None:
+    """Raise ``InputError`` listing every problem ``check_offsets`` finds."""
+    problems = check_offsets(offsets)
+    if problems:
+        raise InputError("offsets registry:\n" + "\n".join(f"  - {p}" for p in problems))

@@ -1,0 +1,230 @@
+"""Conversions between the package's value types and the store's rows.
+
+Role: pure mapping of ``Snapshot``, ``Setpoints``, events, ``Forecast`` and ``Plan`` to column
+dicts or tuples and back; time as integer epoch milliseconds UTC. NaN is stored as NULL and read
+back as NaN. Imports ``dispatch.types`` and pandas; no sqlite3.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from dispatch.types import PLAN_COLUMNS, Forecast, InputError, Plan, PlanCosts, Setpoints, Snapshot
+
+EVENT_LEVELS = ("debug", "info", "warning", "error", "critical")
+SNAPSHOT_FLOATS = ("p_grid_kw", "p_pv_kw", "p_batt_kw", "p_load_kw", "soc_frac",
+                   "p_charge_max_kw", "p_discharge_max_kw")  # fmt: skip
+SNAPSHOT_TUPLES = ("faults", "stale", "missing", "derived")
+FORECAST_FLOATS = ("p_pv_kw", "p_load_kw", "price_import_per_kwh", "price_export_per_kwh",
+                   "ci_g_per_kwh")  # fmt: skip
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class DemandPeak:
+    """The highest import of a billing month so far (kW), when it was measured and the plan
+    slot it fell in."""
+
+    billing_month: str
+    peak_import_kw: float
+    time: dt.datetime
+    slot_start: dt.datetime | None
+
+
+def to_ms(t: Any, what: str = "time") -> int:
+    """Epoch milliseconds of a tz-aware datetime (or pandas Timestamp).
+
+    Raises
+    ------
+    InputError
+        For a naive datetime or anything else.
+    """
+    try:
+        ok = isinstance(t, dt.datetime) and t.utcoffset() is not None
+    except ValueError:  # pandas' NaT
+        ok = False
+    if not ok:
+        raise InputError(f"{what}: {t!r} is not a tz-aware time; give UTC datetimes")
+    return round(t.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> dt.datetime:
+    """The UTC datetime of epoch milliseconds."""
+    return _EPOCH + dt.timedelta(milliseconds=int(ms))
+
+
+def real(x: Any) -> float | None:
+    """A value for a REAL column: None (NULL) for NaN, infinities and None."""
+    if x is None:
+        return None
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+def nan(x: Any) -> float:
+    """A float read from a REAL column: NaN for NULL."""
+    return math.nan if x is None else float(x)
+
+
+def snapshot_row(s: Snapshot) -> dict[str, Any]:
+    """Columns of ``measurements`` for one reading."""
+    return {
+        "time_ms": to_ms(s.time, "snapshot time"),
+        **{k: real(getattr(s, k)) for k in SNAPSHOT_FLOATS},
+        "ok": int(s.ok),
+        **{f"{k}_json": json.dumps(list(getattr(s, k))) for k in SNAPSHOT_TUPLES},
+        "values_json": json.dumps(dict(s.values)),
+    }
+
+
+def snapshot_of(r: Mapping[str, Any]) -> Snapshot:
+    """The ``Snapshot`` of a ``measurements`` row."""
+    return Snapshot(
+        time=from_ms(r["time_ms"]),
+        **{k: nan(r[k]) for k in SNAPSHOT_FLOATS},
+        **{k: tuple(json.loads(r[f"{k}_json"])) for k in SNAPSHOT_TUPLES},
+        values=json.loads(r["values_json"]),
+    )
+
+
+def setpoint_row(
+    s: Setpoints,
+    time: dt.datetime,
+    plan_id: int | None,
+    readback_p_batt_kw: float | None,
+    write_ok: bool | None,
+) -> dict[str, Any]:
+    """Columns of ``setpoints``: the setpoint (kW), its reason and the write's read-back."""
+    if not math.isfinite(s.p_batt_kw):
+        raise InputError(f"setpoints: p_batt_kw = {s.p_batt_kw} is not finite")
+    return {
+        "time_ms": to_ms(time, "setpoint time"),
+        "p_batt_kw": float(s.p_batt_kw),
+        "reason": s.reason,
+        "revert_timeout_s": real(s.revert_timeout_s),
+        "default_mode": int(s.default_mode),
+        "plan_id": plan_id,
+        "readback_p_batt_kw": real(readback_p_batt_kw),
+        "write_ok": None if write_ok is None else int(write_ok),
+    }
+
+
+def event_row(
+    time: dt.datetime, level: str, kind: str, message: str, device: str | None
+) -> dict[str, Any]:
+    """Columns of ``events``; ``level`` is one of ``EVENT_LEVELS``."""
+    if level not in EVENT_LEVELS:
+        raise InputError(f"events: level {level!r} must be one of {EVENT_LEVELS}")
+    return {"time_ms": to_ms(time, "event time"), "level": level, "kind": kind,
+            "device": device, "message": message}  # fmt: skip
+
+
+def forecast_head(forecast: Forecast, issued_at: dt.datetime | None, source: str) -> dict:
+    """Columns of ``forecasts``; ``issued_at`` defaults to ``forecast.issued_at``."""
+    issued = issued_at if issued_at is not None else forecast.issued_at
+    return {
+        "issued_ms": to_ms(issued, "forecast issued_at"),
+        "start_ms": to_ms(forecast.index[0]),
+        "step_s": forecast.step.total_seconds(),
+        "slots": len(forecast.frame),
+        "source": source,
+    }
+
+
+def _quantile_json(q: pd.DataFrame | None, i: int) -> str | None:
+    if q is None:
+        return None
+    return json.dumps({repr(float(level)): real(v) for level, v in q.iloc[i].items()})
+
+
+def forecast_slot_rows(forecast_id: int, f: Forecast) -> Iterator[tuple[Any, ...]]:
+    """Rows of ``forecast_slots`` in column order (quantiles as JSON ``{level: kW}``)."""
+    values = f.frame.reindex(columns=list(FORECAST_FLOATS)).to_numpy(float)
+    for i, (t, row) in enumerate(zip(f.index, values, strict=True)):
+        load_q = _quantile_json(f.load_quantiles_kw, i)
+        yield (forecast_id, to_ms(t), *map(real, row), load_q, _quantile_json(f.pv_quantiles_kw, i))
+
+
+def plan_head(plan: Plan, made_at: dt.datetime) -> dict[str, Any]:
+    """Columns of ``plans``: status, solver, costs (currency), peak (kW), summary JSON."""
+    idx = plan.frame.index
+    return {
+        "made_ms": to_ms(made_at, "plan made_at"),
+        "start_ms": to_ms(idx[0], "plan start"),
+        "step_s": (idx[1] - idx[0]).total_seconds() if len(idx) > 1 else 0.0,
+        "slots": len(idx),
+        "status": plan.status,
+        "solver": plan.solver,
+        "message": plan.message,
+        "objective": real(plan.objective),
+        "solve_ms": real(plan.solve_ms),
+        "peak_import_kw": real(plan.peak_import_kw),
+        "kg_co2": real(plan.kg_co2),
+        "cost_total": real(plan.costs.total),
+        "costs_json": json.dumps(plan.costs.as_dict()),
+        "soft_violation_kwh_json": json.dumps(dict(plan.soft_violation_kwh)),
+        "summary_json": json.dumps(plan.summary(), default=str),
+    }
+
+
+def plan_slot_rows(plan_id: int, plan: Plan) -> Iterator[tuple[Any, ...]]:
+    """Rows of ``plan_slots``: ``(plan_id, slot_start_ms, *PLAN_COLUMNS)``."""
+    values = plan.frame.reindex(columns=list(PLAN_COLUMNS)).to_numpy(float)
+    for t, row in zip(plan.frame.index, values, strict=True):
+        yield (plan_id, to_ms(t, "plan slot"), *map(real, row))
+
+
+def _index(ms: Iterable[int]) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(list(ms), unit="ms", utc=True))
+
+
+def plan_of(head: Mapping[str, Any], slots: list[Mapping[str, Any]]) -> Plan:
+    """The ``Plan`` of a ``plans`` row and its ``plan_slots`` rows (in time order)."""
+    frame = pd.DataFrame(
+        [[nan(r[c]) for c in PLAN_COLUMNS] for r in slots],
+        index=_index(r["slot_start_ms"] for r in slots),
+        columns=list(PLAN_COLUMNS),
+    )
+    costs = json.loads(head["costs_json"])
+    costs.pop("total", None)
+    return Plan(
+        status=head["status"],
+        frame=frame,
+        costs=PlanCosts(**costs),
+        kg_co2=nan(head["kg_co2"]),
+        peak_import_kw=nan(head["peak_import_kw"]),
+        solve_ms=nan(head["solve_ms"]),
+        solver=head["solver"],
+        message=head["message"],
+        objective=nan(head["objective"]),
+        soft_violation_kwh=json.loads(head["soft_violation_kwh_json"]),
+    )
+
+
+def _quantiles_of(slots: list[Mapping[str, Any]], key: str, idx: pd.Index) -> pd.DataFrame | None:
+    if not slots or slots[0][key] is None:
+        return None
+    frame = pd.DataFrame([json.loads(r[key]) for r in slots], index=idx, dtype=float)
+    frame.columns = [float(c) for c in frame.columns]
+    return frame
+
+
+def forecast_of(head: Mapping[str, Any], slots: list[Mapping[str, Any]]) -> Forecast:
+    """The ``Forecast`` of a ``forecasts`` row and its slots; optional columns that were
+    absent (all NULL) stay absent."""
+    idx = _index(r["slot_start_ms"] for r in slots)
+    data = {c: [nan(r[c]) for r in slots] for c in FORECAST_FLOATS}
+    kept = {c: v for c, v in data.items() if not all(math.isnan(x) for x in v)}
+    return Forecast(
+        pd.DataFrame(kept, index=idx),
+        load_quantiles_kw=_quantiles_of(slots, "load_quantiles_kw_json", idx),
+        pv_quantiles_kw=_quantiles_of(slots, "pv_quantiles_kw_json", idx),
+        issued_at=pd.Timestamp(from_ms(head["issued_ms"])),
+    )

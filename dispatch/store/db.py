@@ -1,0 +1,357 @@
+"""``Store``: the site's history database (connections, transactions, writes and reads).
+
+Role: the only class that opens SQLite files. One connection per thread, every public write
+one transaction; see the package docstring for the design. Imports ``dispatch.types``,
+``dispatch.config`` and the store's own modules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from dispatch.config import SiteConfig
+from dispatch.store import codec, housekeeping
+from dispatch.store.codec import DemandPeak
+from dispatch.store.schema import RETAINED, StoreError, check_table, migrate
+from dispatch.types import PLAN_COLUMNS, Forecast, InputError, Plan, Setpoints, Snapshot
+
+#: An event as ``(level, kind, message, device or None)``.
+Event = tuple[str, str, str, str | None]
+
+
+class Store:
+    """The history database of one site.
+
+    Parameters
+    ----------
+    path : str or Path
+        The SQLite file (created with its folder if absent; migrated if older).
+    retention_days : int
+        Default age (days) beyond which ``prune`` deletes rows of the retained tables.
+    retention_days_by_table : mapping of str to int, optional
+        Per-table overrides of ``retention_days``.
+    timeout_s : float
+        How long a write waits for another writer (s).
+
+    Raises
+    ------
+    StoreError
+        When the file is not a database, its schema is newer than known, or a retention
+        override names a table that is not retained.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        retention_days: int = 400,
+        retention_days_by_table: Mapping[str, int] | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.path = Path(path)
+        self.timeout_s = float(timeout_s)
+        base = dict.fromkeys(RETAINED, int(retention_days))
+        self.retention = housekeeping.retention_days(base, retention_days_by_table or {})
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot create its folder: {exc.strerror}") from exc
+        with self._errors("open"):
+            self.version = migrate(self._conn(), str(self.path))
+
+    @classmethod
+    def from_config(cls, config: SiteConfig, base_dir: str | Path | None = None) -> Store:
+        """Open the store of ``config.store``; a relative path is taken under ``base_dir``
+        (e.g. systemd's ``$STATE_DIRECTORY``) when given."""
+        s = config.store
+        path = Path(s.path) if base_dir is None else Path(base_dir) / s.path
+        return cls(path, s.retention_days, s.retention_days_by_table)
+
+    # ------------------------------------------------------------ connections
+    @contextlib.contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """Turn sqlite errors into ``StoreError`` naming the file and the action."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {what}: {exc}") from exc
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use (WAL, FULL sync, foreign keys)."""
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        conn = sqlite3.connect(
+            self.path, timeout=self.timeout_s, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.row_factory = sqlite3.Row
+            for pragma in ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON"):
+                conn.execute(f"PRAGMA {pragma}")
+        except sqlite3.Error:
+            conn.close()
+            raise
+        self._local.conn = conn
+        with self._lock:
+            self._conns.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self, what: str = "write") -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``): all of it commits, or none of it.
+
+        Yields this thread's connection for raw statements; the ``write_*`` methods open
+        their own transaction and cannot be nested inside this one.
+        """
+        with self._errors(what):
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _read(self, what: str, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._errors(what):
+            return self._conn().execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        """Close every thread's connection; later calls raise ``StoreError``."""
+        with self._lock:
+            self._closed = True
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _insert(self, conn: sqlite3.Connection, table: str, row: Mapping[str, Any]) -> int:
+        sql = f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
+        with self._errors(f"insert into {table}"):
+            return int(conn.execute(sql, tuple(row.values())).lastrowid or 0)
+
+    # ----------------------------------------------------------------- writes
+    def record_cycle(
+        self,
+        snapshot: Snapshot,
+        setpoints: Setpoints,
+        time: dt.datetime,
+        plan_id: int | None = None,
+        readback_p_batt_kw: float | None = None,
+        write_ok: bool | None = None,
+        events: Iterable[Event] = (),
+    ) -> tuple[int, int]:
+        """Store one control cycle in one transaction: the reading, the setpoint written at
+        ``time`` with its read-back (kW) and outcome, and events ``(level, kind, message,
+        device)``. Returns the row ids of the measurement and the setpoint."""
+        m_row = codec.snapshot_row(snapshot)
+        s_row = codec.setpoint_row(setpoints, time, plan_id, readback_p_batt_kw, write_ok)
+        e_rows = [codec.event_row(time, *e) for e in events]
+        with self.transaction("record cycle") as conn:
+            m_id = self._insert(conn, "measurements", m_row)
+            s_id = self._insert(conn, "setpoints", s_row)
+            for row in e_rows:
+                self._insert(conn, "events", row)
+        return m_id, s_id
+
+    def write_snapshot(self, snapshot: Snapshot) -> int:
+        """Store one reading; returns its row id."""
+        row = codec.snapshot_row(snapshot)
+        with self.transaction() as conn:
+            return self._insert(conn, "measurements", row)
+
+    def write_setpoint(
+        self,
+        time: dt.datetime,
+        setpoints: Setpoints,
+        plan_id: int | None = None,
+        readback_p_batt_kw: float | None = None,
+        write_ok: bool | None = None,
+    ) -> int:
+        """Store a setpoint with its reason and read-back (kW); returns its row id."""
+        row = codec.setpoint_row(setpoints, time, plan_id, readback_p_batt_kw, write_ok)
+        with self.transaction() as conn:
+            return self._insert(conn, "setpoints", row)
+
+    def write_event(
+        self, time: dt.datetime, level: str, kind: str, message: str, device: str | None = None
+    ) -> int:
+        """Store an event (fault, fallback, restart...) with a level from ``EVENT_LEVELS``."""
+        row = codec.event_row(time, level, kind, message, device)
+        with self.transaction() as conn:
+            return self._insert(conn, "events", row)
+
+    def write_forecast(
+        self, forecast: Forecast, issued_at: dt.datetime | None = None, source: str = ""
+    ) -> int:
+        """Store a forecast and its slots; ``issued_at`` defaults to ``forecast.issued_at``."""
+        head = codec.forecast_head(forecast, issued_at, source)
+        with self.transaction("write forecast") as conn:
+            f_id = self._insert(conn, "forecasts", head)
+            conn.executemany(
+                "INSERT INTO forecast_slots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                codec.forecast_slot_rows(f_id, forecast),
+            )
+        return f_id
+
+    def write_plan(self, plan: Plan, made_at: dt.datetime) -> int:
+        """Store a plan (status, costs, summary) and all its slots; returns the plan id."""
+        head = codec.plan_head(plan, made_at)
+        cols = ", ".join(("plan_id", "slot_start_ms", *PLAN_COLUMNS))
+        marks = ", ".join("?" * (2 + len(PLAN_COLUMNS)))
+        with self.transaction("write plan") as conn:
+            p_id = self._insert(conn, "plans", head)
+            rows = codec.plan_slot_rows(p_id, plan)
+            conn.executemany(f"INSERT INTO plan_slots ({cols}) VALUES ({marks})", rows)
+        return p_id
+
+    def update_demand_peak(
+        self,
+        billing_month: str,
+        peak_import_kw: float,
+        time: dt.datetime,
+        slot_start: dt.datetime | None = None,
+    ) -> DemandPeak:
+        """Raise the month's peak to ``peak_import_kw`` (kW) if higher; returns the peak kept."""
+        if not math.isfinite(peak_import_kw) or peak_import_kw < 0:
+            raise InputError(f"demand_peak: peak_import_kw = {peak_import_kw} must be >= 0")
+        t_ms = codec.to_ms(time, "demand_peak time")
+        slot_ms = None if slot_start is None else codec.to_ms(slot_start, "demand_peak slot")
+        with self.transaction("write demand_peak") as conn:
+            conn.execute(
+                "INSERT INTO demand_peak VALUES (?, ?, ?, ?, ?) ON CONFLICT (billing_month) DO "
+                "UPDATE SET peak_import_kw = excluded.peak_import_kw, time_ms = excluded.time_ms,"
+                " slot_start_ms = excluded.slot_start_ms, updated_ms = excluded.updated_ms "
+                "WHERE excluded.peak_import_kw > demand_peak.peak_import_kw",
+                (billing_month, float(peak_import_kw), t_ms, slot_ms, t_ms),
+            )
+        peak = self.demand_peak(billing_month)
+        if peak is None:  # pragma: no cover - the row was just written
+            raise StoreError(f"{self.path}: demand_peak: {billing_month!r} vanished")
+        return peak
+
+    def append_ledger(self, records: Iterable[Mapping[str, Any]]) -> int:
+        """Append carbon-ledger interval records in one transaction; returns how many.
+
+        Each record maps the columns of ``ledger_intervals`` (the fields of
+        ``dispatch.ledger.IntervalRecord``, e.g. ``record._asdict()``) to values.
+        """
+        n = 0
+        with self.transaction("append ledger") as conn:
+            for record in records:
+                self._insert(conn, "ledger_intervals", record)
+                n += 1
+        return n
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """Every ledger record in stored (append) order, without ``seq``."""
+        rows = self._read("read ledger", "SELECT * FROM ledger_intervals ORDER BY seq")
+        return [{k: v for k, v in dict(r).items() if k != "seq"} for r in rows]
+
+    def add_offset(self, record: Mapping[str, Any]) -> int:
+        """Register a carbon-credit batch (columns of ``offsets``, the fields of
+        ``dispatch.ledger.OffsetRecord``; dates as ``datetime.date`` or ISO text)."""
+        row = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in record.items()}
+        with self.transaction("add offset") as conn:
+            return self._insert(conn, "offsets", row)
+
+    # ------------------------------------------------------------------ reads
+    def rows(
+        self, table: str, start: dt.datetime | None = None, end: dt.datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows of ``table`` with time in ``[start, end)`` (all when omitted), in time order."""
+        sql, args = housekeeping.range_query(table, start, end)
+        return [dict(r) for r in self._read(f"read {table}", sql, args)]
+
+    def count(self, table: str) -> int:
+        """Number of rows in ``table``."""
+        return int(self._read(f"count {table}", f"SELECT count(*) FROM {check_table(table)}")[0][0])
+
+    def snapshots(
+        self, start: dt.datetime | None = None, end: dt.datetime | None = None
+    ) -> list[Snapshot]:
+        """Stored readings in ``[start, end)`` as ``Snapshot`` objects (NULL -> NaN)."""
+        return [codec.snapshot_of(r) for r in self.rows("measurements", start, end)]
+
+    def latest_plan_id(self) -> int | None:
+        """Id of the most recently made plan, or None."""
+        rows = self._read("read plans", "SELECT id FROM plans ORDER BY made_ms DESC, id DESC")
+        return int(rows[0][0]) if rows else None
+
+    def load_plan(self, plan_id: int) -> Plan:
+        """The stored plan ``plan_id`` (frame, costs and fields as written; NULL -> NaN)."""
+        head = self._read("read plans", "SELECT * FROM plans WHERE id = ?", (plan_id,))
+        if not head:
+            raise StoreError(f"{self.path}: plans: no plan with id {plan_id}")
+        sql = "SELECT * FROM plan_slots WHERE plan_id = ? ORDER BY slot_start_ms"
+        return codec.plan_of(head[0], self._read("read plan_slots", sql, (plan_id,)))
+
+    def load_forecast(self, forecast_id: int) -> Forecast:
+        """The stored forecast ``forecast_id`` (with its quantiles and issue time)."""
+        head = self._read("read forecasts", "SELECT * FROM forecasts WHERE id = ?", (forecast_id,))
+        if not head:
+            raise StoreError(f"{self.path}: forecasts: no forecast with id {forecast_id}")
+        sql = "SELECT * FROM forecast_slots WHERE forecast_id = ? ORDER BY slot_start_ms"
+        return codec.forecast_of(head[0], self._read("read forecast_slots", sql, (forecast_id,)))
+
+    def demand_peak(self, billing_month: str) -> DemandPeak | None:
+        """The stored peak of ``billing_month``, or None."""
+        sql = "SELECT * FROM demand_peak WHERE billing_month = ?"
+        rows = self._read("read demand_peak", sql, (billing_month,))
+        if not rows:
+            return None
+        r = rows[0]
+        slot = None if r["slot_start_ms"] is None else codec.from_ms(r["slot_start_ms"])
+        return DemandPeak(
+            r["billing_month"], r["peak_import_kw"], codec.from_ms(r["time_ms"]), slot
+        )
+
+    # ----------------------------------------------------------- housekeeping
+    def prune(
+        self, now: dt.datetime, days: int | Mapping[str, int] | None = None
+    ) -> dict[str, int]:
+        """Delete rows older than their table's retention, all tables in one transaction;
+        plan and forecast slots go with their plan or forecast.
+
+        Parameters
+        ----------
+        now : datetime.datetime
+            The reference time (tz-aware).
+        days : int or mapping, optional
+            One age (days) for every retained table, or per-table overrides of the
+            configured retention.
+
+        Returns
+        -------
+        dict of str to int
+            Rows deleted per retained table.
+        """
+        keep = housekeeping.retention_days(self.retention, days)
+        with self.transaction("prune") as conn:
+            return housekeeping.prune(conn, now, keep)
+
+    def export_csv(
+        self, table: str, start: dt.datetime, end: dt.datetime, path: str | Path
+    ) -> int:
+        """Write the rows of ``table`` in ``[start, end)`` to CSV (``dispatch export``); see
+        ``housekeeping.export_csv``. Returns the number of rows written."""
+        with self._errors(f"export {table}"):
+            return housekeeping.export_csv(self._conn(), table, start, end, path)

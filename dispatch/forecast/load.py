@@ -1,0 +1,452 @@
+"""Load forecast: site load (kW) from its own history and the factory calendar.
+
+Role: the point forecast of ``p_load_kw``. A profile by day type (working day, first weekend day,
+other rest day, public holiday, shutdown) and site-local time of day, built from the recent
+matching days of history with exponential recency weights, plus the recent level (actual minus
+profile over the last hours) added with a weight that decays with lead time, so that a shift
+that starts late is followed. With less than ``min_history_days`` of history it falls back to
+the same local time last week. Never negative.
+
+Only history strictly before the issue time ``now`` is used: the series is sliced at ``now``
+before anything else and the slice is asserted.
+
+Pure: no I/O, no wall clock. May import ``dispatch.types``, ``dispatch.config``, numpy, pandas
+and holidays. Quantiles from past errors live in ``dispatch.forecast.load_uncertainty``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Self
+
+import holidays
+import numpy as np
+import pandas as pd
+
+from dispatch.config import SiteConfig
+from dispatch.types import InputError
+
+__all__ = ["DAY_TYPE_NAMES", "FactoryCalendar", "LoadOptions", "forecast_from_prepared",
+           "forecast_index", "forecast_load", "prepare_history", "seasonal_naive"]
+
+WORK, WEEKEND_FIRST, REST, HOLIDAY, SHUTDOWN = range(5)
+DAY_TYPE_NAMES = ("workday", "weekend_first", "rest_day", "holiday", "shutdown")
+# Which day types stand in, in order, when a type has too few days in the history.
+_STAND_INS = {WORK: (WORK,), WEEKEND_FIRST: (WEEKEND_FIRST, REST, HOLIDAY),
+              REST: (REST, HOLIDAY, WEEKEND_FIRST),
+              HOLIDAY: (HOLIDAY, REST, SHUTDOWN, WEEKEND_FIRST),
+              SHUTDOWN: (SHUTDOWN, HOLIDAY, REST, WEEKEND_FIRST)}
+DateRange = tuple[dt.date, dt.date]
+STEP_DEFAULT = pd.Timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class FactoryCalendar:
+    """Which kind of day each site-local date is.
+
+    Attributes
+    ----------
+    timezone : str
+        IANA time zone of the site; days and times of day are counted in it.
+    country, subdivision : str, optional
+        Public holidays from the ``holidays`` package (e.g. ``"DE"``, ``"BY"``).
+    weekend_days : tuple of int
+        Rest days of the week, 0 = Monday. The first one listed (e.g. Saturday) gets its own
+        profile when history has enough of them; the others share the rest-day profile.
+    shutdowns : tuple of (date, date)
+        Inclusive date ranges of planned shutdowns (e.g. the Christmas break).
+    makeup_workdays : tuple of date
+        Dates worked although they are weekend days or holidays.
+    extra_holidays : tuple of date
+        Site holidays beyond the public ones.
+    """
+
+    timezone: str
+    country: str | None = None
+    subdivision: str | None = None
+    weekend_days: tuple[int, ...] = (5, 6)
+    shutdowns: tuple[DateRange, ...] = ()
+    makeup_workdays: tuple[dt.date, ...] = ()
+    extra_holidays: tuple[dt.date, ...] = ()
+
+    def __post_init__(self) -> None:
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise InputError(f"calendar: unknown time zone {self.timezone!r}") from None
+        for name in ("weekend_days", "shutdowns", "makeup_workdays", "extra_holidays"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        bad = [d for d in self.weekend_days if d not in range(7)]
+        if bad:
+            raise InputError(f"calendar: weekend_days must lie in 0..6 (0 = Monday), got {bad}")
+        for start, end in self.shutdowns:
+            if end < start:
+                raise InputError(f"calendar: shutdown ({start}, {end}) ends before it starts")
+        if self.country is not None:
+            self._public_holidays([2020])  # fails early on an unknown country or subdivision
+
+    @classmethod
+    def from_config(cls, config: SiteConfig, shutdowns: Iterable[DateRange] = ()) -> Self:
+        """The site's calendar from its ``site`` and ``tariff`` sections, plus ``shutdowns``
+        (inclusive (start, end) date ranges, not part of the configuration yet)."""
+        t = config.tariff
+        return cls(config.site.timezone, config.holiday_country, config.site.subdivision,
+                   tuple(t.weekend_days), tuple(shutdowns), tuple(t.makeup_workdays),
+                   tuple(t.extra_holidays))
+
+    def _public_holidays(self, years: Iterable[int]) -> set[dt.date]:
+        if self.country is None:
+            return set()
+        try:
+            found = holidays.country_holidays(
+                self.country, subdiv=self.subdivision, years=sorted(set(years))
+            )
+        except NotImplementedError as exc:
+            raise InputError(
+                f"calendar: no public holidays for country={self.country!r}, "
+                f"subdivision={self.subdivision!r}: {exc}"
+            ) from None
+        return set(found.keys())
+
+    def day_types(self, dates: Sequence[dt.date]) -> np.ndarray:
+        """Day-type code of each site-local date (index into ``DAY_TYPE_NAMES``).
+
+        Precedence: shutdown, then make-up working day, then holiday, then weekend days.
+        """
+        dates = list(dates)
+        off = self._public_holidays(d.year for d in dates) | set(self.extra_holidays)
+        makeup = set(self.makeup_workdays)
+        out = np.full(len(dates), WORK, dtype=np.int64)
+        for i, d in enumerate(dates):
+            if any(a <= d <= b for a, b in self.shutdowns):
+                out[i] = SHUTDOWN
+            elif d in makeup:
+                out[i] = WORK
+            elif d in off:
+                out[i] = HOLIDAY
+            elif d.weekday() in self.weekend_days:
+                first = len(self.weekend_days) > 1 and d.weekday() == self.weekend_days[0]
+                out[i] = WEEKEND_FIRST if first else REST
+        return out
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Tuning of the load forecaster.
+
+    Attributes
+    ----------
+    lookback_days : int
+        Days of history searched for matching days (d).
+    n_workdays, n_offdays : int
+        Most recent matching days averaged per slot for working days / other day types.
+    decay : float
+        Weight ratio of each older matching day to the next newer one, in (0, 1].
+    center : str
+        ``"median"`` (weighted median, robust to odd days) or ``"mean"`` (weighted mean).
+    min_days : int
+        Matching days needed before a day type has its own profile; else a stand-in type.
+    min_history_days : float
+        Less history than this (d) and the forecast is the same local time last week.
+    level_window_h, level_halflife_h : float
+        Recent window (h) over which actual minus profile is averaged, with weights halving
+        every ``level_halflife_h`` (h) into the past.
+    level_tau_h : float
+        Time constant (h) of the exponential decay of that offset with lead time.
+    """
+
+    lookback_days: int = 56
+    n_workdays: int = 10
+    n_offdays: int = 5
+    decay: float = 0.9
+    center: str = "median"
+    min_days: int = 2
+    min_history_days: float = 14.0
+    level_window_h: float = 2.0
+    level_halflife_h: float = 0.5
+    level_tau_h: float = 1.5
+
+    def __post_init__(self) -> None:
+        if self.center not in ("median", "mean"):
+            raise InputError(
+                f"load options: center must be 'median' or 'mean', got {self.center!r}"
+            )
+        if not 0 < self.decay <= 1:
+            raise InputError(f"load options: decay must lie in (0, 1], got {self.decay}")
+
+
+def forecast_index(
+    now: pd.Timestamp, horizon: int | pd.Timestamp, step: pd.Timedelta
+) -> pd.DatetimeIndex:
+    """Period starts (UTC) from ``now`` (tz-aware) rounded up to ``step``, for ``horizon``
+    slots or up to the exclusive end time ``horizon``."""
+    now = _utc(now, "now")
+    step = pd.Timedelta(step)
+    if step <= pd.Timedelta(0) or pd.Timedelta(days=1) % step:
+        raise InputError(f"step: {step} must be positive and divide a day")
+    start = now.ceil(step)
+    if isinstance(horizon, int | np.integer):
+        if horizon < 1:
+            raise InputError(f"horizon: need at least one slot, got {horizon}")
+        return pd.date_range(start, periods=int(horizon), freq=step)
+    end = _utc(pd.Timestamp(horizon), "horizon end")
+    index = pd.date_range(start, end, freq=step, inclusive="left")
+    if len(index) == 0:
+        raise InputError(f"horizon: end {end.isoformat()} leaves no slot after {start.isoformat()}")
+    return index
+
+
+def _utc(ts: pd.Timestamp, what: str) -> pd.Timestamp:
+    ts = pd.Timestamp(ts)
+    if ts.tzinfo is None:
+        raise InputError(f"{what}: time stamp {ts} must be tz-aware (UTC)")
+    return ts.tz_convert("UTC")
+
+
+def prepare_history(
+    history: pd.Series, now: pd.Timestamp, step: pd.Timedelta, since: pd.Timestamp | None = None
+) -> pd.Series:
+    """History strictly before ``now`` (and from ``since``), as means over ``step`` (kW).
+
+    The result sits on a regular UTC grid of period starts; a slot still running at ``now``
+    is dropped.
+
+    Raises
+    ------
+    InputError
+        Not a series, empty, index not tz-aware UTC, unsorted or duplicated stamps, an
+        irregular step, a step coarser than (or not dividing) ``step``, nothing before ``now``.
+    """
+    now = _utc(now, "now")
+    if not isinstance(history, pd.Series):
+        raise InputError(f"history: must be a pandas Series of p_load_kw, got {type(history)}")
+    idx = history.index
+    if len(history) == 0:
+        raise InputError("history: empty, no load values")
+    if not isinstance(idx, pd.DatetimeIndex) or idx.tz is None or str(idx.tz) != "UTC":
+        tz = getattr(idx, "tz", None)
+        raise InputError(f"history: index must be tz-aware UTC time stamps, got tz={tz}")
+    diffs = np.diff(idx.as_unit("ns").asi8)
+    if (diffs <= 0).any():
+        raise InputError("history: time stamps must be strictly increasing (unsorted or duplicate)")
+    hstep = pd.Timedelta(int(diffs.min()), unit="ns") if diffs.size else step
+    if diffs.size and (diffs % diffs.min()).any():
+        raise InputError(f"history: stamps are not on a fixed step of {hstep}")
+    if hstep > step or step % hstep:
+        raise InputError(f"history: step {hstep} is coarser than, or does not divide, the "
+                         f"forecast step {step}")
+    values = pd.to_numeric(history, errors="coerce").astype(float)
+    values = values[values.index < now]  # the only data the forecast may see
+    if since is not None:
+        values = values[values.index >= since]
+    assert values.empty or values.index[-1] < now
+    grid = values.resample(step, origin="epoch", closed="left", label="left").mean()
+    grid = grid[grid.index + step <= now]  # drop a slot still running at ``now``
+    if not np.isfinite(grid.to_numpy()).any():
+        since_text = f"from {pd.Timestamp(since).isoformat()} " if since is not None else ""
+        raise InputError(f"history: no finite load value {since_text}before now = "
+                         f"{now.isoformat()}")
+    return grid.rename("p_load_kw")
+
+
+def _local_keys(index: pd.DatetimeIndex, tz: str, step: pd.Timedelta) -> tuple[np.ndarray, ...]:
+    """Site-local date (datetime64[D]) and time-of-day bin of each UTC stamp."""
+    wall = index.tz_convert(tz).tz_localize(None).as_unit("ns").asi8
+    day_ns = 86_400 * 10**9
+    dates = (wall // day_ns).astype("datetime64[D]")
+    bins = (wall % day_ns) // int(step.total_seconds() * 10**9)
+    return dates, bins.astype(np.int64)
+
+
+def _day_table(series: pd.Series, tz: str, step: pd.Timedelta) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of local dates (oldest first) x time-of-day bins, NaN where missing (kW)."""
+    dates, bins = _local_keys(series.index, tz, step)
+    n_bins = int(pd.Timedelta("1D") / step)
+    uniq, row = np.unique(dates, return_inverse=True)
+    total = np.zeros((len(uniq), n_bins))
+    count = np.zeros((len(uniq), n_bins))
+    vals = series.to_numpy(dtype=float)
+    ok = np.isfinite(vals)
+    np.add.at(total, (row[ok], bins[ok]), vals[ok])  # a repeated DST hour is averaged
+    np.add.at(count, (row[ok], bins[ok]), 1.0)
+    with np.errstate(invalid="ignore"):
+        return uniq, total / count
+
+
+def _weighted_center(rows: np.ndarray, n: int, opts: LoadOptions) -> np.ndarray:
+    """Per bin, the recency-weighted centre of the ``n`` newest finite values.
+
+    ``rows`` holds one day per row, newest first (kW); the result has one value per bin.
+    """
+    mask = np.isfinite(rows)
+    rank = np.cumsum(mask, axis=0)
+    use = mask & (rank <= n)
+    w = np.where(use, opts.decay ** (rank - 1.0), 0.0)
+    wsum = w.sum(axis=0)
+    filled = np.where(use, rows, 0.0)
+    if opts.center == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(wsum > 0, (w * filled).sum(axis=0) / wsum, np.nan)
+    order = np.argsort(np.where(use, rows, np.inf), axis=0, kind="stable")
+    v = np.take_along_axis(filled, order, axis=0)
+    cw = np.cumsum(np.take_along_axis(w, order, axis=0), axis=0)
+    pick = np.argmax(cw >= 0.5 * wsum - 1e-12, axis=0)
+    return np.where(wsum > 0, v[pick, np.arange(rows.shape[1])], np.nan)
+
+
+def _profile(
+    table: tuple[np.ndarray, np.ndarray], types: np.ndarray, day: np.datetime64, kind: int,
+    opts: LoadOptions,
+) -> np.ndarray | None:
+    """Profile (kW per bin) of ``day`` of type ``kind`` from table rows strictly before ``day``."""
+    dates, values = table
+    before = (dates < day) & (dates >= day - np.timedelta64(opts.lookback_days, "D"))
+    full = np.isfinite(values).mean(axis=1) >= 0.5
+    for cand in _STAND_INS[kind]:
+        sel = np.flatnonzero(before & (types == cand))
+        if np.count_nonzero(full[sel]) < opts.min_days:
+            continue
+        n = opts.n_workdays if cand == WORK else opts.n_offdays
+        if kind == SHUTDOWN and cand != SHUTDOWN:  # no shutdown seen: base load of rest days
+            return np.fmin.reduce(values[sel][::-1][:n], axis=0)
+        return _weighted_center(values[sel][::-1], n, opts)
+    return None
+
+
+def seasonal_naive(
+    series: pd.Series, index: pd.DatetimeIndex, timezone: str, lag_days: int = 7
+) -> np.ndarray:
+    """Load (kW) of ``series`` (UTC grid, e.g. from ``prepare_history``) at the same site-local
+    wall-clock time ``lag_days`` before each stamp of ``index``; NaN where unknown. With the
+    default lag of 7 days this is the seasonal-naive reference (same weekday last week)."""
+    wall = index.tz_convert(timezone).tz_localize(None) - pd.Timedelta(days=lag_days)
+    back = wall.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
+    back = back.tz_convert("UTC")
+    plain = index - pd.Timedelta(days=lag_days)
+    back = back.where(~back.isna(), plain)
+    return series.reindex(back).to_numpy(dtype=float)
+
+
+def _fallback(series: pd.Series, index: pd.DatetimeIndex, tz: str) -> np.ndarray:
+    """Same local time 1..4 weeks back, else 1..6 days back, else the mean of the history."""
+    out = np.full(len(index), np.nan)
+    for lag in (7, 14, 21, 28, 1, 2, 3, 4, 5, 6):
+        gap = np.isnan(out)
+        if not gap.any():
+            break
+        out[gap] = seasonal_naive(series, index[gap], tz, lag)
+    return np.where(np.isnan(out), float(np.nanmean(series.to_numpy())), out)
+
+
+def _profiles(
+    series: pd.Series, step: pd.Timedelta, calendar: FactoryCalendar, opts: LoadOptions,
+    *indexes: pd.DatetimeIndex,
+) -> list[np.ndarray]:
+    """Calendar profile (kW) at each stamp of each of ``indexes``; NaN where none is known."""
+    table = _day_table(series, calendar.timezone, step)
+    keys = [_local_keys(index, calendar.timezone, step) for index in indexes]
+    all_dates = np.unique(np.concatenate([table[0], *(d for d, _ in keys)]))
+    codes = calendar.day_types([d.astype(dt.date) for d in all_dates])
+    types = codes[np.searchsorted(all_dates, table[0])]
+    found: dict[np.datetime64, np.ndarray | None] = {}
+    results = []
+    for dates, bins in keys:
+        out = np.full(len(dates), np.nan)
+        for day in np.unique(dates):
+            if day not in found:
+                kind = int(codes[np.searchsorted(all_dates, day)])
+                found[day] = _profile(table, types, day, kind, opts)
+            at = dates == day
+            if found[day] is not None:
+                out[at] = found[day][bins[at]]
+        results.append(out)
+    return results
+
+
+def _level_offset(
+    recent: pd.Series, profile: np.ndarray, now: pd.Timestamp, step: pd.Timedelta,
+    opts: LoadOptions,
+) -> float:
+    """Recency-weighted mean of actual minus profile over the ``recent`` slots (kW)."""
+    resid = recent.to_numpy(dtype=float) - profile
+    age_h = (now - (recent.index + step)) / pd.Timedelta(hours=1)
+    w = 0.5 ** (np.asarray(age_h, dtype=float) / opts.level_halflife_h)
+    ok = np.isfinite(resid)
+    if not ok.any():
+        return 0.0
+    return float(np.sum(w[ok] * resid[ok]) / np.sum(w[ok]))
+
+
+def forecast_load(
+    history: pd.Series,
+    now: pd.Timestamp,
+    calendar: FactoryCalendar,
+    horizon: int | pd.Timestamp,
+    step: pd.Timedelta = STEP_DEFAULT,
+    options: LoadOptions | None = None,
+) -> pd.Series:
+    """Point forecast of the site load (kW) from ``now`` over the horizon.
+
+    Parameters
+    ----------
+    history : pandas.Series
+        Measured ``p_load_kw`` (kW), UTC period starts at a fixed step no coarser than ``step``;
+        gaps and NaN are allowed. Values at or after ``now`` are ignored.
+    now : pandas.Timestamp
+        Issue time (tz-aware).
+    calendar : FactoryCalendar
+        Site time zone and day types.
+    horizon : int or pandas.Timestamp
+        Number of slots, or the exclusive end time.
+    step : pandas.Timedelta
+        Forecast step.
+    options : LoadOptions, optional
+        Tuning; defaults to ``LoadOptions()``.
+
+    Returns
+    -------
+    pandas.Series
+        ``p_load_kw`` (kW, >= 0) indexed by UTC period start from ``now`` rounded up to ``step``.
+
+    Raises
+    ------
+    InputError
+        On unusable history or time arguments (see ``prepare_history``).
+    """
+    opts = options or LoadOptions()
+    now = _utc(now, "now")
+    index = forecast_index(now, horizon, step)
+    lookback = pd.Timedelta(days=opts.lookback_days + 2)
+    series = prepare_history(history, now, step, since=now - lookback)
+    return forecast_from_prepared(series, now, index, step, calendar, opts)
+
+
+def forecast_from_prepared(
+    series: pd.Series, now: pd.Timestamp, index: pd.DatetimeIndex, step: pd.Timedelta,
+    calendar: FactoryCalendar, opts: LoadOptions,
+) -> pd.Series:
+    """``forecast_load`` for the UTC ``index`` from a ``prepare_history`` result.
+
+    For callers that forecast many times from one prepared history (the quantile backtest).
+    ``series`` must end before ``now``; ``opts`` is a ``LoadOptions``.
+    """
+    if series.index[-1] >= now:
+        raise InputError(f"history: data at {series.index[-1].isoformat()} is not before now")
+    series = series.reindex(pd.date_range(series.index[0], series.index[-1], freq=step))
+    finite = series.index[np.isfinite(series.to_numpy())]
+    span = now - finite[0]
+    if span < pd.Timedelta(days=opts.min_history_days):
+        values = _fallback(series, index, calendar.timezone)
+    else:
+        recent = series[series.index >= now - pd.Timedelta(hours=opts.level_window_h)]
+        prof, prof_recent = _profiles(series, step, calendar, opts, index, recent.index)
+        gap = np.isnan(prof)
+        if gap.any():
+            prof[gap] = _fallback(series, index[gap], calendar.timezone)
+        lead_h = (index + step / 2 - now) / pd.Timedelta(hours=1)
+        decay = np.exp(-np.asarray(lead_h, dtype=float) / opts.level_tau_h)
+        values = prof + _level_offset(recent, prof_recent, now, step, opts) * decay
+    return pd.Series(np.maximum(values, 0.0), index=index, name="p_load_kw")

@@ -1,0 +1,256 @@
+"""Tests of the load forecast (``dispatch.forecast.load``) and its quantiles."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dispatch.forecast.load import (
+    DAY_TYPE_NAMES,
+    FactoryCalendar,
+    forecast_load,
+    prepare_history,
+    seasonal_naive,
+)
+from dispatch.forecast.load_uncertainty import forecast_load_with_quantiles, load_quantiles
+from dispatch.types import Forecast, InputError
+from tests.factories import config
+
+Q = pd.Timedelta(minutes=15)
+
+
+def pattern(index: pd.DatetimeIndex, tz: str, holidays: frozenset = frozenset()) -> np.ndarray:
+    """A weekly-periodic factory load (kW) in site-local wall-clock time.
+
+    Workdays 07:00-17:00 at 100 + hour, Saturdays 07:00-17:00 at 50, nights and Sundays a base of
+    20 + quarter; the dates in ``holidays`` are flat at 8.
+    """
+    local = index.tz_convert(tz)
+    minute = np.asarray(local.hour * 60 + local.minute)
+    wd = np.asarray(local.day_of_week)
+    shift = (minute >= 7 * 60) & (minute < 17 * 60)
+    base = 20.0 + (minute % 60) // 15
+    out = np.where((wd < 5) & shift, 100.0 + minute // 60, np.where((wd == 5) & shift, 50.0, base))
+    off = np.isin(np.array([d.date() for d in local]), list(holidays))
+    return np.where(off, 8.0, out)
+
+
+def history(start: str, end: str, tz: str, step: pd.Timedelta = Q, **kw: object) -> pd.Series:
+    """``pattern`` on a UTC grid from local ``start`` to local ``end`` (exclusive)."""
+    a = pd.Timestamp(start, tz=tz).tz_convert("UTC")
+    b = pd.Timestamp(end, tz=tz).tz_convert("UTC")
+    index = pd.date_range(a, b, freq=step, inclusive="left")
+    return pd.Series(pattern(index, tz, **kw), index=index, name="p_load_kw")
+
+
+def utc(text: str, tz: str = "UTC") -> pd.Timestamp:
+    return pd.Timestamp(text, tz=tz).tz_convert("UTC")
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Shanghai", "Europe/Berlin"])
+def test_weekly_periodic_history_forecasts_itself(tz: str) -> None:
+    # Europe/Berlin: the forecast week contains the spring DST change (2024-03-31).
+    hist = history("2024-02-05", "2024-03-25", tz)
+    now = utc("2024-03-25", tz)
+    fc = forecast_load(hist, now, FactoryCalendar(tz), utc("2024-04-01", tz))
+    assert fc.index[0] == now and len(fc) == (672 if tz != "Europe/Berlin" else 668)
+    np.testing.assert_allclose(fc.to_numpy(), pattern(fc.index, tz), atol=1e-9)
+
+
+def test_finer_history_is_resampled_to_the_step() -> None:
+    hist = history("2024-02-05", "2024-03-25", "UTC", step=pd.Timedelta(minutes=5))
+    hist = hist + np.tile([-1.0, 0.0, 1.0], len(hist) // 3)  # 15-min means unchanged
+    fc = forecast_load(hist, utc("2024-03-25 06:00"), FactoryCalendar("UTC"), 48)
+    np.testing.assert_allclose(fc.to_numpy(), pattern(fc.index, "UTC"), atol=1e-9)
+
+
+def test_public_holiday_in_horizon_gets_the_holiday_profile() -> None:
+    tz = "Europe/Berlin"
+    days = frozenset({dt.date(2024, 3, 29), dt.date(2024, 4, 1), dt.date(2024, 5, 1)})
+    hist = history("2024-03-04", "2024-04-30", tz, holidays=days)
+    cal = FactoryCalendar(tz, country="DE")  # Good Friday, Easter Monday, Labour Day
+    fc = forecast_load(hist, utc("2024-04-30", tz), cal, utc("2024-05-02", tz))
+    may1 = fc[fc.index >= utc("2024-05-01", tz)]
+    assert len(may1) == 96
+    np.testing.assert_allclose(may1.to_numpy(), 8.0, atol=1e-9)
+    # without a holiday in the history, a holiday takes the rest-day (Sunday) profile
+    fc2 = forecast_load(hist[hist.index >= utc("2024-04-02", tz)], utc("2024-04-30", tz),
+                        cal, utc("2024-05-02", tz))
+    sunday = pattern(may1.index - pd.Timedelta(days=3), tz)
+    np.testing.assert_allclose(fc2[may1.index].to_numpy(), sunday, atol=1e-9)
+
+
+def test_shutdown_is_forecast_at_the_shutdown_level() -> None:
+    hist = history("2024-01-08", "2024-03-04", "UTC")
+    past = (hist.index >= utc("2024-02-12")) & (hist.index < utc("2024-02-15"))
+    hist[past] = 3.0  # a three-day shutdown seen in the history
+    shutdowns = ((dt.date(2024, 2, 12), dt.date(2024, 2, 14)),
+                 (dt.date(2024, 3, 5), dt.date(2024, 3, 6)))
+    cal = FactoryCalendar("UTC", shutdowns=shutdowns)
+    fc = forecast_load(hist, utc("2024-03-04"), cal, 4 * 96)
+    inside = (fc.index >= utc("2024-03-05")) & (fc.index < utc("2024-03-07"))
+    np.testing.assert_allclose(fc[inside].to_numpy(), 3.0, atol=1e-9)
+    np.testing.assert_allclose(fc[~inside].to_numpy(), pattern(fc.index[~inside], "UTC"), atol=1e-9)
+    # never seen a shutdown: the base load of recent rest days, not a workday shift
+    cal_new = FactoryCalendar("UTC", shutdowns=shutdowns[1:])
+    recent = hist[hist.index >= utc("2024-02-15")]
+    fc_new = forecast_load(recent, utc("2024-03-04"), cal_new, 4 * 96)
+    base = 20.0 + (fc.index[inside].minute // 15)
+    np.testing.assert_allclose(fc_new[inside].to_numpy(), base, atol=1e-9)
+
+
+def test_makeup_workday_and_weekend_types_from_config() -> None:
+    cfg = config(
+        site={"timezone": "Europe/Berlin", "country": "DE", "subdivision": "BY"},
+        tariff={"makeup_workdays": [dt.date(2024, 1, 7)], "extra_holidays": [dt.date(2024, 1, 9)]},
+    )
+    cal = FactoryCalendar.from_config(cfg, shutdowns=[(dt.date(2024, 1, 10), dt.date(2024, 1, 11))])
+    days = [dt.date(2024, 1, d) for d in (5, 6, 7, 8, 9, 10, 11, 13, 14)]
+    names = [DAY_TYPE_NAMES[k] for k in cal.day_types(days)]
+    # 6 Jan is Epiphany in Bavaria (a Saturday), 7 Jan a Sunday worked by decree
+    assert names == ["workday", "holiday", "workday", "workday", "holiday", "shutdown",
+                     "shutdown", "weekend_first", "rest_day"]
+
+
+def test_late_shift_start_is_followed_by_the_recent_level() -> None:
+    hist = history("2024-02-05", "2024-03-25 08:00", "UTC")
+    late = hist.index >= utc("2024-03-25 07:00")
+    hist[late] = 20.0  # the shift due at 07:00 has not started by 08:00
+    now = utc("2024-03-25 08:00")
+    fc = forecast_load(hist, now, FactoryCalendar("UTC"), 4)
+    profile = pattern(fc.index, "UTC")  # what the calendar profile alone says: 108 kW
+    actual = np.full(4, 20.0)  # the shift starts at 09:00
+    blended_mae = np.abs(fc.to_numpy() - actual).mean()
+    plain_mae = np.abs(profile - actual).mean()
+    assert blended_mae < 0.6 * plain_mae
+    assert (np.diff(fc.to_numpy()) > 0).all()  # the offset decays back toward the profile
+
+
+def test_short_history_falls_back_to_last_week() -> None:
+    rng = np.random.default_rng(1)
+    index = pd.date_range(utc("2024-03-01"), utc("2024-03-11"), freq=Q, inclusive="left")
+    hist = pd.Series(rng.uniform(10, 200, len(index)), index=index)
+    fc = forecast_load(hist, utc("2024-03-11"), FactoryCalendar("UTC"), 96)
+    np.testing.assert_allclose(fc.to_numpy(), hist.reindex(fc.index - pd.Timedelta(days=7)))
+    np.testing.assert_allclose(
+        seasonal_naive(hist, fc.index, "UTC"), hist.reindex(fc.index - pd.Timedelta(days=7)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    days=st.integers(3, 40),
+    neg_frac=st.floats(0.0, 0.6),
+    nan_frac=st.floats(0.0, 0.5),
+    now_h=st.integers(0, 23),
+    tz=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York"]),
+)
+def test_never_negative(seed: int, days: int, neg_frac: float, nan_frac: float, now_h: int,
+                        tz: str) -> None:
+    rng = np.random.default_rng(seed)
+    now = utc("2024-03-20") + pd.Timedelta(hours=now_h)
+    index = pd.date_range(now - pd.Timedelta(days=days), now, freq=Q, inclusive="left")
+    values = rng.gamma(2.0, 50.0, len(index)) * np.where(rng.random(len(index)) < neg_frac, -1, 1)
+    values[rng.random(len(index)) < nan_frac] = np.nan
+    values[-1] = 1.0  # at least one finite value
+    hist = pd.Series(values, index=index)
+    fc = forecast_load(hist, now, FactoryCalendar(tz, country="US" if "New" in tz else None), 200)
+    assert len(fc) == 200 and np.isfinite(fc).all() and (fc >= 0).all()
+
+
+def test_no_data_at_or_after_now_is_used() -> None:
+    hist = history("2024-02-05", "2024-03-30", "Europe/Berlin", step=pd.Timedelta(minutes=5))
+    now = utc("2024-03-25 10:07")
+    spiked = hist.copy()
+    spiked[spiked.index >= now] = 1e9
+    cal = FactoryCalendar("Europe/Berlin")
+    a = forecast_load(spiked, now, cal, 96)
+    b = forecast_load(hist[hist.index < now], now, cal, 96)
+    pd.testing.assert_series_equal(a, b)
+    qa = load_quantiles(spiked, now, cal, 96, backtest_days=7)
+    qb = load_quantiles(hist[hist.index < now], now, cal, 96, backtest_days=7)
+    pd.testing.assert_frame_equal(qa, qb)
+    assert prepare_history(spiked, now, Q).index[-1] + Q <= now  # the running slot is dropped
+
+
+def test_bad_inputs_raise_input_error_naming_the_problem() -> None:
+    hist = history("2024-03-01", "2024-03-20", "UTC")
+    cal = FactoryCalendar("UTC")
+    now = utc("2024-03-20")
+    with pytest.raises(InputError, match="UTC"):
+        forecast_load(hist.tz_convert("Europe/Berlin"), now, cal, 4)
+    with pytest.raises(InputError, match="UTC"):
+        forecast_load(hist.tz_localize(None), now, cal, 4)
+    with pytest.raises(InputError, match="coarser"):
+        forecast_load(hist.resample("1h").mean(), now, cal, 4, step=Q)
+    with pytest.raises(InputError, match="empty"):
+        forecast_load(hist.iloc[:0], now, cal, 4)
+    with pytest.raises(InputError, match="no finite"):
+        forecast_load(hist * np.nan, now, cal, 4)
+    with pytest.raises(InputError, match=r"sorted|increasing"):
+        forecast_load(hist.iloc[::-1], now, cal, 4)
+    with pytest.raises(InputError, match="tz-aware"):
+        forecast_load(hist, pd.Timestamp("2024-03-20"), cal, 4)
+    with pytest.raises(InputError, match="divide a day"):
+        forecast_load(hist, now, cal, 4, step=pd.Timedelta(minutes=7))
+    with pytest.raises(InputError, match="coarser than, or does not divide"):
+        forecast_load(hist.resample("10min").mean(), now, cal, 4, step=Q)
+    with pytest.raises(InputError, match="time zone"):
+        FactoryCalendar("Mars/Olympus")
+    with pytest.raises(InputError, match="country"):
+        FactoryCalendar("UTC", country="XX")
+    with pytest.raises(InputError, match="levels"):
+        load_quantiles(hist, now, cal, 4, levels=(0.0, 0.5))
+
+
+def test_quantiles_are_monotone_centred_and_fit_the_forecast_type() -> None:
+    rng = np.random.default_rng(7)
+    hist = history("2024-01-08", "2024-03-25", "UTC")
+    hist = hist + rng.normal(0.0, 5.0, len(hist))
+    now = utc("2024-03-25")
+    point, q = forecast_load_with_quantiles(hist, now, FactoryCalendar("UTC"), 192,
+                                            levels=(0.9, 0.1, 0.5, 0.25))
+    assert list(q.columns) == [0.1, 0.25, 0.5, 0.9] and q.index.equals(point.index)
+    assert (np.diff(q.to_numpy(), axis=1) >= 0).all() and (q.to_numpy() >= 0).all()
+    np.testing.assert_allclose(q[0.5].to_numpy(), point.to_numpy(), atol=1e-9)
+    width = (q[0.9] - q[0.1]).mean()
+    assert 10.0 < width < 20.0  # ~ 2 x 1.28 x 5 kW, widened by the profile's own error
+    fc = Forecast(pd.DataFrame({"p_pv_kw": 0.0, "p_load_kw": point}), load_quantiles_kw=q)
+    assert fc.load_quantiles_kw is q
+
+
+def test_quantiles_collapse_on_the_point_when_history_is_exact() -> None:
+    hist = history("2024-01-08", "2024-03-25", "UTC")
+    point, q = forecast_load_with_quantiles(hist, utc("2024-03-25"), FactoryCalendar("UTC"), 96)
+    for level in q.columns:
+        np.testing.assert_allclose(q[level].to_numpy(), point.to_numpy(), atol=1e-9)
+
+
+def read_lp_g_mv(folder: Path) -> pd.Series:
+    raw = pd.read_csv(folder / "factory_load_vdi4657" / "LP_G_MV.csv")
+    index = pd.DatetimeIndex(pd.to_datetime(raw["datetime"], utc=True))  # stamps carry +01/+02
+    return pd.Series(raw["electrical load [W]"].to_numpy() * 30.0, index=index)
+
+
+@pytest.mark.shared_data
+def test_beats_seasonal_naive_on_the_german_factory(shared_data: Path) -> None:
+    load = read_lp_g_mv(shared_data)
+    tz = "Europe/Berlin"
+    cal = FactoryCalendar(tz, country="DE")
+    err_ours, err_naive, total = 0.0, 0.0, 0.0
+    for day in pd.date_range("2018-02-01", "2018-05-31", freq="D", tz=tz):
+        now, end = day.tz_convert("UTC"), (day + pd.DateOffset(days=1)).tz_convert("UTC")
+        ours = forecast_load(load, now, cal, end)
+        actual = load.reindex(ours.index).to_numpy()
+        past = prepare_history(load, now, Q, since=now - pd.Timedelta(days=8))
+        naive = seasonal_naive(past, ours.index, tz)
+        err_ours += np.abs(ours.to_numpy() - actual).sum()
+        err_naive += np.abs(naive - actual).sum()
+        total += actual.sum()
+    assert err_ours / total < 0.85 * err_naive / total

@@ -37,7 +37,9 @@ def _check_timezone(name: str) -> str:
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as 'Asia/Shanghai'") from exc
+        raise ValueError(
+            f"unknown time zone {name!r}; use an IANA name such as 'Asia/Shanghai'"
+        ) from exc
     return name
 
 
@@ -109,7 +111,8 @@ class BatterySection(_Model):
     def _window(self) -> BatterySection:
         if self.soc_min_frac >= self.soc_max_frac:
             raise ValueError(
-                f"soc_min_frac = {self.soc_min_frac} must be below soc_max_frac = {self.soc_max_frac}"
+                f"soc_min_frac = {self.soc_min_frac} must be below "
+                f"soc_max_frac = {self.soc_max_frac}"
             )
         r = self.soc_reserve_frac
         if r is not None and not self.soc_min_frac <= r <= self.soc_max_frac:
@@ -285,7 +288,9 @@ def _tariff_problems(t: TariffSection) -> list[str]:
         if isinstance(band, DerivedBand):
             base = t.bands.get(band.of)
             if base is None:
-                problems.append(f"bands.{name}.of = {band.of!r} is not a band; have {sorted(t.bands)}")
+                problems.append(
+                    f"bands.{name}.of = {band.of!r} is not a band; have {sorted(t.bands)}"
+                )
             elif isinstance(base, DerivedBand):
                 problems.append(f"bands.{name}.of = {band.of!r} must name a band with a price")
     season_names = [s.name for s in t.seasons]
@@ -293,7 +298,9 @@ def _tariff_problems(t: TariffSection) -> list[str]:
         problems.append(f"seasons: duplicate names in {season_names}")
     for i, rule in enumerate(t.rules):
         if rule.band not in t.bands:
-            problems.append(f"rules[{i}].band = {rule.band!r} is not a band; have {sorted(t.bands)}")
+            problems.append(
+                f"rules[{i}].band = {rule.band!r} is not a band; have {sorted(t.bands)}"
+            )
         unknown = [s for s in rule.seasons if s not in season_names]
         if unknown:
             problems.append(f"rules[{i}].seasons: unknown {unknown}; have {season_names}")
@@ -401,7 +408,9 @@ class CertificateSection(_Model):
 class CarbonSection(_Model):
     """Grid carbon intensity, its price in the objective, and the carbon-ledger settings."""
 
-    grid_ci_g_per_kwh: NonNegFloat = Field(description="grid emission factor used when no series is given")
+    grid_ci_g_per_kwh: NonNegFloat = Field(
+        description="grid emission factor used when no series is given"
+    )
     hourly_profile_g_per_kwh: list[NonNegFloat] | None = Field(
         None, description="24 values by site-local hour; replaces the constant factor"
     )
@@ -445,7 +454,9 @@ class PlanSection(_Model):
     horizon_h: Annotated[float, Field(gt=0, le=168)] = 24.0
     terminal_soc: Literal["at_least_start", "target", "free"] = "at_least_start"
     terminal_soc_frac: Frac | None = None
-    solver: str = Field("auto", description="'auto' (HiGHS, method by horizon) or a cvxpy solver name")
+    solver: str = Field(
+        "auto", description="'auto' (persistent HiGHS), 'highs-simplex', 'highs-ipm' or a cvxpy name"
+    )
     solver_options: dict[str, Any] = {}
     soft_penalty_per_kwh: PosFloat = Field(
         100.0, description="price of breaking a soft limit (import cap, SoC window); >> any price"
@@ -460,14 +471,15 @@ class PlanSection(_Model):
             raise ValueError("terminal_soc = 'target' needs terminal_soc_frac")
         if (self.horizon_h * 60) % self.step_min:
             raise ValueError(
-                f"horizon_h = {self.horizon_h} is not a whole number of {self.step_min}-minute steps"
+                f"horizon_h = {self.horizon_h} is not a whole number of "
+                f"{self.step_min}-minute steps"
             )
         return self
 
     @property
     def n_slots(self) -> int:
         """Number of slots in the horizon."""
-        return int(round(self.horizon_h * 60 / self.step_min))
+        return round(self.horizon_h * 60 / self.step_min)
 
 
 class DeviceSection(_Model):

@@ -237,7 +237,8 @@ class DispatchModel:
             Optimal, or the fallback plan with the reason when the solver fails.
         """
         soc = self.config.battery.soc_initial_frac if soc_frac is None else float(soc_frac)
-        return self.solve_inputs(self.slot_inputs(forecast, soc, billing_month, peak_so_far_kw), caps)
+        inputs = self.slot_inputs(forecast, soc, billing_month, peak_so_far_kw)
+        return self.solve_inputs(inputs, caps)
 
     def solve_inputs(self, x: SlotInputs, caps: Mapping[str, np.ndarray] | None = None) -> Plan:
         """``solve`` for inputs already gathered as arrays (the backtest's hot loop).

@@ -455,7 +455,7 @@ class PlanSection(_Model):
     terminal_soc: Literal["at_least_start", "target", "free"] = "at_least_start"
     terminal_soc_frac: Frac | None = None
     solver: str = Field(
-        "auto", description="'auto' (persistent HiGHS), 'highs-simplex', 'highs-ipm' or a cvxpy name"
+        "auto", description="'auto' (persistent HiGHS), 'highs-simplex', 'highs-ipm' or cvxpy's"
     )
     solver_options: dict[str, Any] = {}
     soft_penalty_per_kwh: PosFloat = Field(

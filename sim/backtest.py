@@ -1,8 +1,10 @@
 """Backtests: replay a scenario's period and cost each strategy on the same data.
 
-Role: the offline counterpart of the daemon. Strategies so far: no battery (the reference
-bill) and the perfect-foresight optimum over the whole period (one LP, the bound no controller
-can beat). Both use ``dispatch.pipeline`` and ``dispatch.optimise`` exactly as the daemon does.
+Role: the offline counterpart of the daemon. Strategies: no battery (the reference bill), the
+inverter's self-consumption rule, a monthly peak-shaving rule, the receding-horizon optimiser
+with a chosen forecaster (``replay`` with ``optimiser``), and the perfect-foresight optimum over
+the whole period (one LP, the bound no controller can beat). The plant of ``sim.plant`` is the
+truth; prices and billing come from ``dispatch`` exactly as the daemon uses them.
 """
 
 from __future__ import annotations
@@ -109,7 +111,9 @@ def no_battery(scenario: Scenario) -> Outcome:
     return _outcome("no_battery", scenario, x, realised(x, zeros, soc, curtail), t0)
 
 
-def perfect_foresight(scenario: Scenario, solver: str = "highs-ipm") -> Outcome:
+def perfect_foresight(
+    scenario: Scenario, solver: str = "highs-ipm", terminal_soc: str = "free"
+) -> Outcome:
     """The optimum over the whole period with every value known in advance: one LP.
 
     Parameters
@@ -118,10 +122,15 @@ def perfect_foresight(scenario: Scenario, solver: str = "highs-ipm") -> Outcome:
         The site and its data.
     solver : str
         ``plan.solver`` for this one large solve (interior point by default).
+    terminal_soc : str
+        End-of-period SoC rule; ``"free"`` makes it a bound no strategy can beat, since a
+        strategy may end the period with any SoC.
     """
     t0 = time.perf_counter()
     x = period_inputs(scenario)
-    plan_cfg = scenario.config.plan.model_copy(update={"solver": solver})
+    plan_cfg = scenario.config.plan.model_copy(
+        update={"solver": solver, "terminal_soc": terminal_soc}
+    )
     config = scenario.config.model_copy(update={"plan": plan_cfg})
     model = DispatchModel(config, n_slots=len(x.index), fixed_months=x.billing_month)
     plan = model.solve_inputs(x)
@@ -216,25 +225,48 @@ class _Meter:
         self.previous = now
 
 
-def receding(
+@dataclass(frozen=True)
+class Step:
+    """What a controller may see at the start of slot ``i`` of a replay.
+
+    Attributes
+    ----------
+    i : int
+        Slot number in the period.
+    truth : SlotInputs
+        The period's data padded by one horizon; a fair controller reads PV and load only
+        before slot ``i`` (prices and intensities are known ahead).
+    energy_kwh : float
+        Stored energy now (kWh).
+    peaks_kw : dict of str to float
+        Realised peak import so far in each billing month (kW).
+    """
+
+    i: int
+    truth: SlotInputs
+    energy_kwh: float
+    peaks_kw: dict[str, float]
+
+
+#: A controller returns the battery setpoint for the slot (kW, > 0 discharge), or None to
+#: leave the battery in the inverter's own self-consumption mode.
+Controller = Callable[[Step], float | None]
+
+
+def replay(
     scenario: Scenario,
-    forecaster: Forecaster = perfect,
-    name: str = "receding_perfect",
+    controller: Controller,
+    name: str,
     plant_options: PlantOptions | None = None,
 ) -> Outcome:
-    """Replay the period with a plan every step, the plant as the truth.
-
-    Each step: forecast the horizon, solve with the plant's SoC and the billing month's
-    realised peak so far, write the first slot's battery power to the plant, advance it one
-    step with the true PV and load. Prices and intensities are taken as known over the
-    horizon (day-ahead prices are published a day ahead).
+    """Step the plant through the period, asking ``controller`` for a setpoint each slot.
 
     Parameters
     ----------
     scenario : Scenario
         Site and data.
-    forecaster : Forecaster
-        How PV and load are forecast (``perfect``, ``persistence``, ``noisy(...)``).
+    controller : Controller
+        The strategy.
     name : str
         Strategy name in the outcome.
     plant_options : PlantOptions, optional
@@ -243,9 +275,8 @@ def receding(
     t0 = time.perf_counter()
     config = scenario.config
     x = period_inputs(scenario)
-    T, H, dt_h = len(x.index), config.plan.n_slots, x.dt_h
-    truth = _padded(x, H, config)
-    model = DispatchModel(config)
+    T, dt_h = len(x.index), x.dt_h
+    truth = _padded(x, config.plan.n_slots, config)
     options = plant_options or PlantOptions(derate_band_frac=0.0, standby_loss_frac_per_h=0.0)
     plant = Plant(config, replace(options, soc_initial_frac=scenario.soc_initial_frac),
                   start=x.index[0].to_pydatetime())  # fmt: skip
@@ -253,14 +284,12 @@ def receding(
         ("e_discharge_kwh", "e_charge_kwh", "e_curtail_kwh"), 0.0))  # fmt: skip
     peaks: dict[str, float] = {}
     for i in range(T):
-        pv_f, load_f = forecaster(truth, i, H)
-        window = replace(
-            _window(truth, i, H), pv_kw=pv_f, load_kw=load_f, peak_so_far_kw=peaks,
-            energy_start_kwh=plant.energy_kwh,
-        )  # fmt: skip
-        plan = model.solve_inputs(window)
         now = x.index[i].to_pydatetime()
-        plant.set_battery_setpoint(float(plan.frame["p_batt_kw"].iat[0]), now)
+        setpoint = controller(Step(i, truth, plant.energy_kwh, peaks))
+        if setpoint is None:
+            plant.release(now)
+        else:
+            plant.set_battery_setpoint(setpoint, now)
         state = plant.step(now, dt_h * 3600.0, x.pv_kw[i], x.load_kw[i])
         meter.record(i, state, dt_h)
         grid = x.load_kw[i] - x.pv_kw[i] + meter.p_curtail_kw[i] - meter.p_batt_kw[i]
@@ -268,6 +297,82 @@ def receding(
         peaks[month] = max(peaks.get(month, 0.0), grid)
     frame = realised(x, meter.p_batt_kw, meter.soc_frac, meter.p_curtail_kw)
     return _outcome(name, scenario, x, frame, t0)
+
+
+def optimiser(
+    config: SiteConfig, forecaster: Forecaster = perfect, record: list | None = None
+) -> Controller:
+    """The receding-horizon optimiser as a controller: forecast the horizon, solve with the
+    plant's SoC and the month's realised peak, apply the first slot.
+
+    ``record``, when given, collects each step's ``SlotInputs`` (for reference re-solves).
+    """
+    model = DispatchModel(config)
+    H = config.plan.n_slots
+
+    def decide(step: Step) -> float:
+        pv_f, load_f = forecaster(step.truth, step.i, H)
+        window = replace(
+            _window(step.truth, step.i, H), pv_kw=pv_f, load_kw=load_f,
+            peak_so_far_kw=dict(step.peaks_kw), energy_start_kwh=step.energy_kwh,
+        )  # fmt: skip
+        if record is not None:
+            record.append(window)
+        return float(model.solve_inputs(window).frame["p_batt_kw"].iat[0])
+
+    return decide
+
+
+def receding(
+    scenario: Scenario, forecaster: Forecaster = perfect, name: str = "receding_perfect"
+) -> Outcome:
+    """Replay the period with the optimiser planning every step (see ``optimiser``)."""
+    return replay(scenario, optimiser(scenario.config, forecaster), name)
+
+
+def self_consumption(scenario: Scenario) -> Outcome:
+    """The inverter's own rule: charge from PV surplus, discharge to cover the load."""
+    return replay(scenario, lambda step: None, "self_consumption")
+
+
+def peak_shaving(scenario: Scenario, factor: float = 0.9) -> Outcome:
+    """A monthly threshold rule on top of self-consumption.
+
+    The threshold of a billing month is ``factor`` x the highest net load (load - PV) of the
+    previous billing month (for the first month: of its first day). Above it the battery
+    discharges the excess; below it, it charges from PV surplus and from the grid up to the
+    threshold, so it is full for the next peak.
+    """
+    config = scenario.config
+    b = config.battery
+    e_max, e_min = b.soc_max_frac * b.energy_kwh, b.soc_min_frac * b.energy_kwh
+    thresholds: dict[str, float] = {}
+
+    def decide(step: Step) -> float:
+        x, i = step.truth, step.i
+        month = x.billing_month[i]
+        if month not in thresholds:
+            thresholds[month] = factor * _previous_month_peak(x, i)
+        net = x.load_kw[i] - x.pv_kw[i]
+        excess = net - thresholds[month]
+        if excess > 0:
+            return min(excess, b.discharge_max_kw) if step.energy_kwh > e_min else 0.0
+        if step.energy_kwh < e_max:
+            return -min(-excess, b.charge_max_kw)
+        return 0.0
+
+    return replay(scenario, decide, f"peak_shaving_{factor:g}")
+
+
+def _previous_month_peak(x: SlotInputs, i: int) -> float:
+    """Highest net load of the billing month before slot ``i``'s (or of the first day)."""
+    net = x.load_kw - x.pv_kw
+    before = np.flatnonzero(x.billing_month[:i] != x.billing_month[i])
+    if before.size == 0:
+        day = round(24 / x.dt_h)
+        return float(net[: max(day, i)].max())
+    previous = x.billing_month[before[-1]]
+    return float(net[:i][x.billing_month[:i] == previous].max())
 
 
 def _window(x: SlotInputs, i: int, horizon: int) -> SlotInputs:

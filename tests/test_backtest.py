@@ -1,0 +1,90 @@
+"""Backtests on small synthetic scenarios: KPIs recomputed independently, the perfect-foresight
+bound never beaten, and the bound equal to an independent LP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench import reference_lp as ref
+from sim import backtest
+from sim.scenario import Scenario
+from tests.factories import config
+
+STEP_H = 1.0
+
+
+def scenario(load, pv, price, ci, demand_charge=2.0, soc=0.5) -> Scenario:
+    cfg = config(
+        grid={"import_max_kw": 100.0, "export_allowed": True, "export_max_kw": 20.0},
+        battery={"energy_kwh": 20.0, "charge_max_kw": 8.0, "discharge_max_kw": 8.0,
+                 "soc_min_frac": 0.1, "soc_max_frac": 0.9, "eta_charge": 0.95,
+                 "eta_discharge": 0.95, "wear_cost_per_kwh": 0.01},
+        tariff={"demand_charge_per_kw_month": demand_charge},
+        carbon={"price_per_kg": 0.05},
+        plan={"step_min": 60, "horizon_h": 6, "terminal_soc": "at_least_start"},
+    )  # fmt: skip
+    n = len(load)
+    idx = pd.date_range("2026-03-30", periods=n, freq="1h", tz="UTC")
+    data = pd.DataFrame({"p_load_kw": load, "p_pv_kw": pv, "price_import_per_kwh": price,
+                         "price_export_per_kwh": np.asarray(price) * 0.5, "ci_g_per_kwh": ci},
+                        index=idx)  # fmt: skip
+    return Scenario("toy", cfg, data, soc)
+
+
+def toy_day(n=48, seed=0) -> Scenario:
+    rng = np.random.default_rng(seed)
+    hour = np.arange(n) % 24
+    load = 20 + 15 * ((hour >= 8) & (hour < 18)) + rng.uniform(0, 5, n)
+    pv = np.clip(30 * np.sin((hour - 6) / 12 * np.pi), 0, None)
+    price = np.where((hour >= 17) & (hour < 21), 0.4, 0.15)
+    return scenario(load, pv, price, 300 + 200 * (hour < 6))
+
+
+def test_kpis_equal_an_independent_recomputation_from_the_time_series():
+    sc = toy_day()
+    out = backtest.receding(sc, backtest.persistence, "persistence")
+    f = out.frame
+    np.testing.assert_allclose(f["p_grid_kw"] + f["p_pv_kw"] + f["p_batt_kw"], f["p_load_kw"],
+                               atol=1e-9)  # fmt: skip
+    imp = f["p_grid_kw"].clip(lower=0)
+    exp = (-f["p_grid_kw"]).clip(lower=0)
+    assert out.costs.energy_cost == pytest.approx((imp * f["price_import_per_kwh"]).sum() * STEP_H)
+    assert out.costs.export_revenue == pytest.approx((exp * f["price_export_per_kwh"]).sum())
+    months = f.index.strftime("%Y-%m")
+    peaks = imp.groupby(months).max()
+    assert out.costs.demand_charge == pytest.approx(2.0 * peaks.sum())
+    assert out.kg_co2 == pytest.approx((imp * f["ci_g_per_kwh"]).sum() / 1000)
+    assert out.costs.wear_cost == pytest.approx(0.01 * f["p_batt_kw"].abs().sum())
+    b = sc.config.battery
+    assert f["soc_frac"].between(b.soc_min_frac - 1e-9, b.soc_max_frac + 1e-9).all()
+
+
+def test_perfect_foresight_matches_an_independent_lp():
+    sc = toy_day()
+    pf = backtest.perfect_foresight(sc)
+    x = backtest.period_inputs(sc)
+    inst = ref.Instance(
+        dt_h=STEP_H, pv_kw=x.pv_kw, load_kw=x.load_kw, price_import=x.price_import_per_kwh,
+        price_export=x.price_export_per_kwh, ci_g_per_kwh=x.ci_g_per_kwh, month=x.billing_month,
+        peak_kw={}, soc0_frac=sc.soc_initial_frac, terminal_frac=0.0,
+    )  # fmt: skip
+    objective, _ = ref.solve_cold(ref.build(ref.site_from_config(sc.config), inst))
+    assert pf.costs.total == pytest.approx(objective, rel=1e-6)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), dc=st.floats(0.0, 5.0), soc=st.floats(0.1, 0.9))
+def test_no_strategy_beats_perfect_foresight(seed, dc, soc):
+    rng = np.random.default_rng(seed)
+    n = 36
+    sc = scenario(rng.uniform(5, 40, n), rng.uniform(0, 30, n), rng.uniform(0.05, 0.5, n),
+                  rng.uniform(100, 700, n), demand_charge=dc, soc=soc)  # fmt: skip
+    bound = backtest.perfect_foresight(sc).costs.total
+    for out in (backtest.no_battery(sc), backtest.self_consumption(sc),
+                backtest.peak_shaving(sc), backtest.receding(sc, backtest.perfect),
+                backtest.receding(sc, backtest.persistence, "persistence")):  # fmt: skip
+        assert out.costs.total >= bound - 1e-6 * max(1.0, abs(bound)), out.strategy

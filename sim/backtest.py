@@ -318,7 +318,7 @@ def optimiser(
         )  # fmt: skip
         if record is not None:
             record.append(window)
-        return float(model.solve_inputs(window).frame["p_batt_kw"].iat[0])
+        return model.first_battery_kw(window)
 
     return decide
 

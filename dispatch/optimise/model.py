@@ -241,34 +241,49 @@ class DispatchModel:
         return self.solve_inputs(inputs, caps)
 
     def solve_inputs(self, x: SlotInputs, caps: Mapping[str, np.ndarray] | None = None) -> Plan:
-        """``solve`` for inputs already gathered as arrays (the backtest's hot loop).
+        """``solve`` for inputs already gathered as arrays.
 
         ``x`` must have this model's length, step and billing-month layout (see
         ``slot_inputs``, which checks them); ``caps`` as in ``solve``.
         """
+        t0 = time.perf_counter()
+        outcome = self._optimise(x, caps)
+        ms = (time.perf_counter() - t0) * 1e3
+        if isinstance(outcome, str):
+            return fallback_plan(x, self.config, outcome, ms)
+        values, objective, notes = outcome
+        return self._plan(x, values, objective, ms, notes)
+
+    def first_battery_kw(self, x: SlotInputs) -> float:
+        """Only the first slot's battery power of the plan for ``x`` (kW, > 0 discharge), or 0
+        (idle, as the fallback plan) when the solve fails: the backtest's hot path, which needs
+        no plan frame."""
+        if isinstance(self._optimise(x, None), str):
+            return 0.0
+        return float(self._values("discharge_kw")[0] - self._values("charge_kw")[0])
+
+    def _optimise(
+        self, x: SlotInputs, caps: Mapping[str, np.ndarray] | None
+    ) -> tuple[dict[str, Any], float, str] | str:
+        """Solve, repairing simultaneous opposite flows; (parameter values, objective, notes)
+        on success, else the reason for a fallback."""
         limits = self.default_caps()
         for name, value in (caps or {}).items():
             if name not in limits:
                 raise InputError(f"unknown cap {name!r}; allowed {sorted(limits)}")
             limits[name] = np.minimum(limits[name], np.maximum(np.asarray(value, float), 0.0))
-        t0 = time.perf_counter()
         notes: list[str] = []
         try:
             for _attempt in range(5):
                 values = self._parameter_values(x, limits)
                 ok, status, objective = self._run(values)
                 if not ok:
-                    ms = (time.perf_counter() - t0) * 1e3
-                    return fallback_plan(x, self.config, f"solver status {status}", ms)
+                    return f"solver status {status}"
                 if not self._force_directions(limits, notes):
-                    break
-            else:
-                ms = (time.perf_counter() - t0) * 1e3
-                return fallback_plan(x, self.config, "opposite flows could not be separated", ms)
+                    return values, objective, "; ".join(notes)
         except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
-            ms = (time.perf_counter() - t0) * 1e3
-            return fallback_plan(x, self.config, f"solver failed: {exc}", ms)
-        return self._plan(x, values, objective, (time.perf_counter() - t0) * 1e3, "; ".join(notes))
+            return f"solver failed: {exc}"
+        return "opposite flows could not be separated"
 
     def _force_directions(self, limits: dict[str, np.ndarray], notes: list[str]) -> bool:
         """Close the smaller of two opposite flows in slots where the LP used both at once

@@ -1,0 +1,102 @@
+"""Year-long backtest of the German factory 2018: strategies, savings and replay speed.
+
+Prints, for the scenario (default ``configs/scenarios/germany-factory-2018.toml``):
+
+- each strategy's bill, its saving against no battery, and the share of the
+  perfect-foresight saving it captures;
+- the wall time of the receding-horizon replay with a plan every step, the time of the same
+  number of solves of the same LPs (recorded during the replay) by one persistent highspy model
+  per billing-month layout, hot-started each step (bench/reference_lp.py), and the ratio.
+
+Run: ``python -m bench.bench_backtest [--days N] [--scenario S]`` (needs ../shared/data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from bench import reference_lp as ref
+from dispatch.optimise.outcome import SlotInputs
+from sim import backtest
+from sim.scenario import Scenario, load_scenario, shared_data_dir
+
+DEFAULT = Path(__file__).resolve().parents[1] / "configs/scenarios/germany-factory-2018.toml"
+
+
+def reference_seconds(scenario: Scenario, windows: list[SlotInputs]) -> float:
+    """Time to solve every recorded window with hot-started persistent highspy models."""
+    site = ref.site_from_config(scenario.config)
+    terminal = scenario.config.plan.terminal_soc
+    models: dict[tuple[str, ...], ref.HotReference] = {}
+    total = 0.0
+    for w in windows:
+        soc0 = w.energy_start_kwh / scenario.config.battery.energy_kwh
+        inst = ref.Instance(
+            dt_h=w.dt_h, pv_kw=w.pv_kw, load_kw=w.load_kw, price_import=w.price_import_per_kwh,
+            price_export=w.price_export_per_kwh, ci_g_per_kwh=w.ci_g_per_kwh,
+            month=w.billing_month, peak_kw=dict(w.peak_so_far_kw), soc0_frac=soc0,
+            terminal_frac=min(soc0, scenario.config.battery.soc_max_frac)
+            if terminal == "at_least_start" else 0.0,
+        )  # fmt: skip
+        key = tuple(w.billing_month)
+        if key not in models:  # a new month layout: new matrix; its first solve is not timed
+            models[key] = ref.HotReference(ref.build(site, inst))
+        costs_and_bounds = ref.bounds_and_costs(site, inst, list(dict.fromkeys(key)))
+        t0 = time.perf_counter()
+        models[key].solve(costs_and_bounds)
+        total += time.perf_counter() - t0
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default=str(DEFAULT))
+    parser.add_argument("--days", type=int, default=None, help="replay only the first N days")
+    args = parser.parse_args()
+    if not shared_data_dir().is_dir():
+        sys.exit(f"needs the real data in {shared_data_dir()}")
+    sc = load_scenario(args.scenario)
+    if args.days:
+        steps_per_day = round(24 * 60 / sc.config.plan.step_min)
+        sc = dataclasses.replace(sc, data=sc.data.iloc[: args.days * steps_per_day])
+    rows = []
+    base = backtest.no_battery(sc)
+    bound = backtest.perfect_foresight(sc)
+    print(f"perfect foresight solved in {bound.wall_s:.1f} s", flush=True)
+    windows: list[SlotInputs] = []
+    runs = [
+        backtest.self_consumption(sc),
+        backtest.peak_shaving(sc),
+        backtest.replay(sc, backtest.optimiser(sc.config, backtest.persistence), "receding_naive"),
+        backtest.replay(
+            sc, backtest.optimiser(sc.config, backtest.perfect, windows), "receding_perfect"
+        ),
+    ]
+    for out in (base, *runs, bound):
+        saving = base.costs.total - out.costs.total
+        rows.append({"strategy": out.strategy, "bill": out.costs.total,
+                     "demand_charge": out.costs.demand_charge, "kg_co2": out.kg_co2,
+                     "saving": saving,
+                     "share_of_bound": saving / (base.costs.total - bound.costs.total),
+                     "wall_s": out.wall_s})  # fmt: skip
+    table = pd.DataFrame(rows)
+    with pd.option_context("display.width", 160, "display.float_format", "{:,.3f}".format):
+        print(f"{sc.name}: {len(sc.data)} slots, currency {sc.config.tariff.currency}")
+        print(table.to_string(index=False))
+    replay_s = runs[-1].wall_s
+    ref_s = reference_seconds(sc, windows)
+    print(f"receding replay with a plan every step: {replay_s:.1f} s for {len(windows)} plans")
+    print(f"reference (persistent highspy, hot-started, solves only): {ref_s:.1f} s")
+    print(f"ratio ours / reference: {replay_s / ref_s:.2f}")
+    print(f"per plan: ours {1e3 * replay_s / len(windows):.2f} ms, "
+          f"reference {1e3 * ref_s / len(windows):.2f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -11,11 +11,13 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pandas as pd
 
 from dispatch import __version__, pipeline, sources
 from dispatch.config import load_config
+from dispatch.forecast.calibrate import CalibrationFit
 from dispatch.optimise import DispatchModel
 from dispatch.plan_io import read_plan_inputs, write_frame, write_plan
 from dispatch.types import ConfigError, DispatchError, InputError
@@ -82,7 +84,12 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     history = None
     if args.load_history is not None:
         history = sources.read_series_csv(args.load_history, ["p_load_kw"])["p_load_kw"]
-    frame = pipeline.forecast_frame(config, index, _weather(args, index), history, args.load_kw)
+    fit = None
+    if args.pv_calibration is not None:
+        fit = _read_calibration(args.pv_calibration)
+    frame = pipeline.forecast_frame(
+        config, index, _weather(args, index), history, args.load_kw, fit
+    )
     if args.day_ahead is not None:
         prices = sources.read_price_csv(args.day_ahead)["price_per_kwh"]
         frame["day_ahead_per_kwh"] = prices.reindex(index).to_numpy()
@@ -97,6 +104,28 @@ def cmd_forecast(args: argparse.Namespace) -> int:
                       "pv_kwh": float(full["p_pv_kw"].sum() * step.total_seconds() / 3600),
                       "load_kwh": float(full["p_load_kw"].sum() * step.total_seconds() / 3600),
                       "weather": args.weather or "clear sky"}, indent=2))  # fmt: skip
+    return 0
+
+
+def _read_calibration(path: str) -> CalibrationFit:
+    """A PV calibration written by ``dispatch calibrate-pv``."""
+    try:
+        return CalibrationFit(**json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(
+            f"{path}: not a PV calibration from `dispatch calibrate-pv`: {exc}"
+        ) from None
+
+
+def cmd_calibrate_pv(args: argparse.Namespace) -> int:
+    """Fit the PV model to measured PV power; print and write the fit."""
+    config = load_config(args.config)
+    measured = sources.read_series_csv(args.measured, ["p_pv_kw"])["p_pv_kw"]
+    fit = pipeline.calibrate_pv(config, measured, _weather(args, measured.index))
+    text = json.dumps(fit.summary(), indent=2)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text + "\n", encoding="utf-8")
+    print(text)
     return 0
 
 
@@ -154,8 +183,24 @@ def parser() -> argparse.ArgumentParser:
     fc.add_argument("--load-kw", type=float, help="constant load instead of a forecast (kW)")
     fc.add_argument("--day-ahead", help="CSV of day-ahead prices: time, price_per_kwh")
     fc.add_argument("--ci", help="CSV of grid carbon intensity: time, ci_g_per_kwh")
+    fc.add_argument("--pv-calibration", help="JSON fit from `dispatch calibrate-pv`")
     fc.add_argument("--out", required=True, help="where to write the forecast CSV")
     fc.set_defaults(func=cmd_forecast)
+
+    cal = sub.add_parser(
+        "calibrate-pv",
+        help="fit the PV model's scale and clipping limit to measured PV power",
+        description="Models the measured period with the site's PV chain (weather file, or "
+        "clear sky), fits measured ~ min(scale x model, clip) on usable points and writes the "
+        "fit as JSON for `dispatch forecast --pv-calibration`. Measured PV comes as a CSV "
+        "(time, p_pv_kw), e.g. from `dispatch export --table measurements`.",
+    )
+    cal.add_argument("--config", required=True, help="site configuration (TOML)")
+    cal.add_argument("--measured", required=True, help="CSV of measured PV: time, p_pv_kw")
+    cal.add_argument("--weather", help="weather file on the same period (default clear sky)")
+    cal.add_argument("--weather-format", choices=["csv", "tmy3", "epw", "nsrdb"])
+    cal.add_argument("--out", required=True, help="where to write the fit (JSON)")
+    cal.set_defaults(func=cmd_calibrate_pv)
     return p
 
 

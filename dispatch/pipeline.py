@@ -13,7 +13,7 @@ import pandas as pd
 
 from dispatch import carbon, tariff
 from dispatch.config import SiteConfig
-from dispatch.forecast import load, pv, pv_weather
+from dispatch.forecast import calibrate, load, pv, pv_weather
 from dispatch.optimise import DispatchModel
 from dispatch.types import Forecast, InputError, Plan
 
@@ -78,6 +78,7 @@ def forecast_frame(
     weather: pd.DataFrame | None = None,
     load_history_kw: pd.Series | None = None,
     load_kw: float | None = None,
+    pv_calibration: calibrate.CalibrationFit | None = None,
 ) -> pd.DataFrame:
     """PV and load forecasts on ``index`` (UTC period starts at the plan step).
 
@@ -93,6 +94,9 @@ def forecast_frame(
         Measured site load before ``index[0]`` (kW); the load forecast uses it.
     load_kw : float, optional
         A constant load (kW) instead of a forecast from history.
+    pv_calibration : CalibrationFit, optional
+        Site-level fit to the plant's measured PV (``dispatch calibrate-pv``): scales the
+        total and each array alike, then clips the total.
 
     Returns
     -------
@@ -104,8 +108,13 @@ def forecast_frame(
     arrays = pv.pv_ac_kw(config.site, config.pv, weather) if config.pv else None
     out = pd.DataFrame(index=index)
     out["p_pv_kw"] = 0.0 if arrays is None else arrays["p_pv_kw"]
+    ratio = pd.Series(1.0, index=index)
+    if pv_calibration is not None and arrays is not None:
+        raw = arrays["p_pv_kw"]
+        out["p_pv_kw"] = calibrate.apply_calibration(raw, pv_calibration)
+        ratio = (out["p_pv_kw"] / raw.where(raw > 0)).fillna(0.0)
     for a in config.pv:
-        out[f"p_pv_{a.name}_kw"] = arrays[a.name]  # type: ignore[index]
+        out[f"p_pv_{a.name}_kw"] = arrays[a.name] * ratio  # type: ignore[index]
     if load_kw is not None:
         out["p_load_kw"] = float(load_kw)
     elif load_history_kw is not None:
@@ -116,3 +125,25 @@ def forecast_frame(
     else:
         raise InputError("a load forecast needs measured load history or a constant load")
     return out
+
+
+def calibrate_pv(
+    config: SiteConfig, measured_kw: pd.Series, weather: pd.DataFrame | None = None
+) -> calibrate.CalibrationFit:
+    """Fit the site's PV model to its measured PV power.
+
+    Parameters
+    ----------
+    config : SiteConfig
+        Site and arrays.
+    measured_kw : pandas.Series
+        Measured site PV (kW), UTC period starts at a fixed step.
+    weather : pandas.DataFrame, optional
+        Measured or reanalysis weather on the same index; clear sky when omitted (then the
+        fit also absorbs the weather, so use clear days or a long period).
+    """
+    index = pd.DatetimeIndex(measured_kw.index)
+    if weather is None:
+        weather = pv_weather.clearsky_weather(config.site, index)
+    modelled = pv.pv_ac_kw(config.site, config.pv, weather)["p_pv_kw"]
+    return calibrate.fit_calibration(measured_kw, modelled)

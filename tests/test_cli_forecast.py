@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from dispatch.__main__ import EXIT_INPUT, main
 from tests.conftest import CONFIGS
@@ -64,3 +65,28 @@ def test_forecast_without_load_source_is_an_error(tmp_path, capsys):
                  "--out", str(tmp_path / "f.csv")])  # fmt: skip
     assert code == EXIT_INPUT
     assert "load history or a constant load" in capsys.readouterr().err
+
+
+def test_calibrate_pv_recovers_scale_and_clip_and_forecast_applies_it(tmp_path, capsys):
+    from dispatch.config import load_config
+    from dispatch.forecast import pv, pv_weather
+
+    config = load_config(SUZHOU)
+    index = pd.date_range("2026-06-01T00:00Z", periods=14 * 96, freq="15min")
+    model = pv.pv_ac_kw(config.site, config.pv, pv_weather.clearsky_weather(config.site, index))
+    measured = (0.87 * model["p_pv_kw"]).clip(upper=3500.0)
+    pd.DataFrame({"time": [t.isoformat() for t in index], "p_pv_kw": measured}).to_csv(
+        tmp_path / "pv.csv", index=False
+    )
+    assert main(["calibrate-pv", "--config", SUZHOU, "--measured", str(tmp_path / "pv.csv"),
+                 "--out", str(tmp_path / "fit.json")]) == 0  # fmt: skip
+    fit = json.loads(capsys.readouterr().out)
+    assert fit["scale"] == pytest.approx(0.87, rel=1e-3)
+    assert fit["clip_kw"] == pytest.approx(3500.0, rel=1e-3)
+    assert main(["forecast", "--config", SUZHOU, "--start", "2026-06-20T00:00+08:00",
+                 "--load-kw", "100", "--pv-calibration", str(tmp_path / "fit.json"),
+                 "--out", str(tmp_path / "fc.csv")]) == 0  # fmt: skip
+    frame = pd.read_csv(tmp_path / "fc.csv")
+    assert frame["p_pv_kw"].max() == pytest.approx(3500.0, rel=1e-3)
+    arrays = frame["p_pv_roof-south_kw"] + frame["p_pv_roof-east-west_kw"]
+    np.testing.assert_allclose(frame["p_pv_kw"], arrays, atol=1e-3)

@@ -240,5 +240,8 @@ class HotReference:
         h.changeRowsBounds(self.m, self.rows, lp.row_lo, lp.row_hi)
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            h.clearSolver()  # a hot start that ends without a status: solve from scratch
+            h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             raise RuntimeError(f"reference LP: {h.modelStatusToString(h.getModelStatus())}")
         return h.getInfo().objective_function_value + lp.offset

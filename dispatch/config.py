@@ -358,16 +358,21 @@ def rule_minutes(rule: TouRule) -> list[tuple[int, int]]:
     return [(a, b)] if a < b else [(a, 1440), (0, b)]
 
 
+def matching_rules(t: TariffSection, season: str | None, day_type: str) -> list[TouRule]:
+    """The rules of ``t`` that apply on days of ``season`` (None: no seasons) and ``day_type``,
+    in order (a later rule overrides an earlier one where both cover a minute)."""
+    return [
+        r for r in t.rules
+        if (not r.seasons or season in r.seasons) and (not r.day_types or day_type in r.day_types)
+    ]
+
+
 def _rule_coverage(t: TariffSection) -> list[str]:
     seasons = [s.name for s in t.seasons] or [None]
     for season in seasons:
         for day_type in DAY_TYPES:
             covered = bytearray(1440)
-            for rule in t.rules:
-                if rule.seasons and season not in rule.seasons:
-                    continue
-                if rule.day_types and day_type not in rule.day_types:
-                    continue
+            for rule in matching_rules(t, season, day_type):
                 for a, b in rule_minutes(rule):
                     covered[a:b] = b"\x01" * (b - a)
             if 0 in covered:
@@ -555,6 +560,29 @@ class StoreSection(_Model):
     )
 
 
+class HttpSection(_Model):
+    """The daemon's read-only status and metrics server (``[http]``)."""
+
+    enabled: bool = Field(True, description="serve /, /status, /plan and /metrics")
+    host: str = Field("127.0.0.1", description="listen address; keep it local or firewalled")
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(8787, description="0: any free port")
+
+
+class ForecastSection(_Model):
+    """Where the daemon's forecast job takes the site load from (``[forecast]``); PV is the
+    clear-sky forecast of the ``[[pv]]`` arrays."""
+
+    load_kw: NonNegFloat | None = Field(
+        None, description="constant site load (kW) instead of a forecast from measured history"
+    )
+    history_days: Annotated[int, Field(ge=1, le=400)] = Field(
+        28, description="days of measured load from the store that feed the load forecast"
+    )
+    refresh_min: Annotated[float, Field(gt=0, le=1440)] = Field(
+        60.0, description="forecast job period (min)"
+    )
+
+
 class SiteConfig(_Model):
     """The whole site configuration."""
 
@@ -568,6 +596,8 @@ class SiteConfig(_Model):
     devices: list[DeviceSection] = []
     control: ControlSection = ControlSection()
     store: StoreSection = StoreSection()
+    http: HttpSection = HttpSection()
+    forecast: ForecastSection = ForecastSection()
 
     @model_validator(mode="after")
     def _cross(self) -> SiteConfig:

@@ -2,17 +2,16 @@
 
 Role: turn the ``[tariff]`` section of a site configuration and a UTC period-start index into
 prices (currency per kWh), the band in force (for display) and the billing-month label used by
-the max-demand charge. May import only ``dispatch.types`` and ``dispatch.config`` (plus numpy,
-pandas and holidays); no I/O, no wall clock, no module-level mutable state.
+the max-demand charge. May import only ``dispatch.types``, ``dispatch.config`` and
+``dispatch.calendar`` (plus numpy and pandas); no I/O, no wall clock, no module-level mutable
+state.
 
 Calendar (site time zone):
 
-- day type: ``holiday`` if the local date is a public holiday of ``config.holiday_country``
-  (``site.subdivision`` applies when that country is the site's own) or in
-  ``tariff.extra_holidays``; else ``workday`` if in ``tariff.makeup_workdays``; else ``weekend``
-  if its weekday is in ``tariff.weekend_days``; else ``workday``. A date listed in
-  ``makeup_workdays`` is a workday even when it is also a (public or extra) holiday: the
-  explicit list wins;
+- day type: ``workday``, ``weekend`` or ``holiday`` from ``dispatch.calendar`` (public holidays
+  of ``config.holiday_country``, ``tariff.extra_holidays``, ``tariff.makeup_workdays``,
+  ``tariff.weekend_days``). A date listed in ``makeup_workdays`` is a workday even when it is
+  also a (public or extra) holiday: the explicit list wins;
 - season: the one season whose date range holds the local date (``None`` without seasons);
 - band: the last rule matching (season, day type, minute of day) wins.
 
@@ -24,84 +23,25 @@ averaged. Slots shorter than a minute take the price at their start.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 
-import holidays
 import numpy as np
 import pandas as pd
 
-from dispatch.config import DAY_TYPES, DerivedBand, SiteConfig, rule_minutes, season_of_day
-from dispatch.types import ConfigError, InputError, check_time_index
+from dispatch.calendar import tariff_day_types
+from dispatch.config import (
+    DAY_TYPES,
+    DerivedBand,
+    SiteConfig,
+    matching_rules,
+    rule_minutes,
+    season_of_day,
+)
+from dispatch.types import InputError, check_time_index
 
 _MINUTE_NS = 60_000_000_000
 _EPOCH = dt.date(1970, 1, 1)
 _CHUNK_SAMPLES = 2_000_000  # bounds memory of the per-minute lookup (int64 arrays)
 DAY_AHEAD_LABEL = "day_ahead"  # band name shown when the import price has no rules
-
-
-def _holiday_dates(config: SiteConfig, years: Sequence[int]) -> set[dt.date]:
-    """Public holidays of the configured country over ``years`` (one ``holidays`` object)."""
-    country = config.holiday_country
-    if country is None or not years:
-        return set()
-    own = config.site.country in (None, country)
-    subdiv = config.site.subdivision if own else None
-    try:
-        found = holidays.country_holidays(country, subdiv=subdiv, years=sorted(set(years)))
-    except NotImplementedError as exc:
-        raise ConfigError(
-            f"tariff.holiday_country / site.country = {country!r} with site.subdivision = "
-            f"{subdiv!r}: the holidays package has no such calendar ({exc}); use an ISO code "
-            "such as 'CN' or 'DE' and a valid subdivision"
-        ) from None
-    return set(found.keys())
-
-
-def _as_dates(dates: Sequence[dt.date] | pd.DatetimeIndex, config: SiteConfig) -> list[dt.date]:
-    if isinstance(dates, pd.DatetimeIndex):
-        if dates.tz is not None:
-            dates = dates.tz_convert(config.site.timezone)
-        return [ts.date() for ts in dates]
-    return [d.date() if isinstance(d, dt.datetime) else d for d in dates]
-
-
-def day_types(dates: Sequence[dt.date] | pd.DatetimeIndex, config: SiteConfig) -> np.ndarray:
-    """Tariff day type of each date: ``"workday"``, ``"weekend"`` or ``"holiday"``.
-
-    Parameters
-    ----------
-    dates : sequence of datetime.date, or pandas.DatetimeIndex
-        Site-local dates. A tz-aware index is first converted to ``config.site.timezone``; a
-        naive one is read as site-local.
-    config : SiteConfig
-        The site; ``tariff`` calendar keys, ``site.country`` and ``site.subdivision`` are used.
-
-    Returns
-    -------
-    numpy.ndarray of str
-        One day type per date (see the module docstring for the precedence).
-
-    Raises
-    ------
-    ConfigError
-        If the holiday country or subdivision is unknown to the ``holidays`` package.
-    """
-    days = _as_dates(dates, config)
-    t = config.tariff
-    off = _holiday_dates(config, sorted({d.year for d in days})) | set(t.extra_holidays)
-    makeup = set(t.makeup_workdays)
-    weekend = set(t.weekend_days)
-    out = np.empty(len(days), dtype="<U7")
-    for i, d in enumerate(days):
-        if d in makeup:
-            out[i] = "workday"
-        elif d in off:
-            out[i] = "holiday"
-        elif d.weekday() in weekend:
-            out[i] = "weekend"
-        else:
-            out[i] = "workday"
-    return out
 
 
 def _season_names(config: SiteConfig) -> list[str | None]:
@@ -121,11 +61,7 @@ def _band_code_table(config: SiteConfig) -> np.ndarray:
     for s, season in enumerate(seasons):
         for d, day_type in enumerate(DAY_TYPES):
             row = table[s * len(DAY_TYPES) + d]
-            for rule in t.rules:
-                if rule.seasons and season not in rule.seasons:
-                    continue
-                if rule.day_types and day_type not in rule.day_types:
-                    continue
+            for rule in matching_rules(t, season, day_type):
                 for a, b in rule_minutes(rule):
                     row[a:b] = names.index(rule.band)
     return table
@@ -159,7 +95,7 @@ def _day_rows(config: SiteConfig, first_day: int, n_days: int) -> np.ndarray:
     Days are counted from 1970-01-01.
     """
     dates = [_EPOCH + dt.timedelta(days=int(first_day) + i) for i in range(n_days)]
-    kinds = day_types(dates, config)
+    kinds = tariff_day_types(dates, config)
     seasons = _season_names(config)
     rows = np.empty(n_days, dtype=np.int64)
     for i, (d, kind) in enumerate(zip(dates, kinds, strict=True)):
@@ -286,6 +222,25 @@ def _day_ahead_values(
     return out
 
 
+def _slots_and_day_ahead(
+    config: SiteConfig, index: pd.DatetimeIndex, series: pd.Series | None, needed: str | None
+) -> tuple[int, np.ndarray | None]:
+    """Checked ``index``: whole minutes looked up per slot, and the day-ahead price (currency
+    per kWh) on it when ``needed`` (see ``_day_ahead_values``)."""
+    m = _minutes_per_slot(check_time_index(index, "tariff index"), "tariff index")
+    return m, _day_ahead_values(config, index, series, needed)
+
+
+def _day_ahead_priced(
+    da: np.ndarray | None, multiplier: float, adder_per_kwh: float, base: np.ndarray | None = None
+) -> np.ndarray:
+    """``[base +] multiplier x da + adder_per_kwh`` (currency per kWh) per slot."""
+    assert da is not None  # _day_ahead_values requires the series wherever this is reached
+    if base is None:
+        return multiplier * da + adder_per_kwh
+    return base + multiplier * da + adder_per_kwh
+
+
 def import_price_per_kwh(
     config: SiteConfig, index: pd.DatetimeIndex, day_ahead_per_kwh: pd.Series | None = None
 ) -> pd.Series:
@@ -313,18 +268,15 @@ def import_price_per_kwh(
     InputError
         For a bad index, or a missing, misaligned, unexpected or non-finite day-ahead series.
     """
-    m = _minutes_per_slot(check_time_index(index, "tariff index"), "tariff index")
-    t = config.tariff
-    needed = "tariff.day_ahead" if t.day_ahead is not None else None
-    da = _day_ahead_values(config, index, day_ahead_per_kwh, needed)
-    if t.day_ahead is not None and t.day_ahead.mode == "replace":
-        assert da is not None
-        values = t.day_ahead.multiplier * da + t.day_ahead.adder_per_kwh
+    d = config.tariff.day_ahead
+    needed = "tariff.day_ahead" if d is not None else None
+    m, da = _slots_and_day_ahead(config, index, day_ahead_per_kwh, needed)
+    if d is not None and d.mode == "replace":
+        values = _day_ahead_priced(da, d.multiplier, d.adder_per_kwh)
     else:
         values = _band_priced(config, index, m, band_prices(config))
-        if t.day_ahead is not None:
-            assert da is not None
-            values = values + t.day_ahead.multiplier * da + t.day_ahead.adder_per_kwh
+        if d is not None:
+            values = _day_ahead_priced(da, d.multiplier, d.adder_per_kwh, values)
     return pd.Series(values, index=index, name="price_import_per_kwh", dtype=float)
 
 
@@ -355,17 +307,15 @@ def export_price_per_kwh(
     InputError
         For a bad index, or a missing, misaligned, unexpected or non-finite day-ahead series.
     """
-    m = _minutes_per_slot(check_time_index(index, "tariff index"), "tariff index")
     e = config.tariff.export
     needed = "tariff.export.mode = 'day_ahead'" if e.mode == "day_ahead" else None
-    da = _day_ahead_values(config, index, day_ahead_per_kwh, needed)
+    m, da = _slots_and_day_ahead(config, index, day_ahead_per_kwh, needed)
     if e.mode == "fixed":
         values = np.full(len(index), e.price_per_kwh, dtype=float)
     elif e.mode == "band":
         values = _band_priced(config, index, m, dict(e.band_prices_per_kwh))
     elif e.mode == "day_ahead":
-        assert da is not None
-        values = e.day_ahead_multiplier * da + e.day_ahead_adder_per_kwh
+        values = _day_ahead_priced(da, e.day_ahead_multiplier, e.day_ahead_adder_per_kwh)
     else:
         values = np.zeros(len(index), dtype=float)
     return pd.Series(values, index=index, name="price_export_per_kwh", dtype=float)

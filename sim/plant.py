@@ -6,7 +6,8 @@ integrates exact energy flows step by step; measurements with seeded noise are a
 that never feeds back into the physics. Input series (factory load, PV through the
 ``dispatch.forecast`` chain) come from ``sim.loadprofile``. Depends on ``dispatch`` (config,
 types), numpy and pandas; ``dispatch`` never imports it. No wall clock: every time is an
-argument (tz-aware, converted to UTC).
+argument (tz-aware, converted to UTC). Its value types (``PlantOptions``, ``Command``,
+``PlantState``) live in ``sim.plant_types`` and are re-exported here.
 
 Physics of one interval of ``h`` hours at constant powers (site-bus sign, ``p_batt_kw > 0``
 discharge):
@@ -30,8 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -39,123 +39,11 @@ import pandas as pd
 from dispatch.config import SiteConfig
 from dispatch.types import Snapshot
 from sim.loadprofile import value_at
+from sim.plant_types import COUNTERS, Command, PlantOptions, PlantState, check_options
 
-COUNTERS = ("e_charge_kwh", "e_discharge_kwh", "e_loss_kwh", "e_standby_kwh", "e_import_kwh",
-            "e_export_kwh", "e_pv_kwh", "e_curtail_kwh", "e_load_kwh")  # fmt: skip
 TIME_TOL = dt.timedelta(milliseconds=1)
 
-
-@dataclass(frozen=True)
-class PlantOptions:
-    """Simulator settings beyond the site configuration.
-
-    Attributes
-    ----------
-    soc_initial_frac : float, optional
-        Initial state of charge (fraction); defaults to ``battery.soc_initial_frac`` clipped
-        into the SoC window.
-    derate_band_frac : float
-        SoC width over which the power limits fall linearly to 0 at the SoC limits (fraction;
-        0 disables derating).
-    standby_loss_kw : float
-        Constant self-discharge of the store (kWh per h).
-    standby_loss_frac_per_h : float
-        Self-discharge proportional to the stored energy (fraction of it per hour).
-    default_mode : {"self_consumption", "idle"}
-        What the battery does without a valid command.
-    noise_sigma_frac, noise_sigma_kw : float
-        Standard deviation of the PV and load measurement noise, relative (fraction of the
-        value) and absolute (kW), combined in quadrature.
-    seed : int
-        Seed of the measurement-noise generator.
-    limit_import : bool
-        Reduce charging so that it does not push the import above ``grid.import_max_kw``.
-    """
-
-    soc_initial_frac: float | None = None
-    derate_band_frac: float = 0.05
-    standby_loss_kw: float = 0.0
-    standby_loss_frac_per_h: float = 5e-5
-    default_mode: Literal["self_consumption", "idle"] = "self_consumption"
-    noise_sigma_frac: float = 0.0
-    noise_sigma_kw: float = 0.0
-    seed: int = 0
-    limit_import: bool = True
-
-
-def _check_options(o: PlantOptions, soc_min: float, soc_max: float) -> None:
-    problems = []
-    if o.soc_initial_frac is not None and not soc_min <= o.soc_initial_frac <= soc_max:
-        problems.append(f"soc_initial_frac = {o.soc_initial_frac} must lie in the SoC window "
-                        f"[{soc_min}, {soc_max}]")  # fmt: skip
-    if not 0.0 <= o.derate_band_frac < 1.0:
-        problems.append(f"derate_band_frac = {o.derate_band_frac} must lie in [0, 1)")
-    for name in ("standby_loss_kw", "standby_loss_frac_per_h", "noise_sigma_frac",
-                 "noise_sigma_kw"):  # fmt: skip
-        if not (math.isfinite(getattr(o, name)) and getattr(o, name) >= 0.0):
-            problems.append(f"{name} = {getattr(o, name)} must be a finite number >= 0")
-    if o.default_mode not in ("self_consumption", "idle"):
-        problems.append(f"default_mode = {o.default_mode!r} must be 'self_consumption' or 'idle'")
-    if problems:
-        raise ValueError("plant options: " + "; ".join(problems))
-
-
-@dataclass(frozen=True)
-class Command:
-    """A battery command: a power window (kW, site-bus sign) valid over ``[start, end)``.
-
-    ``low_kw == high_kw`` forces a setpoint; otherwise the default-mode power is clipped into
-    the window. ``end`` is the revert time (``None``: held until replaced or released).
-    """
-
-    low_kw: float
-    high_kw: float
-    start: dt.datetime
-    end: dt.datetime | None
-
-    def active_at(self, t: dt.datetime) -> bool:
-        """True when the command governs the battery at ``t``."""
-        return self.start <= t and (self.end is None or t < self.end)
-
-
-@dataclass(frozen=True)
-class PlantState:
-    """The true state of the plant at ``time`` (end of the last step), site-bus signs.
-
-    Powers (kW) are the operating point at ``time``: what the plant does from then on with
-    the last inputs and the command in force (they always balance,
-    ``p_load_kw = p_grid_kw + p_pv_kw + p_batt_kw``). ``p_pv_kw`` is PV after
-    curtailment, ``p_pv_available_kw`` before. ``mode`` is ``"setpoint"``, ``"window"`` or the
-    default mode; ``setpoint_*`` describe the command in force at ``time`` (NaN / None when
-    none). ``p_charge_max_kw`` and ``p_discharge_max_kw`` are the derated limits at ``time``.
-    The ``e_*_kwh`` counters are cumulative since the plant was built: charge and discharge at
-    the AC terminals, conversion loss, standby loss, grid import and export, PV used and
-    curtailed, load.
-    """
-
-    time: dt.datetime | None
-    soc_frac: float
-    energy_kwh: float
-    p_batt_kw: float
-    p_pv_kw: float
-    p_pv_available_kw: float
-    p_load_kw: float
-    p_grid_kw: float
-    p_charge_max_kw: float
-    p_discharge_max_kw: float
-    mode: str
-    setpoint_low_kw: float
-    setpoint_high_kw: float
-    setpoint_expires: dt.datetime | None
-    e_charge_kwh: float
-    e_discharge_kwh: float
-    e_loss_kwh: float
-    e_standby_kwh: float
-    e_import_kwh: float
-    e_export_kwh: float
-    e_pv_kwh: float
-    e_curtail_kwh: float
-    e_load_kwh: float
+__all__ = ["COUNTERS", "Command", "Plant", "PlantOptions", "PlantState", "simulate", "utc"]
 
 
 def utc(t: dt.datetime) -> dt.datetime:
@@ -190,7 +78,7 @@ class Plant:
         b = site.battery
         self.site = site
         self.options = replace(options or PlantOptions(), **overrides)  # type: ignore[arg-type]
-        _check_options(self.options, b.soc_min_frac, b.soc_max_frac)
+        check_options(self.options, b.soc_min_frac, b.soc_max_frac)
         self.e_min_kwh = b.soc_min_frac * b.energy_kwh
         self.e_max_kwh = b.soc_max_frac * b.energy_kwh
         soc0 = self.options.soc_initial_frac

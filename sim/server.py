@@ -1,11 +1,12 @@
 """Modbus TCP server on 127.0.0.1 that serves a simulated plant through a register map.
 
-Role: the stand-in for hardware. Builds the register image of a map (``configs/registers``:
-SunSpec with discovery header and model chain, or a vendor map), advances a battery on a clock
-that may run faster than real time, reacts to control writes through the same
-``dispatch.devices.commands`` interpretation the client uses, drops back to the default mode
-when the map's revert timer expires, and injects faults on command (silence, exception
-responses, disconnects, frozen values, out-of-range values, writes that do not stick).
+Role: the stand-in for hardware. Serves the register image of a map (``configs/registers``:
+SunSpec with discovery header and model chain, or a vendor map; laid out by
+``sim.server_image``), advances a battery on a clock that may run faster than real time,
+reacts to control writes through the same ``dispatch.devices.commands`` interpretation the
+client uses, drops back to the default mode when the map's revert timer expires, and injects
+faults on command (silence, exception responses, disconnects, frozen values, out-of-range
+values, writes that do not stick).
 Built on ``pymodbus.simulator`` (``SimData`` / ``SimDevice``) with ``ModbusTcpServer``.
 Depends on ``dispatch`` (never the reverse).
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -30,22 +30,13 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from dispatch.config import SiteConfig, parse_config
 from dispatch.devices import codec, commands
-from dispatch.devices.registers import RegisterMap, Resolved, load_map, resolve
+from dispatch.devices.registers import RegisterMap, Resolved, load_map
 from sim.loadprofile import demo_load_kw, pv_available_kw
 from sim.plant import Plant, PlantOptions
+from sim.server_image import SUNS_BASE, blocks, build_image, initial_values
 
-SUNS_BASE = 40000
-SUNSPEC_ORDER = [(1, 1), (103, 1), (103, 2), (203, 1), (124, 1), (713, 1), (802, 1), (704, 1)]
-SF_VALUES = {
-    "batt_w_sf": 1, "chastate_sf": -1, "inoutwrte_sf": -1, "wchamax_sf": 1,
-    "minrsvpct_sf": 0, "m713_wh_sf": 1, "m713_pct_sf": -1, "m802_w_max_sf": 1,
-    "m802_soc_sf": -1, "wset_sf": 0, "pv_w_sf": 1, "grid_w_sf": 1, "batt_wh_sf": 0,
-}  # fmt: skip
-STRINGS = {"manufacturer": "FactoryDispatch", "model_name": "SimStorage",
-           "serial_number": "SIM0001"}  # fmt: skip
 TICK_S = 0.02
 CONTROL_UNIT = 247
-GAP_FILL = 17
 DEFAULT_START = dt.datetime(2026, 6, 1, 4, tzinfo=dt.UTC)
 
 
@@ -307,70 +298,6 @@ class PlantServer:
             await self.server.shutdown()
 
 
-Images = dict[int | None, dict[int, int]]
-
-
-def build_image(
-    rmap: RegisterMap, sunspec_base: int = SUNS_BASE
-) -> tuple[dict[str, Resolved], Images]:
-    """Resolve a map for the simulator and lay out its registers.
-
-    Returns
-    -------
-    fields, images
-        Absolute field addresses, and per unit id (None: the device's own) ``address -> word``
-        for every served register (SunSpec: marker, headers, model bodies and end marker).
-    """
-    if rmap.kind == "fixed":
-        fields = resolve(rmap)
-        images: Images = {}
-        for key in {r.spec.unit_id for r in fields.values()}:
-            spans = (range(r.address, r.address + r.spec.count)
-                     for r in fields.values() if r.spec.unit_id == key)
-            used = sorted({a for span in spans for a in span})
-            image = images.setdefault(key, {a: 0 for a in used})
-            for a, b in itertools.pairwise(used):
-                if 1 < b - a <= GAP_FILL:  # clients read across small gaps in one request
-                    image.update({x: 0 for x in range(a + 1, b)})
-        return fields, images
-    image = {sunspec_base: 0x5375, sunspec_base + 1: 0x6E53}
-    bases: dict[tuple[int, int], int] = {}
-    addr = sunspec_base + 2
-    for model, inst in SUNSPEC_ORDER:
-        length = rmap.model_lengths[str(model)]
-        bases[(model, inst)] = addr
-        image.update({addr: model, addr + 1: length})
-        image.update({a: 0 for a in range(addr + 2, addr + 2 + length)})
-        addr += 2 + length
-    image.update({addr: 0xFFFF, addr + 1: 0})
-    return resolve(rmap, bases), {None: image}
-
-
-def _blocks(image: dict[int, int]) -> list[SimData]:
-    """One ``SimData`` per run of consecutive addresses."""
-    runs = itertools.groupby(enumerate(sorted(image)), key=lambda ia: ia[1] - ia[0])
-    spans = [[a for _, a in run] for _, run in runs]
-    return [SimData(s[0], values=[image[a] for a in s], datatype=DataType.REGISTERS) for s in spans]
-
-
-def _initial_values(ps: PlantServer) -> None:
-    b = ps.battery
-    for name, sf in SF_VALUES.items():
-        if name in ps.fields:
-            ps.put(name, sf)
-    init: dict[str, Any] = dict(STRINGS)
-    init.update(p_charge_max_kw=b.charge_max_kw, p_discharge_max_kw=b.discharge_max_kw,
-                p_batt_charge_rate_max_kw=b.charge_max_kw, energy_rated_kwh=b.energy_kwh,
-                revert_timeout_s=600.0, soh_frac=1.0, battery_state=2.0, batt_inverter_state=4.0,
-                grid_charging=1.0, soc_reserve_frac=b.soc_min_frac, wset_mode=1.0)
-    for name, value in init.items():
-        if name in ps.fields:
-            ps.put(name, value)
-    if ps.rmap.control is not None:
-        for name, value in commands.default_writes(ps.rmap):
-            ps.put(name, value)
-
-
 async def start_server(rmap: RegisterMap | str, host: str = "127.0.0.1", port: int = 0,
                        speed: float = 1.0, battery: PlantPhysics | None = None,
                        unit_id: int | None = None, sunspec_base: int = SUNS_BASE,
@@ -399,7 +326,7 @@ async def start_server(rmap: RegisterMap | str, host: str = "127.0.0.1", port: i
     uid = m.unit_id if unit_id is None else unit_id
     ps = PlantServer(m, battery or default_physics(), fields, uid, speed)
     ids = {key: uid if key is None else key for key in images}
-    devices = [SimDevice(id=ids[key], simdata=_blocks(img), action=partial(ps.action, key))
+    devices = [SimDevice(id=ids[key], simdata=blocks(img), action=partial(ps.action, key))
                for key, img in images.items()]
     devices.append(SimDevice(id=CONTROL_UNIT, action=ps.control_action,
                              simdata=[SimData(0, values=[0, 0], datatype=DataType.REGISTERS)]))
@@ -408,7 +335,10 @@ async def start_server(rmap: RegisterMap | str, host: str = "127.0.0.1", port: i
     for key, dev_id in ids.items():
         start, _n, regs, _flags = ps.server.context.devices[dev_id].block["x"]  # type: ignore[union-attr]
         ps.registers[key], ps.start_address[key] = regs, start
-    _initial_values(ps)
+    b = ps.battery
+    for name, value in initial_values(m, fields, b.charge_max_kw, b.discharge_max_kw,
+                                      b.energy_kwh, b.soc_min_frac):
+        ps.put(name, value)
     ps.advance(0.0)
     await ps.server.serve_forever(background=True)
     ps.port = ps.server.transport.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
@@ -446,3 +376,33 @@ async def serve(config: SiteConfig, host: str = "127.0.0.1", port: int = 5020,
         await asyncio.Event().wait()
     finally:
         await ps.stop()
+
+
+if __name__ == "__main__":  # ``dispatch sim-device`` runs this as a subprocess
+    import argparse
+    import contextlib
+    import sys
+
+    from dispatch.config import load_config
+    from dispatch.types import ConfigError
+
+    cli = argparse.ArgumentParser(prog="python -m sim.server",
+                                  description="Serve a simulated plant over Modbus TCP.")
+    cli.add_argument("--config", required=True, help="site configuration (TOML)")
+    cli.add_argument("--host", default="127.0.0.1")
+    cli.add_argument("--port", type=int, default=5020)
+    cli.add_argument("--speed", type=float, default=1.0, help="plant seconds per real second")
+    cli.add_argument("--start", help="plant time at start, ISO 8601 with offset (default now)")
+    cli.add_argument("--pv-kw", type=float, help="constant PV (kW) instead of clear sky")
+    cli.add_argument("--load-kw", type=float, help="constant load (kW) instead of the profile")
+    ns = cli.parse_args()
+    try:
+        site = load_config(ns.config)
+    except ConfigError as exc:
+        print(f"sim-device: {exc}", file=sys.stderr)
+        sys.exit(78)
+    t_start = dt.datetime.fromisoformat(ns.start) if ns.start else None
+    print(f"sim-device: serving on {ns.host}:{ns.port} at {ns.speed:g}x", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(site, ns.host, ns.port, ns.speed, start=t_start,
+                          p_pv_kw=ns.pv_kw, p_load_kw=ns.load_kw))  # fmt: skip

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatch import carbon, ledger
+from dispatch import carbon, carbon_market, ledger
 from dispatch.types import ConfigError, InputError
 from tests.factories import config
 
@@ -130,7 +130,7 @@ def test_market_based_certificate_covers_part_of_the_imports():
         }
     )
     acc = carbon.interval_accounting(FRAME, cfg)
-    market, uses = carbon.market_based(acc, cfg)
+    market, uses = carbon_market.market_based(acc, cfg)
     # 9 kWh over 27 kWh of imports: a third of each interval's import is covered
     assert market["covered_kwh"].tolist() == pytest.approx([5.0, 2.0, 0.0, 2.0])
     # residual 10 + 4 + 4 = 18 kWh at 700 g = 12.6 kg (location-based is 10.8 kg)
@@ -140,7 +140,7 @@ def test_market_based_certificate_covers_part_of_the_imports():
 
 def test_market_based_without_residual_mix_uses_interval_intensity():
     cfg = config(carbon={"grid_ci_g_per_kwh": 500.0, "certificates": [_cert(0.009)]})
-    market, _ = carbon.market_based(carbon.interval_accounting(FRAME, cfg), cfg)
+    market, _ = carbon_market.market_based(carbon.interval_accounting(FRAME, cfg), cfg)
     # residual 10 at 200 g + 4 at 800 g + 4 at 500 g = 2 + 3.2 + 2 = 7.2 kg
     assert market["market_kg_co2"].sum() == pytest.approx(7.2)
 
@@ -154,7 +154,7 @@ def test_ppa_factor_window_and_surplus_certificate():
     idx = pd.date_range(INDEX[0], periods=8, freq="1h")
     acc = carbon.interval_accounting(frame.set_axis(idx), cfg)
     acc.index = frame.index  # the second day lies outside the PPA window
-    market, uses = carbon.market_based(acc, cfg)
+    market, uses = carbon_market.market_based(acc, cfg)
     assert market["covered_kwh"].tolist() == [15.0, 6.0, 0.0, 6.0, 0.0, 0.0, 0.0, 0.0]
     assert market["market_kg_co2"].iloc[:4].sum() == pytest.approx(27 * 0.05)
     assert market["market_kg_co2"].iloc[4:].sum() == pytest.approx(27 * 0.7)
@@ -166,7 +166,7 @@ def test_ppa_factor_window_and_surplus_certificate():
 def test_soonest_expiring_certificate_is_used_first():
     certs = [_cert(0.027, id="B", valid_to="2026-07-31"), _cert(0.009, id="A")]
     cfg = config(carbon={"grid_ci_g_per_kwh": 500.0, "certificates": certs})
-    _, uses = carbon.market_based(carbon.interval_accounting(FRAME, cfg), cfg)
+    _, uses = carbon_market.market_based(carbon.interval_accounting(FRAME, cfg), cfg)
     assert [u.id for u in uses] == ["B", "A"]
     assert uses[1].allocated_mwh == pytest.approx(0.009)  # A first, then B covers the rest
     assert uses[0].allocated_mwh == pytest.approx(0.018)
@@ -236,14 +236,13 @@ def test_invariants(rows, cert_mwh):
     total = acc["location_kg_co2"] + acc["avoided_pv_kg_co2"] + acc["avoided_battery_kg_co2"]
     np.testing.assert_allclose(total, acc["nopv_kg_co2"], rtol=1e-9, atol=1e-9)
     assert (acc["charge_grid_kwh"] <= acc["import_kwh"] + 1e-9).all()
-    market, _ = carbon.market_based(acc, cfg)
+    market, _ = carbon_market.market_based(acc, cfg)
     assert (market["covered_kwh"] <= acc["import_kwh"] + 1e-9).all()
     assert market["covered_kwh"].sum() <= 1000 * (cert_mwh + 1e-6) + 1e-6
     assert market["market_kg_co2"].sum() <= acc["location_kg_co2"].sum() + 1e-9
     bare = config(carbon={"grid_ci_g_per_kwh": 1.0})
-    np.testing.assert_allclose(
-        carbon.market_based(acc, bare)[0]["market_kg_co2"], acc["location_kg_co2"], rtol=1e-12
-    )
+    market, _ = carbon_market.market_based(acc, bare)
+    np.testing.assert_allclose(market["market_kg_co2"], acc["location_kg_co2"], rtol=1e-12)
 
 
 def test_one_interval_at_a_time_matches_the_whole_frame():

@@ -1,4 +1,5 @@
-"""Tests of the load forecast (``dispatch.forecast.load``) and its quantiles."""
+"""Tests of the load forecast (``dispatch.forecast.load``) and its quantiles (day types: in
+tests/test_calendar.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatch.forecast.load import (
-    DAY_TYPE_NAMES,
     FactoryCalendar,
     forecast_load,
     prepare_history,
@@ -20,7 +20,6 @@ from dispatch.forecast.load import (
 )
 from dispatch.forecast.load_uncertainty import forecast_load_with_quantiles, load_quantiles
 from dispatch.types import Forecast, InputError
-from tests.factories import config
 
 Q = pd.Timedelta(minutes=15)
 
@@ -103,19 +102,6 @@ def test_shutdown_is_forecast_at_the_shutdown_level() -> None:
     fc_new = forecast_load(recent, utc("2024-03-04"), cal_new, 4 * 96)
     base = 20.0 + (fc.index[inside].minute // 15)
     np.testing.assert_allclose(fc_new[inside].to_numpy(), base, atol=1e-9)
-
-
-def test_makeup_workday_and_weekend_types_from_config() -> None:
-    cfg = config(
-        site={"timezone": "Europe/Berlin", "country": "DE", "subdivision": "BY"},
-        tariff={"makeup_workdays": [dt.date(2024, 1, 7)], "extra_holidays": [dt.date(2024, 1, 9)]},
-    )
-    cal = FactoryCalendar.from_config(cfg, shutdowns=[(dt.date(2024, 1, 10), dt.date(2024, 1, 11))])
-    days = [dt.date(2024, 1, d) for d in (5, 6, 7, 8, 9, 10, 11, 13, 14)]
-    names = [DAY_TYPE_NAMES[k] for k in cal.day_types(days)]
-    # 6 Jan is Epiphany in Bavaria (a Saturday), 7 Jan a Sunday worked by decree
-    assert names == ["workday", "holiday", "workday", "workday", "holiday", "shutdown",
-                     "shutdown", "weekend_first", "rest_day"]
 
 
 def test_late_shift_start_is_followed_by_the_recent_level() -> None:
@@ -201,10 +187,6 @@ def test_bad_inputs_raise_input_error_naming_the_problem() -> None:
         forecast_load(hist, now, cal, 4, step=pd.Timedelta(minutes=7))
     with pytest.raises(InputError, match="coarser than, or does not divide"):
         forecast_load(hist.resample("10min").mean(), now, cal, 4, step=Q)
-    with pytest.raises(InputError, match="time zone"):
-        FactoryCalendar("Mars/Olympus")
-    with pytest.raises(InputError, match="country"):
-        FactoryCalendar("UTC", country="XX")
     with pytest.raises(InputError, match="levels"):
         load_quantiles(hist, now, cal, 4, levels=(0.0, 0.5))
 

@@ -1,4 +1,5 @@
-"""The tariff calendar: day types, bands, time-weighted prices, day-ahead, export, billing months.
+"""The tariff: bands, time-weighted prices, day-ahead, export, billing months (day types are in
+tests/test_calendar.py).
 
 Expected values are worked out by hand from the configs (Asia/Shanghai is UTC+8 all year;
 Europe/Berlin is UTC+1, UTC+2 from 2026-03-29 01:00Z to 2026-10-25 01:00Z).
@@ -6,9 +7,6 @@ Europe/Berlin is UTC+1, UTC+2 from 2026-03-29 01:00Z to 2026-10-25 01:00Z).
 
 from __future__ import annotations
 
-import datetime as dt
-
-import holidays
 import numpy as np
 import pandas as pd
 import pytest
@@ -74,25 +72,12 @@ def test_winter_critical_peak_and_season_wrapping_the_new_year():
 
 def test_public_holiday_midday_is_deep_valley():
     # 2026-10-01 (National Day) 12:00 local = 04:00Z
-    assert tariff.day_types([dt.date(2026, 10, 1)], SUZHOU).tolist() == ["holiday"]
     assert band_at(SUZHOU, "2026-10-01T04:00") == "deep_valley"
     assert price_at(SUZHOU, "2026-10-01T04:00") == DEEP
     # outside 11:00-15:00 the base schedule holds: 09:00 local is still peak
     assert price_at(SUZHOU, "2026-10-01T01:00") == PEAK
     # the day before, a workday, is flat at noon
     assert price_at(SUZHOU, "2026-09-30T04:00") == FLAT
-
-
-def test_day_types_from_a_utc_index_use_the_site_date():
-    # 2026-09-30 16:00Z is already 2026-10-01 00:00 in Suzhou
-    stamps = pd.DatetimeIndex(["2026-09-30T15:00Z", "2026-09-30T16:00Z"])
-    assert tariff.day_types(stamps, SUZHOU).tolist() == ["workday", "holiday"]
-
-
-def test_weekend_and_makeup_day_types_in_suzhou():
-    days = [dt.date(2026, 11, 7), dt.date(2026, 11, 8), dt.date(2026, 11, 9), dt.date(2026, 1, 4)]
-    # Sat, Sun, Mon, and Sunday 2026-01-04 which the config lists as a makeup workday
-    assert tariff.day_types(days, SUZHOU).tolist() == ["weekend", "weekend", "workday", "workday"]
 
 
 WEEKEND_TARIFF = {
@@ -112,24 +97,13 @@ def test_weekend_makeup_and_extra_holidays_in_a_built_config():
     starts = ["2026-02-13", "2026-02-14", "2026-02-15", "2026-05-01", "2026-06-03"]
     got = [price_at(cfg, f"{d}T12:00") for d in starts]
     # Fri work; Sat 02-14 makeup workday; Sun rest; 05-01 in both lists -> makeup wins; holiday
-    assert got == [0.3, 0.3, 0.1, 0.3, 0.05]
-    kinds = tariff.day_types([dt.date.fromisoformat(d) for d in starts], cfg)
-    assert kinds.tolist() == ["workday", "workday", "weekend", "workday", "holiday"]
+    assert got == [0.3, 0.3, 0.1, 0.3, 0.05]  # day types: tests/test_calendar.py
 
 
 def test_custom_weekend_days():
     cfg = config(tariff={**WEEKEND_TARIFF, "weekend_days": [4]})  # Friday only
     assert price_at(cfg, "2026-02-13T12:00") == 0.1
     assert price_at(cfg, "2026-02-15T12:00") == 0.3
-
-
-def test_german_subdivision_holidays():
-    epiphany = [dt.date(2026, 1, 6)]
-    assert tariff.day_types(epiphany, GERMANY).tolist() == ["holiday"]  # BW keeps Epiphany
-    berlin = GERMANY.model_copy(
-        update={"site": GERMANY.site.model_copy(update={"subdivision": "BE"})}
-    )
-    assert tariff.day_types(epiphany, berlin).tolist() == ["workday"]
 
 
 def test_unknown_holiday_country_is_a_config_error():
@@ -376,16 +350,3 @@ def test_prices_are_time_weighted_band_prices(cfg, step_min, start_min):
     named = tariff.band_per_slot(cfg, minutes).map(band_price).to_numpy()
     assert np.array_equal(fine, named)
     np.testing.assert_allclose(got, fine.reshape(8, step_min).mean(axis=1), rtol=0, atol=1e-12)
-
-
-@settings(max_examples=40, deadline=None)
-@given(day=st.dates(dt.date(2020, 1, 1), dt.date(2030, 12, 31)))
-def test_day_types_follow_the_precedence(day):
-    public = holidays.country_holidays("CN", years=day.year)
-    if day in SUZHOU.tariff.makeup_workdays:
-        expected = "workday"
-    elif day in public:
-        expected = "holiday"
-    else:
-        expected = "weekend" if day.weekday() >= 5 else "workday"
-    assert tariff.day_types([day], SUZHOU).tolist() == [expected]

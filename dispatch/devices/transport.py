@@ -8,6 +8,9 @@ thread-safe. Imports pymodbus, ``dispatch.config`` and ``dispatch.types``.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
@@ -88,14 +91,7 @@ class Transport:
             else self._client.read_holding_registers
         )
         what = f"read {table} {address}..{address + count - 1}"
-        try:
-            result = await fn(address, count=count, device_id=uid)
-        except (ModbusException, OSError) as exc:
-            self._lost(exc)
-            raise DeviceError(f"{self._where(uid)}: {what}: {_cause(exc)}") from exc
-        if result.isError():
-            code = getattr(result, "exception_code", "?")
-            raise DeviceError(f"{self._where(uid)}: {what}: exception response code {code}")
+        result = await self._request(uid, what, lambda: fn(address, count=count, device_id=uid))
         regs = list(result.registers)
         if len(regs) != count:
             raise DeviceError(f"{self._where(uid)}: {what}: got {len(regs)} registers")
@@ -107,14 +103,27 @@ class Transport:
         await self.connect()
         assert self._client is not None
         what = f"write {address}..{address + len(words) - 1} = {words}"
+        fn = self._client.write_registers
+        await self._request(uid, what, lambda: fn(address, words, device_id=uid))
+
+    async def _request(self, uid: int, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Send one request (``call`` makes it) and return the response.
+
+        Raises
+        ------
+        DeviceError
+            Naming device, unit id and ``what``, on a transport failure (the connection is
+            dropped when lost) or an exception response.
+        """
         try:
-            result = await self._client.write_registers(address, words, device_id=uid)
+            result = await call()
         except (ModbusException, OSError) as exc:
             self._lost(exc)
             raise DeviceError(f"{self._where(uid)}: {what}: {_cause(exc)}") from exc
         if result.isError():
             code = getattr(result, "exception_code", "?")
             raise DeviceError(f"{self._where(uid)}: {what}: exception response code {code}")
+        return result
 
     def _lost(self, exc: BaseException) -> None:
         if isinstance(exc, ConnectionException | ModbusIOException | OSError):

@@ -10,127 +10,40 @@ the same local time last week. Never negative.
 Only history strictly before the issue time ``now`` is used: the series is sliced at ``now``
 before anything else and the slice is asserted.
 
-Pure: no I/O, no wall clock. May import ``dispatch.types``, ``dispatch.config``, numpy, pandas
-and holidays. Quantiles from past errors live in ``dispatch.forecast.load_uncertainty``.
+Day types come from ``dispatch.calendar`` (``FactoryCalendar`` and ``DAY_TYPE_NAMES`` are
+re-exported here). Pure: no I/O, no wall clock. May import ``dispatch.types``,
+``dispatch.config``, ``dispatch.calendar``, numpy and pandas. Quantiles from past errors live in
+``dispatch.forecast.load_uncertainty``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Self
 
-import holidays
 import numpy as np
 import pandas as pd
 
-from dispatch.config import SiteConfig
+from dispatch.calendar import (
+    DAY_TYPE_NAMES,
+    HOLIDAY,
+    REST,
+    SHUTDOWN,
+    WEEKEND_FIRST,
+    WORK,
+    FactoryCalendar,
+)
 from dispatch.types import InputError
 
 __all__ = ["DAY_TYPE_NAMES", "FactoryCalendar", "LoadOptions", "forecast_from_prepared",
            "forecast_index", "forecast_load", "prepare_history", "seasonal_naive"]
 
-WORK, WEEKEND_FIRST, REST, HOLIDAY, SHUTDOWN = range(5)
-DAY_TYPE_NAMES = ("workday", "weekend_first", "rest_day", "holiday", "shutdown")
 # Which day types stand in, in order, when a type has too few days in the history.
 _STAND_INS = {WORK: (WORK,), WEEKEND_FIRST: (WEEKEND_FIRST, REST, HOLIDAY),
               REST: (REST, HOLIDAY, WEEKEND_FIRST),
               HOLIDAY: (HOLIDAY, REST, SHUTDOWN, WEEKEND_FIRST),
               SHUTDOWN: (SHUTDOWN, HOLIDAY, REST, WEEKEND_FIRST)}
-DateRange = tuple[dt.date, dt.date]
 STEP_DEFAULT = pd.Timedelta(minutes=15)
-
-
-@dataclass(frozen=True)
-class FactoryCalendar:
-    """Which kind of day each site-local date is.
-
-    Attributes
-    ----------
-    timezone : str
-        IANA time zone of the site; days and times of day are counted in it.
-    country, subdivision : str, optional
-        Public holidays from the ``holidays`` package (e.g. ``"DE"``, ``"BY"``).
-    weekend_days : tuple of int
-        Rest days of the week, 0 = Monday. The first one listed (e.g. Saturday) gets its own
-        profile when history has enough of them; the others share the rest-day profile.
-    shutdowns : tuple of (date, date)
-        Inclusive date ranges of planned shutdowns (e.g. the Christmas break).
-    makeup_workdays : tuple of date
-        Dates worked although they are weekend days or holidays.
-    extra_holidays : tuple of date
-        Site holidays beyond the public ones.
-    """
-
-    timezone: str
-    country: str | None = None
-    subdivision: str | None = None
-    weekend_days: tuple[int, ...] = (5, 6)
-    shutdowns: tuple[DateRange, ...] = ()
-    makeup_workdays: tuple[dt.date, ...] = ()
-    extra_holidays: tuple[dt.date, ...] = ()
-
-    def __post_init__(self) -> None:
-        try:
-            zoneinfo.ZoneInfo(self.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise InputError(f"calendar: unknown time zone {self.timezone!r}") from None
-        for name in ("weekend_days", "shutdowns", "makeup_workdays", "extra_holidays"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        bad = [d for d in self.weekend_days if d not in range(7)]
-        if bad:
-            raise InputError(f"calendar: weekend_days must lie in 0..6 (0 = Monday), got {bad}")
-        for start, end in self.shutdowns:
-            if end < start:
-                raise InputError(f"calendar: shutdown ({start}, {end}) ends before it starts")
-        if self.country is not None:
-            self._public_holidays([2020])  # fails early on an unknown country or subdivision
-
-    @classmethod
-    def from_config(cls, config: SiteConfig, shutdowns: Iterable[DateRange] = ()) -> Self:
-        """The site's calendar from its ``site`` and ``tariff`` sections, plus ``shutdowns``
-        (inclusive (start, end) date ranges, not part of the configuration yet)."""
-        t = config.tariff
-        return cls(config.site.timezone, config.holiday_country, config.site.subdivision,
-                   tuple(t.weekend_days), tuple(shutdowns), tuple(t.makeup_workdays),
-                   tuple(t.extra_holidays))
-
-    def _public_holidays(self, years: Iterable[int]) -> set[dt.date]:
-        if self.country is None:
-            return set()
-        try:
-            found = holidays.country_holidays(
-                self.country, subdiv=self.subdivision, years=sorted(set(years))
-            )
-        except NotImplementedError as exc:
-            raise InputError(
-                f"calendar: no public holidays for country={self.country!r}, "
-                f"subdivision={self.subdivision!r}: {exc}"
-            ) from None
-        return set(found.keys())
-
-    def day_types(self, dates: Sequence[dt.date]) -> np.ndarray:
-        """Day-type code of each site-local date (index into ``DAY_TYPE_NAMES``).
-
-        Precedence: shutdown, then make-up working day, then holiday, then weekend days.
-        """
-        dates = list(dates)
-        off = self._public_holidays(d.year for d in dates) | set(self.extra_holidays)
-        makeup = set(self.makeup_workdays)
-        out = np.full(len(dates), WORK, dtype=np.int64)
-        for i, d in enumerate(dates):
-            if any(a <= d <= b for a, b in self.shutdowns):
-                out[i] = SHUTDOWN
-            elif d in makeup:
-                out[i] = WORK
-            elif d in off:
-                out[i] = HOLIDAY
-            elif d.weekday() in self.weekend_days:
-                first = len(self.weekend_days) > 1 and d.weekday() == self.weekend_days[0]
-                out[i] = WEEKEND_FIRST if first else REST
-        return out
 
 
 @dataclass(frozen=True)

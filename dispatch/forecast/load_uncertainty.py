@@ -9,7 +9,7 @@ forecasts of the same kind of slot missed by. Only history strictly before ``now
 in the point forecast.
 
 Pure: no I/O, no wall clock. May import ``dispatch.types``, ``dispatch.config``,
-``dispatch.forecast.load``, numpy and pandas.
+``dispatch.calendar``, ``dispatch.forecast.load``, numpy and pandas.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from dispatch.calendar import WORK, FactoryCalendar
 from dispatch.forecast.load import (
     STEP_DEFAULT,
-    WORK,
-    FactoryCalendar,
     LoadOptions,
     forecast_from_prepared,
     forecast_index,

@@ -6,7 +6,8 @@ weather). The only home of the HTTP client in ``dispatch``. May import ``dispatc
 ``dispatch.config`` only, plus pvlib's file readers. Reads no wall clock: time enters through
 ``start``/``end`` arguments and injectable ``clock`` callables.
 
-Modules: ``http`` (timeouts, retries, last-good cache), ``frames`` (index and unit checks,
+Modules: ``http`` (timeouts, retries, last-good cache), ``provider`` (the base of the HTTP
+providers: client, cache, clock, fallback), ``frames`` (index and unit checks,
 resampling), ``weather`` (Open-Meteo), ``files`` (CSV, TMY3, EPW, NSRDB PSM4),
 ``carbon_intensity`` (constant, profile, CSV, Electricity Maps), ``prices`` (CSV, aWATTar).
 """

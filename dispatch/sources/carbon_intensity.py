@@ -20,16 +20,9 @@ import numpy as np
 import pandas as pd
 
 from dispatch.sources.files import read_series_csv
-from dispatch.sources.frames import Bound, check_bounds, fixed_step, to_utc_index
-from dispatch.sources.http import (
-    Clock,
-    Fetched,
-    HttpClient,
-    LastGoodCache,
-    answer_shape,
-    get_with_fallback,
-    utc_now,
-)
+from dispatch.sources.frames import Bound, check_bounds, fixed_step, in_window, to_utc_index
+from dispatch.sources.http import Clock, Fetched, HttpClient, LastGoodCache, answer_shape, utc_now
+from dispatch.sources.provider import HttpProvider
 from dispatch.types import InputError, SourceError
 
 COLUMN = "ci_g_per_kwh"
@@ -99,7 +92,7 @@ def parse_forecast(doc: Any, what: str = "electricity-maps") -> pd.DataFrame:
     return frame
 
 
-class ElectricityMapsCI:
+class ElectricityMapsCI(HttpProvider):
     """Electricity Maps v3 carbon intensity for one zone.
 
     Parameters
@@ -129,13 +122,11 @@ class ElectricityMapsCI:
         cache: LastGoodCache | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        super().__init__(client, cache, clock)
         self.zone = zone
         self._headers = {"auth-token": token}
         self.base_url = base_url.rstrip("/")
         self.emission_factor_type = emission_factor_type
-        self.client = client or HttpClient()
-        self.cache = cache or LastGoodCache()
-        self.clock = clock
 
     def _call(self, endpoint: str) -> tuple[Any, str]:
         url = f"{self.base_url}/carbon-intensity/{endpoint}"
@@ -159,7 +150,7 @@ class ElectricityMapsCI:
 
     def get_latest(self, *, allow_stale_s: float = 0.0) -> Fetched:
         """``latest`` with the last good answer as fallback up to ``allow_stale_s`` old."""
-        return self._fallback("latest", self.latest, allow_stale_s, None, None)
+        return self.with_fallback(self.latest, self._key("latest"), allow_stale_s)
 
     def get_forecast(
         self,
@@ -171,37 +162,12 @@ class ElectricityMapsCI:
         """``forecast`` cut to ``[start, end)``, with the last good answer as fallback."""
 
         def fetch() -> pd.DataFrame:
-            frame = self.forecast()
-            if start is not None:
-                frame = frame[frame.index >= start]
-            if end is not None:
-                frame = frame[frame.index < end]
-            if frame.empty:
-                raise SourceError(f"{self.name}: the forecast has no period in {start} .. {end}")
-            return frame
+            return in_window(self.forecast(), start, end, f"{self.name}: the forecast")
 
-        return self._fallback("forecast", fetch, allow_stale_s, start, end)
+        return self.with_fallback(fetch, self._key("forecast"), allow_stale_s, start, end)
 
-    def _fallback(
-        self,
-        endpoint: str,
-        fetch: Any,
-        allow_stale_s: float,
-        start: pd.Timestamp | None,
-        end: pd.Timestamp | None,
-    ) -> Fetched:
-        key = f"{self.name}:{self.zone}:{self.emission_factor_type}:{endpoint}"
-        return get_with_fallback(
-            fetch,
-            source=self.name,
-            key=key,
-            cache=self.cache,
-            clock=self.clock,
-            allow_stale_s=allow_stale_s,
-            start=start,
-            end=end,
-        )
-
+    def _key(self, endpoint: str) -> str:
+        return f"{self.zone}:{self.emission_factor_type}:{endpoint}"
 
 __all__ = [
     "COLUMN",

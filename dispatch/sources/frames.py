@@ -13,7 +13,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
-from dispatch.types import DispatchError, InputError
+from dispatch.types import DispatchError, InputError, SourceError
 
 WEATHER_COLUMNS = ("ghi", "dni", "dhi", "temp_air", "wind_speed")
 ResampleMethod = Literal["interpolate", "hold"]
@@ -50,6 +50,37 @@ def to_utc_index(index: pd.Index) -> pd.DatetimeIndex:
         The same instants in UTC, ``datetime64[ns, UTC]``, named ``time``.
     """
     return pd.DatetimeIndex(index).tz_convert("UTC").as_unit("ns").rename("time")
+
+
+def in_window(
+    data: pd.DataFrame,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    what: str | None = None,
+) -> pd.DataFrame:
+    """The rows of ``data`` whose period start lies in ``[start, end)``.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        UTC period-start indexed.
+    start, end : pandas.Timestamp, optional
+        Tz-aware window bounds; ``None`` leaves that side open.
+    what : str, optional
+        When given, an empty result is an error: ``SourceError("<what> has no period in
+        <start> .. <end>")``.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    if start is not None:
+        data = data[data.index >= start]
+    if end is not None:
+        data = data[data.index < end]
+    if what is not None and data.empty:
+        raise SourceError(f"{what} has no period in {start} .. {end}")
+    return data
 
 
 def check_bounds(

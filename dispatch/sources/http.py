@@ -7,8 +7,8 @@ a ``SourceError`` naming the provider, the URL (secrets removed) and the cause. 
 and ``get_with_fallback`` keep the last good answer of each provider with its fetch time, so a
 caller can keep planning on stale-but-known data and say so.
 
-May import only ``dispatch.types``. Reads no clock of its own: ``utc_now`` is only the default of
-the injectable ``clock`` arguments.
+May import only ``dispatch.types`` and ``dispatch.sources.frames``. Reads no clock of its own:
+``utc_now`` is only the default of the injectable ``clock`` arguments.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import requests
 
+from dispatch.sources.frames import in_window
 from dispatch.types import DispatchError, SourceError
 
 Clock = Callable[[], pd.Timestamp]
@@ -291,16 +292,6 @@ class LastGoodCache:
         return self._entries.get(key)
 
 
-def _window(
-    data: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None
-) -> pd.DataFrame:
-    if start is not None:
-        data = data[data.index >= start]
-    if end is not None:
-        data = data[data.index < end]
-    return data
-
-
 def get_with_fallback(
     fetch: Callable[[], pd.DataFrame],
     *,
@@ -371,7 +362,7 @@ def _stale(
             f"{exc} (cached answer from {fetched_at.isoformat()} is {age_s:.0f} s old, "
             f"more than allow_stale_s = {allow_stale_s:g})"
         ) from exc
-    cut = _window(data, start, end)
+    cut = in_window(data, start, end)
     if cut.empty:
         raise SourceError(f"{exc} (cached answer does not cover {start} .. {end})") from exc
     log.warning("%s failed; planning on its last good answer, %.0f s old: %s", source, age_s, exc)

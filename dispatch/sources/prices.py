@@ -19,16 +19,9 @@ import numpy as np
 import pandas as pd
 
 from dispatch.sources.files import csv_columns, read_series_csv
-from dispatch.sources.frames import Bound, check_bounds, fixed_step, to_utc_index
-from dispatch.sources.http import (
-    Clock,
-    Fetched,
-    HttpClient,
-    LastGoodCache,
-    answer_shape,
-    get_with_fallback,
-    utc_now,
-)
+from dispatch.sources.frames import Bound, check_bounds, fixed_step, in_window, to_utc_index
+from dispatch.sources.http import Clock, Fetched, HttpClient, LastGoodCache, answer_shape, utc_now
+from dispatch.sources.provider import HttpProvider
 from dispatch.types import InputError, SourceError
 
 COLUMN = "price_per_kwh"
@@ -132,7 +125,7 @@ def parse_awattar(
     return frame
 
 
-class AwattarPrices:
+class AwattarPrices(HttpProvider):
     """aWATTar day-ahead prices (EPEX SPOT, EUR) for Germany or Austria; no key needed.
 
     Parameters
@@ -161,12 +154,10 @@ class AwattarPrices:
     ) -> None:
         if base_url is None and country not in AWATTAR_URLS:
             raise ValueError(f"country = {country!r}; aWATTar serves {sorted(AWATTAR_URLS)}")
+        super().__init__(client, cache, clock)
         self.country = country
         self.base_url = base_url or AWATTAR_URLS[country]
         self.max_abs_per_kwh = max_abs_per_kwh
-        self.client = client or HttpClient()
-        self.cache = cache or LastGoodCache()
-        self.clock = clock
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         """Prices of the periods starting in ``[start, end)`` (EUR/kWh). Raises SourceError."""
@@ -175,18 +166,14 @@ class AwattarPrices:
         doc = self.client.get_json(self.name, self.base_url, params=params)
         with answer_shape(what):
             frame = parse_awattar(doc, what, self.max_abs_per_kwh)
-        frame = frame[(frame.index >= start) & (frame.index < end)]
-        if frame.empty:
-            raise SourceError(f"{what}: the answer has no period in {start} .. {end}")
-        return frame
+        return in_window(frame, start, end, f"{what}: the answer")
 
     def get(
         self, start: pd.Timestamp, end: pd.Timestamp, *, allow_stale_s: float = 0.0
     ) -> Fetched:
         """``fetch`` with the last good answer as fallback up to ``allow_stale_s`` old."""
-        return get_with_fallback(
-            lambda: self.fetch(start, end), source=self.name, key=f"{self.name}:{self.country}",
-            cache=self.cache, clock=self.clock, allow_stale_s=allow_stale_s, start=start, end=end,
+        return self.with_fallback(
+            lambda: self.fetch(start, end), self.country, allow_stale_s, start, end
         )
 
 

@@ -25,18 +25,12 @@ from dispatch.sources.frames import (
     ResampleMethod,
     check_bounds,
     check_finite,
+    in_window,
     resample_means,
     to_utc_index,
 )
-from dispatch.sources.http import (
-    Clock,
-    Fetched,
-    HttpClient,
-    LastGoodCache,
-    answer_shape,
-    get_with_fallback,
-    utc_now,
-)
+from dispatch.sources.http import Clock, Fetched, HttpClient, LastGoodCache, answer_shape, utc_now
+from dispatch.sources.provider import HttpProvider
 from dispatch.types import SourceError
 
 OPEN_METEO_URL = "https://api.open-meteo.com/v1/forecast"
@@ -147,7 +141,7 @@ def parse_open_meteo(
     return frame
 
 
-class OpenMeteoWeather:
+class OpenMeteoWeather(HttpProvider):
     """Open-Meteo forecast for one site.
 
     Parameters
@@ -181,13 +175,11 @@ class OpenMeteoWeather:
     ) -> None:
         if resolution not in NATIVE_STEP:
             raise ValueError(f"resolution = {resolution!r}; use 'minutely_15' or 'hourly'")
+        super().__init__(client, cache, clock)
         self.latitude_deg = latitude_deg
         self.longitude_deg = longitude_deg
         self.resolution = resolution
         self.base_url = base_url
-        self.client = client or HttpClient()
-        self.cache = cache or LastGoodCache()
-        self.clock = clock
 
     def params(self, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, str]:
         """Query parameters covering the periods ``[start, end)`` (UTC, aligned outward)."""
@@ -241,10 +233,7 @@ class OpenMeteoWeather:
             frame = parse_open_meteo(doc, self.resolution, what)
         if step is not None:
             frame = resample_means(frame, pd.Timedelta(step), method, SourceError)
-        frame = frame[(frame.index >= start) & (frame.index < end)]
-        if frame.empty:
-            raise SourceError(f"{what}: the answer has no period in {start} .. {end}")
-        return frame
+        return in_window(frame, start, end, f"{what}: the answer")
 
     def get(
         self,
@@ -256,9 +245,7 @@ class OpenMeteoWeather:
         allow_stale_s: float = 0.0,
     ) -> Fetched:
         """Like ``fetch``, falling back to the last good answer up to ``allow_stale_s`` old."""
-        key = f"{self.name}:{self.latitude_deg:g},{self.longitude_deg:g}:{self.resolution}:{step}"
-        return get_with_fallback(
-            lambda: self.fetch(start, end, step, method),
-            source=self.name, key=key, cache=self.cache, clock=self.clock,
-            allow_stale_s=allow_stale_s, start=start, end=end,
+        key = f"{self.latitude_deg:g},{self.longitude_deg:g}:{self.resolution}:{step}"
+        return self.with_fallback(
+            lambda: self.fetch(start, end, step, method), key, allow_stale_s, start, end
         )

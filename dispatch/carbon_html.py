@@ -1,0 +1,119 @@
+"""Pure HTML rendering of a carbon report: one self-contained page, inline SVG, no scripts.
+
+Role: turn the plain-data report of ``dispatch.carbon_report.build_report`` into HTML text
+(re-exported there as ``carbon_report.to_html``). Imports only the standard library; no I/O,
+no wall clock: the same report gives the same text.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+__all__ = ["HTML_COLUMNS", "to_html"]
+
+HTML_COLUMNS = ("intervals", "import_kwh", "export_kwh", "location_kg_co2", "market_kg_co2",
+                "avoided_pv_kg_co2", "avoided_battery_kg_co2", "battery_loss_kwh",
+                "offsets_retired_t_co2", "net_t_co2")  # fmt: skip
+
+_SERIES = (
+    ("location_kg_co2", "location-based", "#8c8c8c"),
+    ("market_kg_co2", "market-based", "#2e7d32"),
+    ("avoided_battery_kg_co2", "avoided by battery", "#1565c0"),
+)
+
+
+def _svg_chart(months: list[dict[str, Any]]) -> str:
+    """Grouped monthly bars (t CO2) as inline SVG; negative values hang below the axis."""
+    w, h, left, top, bottom = 720, 280, 60, 20, 50
+    values = [[r[k] / 1000.0 for k, _, _ in _SERIES] for r in months]
+    hi = max([0.0, *(v for row in values for v in row)]) or 1.0
+    lo = min([0.0, *(v for row in values for v in row)])
+    scale = (h - top - bottom) / (hi - lo)
+    zero = top + hi * scale
+    slot = (w - left - 10) / max(len(months), 1)
+    bar = slot * 0.8 / len(_SERIES)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" '
+        f'aria-label="monthly emissions, t CO2">',
+        f'<line x1="{left}" y1="{zero:.1f}" x2="{w - 10}" y2="{zero:.1f}" stroke="#000"/>',
+        f'<text x="4" y="{top + 4}" font-size="11">{hi:.3f} t</text>',
+        f'<text x="4" y="{zero + 4:.1f}" font-size="11">0 t</text>',
+    ]
+    if lo < 0:
+        out.append(f'<text x="4" y="{h - bottom + 4}" font-size="11">{lo:.3f} t</text>')
+    for i, (row, r) in enumerate(zip(values, months, strict=True)):
+        x0 = left + i * slot + slot * 0.1
+        for j, (v, (_, name, colour)) in enumerate(zip(row, _SERIES, strict=True)):
+            y, height = (zero - v * scale, v * scale) if v >= 0 else (zero, -v * scale)
+            out.append(
+                f'<rect x="{x0 + j * bar:.1f}" y="{y:.1f}" width="{bar:.1f}" '
+                f'height="{height:.1f}" fill="{colour}"><title>{r["month"]} {name}: '
+                f"{v:.3f} t</title></rect>"
+            )
+        out.append(
+            f'<text x="{x0 + slot * 0.4:.1f}" y="{h - bottom + 16}" font-size="10" '
+            f'text-anchor="middle">{r["month"]}</text>'
+        )
+    for j, (_, name, colour) in enumerate(_SERIES):
+        x = left + j * 170
+        out.append(
+            f'<rect x="{x}" y="{h - 18}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{x + 14}" y="{h - 9}" font-size="11">{html.escape(name)}</text>'
+        )
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    body = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_text(v))}</td></tr>" for k, v in rows
+    )
+    return f"<table>{body}</table>"
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.3f}"
+    return v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+
+
+def _month_table(report: dict[str, Any]) -> str:
+    rows = [*report["months"], {"month": "total", **report["totals"]}]
+    head = "".join(f"<th>{c}</th>" for c in ("month", *HTML_COLUMNS))
+    body = "".join(
+        f"<tr><td>{html.escape(r['month'])}</td>"
+        + "".join(f"<td>{_text(r[c])}</td>" for c in HTML_COLUMNS) + "</tr>"
+        for r in rows
+    )  # fmt: skip
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def to_html(report: dict[str, Any]) -> str:
+    """The report as one self-contained HTML page: summary, monthly chart (inline SVG), monthly
+    table, certificates, offsets retired, target, methods and factors. No scripts."""
+    p, led = report["period"], report["ledger"]
+    title = html.escape(f"Carbon report {p['label']}")
+    sections = [
+        ("Totals", _table(list(report["totals"].items()))),
+        ("Monthly emissions (t CO2)", _svg_chart(report["months"])),
+        ("By month", _month_table(report)),
+        ("Certificates", _table([(c["id"], c) for c in report["certificates"]])),
+        ("Offsets retired", _table([(o["serial"], o) for o in report["offsets_retired"]])),
+        ("Neutrality target", _table(list(report["target"].items()))),
+        ("Methods", _table(list(report["methods"].items()))),
+        ("Factors", _table(list(report["factors"].items()))),
+    ]
+    parts = [
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{title}</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{text-align:left}</style>",
+        f"</head><body>\n<h1>{title}</h1>",
+        html.escape(f"{p['start']} to {p['end']} ({p['timezone']}); ledger of {led['records']} "
+                    f"records, head {led['head']}").join(("<p>", "</p>")),
+        *(f"<h2>{name}</h2>\n{body}" for name, body in sections),
+        "</body></html>",
+    ]  # fmt: skip
+    return "\n".join(parts) + "\n"

@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m sim.demo
+	$(BIN)/python -m sim.demo_daemon
 
 lint: $(STAMP)
 	$(BIN)/ruff check dispatch sim tests bench

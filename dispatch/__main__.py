@@ -8,18 +8,27 @@ not restart a service that cannot work).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import datetime as dt
+import importlib.util
 import json
+import logging
+import signal
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from dispatch import __version__, pipeline, sources
+from dispatch import __version__, daemon, pipeline, sources
 from dispatch.config import load_config
+from dispatch.devices.probe import format_probe, probe
 from dispatch.forecast.calibrate import CalibrationFit
 from dispatch.optimise import DispatchModel
 from dispatch.plan_io import read_plan_inputs, write_frame, write_plan
+from dispatch.store import Store
 from dispatch.types import ConfigError, DispatchError, InputError
 
 EXIT_INPUT = 1
@@ -129,6 +138,147 @@ def cmd_calibrate_pv(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the daemon in the foreground until SIGTERM/SIGINT."""
+    config = load_config(args.config)
+    daemon.setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    clock = None
+    if args.clock_speed != 1.0 or args.clock_start:
+        start = _aware_time(args.clock_start, "--clock-start") if args.clock_start else None
+        clock = daemon.Clock(start, args.clock_speed)
+    return daemon.run(config, clock)
+
+
+def _aware_time(text: str, what: str) -> dt.datetime:
+    """An ISO 8601 time with offset, else ``InputError``."""
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InputError(f"{what} {text!r} is not ISO 8601: {exc}") from None
+    if t.utcoffset() is None:
+        raise InputError(f"{what} {text!r} needs a UTC offset, e.g. 2026-07-01T00:00+08:00")
+    return t
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    """Read every configured device once and print what it answers (never writes)."""
+    config = load_config(args.config)
+    if not config.devices:
+        print("dispatch: no [[devices]] configured", file=sys.stderr)
+        return EXIT_INPUT
+    results = asyncio.run(probe(list(config.devices)))
+    print(format_probe(results))
+    return EXIT_INPUT if any(r.error for r in results) else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a time range of one store table to CSV."""
+    config = load_config(args.config)
+    start = _aware_time(args.start, "--from")
+    end = _aware_time(args.end, "--to")
+    with Store.from_config(config, daemon.state_dir()) as store:
+        n = store.export_csv(args.table, start, end, args.out)
+    print(json.dumps({"table": args.table, "rows": n, "out": str(args.out)}))
+    return 0
+
+
+def cmd_sim_device(args: argparse.Namespace) -> int:
+    """Serve a simulated plant over Modbus TCP: runs ``python -m sim.server`` in a child
+    process (``dispatch`` never imports ``sim``)."""
+    load_config(args.config)  # a bad config is exit 78 here, not in the child
+    try:
+        found = importlib.util.find_spec("sim.server") is not None
+    except ModuleNotFoundError:
+        found = False
+    if not found:
+        print("dispatch: the simulator (package 'sim') is not importable; run from a source "
+              "checkout or install the project with its sim package", file=sys.stderr)  # fmt: skip
+        return EXIT_INPUT
+    cmd = [sys.executable, "-m", "sim.server", "--config", args.config, "--host", args.host,
+           "--port", str(args.port), "--speed", str(args.speed)]  # fmt: skip
+    child = subprocess.Popen(cmd)
+    previous = signal.signal(signal.SIGTERM, lambda sig, _frame: child.send_signal(sig))
+    try:
+        rc = child.wait()
+    except KeyboardInterrupt:  # Ctrl-C reaches the child through the terminal as well
+        rc = child.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0 if rc in (-signal.SIGTERM, -signal.SIGINT) else rc
+
+
+def cmd_sim_tool(args: argparse.Namespace) -> int:
+    """``backtest`` / ``sweep``: run ``python -m sim.backtest_cli`` / ``sim.sweep`` in a child
+    process with the same arguments (``dispatch`` never imports ``sim``); its exit code."""
+    module = {"backtest": "sim.backtest_cli", "sweep": "sim.sweep"}[args.command]
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        found = False
+    if not found:
+        print(f"dispatch: {args.command} needs the simulator ({module}), which is not "
+              "importable; run from a source checkout or install the project with its sim "
+              "package", file=sys.stderr)  # fmt: skip
+        return EXIT_INPUT
+    cmd = [sys.executable, "-m", module]
+    for name in ("scenario", "grid", "out", "days", "scheduler", "executor", "workers"):
+        value = getattr(args, name, None)
+        if value is not None:
+            cmd += [f"--{name}", str(value)]
+    if getattr(args, "strategies", None):
+        cmd += ["--strategies", *args.strategies]
+    return subprocess.run(cmd, check=False).returncode
+
+
+def _add_sim_commands(sub: Any) -> None:
+    """The ``backtest`` and ``sweep`` sub-commands (run the ``sim`` package as a child)."""
+    bt = sub.add_parser("backtest", help="backtest a scenario's strategies and write a report")
+    bt.add_argument("--scenario", required=True, help="scenario TOML (configs/scenarios/)")
+    bt.add_argument("--out", required=True, help="output folder (kpis.csv, plots, report.html)")
+    bt.add_argument("--days", type=int, help="only the first N days")
+    bt.add_argument("--strategies", nargs="+", help="strategy names (see sim.strategies)")
+    bt.set_defaults(func=cmd_sim_tool)
+    sw = sub.add_parser("sweep", help="run a backtest grid in local processes or on Dask")
+    sw.add_argument("--scenario", required=True, help="scenario TOML")
+    sw.add_argument("--grid", required=True, help="grid TOML (axes, variants, strategies)")
+    sw.add_argument("--out", required=True, help="output folder (sweep.csv)")
+    sw.add_argument("--days", type=int, help="only the first N days")
+    sw.add_argument("--scheduler", help="Dask scheduler address; default local processes")
+    sw.add_argument("--executor", choices=["process", "dask", "serial"])
+    sw.add_argument("--workers", type=int, help="local worker processes")
+    sw.set_defaults(func=cmd_sim_tool)
+
+
+def _add_daemon_commands(sub: Any) -> None:
+    """The ``run``, ``probe``, ``export`` and ``sim-device`` sub-commands."""
+    run = sub.add_parser("run", help="run the dispatch daemon in the foreground")
+    run.add_argument("--config", required=True, help="site configuration (TOML)")
+    run.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    run.add_argument("--clock-speed", type=float, default=1.0,
+                     help="clock seconds per real second (> 1 only against a simulator)")
+    run.add_argument("--clock-start", help="clock time at start, ISO 8601 with offset")
+    run.set_defaults(func=cmd_run)
+
+    pr = sub.add_parser("probe", help="read every configured device once and list its values")
+    pr.add_argument("--config", required=True, help="site configuration (TOML)")
+    pr.set_defaults(func=cmd_probe)
+
+    ex = sub.add_parser("export", help="write a time range of a store table to CSV")
+    ex.add_argument("--config", required=True, help="site configuration (TOML)")
+    ex.add_argument("--table", required=True, help="measurements, setpoints, plans, events, ...")
+    ex.add_argument("--from", dest="start", required=True, help="ISO 8601 with offset")
+    ex.add_argument("--to", dest="end", required=True, help="ISO 8601 with offset (exclusive)")
+    ex.add_argument("--out", required=True, help="CSV file to write")
+    ex.set_defaults(func=cmd_export)
+
+    sd = sub.add_parser("sim-device", help="serve a simulated plant over Modbus TCP (testing)")
+    sd.add_argument("--config", required=True, help="site configuration (TOML)")
+    sd.add_argument("--host", default="127.0.0.1")
+    sd.add_argument("--port", type=int, default=5020)
+    sd.add_argument("--speed", type=float, default=1.0, help="plant seconds per real second")
+    sd.set_defaults(func=cmd_sim_device)
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     p = argparse.ArgumentParser(
@@ -201,6 +351,8 @@ def parser() -> argparse.ArgumentParser:
     cal.add_argument("--weather-format", choices=["csv", "tmy3", "epw", "nsrdb"])
     cal.add_argument("--out", required=True, help="where to write the fit (JSON)")
     cal.set_defaults(func=cmd_calibrate_pv)
+    _add_daemon_commands(sub)
+    _add_sim_commands(sub)
     return p
 
 

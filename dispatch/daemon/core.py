@@ -1,0 +1,332 @@
+"""``Daemon``: the composition root that owns the devices, the store, the model and the jobs.
+
+Role: build everything from a ``SiteConfig``, run the APScheduler 3 ``AsyncIOScheduler`` with
+one job each for control (every ``control.cycle_s``), plan (every plan step, aligned to the
+clock), forecast (hourly) and housekeeping (retention, month change), guard every job
+boundary (the only catch-all places), serve status and metrics, talk to systemd, and stop
+cleanly on SIGTERM/SIGINT with the safe state and the devices' default mode. Scheduling is in
+real seconds; every time the jobs see comes from the injectable ``Clock``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import math
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
+from apscheduler.triggers.interval import IntervalTrigger
+
+from dispatch.config import SiteConfig
+from dispatch.control import ControlLimits
+from dispatch.daemon import cycle, planning
+from dispatch.daemon.clock import Clock
+from dispatch.daemon.http import StatusServer
+from dispatch.daemon.logs import FailureLog
+from dispatch.daemon.metrics import Metrics
+from dispatch.daemon.notify import Notifier
+from dispatch.daemon.state import (
+    CycleState,
+    ForecastState,
+    PeakTracker,
+    PlanState,
+    billing_month_of,
+)
+from dispatch.devices.client import DeviceClient
+from dispatch.optimise import DispatchModel
+from dispatch.store import Store
+
+log = logging.getLogger("dispatch.daemon")
+T = TypeVar("T")
+HOUSEKEEPING_S = 3600.0
+#: Real seconds ``stop`` waits for jobs in flight before cancelling them.
+STOP_WAIT_S = 10.0
+#: Control cycles without a completed one after which the jobs are rescheduled.
+STALL_CYCLES = 3
+
+
+class Daemon:
+    """One site's dispatch daemon.
+
+    Parameters
+    ----------
+    config : SiteConfig
+        The validated site configuration (devices, control, plan, store, http, forecast).
+    clock : Clock, optional
+        Real time by default; an accelerated clock drives a fast simulated plant.
+    store : Store, optional
+        The history; opened from ``config.store`` (under ``state_dir``) when omitted.
+    state_dir : str or Path, optional
+        Base of a relative store path (systemd's ``$STATE_DIRECTORY``).
+    notifier : Notifier, optional
+        systemd notify; from ``$NOTIFY_SOCKET`` when omitted.
+    http_port : int, optional
+        Overrides ``config.http.port`` (0: any free port).
+    """
+
+    def __init__(self, config: SiteConfig, clock: Clock | None = None, store: Store | None = None,
+                 state_dir: str | Path | None = None, notifier: Notifier | None = None,
+                 http_port: int | None = None) -> None:  # fmt: skip
+        self.config = config
+        self.clock = clock or Clock()
+        self.clients = [DeviceClient(d) for d in config.devices]  # loads maps: ConfigError
+        self.store = store or Store.from_config(config, state_dir)
+        self.notifier = notifier or Notifier()
+        self.metrics = Metrics()
+        self.failures = FailureLog()
+        self.limits = ControlLimits.from_config(config)
+        self.model: DispatchModel | None = None
+        self.plan_state: PlanState | None = None
+        self.forecast_state: ForecastState | None = None
+        self.last_cycle: CycleState | None = None
+        self.in_safe_state = False
+        self.peaks: dict[str, float] = {}
+        self.tracker = PeakTracker(config.plan.step_min * 60.0)
+        self.month = billing_month_of(self.clock.now(), config.billing_timezone)
+        self.device_lock = asyncio.Lock()
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="dispatch-plan")
+        self.store_pool = ThreadPoolExecutor(1, thread_name_prefix="dispatch-store")
+        self.scheduler: AsyncIOScheduler | None = None
+        self.running: set[asyncio.Task[Any]] = set()
+        self.http = StatusServer(self, config.http.host,
+                                 config.http.port if http_port is None else http_port)  # fmt: skip
+        self.started_at = self.clock.now()
+        self.cycles_completed = 0
+        self.last_control_run_s = time.monotonic()
+        self._guard_task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------- helpers
+    async def in_worker(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` in the solver thread (never blocks the control loop)."""
+        return await asyncio.get_running_loop().run_in_executor(self.worker, fn, *args)
+
+    async def in_store(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a store call in the store thread (fsyncs never block the event loop)."""
+        return await asyncio.get_running_loop().run_in_executor(self.store_pool, fn, *args)
+
+    def month_peak_kw(self, month: str) -> float:
+        """The billing month's peak import so far (kW), from memory or the store."""
+        if month not in self.peaks:
+            peak = self.store.demand_peak(month)
+            self.peaks[month] = peak.peak_import_kw if peak is not None else 0.0
+        return self.peaks[month]
+
+    def month_peak_target(self) -> float | None:
+        """Peak target without a plan: the month's peak so far (None without demand charge)."""
+        if self.config.tariff.demand_charge_per_kw_month <= 0:
+            return None
+        return self.month_peak_kw(billing_month_of(self.clock.now(), self.config.billing_timezone))
+
+    def last_load_kw(self) -> float:
+        """The last measured site load (kW), 0 when none."""
+        snap = self.last_cycle.snapshot if self.last_cycle is not None else None
+        load = snap.p_load_kw if snap is not None else math.nan
+        return float(load) if math.isfinite(load) else 0.0
+
+    async def track_peak(self, now: dt.datetime, p_grid_kw: float) -> None:
+        """Average the import per plan slot; raise the month's stored peak when exceeded."""
+        done = self.tracker.add(now, p_grid_kw)
+        if done is None:
+            return
+        slot, mean_kw = done
+        month = billing_month_of(slot, self.config.billing_timezone)
+        if mean_kw > self.month_peak_kw(month):
+            peak = await self.in_store(self.store.update_demand_peak, month, mean_kw, now, slot)
+            self.peaks[month] = peak.peak_import_kw
+            log.info("demand peak %s: %.1f kW in the slot from %s", month, mean_kw, slot)
+
+    # --------------------------------------------------------------- jobs
+    async def guarded(self, name: str, job: Callable[[Daemon], Awaitable[Any]]) -> bool:
+        """Run one job; the job boundary is the one catch-all: log once, count, carry on."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.running.add(task)
+        try:
+            await job(self)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.metrics.job_errors.labels(name).inc()
+            if self.failures.failed(f"job:{name}", f"{type(exc).__name__}: {exc}", exc):
+                await self._event("error", f"{name}_failed", f"{type(exc).__name__}: {exc}")
+            return False
+        finally:
+            self.running.discard(task)  # type: ignore[arg-type]
+        if self.failures.ok(f"job:{name}"):
+            await self._event("info", f"{name}_recovered", f"{name} job works again")
+        return True
+
+    async def _event(self, level: str, kind: str, message: str) -> None:
+        try:
+            await self.in_store(self.store.write_event, self.clock.now(), level, kind, message)
+        except Exception as exc:
+            log.debug("cannot store event %s: %s", kind, exc)
+
+    async def control_job(self) -> None:
+        """The fast loop; the watchdog is fed only after a completed cycle."""
+        self.last_control_run_s = time.monotonic()
+        if await self.guarded("control", cycle.control_cycle):
+            self.cycles_completed += 1
+            self.notifier.watchdog()
+
+    async def plan_job(self) -> None:
+        """Solve and publish a plan."""
+        await self.guarded("plan", planning.plan_job)
+
+    async def forecast_job(self) -> None:
+        """Refresh the forecast; the last good one stays in force on failure."""
+        await self.guarded("forecast", planning.forecast_job)
+
+    async def housekeeping_job(self) -> None:
+        """Retention and the billing month's change."""
+        await self.guarded("housekeeping", housekeeping)
+
+    # ----------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        """Build the model, forecast and plan once, start the scheduler, HTTP and READY."""
+        self.model = await self.in_worker(DispatchModel, self.config)
+        await self._event("info", "start", f"daemon started, clock speed {self.clock.speed:g}")
+        await self.forecast_job()
+        await self.plan_job()
+        self.http.start()
+        self.scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+        self._add_jobs(self.scheduler)
+        self.scheduler.start()
+        self._guard_task = asyncio.create_task(self._stall_guard())
+        self.notifier.ready(f"controlling {len(self.clients)} device(s)")
+        log.info("running: %d device(s), cycle %g s, plan step %d min, status on %s",
+                 len(self.clients), self.config.control.cycle_s, self.config.plan.step_min,
+                 self.http.url or "(off)")  # fmt: skip
+
+    def _add_jobs(self, s: AsyncIOScheduler) -> None:
+        c, now = self.clock, dt.datetime.now(dt.UTC)
+        cyc = c.real_s(self.config.control.cycle_s)
+        step_s = self.config.plan.step_min * 60.0
+        common = {"max_instances": 1, "coalesce": True}
+
+        def every(clock_s: float, first_in_clock_s: float) -> IntervalTrigger:
+            start = now + dt.timedelta(seconds=c.real_s(first_in_clock_s))
+            return IntervalTrigger(seconds=c.real_s(clock_s), start_date=start)
+
+        s.add_job(self.control_job, IntervalTrigger(seconds=cyc), id="control", next_run_time=now,
+                  misfire_grace_time=max(1, math.ceil(cyc)), **common)  # fmt: skip
+        s.add_job(self.plan_job, every(step_s, c.until_boundary_s(step_s)), id="plan",
+                  misfire_grace_time=max(1, math.ceil(c.real_s(step_s) / 2)), **common)
+        fc_s = self.config.forecast.refresh_min * 60.0
+        s.add_job(self.forecast_job, every(fc_s, fc_s), id="forecast",
+                  misfire_grace_time=max(1, math.ceil(c.real_s(fc_s) / 2)), **common)
+        s.add_job(self.housekeeping_job, every(HOUSEKEEPING_S, HOUSEKEEPING_S), id="housekeeping",
+                  misfire_grace_time=max(1, math.ceil(c.real_s(HOUSEKEEPING_S))), **common)
+
+    def check_stall(self) -> bool:
+        """Reschedule every job to run now when the control job has not started for
+        ``STALL_CYCLES`` cycles: APScheduler plans on the wall clock, so a backward jump of
+        the system time would otherwise hold the jobs until the clock catches up (asyncio's
+        own timers are monotonic, so this check still runs). True when it rescheduled."""
+        s = self.scheduler
+        limit = STALL_CYCLES * self.clock.real_s(self.config.control.cycle_s)
+        idle_s = time.monotonic() - self.last_control_run_s
+        if s is None or s.state != STATE_RUNNING or idle_s < limit:
+            return False
+        log.warning("control job idle for %.1f s (wall clock jump?): rescheduling all jobs",
+                    idle_s)  # fmt: skip
+        now = dt.datetime.now(dt.UTC)
+        for job in s.get_jobs():
+            job.modify(next_run_time=now)
+        s.wakeup()
+        self.last_control_run_s = time.monotonic()
+        return True
+
+    async def _stall_guard(self) -> None:
+        period = self.clock.real_s(self.config.control.cycle_s)
+        while True:
+            await asyncio.sleep(period)
+            self.check_stall()
+
+    async def stop(self) -> list[str]:
+        """STOPPING, stop the jobs, safe state and default mode on each device, close all."""
+        self.notifier.stopping("writing the safe state")
+        if self._guard_task is not None:
+            self._guard_task.cancel()
+        if self.scheduler is not None:
+            self.scheduler.pause()  # no new runs; let the jobs in flight finish
+            others = self.running - {asyncio.current_task()}
+            if others:
+                await asyncio.wait(others, timeout=STOP_WAIT_S)
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        problems = await cycle.shutdown_writes(self)
+        for p in problems:
+            log.error("shutdown: %s", p)
+        await self._event("warning" if problems else "info", "stop",
+                          "; ".join(problems) or "safe state written, devices in default mode")
+        for c in self.clients:
+            c.close()
+        self.http.stop()
+        self.worker.shutdown(wait=True)
+        self.store_pool.shutdown(wait=True)
+        self.store.close()
+        log.info("stopped")
+        return problems
+
+    async def run(self, stop: asyncio.Event | None = None) -> int:
+        """Run until ``stop`` is set or SIGTERM/SIGINT arrives; returns the exit code."""
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread (tests): the caller sets ``stop``
+        try:
+            await self.start()
+            await stop.wait()
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            await self.stop()
+        return 0
+
+
+async def housekeeping(d: Daemon) -> None:
+    """Delete rows past retention; at a billing-month change, start the new month's peak."""
+    now = d.clock.now()
+    deleted = await d.in_store(d.store.prune, now)
+    if any(deleted.values()):
+        log.info("retention: deleted %s", {k: v for k, v in deleted.items() if v})
+    month = billing_month_of(now, d.config.billing_timezone)
+    if month != d.month:
+        log.info("billing month %s -> %s: new demand peak state", d.month, month)
+        await d._event("info", "month_change", f"billing month {d.month} -> {month}")
+        d.peaks = {m: v for m, v in d.peaks.items() if m >= month}
+        d.month = month
+        await d.plan_job()
+
+
+def state_dir() -> str | None:
+    """systemd's ``$STATE_DIRECTORY`` (first entry), or None."""
+    raw = os.environ.get("STATE_DIRECTORY", "")
+    return raw.split(":")[0] or None
+
+
+def run(config: SiteConfig, clock: Clock | None = None) -> int:
+    """Run the daemon in the foreground (``dispatch run``); returns the exit code."""
+    t0 = time.perf_counter()
+
+    async def main() -> int:
+        daemon = Daemon(config, clock, state_dir=state_dir())
+        log.info("configured in %.2f s", time.perf_counter() - t0)
+        return await daemon.run()
+
+    return asyncio.run(main())

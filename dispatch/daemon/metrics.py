@@ -1,0 +1,75 @@
+"""Prometheus metrics of one daemon (its own registry: no module-level state).
+
+Role: name and update the gauges, counters and histograms that ``/metrics`` serves: control
+cycle time, solve time, plan status and age, SoC, powers, setpoint and its error, device faults
+and data ages. Imports prometheus_client and ``dispatch.types``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import Enum as PromEnum
+
+from dispatch.types import Setpoints, Snapshot
+
+PLAN_STATES = ["none", "optimal", "optimal_inaccurate", "fallback"]
+CYCLE_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class Metrics:
+    """The daemon's metrics; ``render()`` gives the Prometheus text format."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.cycle_seconds = Histogram("dispatch_cycle_seconds", "Control cycle duration (real s)",
+                                       buckets=CYCLE_BUCKETS, registry=r)  # fmt: skip
+        self.cycles = Counter("dispatch_cycles", "Completed control cycles", registry=r)
+        self.safe_cycles = Counter("dispatch_safe_cycles", "Cycles ending in the safe state",
+                                   registry=r)  # fmt: skip
+        self.solve_seconds = Gauge("dispatch_solve_seconds", "Last plan solve time (s)",
+                                   registry=r)  # fmt: skip
+        self.plans = Counter("dispatch_plans", "Plans published", ["status"], registry=r)
+        self.plan_status = PromEnum("dispatch_plan_status", "Status of the plan in force",
+                                    states=PLAN_STATES, registry=r)  # fmt: skip
+        self.soc = Gauge("dispatch_soc_ratio", "Battery state of charge (fraction)", registry=r)
+        self.power = Gauge("dispatch_power_kw", "Measured power, site-bus sign (kW)",
+                           ["quantity"], registry=r)  # fmt: skip
+        self.setpoint = Gauge("dispatch_setpoint_kw", "Battery setpoint (kW, > 0 discharge)",
+                              registry=r)  # fmt: skip
+        self.setpoint_error = Gauge("dispatch_setpoint_error_kw",
+                                    "Measured battery power minus the last setpoint (kW)",
+                                    registry=r)  # fmt: skip
+        self.device_faults = Counter("dispatch_device_faults", "Device read/write failures",
+                                     ["device", "op"], registry=r)  # fmt: skip
+        self.device_up = Gauge("dispatch_device_up", "1 when the device answered this cycle",
+                               ["device"], registry=r)  # fmt: skip
+        self.data_age = Gauge("dispatch_data_age_seconds", "Age of data in clock seconds",
+                              ["data"], registry=r)  # fmt: skip
+        self.job_errors = Counter("dispatch_job_errors", "Unexpected job failures", ["job"],
+                                  registry=r)  # fmt: skip
+        self.plan_status.state("none")
+
+    def cycle(self, snap: Snapshot, sp: Setpoints, last_kw: float | None, seconds: float) -> None:
+        """Record one completed control cycle."""
+        self.cycle_seconds.observe(seconds)
+        self.cycles.inc()
+        if sp.reason.startswith("safe"):
+            self.safe_cycles.inc()
+        for q in ("p_grid_kw", "p_pv_kw", "p_batt_kw", "p_load_kw"):
+            self.power.labels(q.removeprefix("p_").removesuffix("_kw")).set(getattr(snap, q))
+        self.soc.set(snap.soc_frac)
+        self.setpoint.set(sp.p_batt_kw)
+        if last_kw is not None and math.isfinite(snap.p_batt_kw):
+            self.setpoint_error.set(snap.p_batt_kw - last_kw)
+
+    def plan(self, status: str, solve_ms: float) -> None:
+        """Record a published plan."""
+        self.plans.labels(status).inc()
+        self.plan_status.state(status if status in PLAN_STATES else "fallback")
+        self.solve_seconds.set(solve_ms / 1000.0)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)

@@ -1,0 +1,140 @@
+"""What the status server shows: JSON documents and the HTML page with an SVG chart.
+
+Role: pure rendering of the daemon's published state (plan, last cycle, forecast, failures)
+into ``/status`` and ``/plan`` documents and a self-contained HTML page (inline SVG polylines
+of the plan's battery power and SoC, the measured SoC as a marker; no scripts, no external
+resources). Imports the standard library and this package's state types.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dispatch.daemon.core import Daemon
+
+W, H, PAD = 720, 260, 40
+
+
+def status_doc(d: Daemon) -> dict[str, Any]:
+    """The ``/status`` document."""
+    now = d.clock.now()
+    doc: dict[str, Any] = {"time": now.isoformat(), "clock_speed": d.clock.speed,
+                           "started_at": d.started_at.isoformat(),
+                           "site": d.config.site.name, "failing": d.failures.failing(),
+                           "safe_state": d.in_safe_state}  # fmt: skip
+    c = d.last_cycle
+    if c is not None:
+        s = c.snapshot
+        doc["cycle"] = {
+            "time": c.time.isoformat(), "age_s": (now - c.time).total_seconds(),
+            "cycle_ms": c.cycle_s * 1e3, "setpoint_kw": c.setpoints.p_batt_kw,
+            "reason": c.setpoints.reason, "default_mode": c.setpoints.default_mode,
+            "written_kw": c.written_kw, "devices": c.actions,
+            "snapshot": {"p_grid_kw": s.p_grid_kw, "p_pv_kw": s.p_pv_kw,
+                         "p_batt_kw": s.p_batt_kw, "p_load_kw": s.p_load_kw,
+                         "soc_frac": s.soc_frac, "ok": s.ok, "faults": list(s.faults)},
+        }  # fmt: skip
+    p = d.plan_state
+    if p is not None:
+        doc["plan"] = p.plan.summary() | {"plan_id": p.plan_id,
+                                          "issued_at": p.issued_at.isoformat(),
+                                          "age_s": (now - p.issued_at).total_seconds(),
+                                          "peak_target_kw": p.peak_target_kw,
+                                          "forecast": p.forecast_source}  # fmt: skip
+    f = d.forecast_state
+    if f is not None:
+        doc["forecast"] = {"issued_at": f.issued_at.isoformat(), "source": f.source,
+                           "age_s": (now - f.issued_at).total_seconds(),
+                           "fallback": f.is_fallback}  # fmt: skip
+    return doc
+
+
+def plan_doc(d: Daemon) -> dict[str, Any]:
+    """The ``/plan`` document: summary and one record per slot."""
+    p = d.plan_state
+    if p is None:
+        return {"plan": None}
+    f = p.plan.frame
+    slots = [{"time": t.isoformat(), **{k: float(v) for k, v in row.items()}}
+             for t, row in zip(f.index, f.to_dict("records"), strict=True)]  # fmt: skip
+    return {"plan_id": p.plan_id, "issued_at": p.issued_at.isoformat(),
+            "summary": p.plan.summary(), "slots": slots}  # fmt: skip
+
+
+def _points(values: list[float], lo: float, hi: float) -> str:
+    n = max(len(values) - 1, 1)
+    span = (hi - lo) or 1.0
+    pts = []
+    for i, v in enumerate(values):
+        if not math.isfinite(v):
+            continue
+        x = PAD + (W - 2 * PAD) * i / n
+        y = H - PAD - (H - 2 * PAD) * (v - lo) / span
+        pts.append(f"{x:.1f},{y:.1f}")
+    return " ".join(pts)
+
+
+def plan_svg(d: Daemon) -> str:
+    """Inline SVG: planned battery power (kW, left axis) and SoC (0-100 %, right axis)."""
+    p = d.plan_state
+    if p is None:
+        return '<svg id="plan-chart" width="720" height="60"><text x="10" y="30">no plan yet' \
+               "</text></svg>"
+    f = p.plan.frame
+    batt = [float(v) for v in f["p_batt_kw"]]
+    soc = [float(v) for v in f["soc_frac"]]
+    lim = max(d.config.battery.charge_max_kw, d.config.battery.discharge_max_kw)
+    zero_y = H - PAD - (H - 2 * PAD) * 0.5
+    parts = [f'<svg id="plan-chart" xmlns="http://www.w3.org/2000/svg" width="{W}" '
+             f'height="{H}" viewBox="0 0 {W} {H}">',
+             f'<rect x="{PAD}" y="{PAD}" width="{W - 2 * PAD}" height="{H - 2 * PAD}" '
+             'fill="none" stroke="#999"/>',
+             f'<line x1="{PAD}" y1="{zero_y}" x2="{W - PAD}" y2="{zero_y}" stroke="#ccc"/>',
+             f'<polyline id="p-batt" fill="none" stroke="#1f77b4" stroke-width="2" '
+             f'points="{_points(batt, -lim, lim)}"/>',
+             f'<polyline id="soc" fill="none" stroke="#2ca02c" stroke-width="2" '
+             f'points="{_points(soc, 0.0, 1.0)}"/>',
+             f'<text x="{PAD}" y="{PAD - 8}" fill="#174a7c">battery kW (+ discharge, '
+             f'±{lim:g})</text>',
+             f'<text x="{W - PAD}" y="{PAD - 8}" text-anchor="end" fill="#1e6b1e">SoC 0-100 %'
+             "</text>",
+             f'<text x="{PAD}" y="{H - 10}">{html.escape(f.index[0].isoformat())}</text>',
+             f'<text x="{W - PAD}" y="{H - 10}" text-anchor="end">'
+             f"{html.escape(f.index[-1].isoformat())}</text>"]  # fmt: skip
+    c = d.last_cycle
+    if c is not None and math.isfinite(c.snapshot.soc_frac):
+        y = H - PAD - (H - 2 * PAD) * c.snapshot.soc_frac
+        parts.append(f'<circle id="soc-now" cx="{PAD}" cy="{y:.1f}" r="5" fill="#d62728">'
+                     f"<title>measured SoC {c.snapshot.soc_frac:.3f}</title></circle>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def html_page(d: Daemon) -> str:
+    """The status page: headline figures and the plan chart; refreshes itself every 10 s."""
+    s = status_doc(d)
+    cyc, plan = s.get("cycle", {}), s.get("plan", {})
+    snap = cyc.get("snapshot", {})
+
+    def fmt(v: Any, spec: str = ".1f") -> str:
+        return format(v, spec) if isinstance(v, int | float) and math.isfinite(v) else "-"
+
+    rows = [("time", s["time"]), ("plan", f"{plan.get('status', '-')} ({plan.get('solver', '')})"),
+            ("setpoint", f"{fmt(cyc.get('setpoint_kw'))} kW: {cyc.get('reason', '-')}"),
+            ("SoC", fmt(snap.get("soc_frac"), ".3f")),
+            ("grid / pv / battery / load", " / ".join(fmt(snap.get(k)) for k in
+             ("p_grid_kw", "p_pv_kw", "p_batt_kw", "p_load_kw")) + " kW"),
+            ("forecast", s.get("forecast", {}).get("source", "-")),
+            ("failing", ", ".join(s["failing"]) or "none")]  # fmt: skip
+    table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+                    for k, v in rows)  # fmt: skip
+    title = html.escape(f"dispatch - {d.config.site.name}")
+    return (f'<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>'
+            '<meta http-equiv="refresh" content="10"><style>body{font-family:sans-serif;'
+            "margin:1em}th{text-align:left;padding-right:1em}</style></head><body>"
+            f"<h1>{title}</h1><table>{table}</table><h2>Plan</h2>{plan_svg(d)}"
+            '<p><a href="/status">status</a> · <a href="/plan">plan</a> · '
+            '<a href="/metrics">metrics</a></p></body></html>')  # fmt: skip

@@ -42,6 +42,11 @@ async def read_snapshot(clients: list[DeviceClient], now: dt.datetime, now_s: fl
     for client in clients:
         try:
             client.backoff_check(now_s)
+        except DeviceError as exc:  # still backing off: not a new failure
+            faults.append(f"{client.name}: {exc}")
+            stale.append(client.name)
+            continue
+        try:
             reading = await client.read()
         except DeviceError as exc:
             client.record_failure(now_s)

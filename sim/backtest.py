@@ -258,6 +258,7 @@ def replay(
     controller: Controller,
     name: str,
     plant_options: PlantOptions | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Outcome:
     """Step the plant through the period, asking ``controller`` for a setpoint each slot.
 
@@ -271,6 +272,8 @@ def replay(
         Strategy name in the outcome.
     plant_options : PlantOptions, optional
         Plant physics; by default no derating and no standby loss, like the plan's model.
+    progress : callable, optional
+        Called as ``progress(slots_done, slots_total)`` after every slot (e.g. a progress line).
     """
     t0 = time.perf_counter()
     config = scenario.config
@@ -295,6 +298,8 @@ def replay(
         grid = x.load_kw[i] - x.pv_kw[i] + meter.p_curtail_kw[i] - meter.p_batt_kw[i]
         month = x.billing_month[i]
         peaks[month] = max(peaks.get(month, 0.0), grid)
+        if progress is not None:
+            progress(i + 1, T)
     frame = realised(x, meter.p_batt_kw, meter.soc_frac, meter.p_curtail_kw)
     return _outcome(name, scenario, x, frame, t0)
 
@@ -324,10 +329,14 @@ def optimiser(
 
 
 def receding(
-    scenario: Scenario, forecaster: Forecaster = perfect, name: str = "receding_perfect"
+    scenario: Scenario,
+    forecaster: Forecaster = perfect,
+    name: str = "receding_perfect",
+    progress: Callable[[int, int], None] | None = None,
 ) -> Outcome:
-    """Replay the period with the optimiser planning every step (see ``optimiser``)."""
-    return replay(scenario, optimiser(scenario.config, forecaster), name)
+    """Replay the period with the optimiser planning every step (see ``optimiser``);
+    ``progress`` as in ``replay``."""
+    return replay(scenario, optimiser(scenario.config, forecaster), name, progress=progress)
 
 
 def self_consumption(scenario: Scenario) -> Outcome:

@@ -15,6 +15,11 @@ A series table::
 
 ``${SHARED_DATA}`` is the ``shared/data`` folder beside the project (or ``$SHARED_DATA``);
 other relative paths are relative to the scenario file.
+
+Without data files, a ``[generated]`` table builds the load and PV on the embedded defaults
+(``load = "demo_profile"``: ``sim.loadprofile``'s two-shift factory load; ``pv = "clear_sky"``:
+the site's arrays under clear sky through ``dispatch.forecast``); a series named in both is an
+error. Prices and intensity then come from the site's tariff and carbon sections.
 """
 
 from __future__ import annotations
@@ -54,6 +59,16 @@ class SeriesSpec(BaseModel):
     resample: Literal["hold", "interpolate", "mean"] = "hold"
 
 
+class GeneratedSpec(BaseModel):
+    """Series built on the embedded defaults instead of read from files."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    load: Literal["demo_profile"] | None = None
+    pv: Literal["clear_sky"] | None = None
+    pv_scale: Annotated[float, Field(ge=0)] = 1.0  # e.g. < 1 for clouds on clear-sky PV
+    seed: int = 0  # load-noise seed
+
+
 class ScenarioSpec(BaseModel):
     """A scenario file."""
 
@@ -63,7 +78,8 @@ class ScenarioSpec(BaseModel):
     start: AwareDatetime
     end: AwareDatetime = Field(description="exclusive")
     soc_initial_frac: Annotated[float, Field(ge=0, le=1)] = 0.5
-    series: dict[Literal[SERIES_NAMES], SeriesSpec]  # type: ignore[valid-type]
+    series: dict[Literal[SERIES_NAMES], SeriesSpec] = {}  # type: ignore[valid-type]
+    generated: GeneratedSpec = GeneratedSpec()
 
 
 @dataclass(frozen=True)
@@ -125,6 +141,24 @@ def load_series(spec: SeriesSpec, base: Path, index: pd.DatetimeIndex, name: str
     return out.rename(name)
 
 
+def generated_series(gen: GeneratedSpec, config: SiteConfig, index: pd.DatetimeIndex,
+                     from_files: set[str], source: str) -> list[pd.Series]:  # fmt: skip
+    """The ``[generated]`` series on ``index`` (kW): demo factory load, clear-sky PV."""
+    from sim.loadprofile import FactoryProfile, factory_load_kw, pv_available_kw
+
+    out = []
+    for name, wanted in (("p_load_kw", gen.load), ("p_pv_kw", gen.pv)):
+        if wanted and name in from_files:
+            raise ConfigError(f"{name} is both generated and read from a file", source)
+    if gen.load == "demo_profile":
+        profile = FactoryProfile(peak_kw=0.75 * config.grid.import_max_kw,
+                                 timezone=config.site.timezone)  # fmt: skip
+        out.append(factory_load_kw(index, profile, gen.seed).rename("p_load_kw"))
+    if gen.pv == "clear_sky":
+        out.append((gen.pv_scale * pv_available_kw(config, index)).rename("p_pv_kw"))
+    return out
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario TOML and load its site config and series.
 
@@ -151,6 +185,7 @@ def load_scenario(path: str | Path) -> Scenario:
     )
     index = pd.date_range(start, end, freq=step, inclusive="left")
     columns = [load_series(s, path.parent, index, name) for name, s in spec.series.items()]
+    columns += generated_series(spec.generated, config, index, set(spec.series), str(path))
     data = pd.concat(columns, axis=1)
     for col in ("p_load_kw", "p_pv_kw"):
         if col not in data:

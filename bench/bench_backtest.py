@@ -75,6 +75,9 @@ def main() -> None:
         backtest.peak_shaving(sc),
         backtest.replay(sc, backtest.optimiser(sc.config, backtest.persistence), "receding_naive"),
         backtest.replay(
+            sc, backtest.optimiser(sc.config, backtest.load_forecaster(sc.config)), "receding_model"
+        ),
+        backtest.replay(
             sc, backtest.optimiser(sc.config, backtest.perfect, windows), "receding_perfect"
         ),
     ]

@@ -9,6 +9,7 @@ truth; prices and billing come from ``dispatch`` exactly as the daemon uses them
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -17,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from dispatch import pipeline, tariff
+from dispatch.calendar import FactoryCalendar
 from dispatch.config import SiteConfig
+from dispatch.forecast.load import forecast_load
 from dispatch.optimise import DispatchModel
 from dispatch.optimise.outcome import SlotInputs, costs_of
 from dispatch.types import PlanCosts
@@ -192,6 +195,29 @@ def persistence(truth: SlotInputs, i: int, horizon: int) -> tuple[np.ndarray, np
     """Load of the same time last week, PV of the same time yesterday (naive forecasts)."""
     day = round(24 / truth.dt_h)
     return _lagged(truth.pv_kw, i, horizon, day), _lagged(truth.load_kw, i, horizon, 7 * day)
+
+
+def load_forecaster(
+    config: SiteConfig, shutdowns: tuple[tuple[dt.date, dt.date], ...] = (), history_days: int = 42
+) -> Forecaster:
+    """The daemon's own load forecaster (``dispatch.forecast.load``) on the measured load
+    before each slot, with the factory calendar of ``config`` and ``shutdowns``; PV as
+    ``persistence`` (no weather forecasts in a replay). Before one day of history: persistence.
+    """
+    calendar = FactoryCalendar.from_config(config, shutdowns)
+
+    def forecast(truth: SlotInputs, i: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        pv, naive_load = persistence(truth, i, horizon)
+        day = round(24 / truth.dt_h)
+        if i < day:
+            return pv, naive_load
+        first = max(0, i - history_days * day)
+        history = pd.Series(truth.load_kw[first:i], index=truth.index[first:i])
+        step = truth.index[1] - truth.index[0]
+        load = forecast_load(history, truth.index[i], calendar, horizon, step)
+        return pv, load.to_numpy()
+
+    return forecast
 
 
 def noisy(sigma_frac: float = 0.1, seed: int = 0) -> Forecaster:

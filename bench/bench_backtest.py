@@ -54,6 +54,18 @@ def reference_seconds(scenario: Scenario, windows: list[SlotInputs]) -> float:
     return total
 
 
+def independent_bound(scenario: Scenario) -> float:
+    """The perfect-foresight bill from bench/reference_lp.py (no cvxpy), end SoC free."""
+    x = backtest.period_inputs(scenario)
+    inst = ref.Instance(
+        dt_h=x.dt_h, pv_kw=x.pv_kw, load_kw=x.load_kw, price_import=x.price_import_per_kwh,
+        price_export=x.price_export_per_kwh, ci_g_per_kwh=x.ci_g_per_kwh, month=x.billing_month,
+        peak_kw={}, soc0_frac=scenario.soc_initial_frac, terminal_frac=0.0,
+    )  # fmt: skip
+    objective, _ = ref.solve_cold(ref.build(ref.site_from_config(scenario.config), inst), "ipm")
+    return objective
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default=str(DEFAULT))
@@ -69,6 +81,10 @@ def main() -> None:
     base = backtest.no_battery(sc)
     bound = backtest.perfect_foresight(sc)
     print(f"perfect foresight solved in {bound.wall_s:.1f} s", flush=True)
+    check = independent_bound(sc)
+    print(f"independent sparse LP of the same year (highspy IPM): {check:,.3f}; ours "
+          f"{bound.costs.total:,.3f}; relative difference "
+          f"{abs(check - bound.costs.total) / abs(check):.2e}", flush=True)  # fmt: skip
     windows: list[SlotInputs] = []
     runs = [
         backtest.self_consumption(sc),

@@ -99,7 +99,7 @@ def test_load_forecaster_sees_only_the_past_and_follows_a_weekly_plant():
     pv, load = forecaster(truth, i, 6)
     changed = backtest.replace(truth, load_kw=truth.load_kw.copy())
     changed.load_kw[i:] = 1e6  # the future must not matter
-    pv2, load2 = forecaster(changed, i, 6)
+    _, load2 = forecaster(changed, i, 6)
     np.testing.assert_array_equal(load, load2)
     np.testing.assert_array_equal(pv, truth.pv_kw[i - 24 : i - 24 + 6])
     assert np.abs(load - x.load_kw[i : i + 6]).max() < 10.0  # noise is uniform(0, 5) kW

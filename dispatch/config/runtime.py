@@ -1,0 +1,106 @@
+"""Configuration of the running daemon: devices, control loop, store, HTTP status server and
+forecast job."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from dispatch.config.base import NonNegFloat, PosFloat, _Model
+
+
+class DeviceSection(_Model):
+    """One Modbus endpoint (``[[devices]]``): where it is, which register map, how to write.
+
+    The register map is a TOML file name under ``configs/registers`` (``"sunspec"``,
+    ``"huawei_sun2000_luna"``...) or a path; it is loaded and checked by ``dispatch.devices``.
+    """
+
+    name: str
+    register_map: str
+    transport: Literal["tcp", "rtu"] = "tcp"
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 502
+    unit_id: Annotated[int, Field(ge=0, le=255)] = 1
+    serial_port: str | None = Field(None, description="RTU only, e.g. '/dev/ttyUSB0'")
+    baudrate: Annotated[int, Field(gt=0)] = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    timeout_s: PosFloat = 1.0
+    retries: Annotated[int, Field(ge=0, le=5)] = 1
+    controls_battery: bool = Field(True, description="false for a read-only meter or PV device")
+    revert_timeout_s: Annotated[float, Field(ge=10, le=86400)] = 300.0
+    deadband_kw: NonNegFloat = Field(0.5, description="skip writes that change less than this")
+    min_write_interval_s: NonNegFloat = Field(5.0, description="write-rate limit")
+    charge_max_kw: PosFloat | None = Field(None, description="caps the device-reported limit")
+    discharge_max_kw: PosFloat | None = Field(None, description="caps the device-reported limit")
+    backoff_initial_s: PosFloat = 5.0
+    backoff_max_s: PosFloat = 300.0
+    frozen_reads: Annotated[int, Field(ge=0)] = Field(
+        30, description="flag a device stale after this many identical reads; 0 disables"
+    )
+
+    @model_validator(mode="after")
+    def _transport(self) -> DeviceSection:
+        if self.transport == "rtu" and not self.serial_port:
+            raise ValueError(f"device {self.name!r}: transport = 'rtu' needs serial_port")
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError(
+                f"backoff_max_s = {self.backoff_max_s} must be >= backoff_initial_s = "
+                f"{self.backoff_initial_s}"
+            )
+        return self
+
+
+class ControlSection(_Model):
+    """The fast control loop (``[control]``): cadence, data ages, SoC margin, safe state."""
+
+    cycle_s: Annotated[float, Field(gt=0, le=300)] = Field(5.0, description="control period")
+    plan_max_age_s: PosFloat | None = Field(
+        None, description="a plan older than this is stale; defaults to two plan steps"
+    )
+    snapshot_max_age_s: PosFloat = Field(
+        15.0, description="a reading older (or newer) than this vs. now is stale"
+    )
+    soc_margin_frac: Annotated[float, Field(ge=0, le=0.2)] = Field(
+        0.01, description="no discharge at soc_min + margin, no charge at soc_max - margin"
+    )
+    safe_p_batt_kw: float = Field(
+        0.0, description="battery power written in the safe state (kW, > 0 discharge)"
+    )
+    guard: bool = Field(True, description="live peak-shaving and export guard between plans")
+
+
+class StoreSection(_Model):
+    """The SQLite history (``[store]``)."""
+
+    path: str = Field("dispatch.sqlite3", description="database file; relative to the cwd")
+    retention_days: Annotated[int, Field(ge=1)] = Field(
+        400, description="rows older than this are deleted by housekeeping"
+    )
+    retention_days_by_table: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        {}, description="per-table override of retention_days, e.g. {measurements = 90}"
+    )
+
+
+class HttpSection(_Model):
+    """The daemon's read-only status and metrics server (``[http]``)."""
+
+    enabled: bool = Field(True, description="serve /, /status, /plan and /metrics")
+    host: str = Field("127.0.0.1", description="listen address; keep it local or firewalled")
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(8787, description="0: any free port")
+
+
+class ForecastSection(_Model):
+    """Where the daemon's forecast job takes the site load from (``[forecast]``); PV is the
+    clear-sky forecast of the ``[[pv]]`` arrays."""
+
+    load_kw: NonNegFloat | None = Field(
+        None, description="constant site load (kW) instead of a forecast from measured history"
+    )
+    history_days: Annotated[int, Field(ge=1, le=400)] = Field(
+        28, description="days of measured load from the store that feed the load forecast"
+    )
+    refresh_min: Annotated[float, Field(gt=0, le=1440)] = Field(
+        60.0, description="forecast job period (min)"
+    )

@@ -57,20 +57,10 @@ class Outcome:
 def period_inputs(scenario: Scenario) -> SlotInputs:
     """The whole period as optimiser inputs: tariff prices, intensity, billing months."""
     config, data = scenario.config, scenario.data
-    forecast = pipeline.complete_forecast(config, data)
-    frame = forecast.frame
-    return SlotInputs(
-        index=forecast.index,
-        dt_h=config.plan.step_min / 60.0,
-        pv_kw=frame["p_pv_kw"].to_numpy(float),
-        load_kw=frame["p_load_kw"].to_numpy(float),
-        price_import_per_kwh=frame["price_import_per_kwh"].to_numpy(float),
-        price_export_per_kwh=frame["price_export_per_kwh"].to_numpy(float),
-        ci_g_per_kwh=frame["ci_g_per_kwh"].to_numpy(float),
-        billing_month=tariff.billing_month(config, forecast.index).to_numpy(str),
-        peak_so_far_kw={},
-        energy_start_kwh=scenario.soc_initial_frac * config.battery.energy_kwh,
-    )
+    frame = pipeline.complete_forecast(config, data).frame
+    months = tariff.billing_month(config, frame.index).to_numpy(str)
+    energy = scenario.soc_initial_frac * config.battery.energy_kwh
+    return SlotInputs.from_frame(frame, config.plan.step_min / 60.0, months, {}, energy)
 
 
 def realised(

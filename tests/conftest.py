@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.sources.recorded_server import RecordedServer
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -17,3 +20,17 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (it sits beside the project in CI)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def server() -> Iterator[RecordedServer]:
+    """A recorded-response HTTP server on 127.0.0.1 (source provider tests)."""
+    srv = RecordedServer()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """Collects the back-off sleeps a provider asked for instead of sleeping."""
+    return []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,18 +37,6 @@ from tests.fixtures.sources.recorded_server import (
 )
 
 TOKEN = "secret-token-123"
-
-
-@pytest.fixture
-def server() -> Iterator[RecordedServer]:
-    srv = RecordedServer()
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
 
 
 # ------------------------------------------------------------------------- providers under test

@@ -5,7 +5,6 @@ hand-written answers in the documented shapes (``tests/fixtures/sources``)."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -25,18 +24,6 @@ from tests.fixtures.sources.recorded_server import (
 TOKEN = "secret-token-123"
 W_START, W_END = pd.Timestamp("2026-06-21T04:00Z"), pd.Timestamp("2026-06-21T07:00Z")
 P_START, P_END = pd.Timestamp("2026-06-20T22:00Z"), pd.Timestamp("2026-06-21T22:00Z")
-
-
-@pytest.fixture
-def server() -> Iterator[RecordedServer]:
-    srv = RecordedServer()
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
 
 
 def weather(server: RecordedServer, sleeps: list[float]) -> OpenMeteoWeather:

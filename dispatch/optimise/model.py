@@ -120,19 +120,8 @@ class DispatchModel:
             )
         if not isinstance(peak_so_far_kw, Mapping):
             peak_so_far_kw = {str(months[0]): float(peak_so_far_kw)}
-        pv, load, p_imp, p_exp, ci = f[["p_pv_kw", "p_load_kw", *_REQUIRED]].to_numpy(float).T
-        return SlotInputs(
-            index=forecast.index,
-            dt_h=self.dt_h,
-            pv_kw=pv,
-            load_kw=load,
-            price_import_per_kwh=p_imp,
-            price_export_per_kwh=p_exp,
-            ci_g_per_kwh=ci,
-            billing_month=months,
-            peak_so_far_kw=dict(peak_so_far_kw),
-            energy_start_kwh=soc_frac * self.config.battery.energy_kwh,
-        )
+        energy = soc_frac * self.config.battery.energy_kwh
+        return SlotInputs.from_frame(f, self.dt_h, months, peak_so_far_kw, energy)
 
     def _parameter_values(self, x: SlotInputs, caps: dict[str, np.ndarray]) -> dict[str, Any]:
         cfg = self.config

@@ -51,6 +51,33 @@ class SlotInputs:
     peak_so_far_kw: Mapping[str, float]
     energy_start_kwh: float
 
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        dt_h: float,
+        billing_month: np.ndarray,
+        peak_so_far_kw: Mapping[str, float],
+        energy_start_kwh: float,
+    ) -> SlotInputs:
+        """Gather the arrays of a complete forecast frame (``p_pv_kw``, ``p_load_kw``,
+        ``price_import_per_kwh``, ``price_export_per_kwh``, ``ci_g_per_kwh``)."""
+        columns = ["p_pv_kw", "p_load_kw", "price_import_per_kwh", "price_export_per_kwh",
+                   "ci_g_per_kwh"]  # fmt: skip
+        pv, load, p_imp, p_exp, ci = frame[columns].to_numpy(float).T
+        return cls(
+            index=pd.DatetimeIndex(frame.index),
+            dt_h=dt_h,
+            pv_kw=pv,
+            load_kw=load,
+            price_import_per_kwh=p_imp,
+            price_export_per_kwh=p_exp,
+            ci_g_per_kwh=ci,
+            billing_month=billing_month,
+            peak_so_far_kw=dict(peak_so_far_kw),
+            energy_start_kwh=energy_start_kwh,
+        )
+
 
 def demand_increase_kw(
     import_kw: np.ndarray, billing_month: np.ndarray, peak_so_far_kw: Mapping[str, float]

@@ -23,7 +23,7 @@ import pandas as pd
 
 from bench import reference_lp as ref
 from dispatch.optimise.outcome import SlotInputs
-from sim import backtest
+from sim import backtest, forecasters
 from sim.scenario import Scenario, load_scenario, shared_data_dir
 
 DEFAULT = Path(__file__).resolve().parents[1] / "configs/scenarios/germany-factory-2018.toml"
@@ -89,12 +89,12 @@ def main() -> None:
     runs = [
         backtest.self_consumption(sc),
         backtest.peak_shaving(sc),
-        backtest.replay(sc, backtest.optimiser(sc.config, backtest.persistence), "receding_naive"),
+        backtest.replay(sc, backtest.optimiser(sc.config, forecasters.persistence), "naive"),
         backtest.replay(
-            sc, backtest.optimiser(sc.config, backtest.load_forecaster(sc.config)), "receding_model"
+            sc, backtest.optimiser(sc.config, forecasters.load_forecaster(sc.config)), "model"
         ),
         backtest.replay(
-            sc, backtest.optimiser(sc.config, backtest.perfect, windows), "receding_perfect"
+            sc, backtest.optimiser(sc.config, forecasters.perfect, windows), "receding_perfect"
         ),
     ]
     for out in (base, *runs, bound):

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from dispatch import __version__, daemon, pipeline, sources
+from dispatch import __version__, carbon_cli, daemon, pipeline, sources
 from dispatch.config import load_config
 from dispatch.devices.probe import format_probe, probe
 from dispatch.forecast.calibrate import CalibrationFit
@@ -353,6 +353,7 @@ def parser() -> argparse.ArgumentParser:
     cal.set_defaults(func=cmd_calibrate_pv)
     _add_daemon_commands(sub)
     _add_sim_commands(sub)
+    carbon_cli.add_commands(sub)
     return p
 
 

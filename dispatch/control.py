@@ -308,8 +308,11 @@ def _self_consumption(
     return p, note
 
 
-def _guard(p: float, net_kw: float, target_kw: float, export_kw: float) -> tuple[float, str]:
-    """Keep ``-export_kw <= net_kw - p <= target_kw`` by moving ``p`` (kW)."""
+def guard_setpoint(
+    p: float, net_kw: float, target_kw: float, export_kw: float
+) -> tuple[float, str]:
+    """Keep ``-export_kw <= net_kw - p <= target_kw`` by moving the battery setpoint ``p``
+    (kW, > 0 discharge) for a net load ``net_kw`` (kW); returns the setpoint and a note."""
     grid = net_kw - p
     if grid > target_kw:
         return net_kw - target_kw, (
@@ -391,7 +394,7 @@ def decide(
         p, note = _self_consumption(net_kw, _num(snapshot.soc_frac), limits, step)
         notes = [note]
         target = import_target_kw(limits, None)
-    p, note = _guard(p, net_kw, target, limits.export_limit_kw)
+    p, note = guard_setpoint(p, net_kw, target, limits.export_limit_kw)
     notes.append(note)
     p, note = _clamp(p, charge_cap, discharge_cap, soc_notes)
     notes.append(note)

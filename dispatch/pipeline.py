@@ -13,11 +13,29 @@ import pandas as pd
 
 from dispatch import carbon, tariff
 from dispatch.config import SiteConfig
-from dispatch.forecast import calibrate, load, pv, pv_weather
+from dispatch.forecast import calibrate, load, load_uncertainty, pv, pv_weather
 from dispatch.optimise import DispatchModel
 from dispatch.types import Forecast, InputError, Plan
 
 DAY_AHEAD_COLUMN = "day_ahead_per_kwh"
+#: Columns ``p_load_kw@0.9`` carry the load's quantile at that level (kW).
+LOAD_QUANTILE_PREFIX = "p_load_kw@"
+
+
+def split_load_quantiles(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Take the ``p_load_kw@<level>`` columns out of ``frame`` as a quantile frame (columns
+    float levels), or None when there are none."""
+    names = [c for c in frame.columns if str(c).startswith(LOAD_QUANTILE_PREFIX)]
+    if not names:
+        return frame, None
+    try:
+        levels = [float(str(c).removeprefix(LOAD_QUANTILE_PREFIX)) for c in names]
+    except ValueError as exc:
+        raise InputError(
+            f"load quantile columns must be named like 'p_load_kw@0.9': {exc}"
+        ) from None
+    quantiles = frame[names].set_axis(pd.Index(levels, dtype=float), axis=1)
+    return frame.drop(columns=names), quantiles
 
 
 def complete_forecast(
@@ -33,10 +51,13 @@ def complete_forecast(
         UTC-indexed ``p_pv_kw`` and ``p_load_kw`` (kW); columns ``price_import_per_kwh``,
         ``price_export_per_kwh`` and ``ci_g_per_kwh`` where given override the configuration;
         ``day_ahead_per_kwh`` feeds a tariff with a day-ahead section.
+        Columns ``p_load_kw@<level>`` become the load quantiles.
     **quantiles : pandas.DataFrame
         ``load_quantiles_kw`` / ``pv_quantiles_kw`` passed through to the ``Forecast``.
     """
-    out = frame.copy()
+    out, load_q = split_load_quantiles(frame.copy())
+    if load_q is not None:
+        quantiles.setdefault("load_quantiles_kw", load_q)
     index = out.index
     day_ahead = out.pop(DAY_AHEAD_COLUMN) if DAY_AHEAD_COLUMN in out.columns else None
     if "price_import_per_kwh" not in out.columns:
@@ -101,7 +122,9 @@ def forecast_frame(
     Returns
     -------
     pandas.DataFrame
-        ``p_pv_kw`` (site total), one ``p_pv_<array>_kw`` column per array, ``p_load_kw``.
+        ``p_pv_kw`` (site total), one ``p_pv_<array>_kw`` column per array, ``p_load_kw``;
+        from history and with ``plan.peak_risk_quantile`` above the median, also the load's
+        quantile at that level from the forecaster's past errors, ``p_load_kw@<level>``.
     """
     if weather is None:
         weather = pv_weather.clearsky_weather(config.site, index)
@@ -119,9 +142,17 @@ def forecast_frame(
         out["p_load_kw"] = float(load_kw)
     elif load_history_kw is not None:
         calendar = load.FactoryCalendar.from_config(config)
-        out["p_load_kw"] = load.forecast_load(
-            load_history_kw, index[0], calendar, len(index), index[1] - index[0]
-        ).to_numpy()
+        risk, step = config.plan.peak_risk_quantile, index[1] - index[0]
+        if risk > 0.5:
+            point, q = load_uncertainty.forecast_load_with_quantiles(
+                load_history_kw, index[0], calendar, len(index), step, levels=(risk,)
+            )
+            out["p_load_kw"] = point.to_numpy()
+            out[f"{LOAD_QUANTILE_PREFIX}{risk:g}"] = q[risk].to_numpy()
+        else:
+            out["p_load_kw"] = load.forecast_load(
+                load_history_kw, index[0], calendar, len(index), step
+            ).to_numpy()
     else:
         raise InputError("a load forecast needs measured load history or a constant load")
     return out

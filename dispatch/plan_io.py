@@ -20,6 +20,7 @@ from dispatch.types import PLAN_COLUMNS, InputError, Plan, check_time_index
 REQUIRED = ("p_pv_kw", "p_load_kw")
 OPTIONAL = ("price_import_per_kwh", "price_export_per_kwh", "ci_g_per_kwh", "day_ahead_per_kwh")
 _PV_DETAIL = re.compile(r"^p_pv_.+_kw$")
+_LOAD_QUANTILE = re.compile(r"^p_load_kw@0?\.\d+$")
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 #: Largest plausible price per kWh in any currency we plan in; above it, per-MWh is likely.
 PRICE_MAX_PER_KWH = 50.0
@@ -67,16 +68,21 @@ def _check_magnitudes(frame: pd.DataFrame, config: SiteConfig, where: str) -> No
         ("ci_g_per_kwh", 0.0, CI_MAX_G_PER_KWH, "g/kWh"),
     ]
     for col, lo, hi, unit in checks:
-        if col not in frame.columns:
-            continue
-        values = frame[col].to_numpy()
-        bad = np.flatnonzero((values < lo - 1e-9) | (values > hi + 1e-9))
-        if bad.size:
-            i = int(bad[0])
-            raise InputError(
-                f"{where}: row {i + 2} ({frame.index[i].isoformat()}): {col} = {values[i]:g} "
-                f"is outside [{lo:g}, {hi:g}]; expected {unit}"
-            )
+        for name in [c for c in frame.columns if c == col or c.startswith(col + "@")]:
+            _check_range(frame, name, lo, hi, unit, where)
+
+
+def _check_range(
+    frame: pd.DataFrame, col: str, lo: float, hi: float, unit: str, where: str
+) -> None:
+    values = frame[col].to_numpy()
+    bad = np.flatnonzero((values < lo - 1e-9) | (values > hi + 1e-9))
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(
+            f"{where}: row {i + 2} ({frame.index[i].isoformat()}): {col} = {values[i]:g} "
+            f"is outside [{lo:g}, {hi:g}]; expected {unit}"
+        )
 
 
 def read_plan_inputs(path: str | Path, config: SiteConfig) -> pd.DataFrame:
@@ -87,7 +93,8 @@ def read_plan_inputs(path: str | Path, config: SiteConfig) -> pd.DataFrame:
     path : str or Path
         CSV with ``time`` (ISO 8601 with offset, period start), ``p_pv_kw``, ``p_load_kw`` and
         optionally ``price_import_per_kwh``, ``price_export_per_kwh``, ``ci_g_per_kwh``,
-        ``day_ahead_per_kwh``; per-array ``p_pv_<name>_kw`` columns are ignored.
+        ``day_ahead_per_kwh`` and load quantiles ``p_load_kw@<level>`` (kW, e.g.
+        ``p_load_kw@0.9``); per-array ``p_pv_<name>_kw`` columns are ignored.
     config : SiteConfig
         Used for the expected step and plausible magnitudes.
 
@@ -112,10 +119,11 @@ def read_plan_inputs(path: str | Path, config: SiteConfig) -> pd.DataFrame:
         raise InputError(f"{where}: missing column(s) {missing}; have {list(raw.columns)}")
     detail = [c for c in raw.columns if _PV_DETAIL.match(c) and c != "p_pv_kw"]
     raw = raw.drop(columns=detail)  # per-array PV from `dispatch forecast`: shown, not planned
-    unknown = [c for c in raw.columns if c not in ("time", *REQUIRED, *OPTIONAL)]
+    known = ("time", *REQUIRED, *OPTIONAL)
+    unknown = [c for c in raw.columns if c not in known and not _LOAD_QUANTILE.match(c)]
     if unknown:
         raise InputError(
-            f"{where}: unknown column(s) {unknown}; allowed {['time', *REQUIRED, *OPTIONAL]}"
+            f"{where}: unknown column(s) {unknown}; allowed {[*known, 'p_load_kw@<level>']}"
         )
     frame = raw.drop(columns="time")
     frame.index = _parse_times(raw["time"], where)

@@ -229,6 +229,8 @@ PLAN_COLUMNS = (
     "price_import_per_kwh",
     "price_export_per_kwh",
     "ci_g_per_kwh",
+    "peak_target_kw",
+    "peak_reserve_kwh",
 )
 
 
@@ -243,6 +245,9 @@ class Plan:
     frame : pandas.DataFrame
         Per slot, indexed by UTC period start: the columns of ``PLAN_COLUMNS``; ``p_pv_kw`` is
         PV after curtailment and ``soc_frac`` the state of charge at the end of the slot.
+        ``peak_target_kw`` is the slot's billing-month peak target the live guard holds (kW);
+        ``peak_reserve_kwh`` the energy held back at the slot's end for load above the
+        forecast (kWh, 0 without a peak reserve).
     costs : PlanCosts
         Costs recomputed from the plan's net powers.
     kg_co2 : float

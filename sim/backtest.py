@@ -9,7 +9,6 @@ truth; prices and billing come from ``dispatch`` exactly as the daemon uses them
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -20,10 +19,11 @@ import pandas as pd
 from dispatch import pipeline, tariff
 from dispatch.calendar import FactoryCalendar
 from dispatch.config import SiteConfig
-from dispatch.forecast.load import forecast_load
+from dispatch.control import ControlLimits, guard_setpoint, import_target_kw
 from dispatch.optimise import DispatchModel
 from dispatch.optimise.outcome import SlotInputs, costs_of
 from dispatch.types import PlanCosts
+from sim.forecasters import EmpiricalMargin, Forecaster, load_forecaster, perfect
 from sim.plant import Plant, PlantOptions, PlantState
 from sim.scenario import Scenario
 
@@ -162,67 +162,6 @@ def _padded(x: SlotInputs, horizon: int, config: SiteConfig) -> SlotInputs:
     )
 
 
-#: A forecaster maps (truth with padding, first slot, horizon) to (pv_kw, load_kw) forecasts;
-#: it may read the truth only before the first slot, except the ``perfect`` one.
-Forecaster = Callable[[SlotInputs, int, int], tuple[np.ndarray, np.ndarray]]
-
-
-def perfect(truth: SlotInputs, i: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """The future as it will be (the upper bound of any forecaster)."""
-    return truth.pv_kw[i : i + horizon], truth.load_kw[i : i + horizon]
-
-
-def _lagged(values: np.ndarray, i: int, horizon: int, lag: int) -> np.ndarray:
-    """``values[t - k * lag]`` for t in ``[i, i + horizon)``, with the smallest k >= 1 that
-    reaches before ``i``; before any history, the first value."""
-    t = np.arange(i, i + horizon)
-    k = (t - i) // lag + 1
-    src = t - k * lag
-    return values[np.where(src >= 0, src, 0)]
-
-
-def persistence(truth: SlotInputs, i: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """Load of the same time last week, PV of the same time yesterday (naive forecasts)."""
-    day = round(24 / truth.dt_h)
-    return _lagged(truth.pv_kw, i, horizon, day), _lagged(truth.load_kw, i, horizon, 7 * day)
-
-
-def load_forecaster(
-    config: SiteConfig, shutdowns: tuple[tuple[dt.date, dt.date], ...] = (), history_days: int = 42
-) -> Forecaster:
-    """The daemon's own load forecaster (``dispatch.forecast.load``) on the measured load
-    before each slot, with the factory calendar of ``config`` and ``shutdowns``; PV as
-    ``persistence`` (no weather forecasts in a replay). Before one day of history: persistence.
-    """
-    calendar = FactoryCalendar.from_config(config, shutdowns)
-
-    def forecast(truth: SlotInputs, i: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-        pv, naive_load = persistence(truth, i, horizon)
-        day = round(24 / truth.dt_h)
-        if i < day:
-            return pv, naive_load
-        first = max(0, i - history_days * day)
-        history = pd.Series(truth.load_kw[first:i], index=truth.index[first:i])
-        step = truth.index[1] - truth.index[0]
-        load = forecast_load(history, truth.index[i], calendar, horizon, step)
-        return pv, load.to_numpy()
-
-    return forecast
-
-
-def noisy(sigma_frac: float = 0.1, seed: int = 0) -> Forecaster:
-    """Truth times a seeded multiplicative error growing with lead time (an error model)."""
-    rng = np.random.default_rng(seed)
-
-    def forecast(truth: SlotInputs, i: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-        lead = np.sqrt(np.arange(1, horizon + 1) / horizon)
-        pv, load = perfect(truth, i, horizon)
-        e_pv, e_load = rng.standard_normal((2, horizon)) * sigma_frac * lead
-        return np.maximum(pv * (1 + e_pv), 0.0), np.maximum(load * (1 + e_load), 0.0)
-
-    return forecast
-
-
 @dataclass
 class _Meter:
     """Per-slot realised flows from the plant's energy counters."""
@@ -321,25 +260,64 @@ def replay(
 
 
 def optimiser(
-    config: SiteConfig, forecaster: Forecaster = perfect, record: list | None = None
+    config: SiteConfig,
+    forecaster: Forecaster = perfect,
+    record: list | None = None,
+    guard: bool = False,
+    margin: bool = False,
 ) -> Controller:
     """The receding-horizon optimiser as a controller: forecast the horizon, solve with the
     plant's SoC and the month's realised peak, apply the first slot.
 
-    ``record``, when given, collects each step's ``SlotInputs`` (for reference re-solves).
+    Parameters
+    ----------
+    config : SiteConfig
+        The site; ``plan.peak_risk_quantile`` sets the margin's level.
+    forecaster : Forecaster
+        What the controller is told about the horizon.
+    record : list, optional
+        Collects each step's ``SlotInputs`` (for reference re-solves).
+    guard : bool
+        Apply the daemon's live peak guard (``dispatch.control``) to the slot's measured net
+        load: the import is held at the month's peak target (the realised peak or the plan's
+        target, whichever is higher) by discharging more or charging less. The fast control
+        loop sees the load as it comes, so the guard reads the slot's truth.
+    margin : bool
+        Plan the peak target for the load that may come: ``EmpiricalMargin`` of the
+        forecaster's own past errors at ``plan.peak_risk_quantile`` feeds the peak reserve.
     """
     model = DispatchModel(config)
     H = config.plan.n_slots
+    limits = ControlLimits.from_config(config)
+    errors: list[EmpiricalMargin] = []
 
     def decide(step: Step) -> float:
         pv_f, load_f = forecaster(step.truth, step.i, H)
+        extra = None
+        if margin:
+            if not errors:
+                calendar = FactoryCalendar.from_config(config)
+                level = config.plan.peak_risk_quantile
+                errors.append(EmpiricalMargin(step.truth, H, level, calendar))
+            extra = errors[0](step.i, pv_f, load_f)
         window = replace(
             _window(step.truth, step.i, H), pv_kw=pv_f, load_kw=load_f,
             peak_so_far_kw=dict(step.peaks_kw), energy_start_kwh=step.energy_kwh,
+            peak_margin_kw=extra,
         )  # fmt: skip
         if record is not None:
             record.append(window)
-        return model.first_battery_kw(window)
+        first = model.first_step(window)
+        p_batt, target = first if first is not None else (0.0, 0.0)
+        if not guard:
+            return p_batt
+        month = step.truth.billing_month[step.i]
+        held = limits.with_peak_target(max(target, step.peaks_kw.get(month, 0.0)))
+        planned_import = max(load_f[0] - pv_f[0] - p_batt, 0.0)
+        net = step.truth.load_kw[step.i] - step.truth.pv_kw[step.i]
+        p, _ = guard_setpoint(p_batt, net, import_target_kw(held, planned_import),
+                              limits.export_limit_kw)  # fmt: skip
+        return p
 
     return decide
 
@@ -353,6 +331,16 @@ def receding(
     """Replay the period with the optimiser planning every step (see ``optimiser``);
     ``progress`` as in ``replay``."""
     return replay(scenario, optimiser(scenario.config, forecaster), name, progress=progress)
+
+
+def robust(
+    scenario: Scenario, progress: Callable[[int, int], None] | None = None
+) -> Outcome:
+    """Our controller as the daemon runs it: the site's own load forecaster (PV persistence),
+    the peak reserve from its past errors at ``plan.peak_risk_quantile``, and the live guard."""
+    config = scenario.config
+    controller = optimiser(config, load_forecaster(config), guard=True, margin=True)
+    return replay(scenario, controller, "receding_robust", progress=progress)
 
 
 def self_consumption(scenario: Scenario) -> Outcome:

@@ -13,26 +13,47 @@ A series table::
     timestamps = "start"               # or "end": the stamp closes its period
     resample = "hold"                  # "hold", "interpolate" (between stamps) or "mean"
 
+Files in local wall time take three more keys (all optional; ``korea-steel-2018.toml`` uses
+them)::
+
+    time_format = "%d/%m/%Y %H:%M"     # strptime format of the time column (default ISO 8601)
+    time_zone = "Asia/Seoul"           # naive stamps are wall time there (default: UTC)
+    midnight = "previous_day"          # end stamps whose 00:00 row carries the date of the day
+                                       # it closes ("31/12/2018 00:00" = 2019-01-01 00:00)
+    regular = true                     # stamps must be one fixed step apart: no gap, duplicate
+                                       # or disorder (else an error names the first one)
+
 ``${SHARED_DATA}`` is the ``shared/data`` folder beside the project (or ``$SHARED_DATA``);
 other relative paths are relative to the scenario file.
 
 Without data files, a ``[generated]`` table builds the load and PV on the embedded defaults
 (``load = "demo_profile"``: ``sim.loadprofile``'s two-shift factory load; ``pv = "clear_sky"``:
 the site's arrays under clear sky through ``dispatch.forecast``); a series named in both is an
-error. Prices and intensity then come from the site's tariff and carbon sections.
+error. Prices and intensity then come from the site's tariff and carbon sections. A file
+series and a generated one mix (e.g. measured load with clear-sky PV); ``pv_scale_by_month``
+(twelve factors, January first, site-local months) shapes clear-sky PV by a monthly clearness.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from dispatch.config import SiteConfig, load_config
 from dispatch.types import ConfigError, InputError
@@ -57,6 +78,26 @@ class SeriesSpec(BaseModel):
     scale: float = 1.0
     timestamps: Literal["start", "end"] = "start"
     resample: Literal["hold", "interpolate", "mean"] = "hold"
+    time_format: str | None = None  # strptime format of the time column; None: ISO 8601
+    time_zone: str | None = None  # IANA zone of naive stamps; None: naive stamps are UTC
+    midnight: Literal["same_day", "previous_day"] = "same_day"  # date on an end stamp's 00:00
+    regular: bool = False  # require one fixed step between stamps (no gap, duplicate, disorder)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                zoneinfo.ZoneInfo(v)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown IANA time zone {v!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _midnight_needs_end(self) -> SeriesSpec:
+        if self.midnight == "previous_day" and self.timestamps != "end":
+            raise ValueError('midnight = "previous_day" needs timestamps = "end"')
+        return self
 
 
 class GeneratedSpec(BaseModel):
@@ -66,6 +107,9 @@ class GeneratedSpec(BaseModel):
     load: Literal["demo_profile"] | None = None
     pv: Literal["clear_sky"] | None = None
     pv_scale: Annotated[float, Field(ge=0)] = 1.0  # e.g. < 1 for clouds on clear-sky PV
+    # monthly clearness on top of pv_scale: 12 factors, January first, site-local months
+    pv_scale_by_month: Annotated[list[Annotated[float, Field(ge=0)]],
+                                 Field(min_length=12, max_length=12)] | None = None  # fmt: skip
     seed: int = 0  # load-noise seed
 
 
@@ -111,6 +155,55 @@ def _resolve(path: str, base: Path) -> Path:
     return p if p.is_absolute() else (base / p).resolve()
 
 
+def parse_times(column: pd.Series, spec: SeriesSpec, name: str) -> pd.DatetimeIndex:
+    """The time column as UTC instants, by ``time_format``, ``time_zone`` and ``midnight``.
+
+    Raises
+    ------
+    InputError
+        For a stamp that does not parse, stamps with an offset when ``time_zone`` is given, or a
+        wall time that does not exist or is ambiguous in ``time_zone`` (a DST change).
+    """
+    fmt = spec.time_format or "ISO8601"
+    try:
+        if spec.time_zone is None:
+            times = pd.DatetimeIndex(pd.to_datetime(column, utc=True, format=fmt))
+        else:
+            times = pd.DatetimeIndex(pd.to_datetime(column, format=fmt))
+            if times.tz is not None:
+                raise InputError(f"series {name}: stamps carry an offset; drop time_zone")
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"series {name}: cannot parse {spec.time_column!r}: {exc}") from None
+    if spec.midnight == "previous_day":
+        wall = times.tz_convert(spec.time_zone or "UTC") if times.tz is not None else times
+        at_midnight = (wall.hour == 0) & (wall.minute == 0) & (wall.second == 0)
+        times = times + pd.to_timedelta(at_midnight.astype(int), unit="D")
+    if spec.time_zone is not None:
+        try:
+            times = times.tz_localize(spec.time_zone, ambiguous="raise", nonexistent="raise")
+        except (ValueError, TypeError) as exc:  # pytz-style Ambiguous/NonExistentTimeError
+            raise InputError(f"series {name}: {exc} in {spec.time_zone}") from None
+        times = times.tz_convert("UTC")
+    return times
+
+
+def check_regular(times: pd.DatetimeIndex, column: pd.Series, name: str) -> None:
+    """Raise ``InputError`` naming the first stamp that is not one step after the previous."""
+    if len(times) < 2:
+        return
+    steps = times[1:] - times[:-1]
+    step = steps.median()
+    bad = np.flatnonzero(steps != step)
+    if bad.size:
+        i = int(bad[0]) + 1
+        zero = pd.Timedelta(0)
+        what = "duplicate" if steps[i - 1] == zero else "gap" if steps[i - 1] > zero else None
+        raise InputError(
+            f"series {name}: {what or 'out of order'} at row {i} ({column.iloc[i]!r} -> "
+            f"{times[i].isoformat()}, previous {times[i - 1].isoformat()}); the step is {step}"
+        )
+
+
 def load_series(spec: SeriesSpec, base: Path, index: pd.DatetimeIndex, name: str) -> pd.Series:
     """One series on the plan grid ``index`` (UTC period starts)."""
     path = _resolve(spec.file, base)
@@ -118,8 +211,10 @@ def load_series(spec: SeriesSpec, base: Path, index: pd.DatetimeIndex, name: str
         raw = pd.read_csv(path, usecols=[spec.time_column, spec.value_column], encoding="utf-8-sig")
     except (OSError, ValueError) as exc:
         raise InputError(f"series {name}: cannot read {path}: {exc}") from None
-    times = pd.DatetimeIndex(pd.to_datetime(raw[spec.time_column], utc=True, format="ISO8601"))
+    times = parse_times(raw[spec.time_column], spec, name)
     values = pd.Series(raw[spec.value_column].to_numpy(float) * spec.scale, index=times)
+    if spec.regular:
+        check_regular(times, raw[spec.time_column], name)
     if spec.timestamps == "end":
         values.index = values.index - pd.Series(times).diff().median()
     values = values[~values.index.duplicated()].sort_index()
@@ -155,7 +250,11 @@ def generated_series(gen: GeneratedSpec, config: SiteConfig, index: pd.DatetimeI
                                  timezone=config.site.timezone)  # fmt: skip
         out.append(factory_load_kw(index, profile, gen.seed).rename("p_load_kw"))
     if gen.pv == "clear_sky":
-        out.append((gen.pv_scale * pv_available_kw(config, index)).rename("p_pv_kw"))
+        scale = np.full(len(index), gen.pv_scale)
+        if gen.pv_scale_by_month is not None:
+            months = index.tz_convert(config.site.timezone).month.to_numpy() - 1
+            scale = scale * np.asarray(gen.pv_scale_by_month)[months]
+        out.append((scale * pv_available_kw(config, index)).rename("p_pv_kw"))
     return out
 
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from sim import backtest
+from sim import backtest, forecasters
 from sim.scenario import Scenario
 
 Progress = Callable[[int, int], None]
@@ -23,11 +23,12 @@ STRATEGIES = (
     "peak_shaving",
     "receding_naive",
     "receding_noisy",
+    "receding_robust",
     "receding_perfect",
     "perfect_foresight",
 )
 DEFAULT_STRATEGIES = ("no_battery", "self_consumption", "peak_shaving", "receding_naive",
-                      "receding_perfect", "perfect_foresight")  # fmt: skip
+                      "receding_robust", "receding_perfect", "perfect_foresight")  # fmt: skip
 
 
 def run_strategy(
@@ -57,10 +58,12 @@ def run_strategy(
         return backtest.peak_shaving(scenario)
     if name == "perfect_foresight":
         return backtest.perfect_foresight(scenario)
-    forecasters = {"receding_naive": backtest.persistence, "receding_perfect": backtest.perfect,
-                   "receding_noisy": backtest.noisy(0.1, seed=0)}  # fmt: skip
-    if name in forecasters:
-        return backtest.receding(scenario, forecasters[name], name, progress=progress)
+    if name == "receding_robust":
+        return backtest.robust(scenario, progress=progress)
+    told = {"receding_naive": forecasters.persistence, "receding_perfect": forecasters.perfect,
+            "receding_noisy": forecasters.noisy(0.1, seed=0)}  # fmt: skip
+    if name in told:
+        return backtest.receding(scenario, told[name], name, progress=progress)
     raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
 
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench import reference_lp as ref
-from sim import backtest
+from sim import backtest, forecasters
 from sim.scenario import Scenario
 from tests.factories import config
 
@@ -46,7 +46,7 @@ def toy_day(n=48, seed=0) -> Scenario:
 
 def test_kpis_equal_an_independent_recomputation_from_the_time_series():
     sc = toy_day()
-    out = backtest.receding(sc, backtest.persistence, "persistence")
+    out = backtest.receding(sc, forecasters.persistence, "persistence")
     f = out.frame
     np.testing.assert_allclose(f["p_grid_kw"] + f["p_pv_kw"] + f["p_batt_kw"], f["p_load_kw"],
                                atol=1e-9)  # fmt: skip
@@ -85,8 +85,8 @@ def test_no_strategy_beats_perfect_foresight(seed, dc, soc):
                   rng.uniform(100, 700, n), demand_charge=dc, soc=soc)  # fmt: skip
     bound = backtest.perfect_foresight(sc).costs.total
     for out in (backtest.no_battery(sc), backtest.self_consumption(sc),
-                backtest.peak_shaving(sc), backtest.receding(sc, backtest.perfect),
-                backtest.receding(sc, backtest.persistence, "persistence")):  # fmt: skip
+                backtest.peak_shaving(sc), backtest.receding(sc, forecasters.perfect),
+                backtest.receding(sc, forecasters.persistence, "persistence")):  # fmt: skip
         assert out.costs.total >= bound - 1e-6 * max(1.0, abs(bound)), out.strategy
 
 
@@ -94,7 +94,7 @@ def test_load_forecaster_sees_only_the_past_and_follows_a_weekly_plant():
     sc = toy_day(n=24 * 16)
     x = backtest.period_inputs(sc)
     truth = backtest._padded(x, 6, sc.config)
-    forecaster = backtest.load_forecaster(sc.config)
+    forecaster = forecasters.load_forecaster(sc.config)
     i = 24 * 15
     pv, load = forecaster(truth, i, 6)
     changed = backtest.replace(truth, load_kw=truth.load_kw.copy())

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import backtest, kpis
+from sim import backtest, forecasters, kpis
 from tests.factories import config
 from tests.test_backtest import toy_day
 
@@ -24,7 +24,7 @@ def two_month_toy():
 def outcomes():
     sc = two_month_toy()
     runs = [backtest.no_battery(sc), backtest.self_consumption(sc), backtest.peak_shaving(sc),
-            backtest.receding(sc, backtest.persistence, "receding_naive"),
+            backtest.receding(sc, forecasters.persistence, "receding_naive"),
             backtest.perfect_foresight(sc)]  # fmt: skip
     return sc, runs
 

@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from sim import backtest, backtest_cli, report, sweep
+from sim import backtest, backtest_cli, forecasters, report, sweep
 from sim.scenario import PROJECT_ROOT, load_scenario
 from sim.strategies import ProgressLine
 from tests.test_kpis import two_month_toy
@@ -18,7 +18,7 @@ SUZHOU = PROJECT_ROOT / "configs" / "scenarios" / "suzhou-factory.toml"
 @pytest.fixture(scope="module")
 def toy_outcomes():
     sc = two_month_toy()
-    return sc, [backtest.no_battery(sc), backtest.receding(sc, backtest.perfect),
+    return sc, [backtest.no_battery(sc), backtest.receding(sc, forecasters.perfect),
                 backtest.perfect_foresight(sc)]  # fmt: skip
 
 
@@ -49,7 +49,7 @@ def test_progress_line_reaches_the_total(toy_outcomes):
 
     sc, _ = toy_outcomes
     stream = io.StringIO()
-    backtest.receding(sc, backtest.perfect, progress=ProgressLine("x", stream, every_s=0.0))
+    backtest.receding(sc, forecasters.perfect, progress=ProgressLine("x", stream, every_s=0.0))
     text = stream.getvalue()
     assert f"{len(sc.data)}/{len(sc.data)} slots" in text and text.endswith("\n")
 

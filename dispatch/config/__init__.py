@@ -269,6 +269,17 @@ class PlanSection(_Model):
     reserve_penalty_per_kwh: NonNegFloat = Field(
         1.0, description="price per kWh-slot of dipping below the reserve SoC"
     )
+    peak_risk_quantile: Annotated[float, Field(ge=0.5, lt=1.0)] = Field(
+        0.5,
+        description="quantile of the net load the month's peak target and the import cap are "
+        "planned for (0.5: the expected load, no peak reserve; 0.9: hold the peak unless the "
+        "load exceeds its 90 % quantile); needs load (or PV) quantiles in the forecast",
+    )
+    peak_reserve_window_h: Annotated[float, Field(gt=0, le=168)] | None = Field(
+        None,
+        description="hours over which extra peak discharges add up in the energy held back "
+        "(default: the whole horizon, the most cautious)",
+    )
 
     @model_validator(mode="after")
     def _terminal(self) -> PlanSection:

@@ -2,7 +2,8 @@
 
 Role: build everything from a ``SiteConfig``, run the APScheduler 3 ``AsyncIOScheduler`` with
 one job each for control (every ``control.cycle_s``), plan (every plan step, aligned to the
-clock), forecast (hourly) and housekeeping (retention, month change), guard every job
+clock), forecast (hourly) and housekeeping (retention, month change), the carbon-ledger job
+after a control cycle that completed an interval (``ledger_job``), guard every job
 boundary (the only catch-all places), serve status and metrics, talk to systemd, and stop
 cleanly on SIGTERM/SIGINT with the safe state and the devices' default mode. Scheduling is in
 real seconds; every time the jobs see comes from the injectable ``Clock``.
@@ -22,13 +23,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pandas as pd
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.interval import IntervalTrigger
 
 from dispatch.config import SiteConfig
 from dispatch.control import ControlLimits
-from dispatch.daemon import cycle, planning
+from dispatch.daemon import cycle, ledger_job, planning
 from dispatch.daemon.clock import Clock
 from dispatch.daemon.http import StatusServer
 from dispatch.daemon.logs import FailureLog
@@ -91,6 +93,11 @@ class Daemon:
         self.in_safe_state = False
         self.peaks: dict[str, float] = {}
         self.tracker = PeakTracker(config.plan.step_min * 60.0)
+        self.ledger_book = ledger_job.LedgerBook(pd.Timedelta(minutes=config.plan.step_min))
+        self.ledger_task: asyncio.Task[bool] | None = None
+        self.carbon_figures: dict[str, Any] | None = None
+        if config.carbon.neutrality_target_year is not None:
+            self.metrics.carbon_target(config.carbon.neutrality_target_year)
         self.month = billing_month_of(self.clock.now(), config.billing_timezone)
         self.device_lock = asyncio.Lock()
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="dispatch-plan")
@@ -177,6 +184,14 @@ class Daemon:
         if await self.guarded("control", cycle.control_cycle):
             self.cycles_completed += 1
             self.notifier.watchdog()
+            self.start_ledger_job()
+
+    def start_ledger_job(self) -> None:
+        """Start the carbon-ledger job beside the control loop when an interval completed
+        (one at a time; it never delays the next cycle)."""
+        busy = self.ledger_task is not None and not self.ledger_task.done()
+        if not busy and self.ledger_book.due(self.clock.now()):
+            self.ledger_task = asyncio.create_task(self.guarded("ledger", ledger_job.ledger_job))
 
     async def plan_job(self) -> None:
         """Solve and publish a plan."""

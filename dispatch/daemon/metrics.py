@@ -1,13 +1,16 @@
 """Prometheus metrics of one daemon (its own registry: no module-level state).
 
 Role: name and update the gauges, counters and histograms that ``/metrics`` serves: control
-cycle time, solve time, plan status and age, SoC, powers, setpoint and its error, device faults
-and data ages. Imports prometheus_client and ``dispatch.types``.
+cycle time, solve time, plan status and age, SoC, powers, setpoint and its error, device faults,
+data ages, and the carbon ledger's month-to-date tonnes, net balance toward neutrality and
+target year. Imports prometheus_client and ``dispatch.types``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import Enum as PromEnum
@@ -49,7 +52,41 @@ class Metrics:
                               ["data"], registry=r)  # fmt: skip
         self.job_errors = Counter("dispatch_job_errors", "Unexpected job failures", ["job"],
                                   registry=r)  # fmt: skip
+        self.carbon_month = Gauge(
+            "dispatch_carbon_month_to_date_tonnes",
+            "Scope 2 emissions of the site-local month so far, from the carbon ledger (t CO2)",
+            ["method"], registry=r)  # fmt: skip
+        self.carbon_net = Gauge(
+            "dispatch_carbon_net_balance_tonnes",
+            "Neutrality basis emissions minus offsets retired, month or year to date (t CO2)",
+            ["period"], registry=r)  # fmt: skip
+        self.carbon_offsets_needed = Gauge(
+            "dispatch_carbon_offsets_needed_tonnes",
+            "Offsets still to buy for a net-zero target year at the current trend (t CO2)",
+            registry=r)  # fmt: skip
+        self.ledger_records = Gauge(
+            "dispatch_carbon_ledger_records", "Interval records in the carbon ledger", registry=r
+        )
+        self.carbon_target_year: Gauge | None = None
         self.plan_status.state("none")
+
+    def carbon_target(self, year: int) -> None:
+        """Expose the configured neutrality target year (only when one is configured)."""
+        if self.carbon_target_year is None:
+            self.carbon_target_year = Gauge("dispatch_carbon_neutrality_target_year",
+                                            "Configured carbon neutrality target year",
+                                            registry=self.registry)  # fmt: skip
+        self.carbon_target_year.set(year)
+
+    def carbon(self, figures: Mapping[str, Any]) -> None:
+        """Record the ledger's figures (``dispatch.daemon.ledger_job.carbon_figures``)."""
+        self.carbon_month.labels("location").set(figures["location_t_co2"])
+        self.carbon_month.labels("market").set(figures["market_t_co2"])
+        self.carbon_net.labels("month").set(figures["net_month_t_co2"])
+        self.carbon_net.labels("year").set(figures["net_year_t_co2"])
+        needed = figures.get("offsets_needed_t_co2")
+        self.carbon_offsets_needed.set(math.nan if needed is None else needed)
+        self.ledger_records.set(figures["records"])
 
     def cycle(self, snap: Snapshot, sp: Setpoints, last_kw: float | None, seconds: float) -> None:
         """Record one completed control cycle."""

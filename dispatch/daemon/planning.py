@@ -88,7 +88,8 @@ def horizon_frame(d: Daemon, now: dt.datetime) -> pd.DataFrame | None:
     if fs is None:
         return None
     index = slot_index(d, now, d.config.plan.n_slots)
-    frame = fs.frame[["p_pv_kw", "p_load_kw"]]
+    quantiles = [c for c in fs.frame.columns if c.startswith(pipeline.LOAD_QUANTILE_PREFIX)]
+    frame = fs.frame[["p_pv_kw", "p_load_kw", *quantiles]]
     if not index.isin(frame.index).all():
         return None
     return frame.loc[index]
@@ -101,12 +102,14 @@ def solve(d: Daemon, frame: pd.DataFrame, soc: float | None, peaks: dict[str, fl
 
 
 def peak_target(d: Daemon, plan: Plan, now: dt.datetime) -> float | None:
-    """The import the guard holds this month (kW); None without a demand charge."""
+    """The import the guard holds this month (kW): the plan's peak target for the month (with
+    its reserve for load above the forecast), never below the month's peak so far; None
+    without a demand charge."""
     if d.config.tariff.demand_charge_per_kw_month <= 0:
         return None
     month = billing_month_of(now, d.config.billing_timezone)
     months = plan.frame.index.tz_convert(d.config.billing_timezone).strftime("%Y-%m")
-    planned = plan.frame["p_import_kw"][months == month]
+    planned = plan.frame[["p_import_kw", "peak_target_kw"]][months == month].to_numpy()
     return max(d.month_peak_kw(month), float(planned.max()) if len(planned) else 0.0)
 
 

@@ -20,6 +20,7 @@ from dispatch.config import SiteConfig
 from dispatch.optimise.formulation import Formulation, build
 from dispatch.optimise.hot import HotHighs
 from dispatch.optimise.outcome import SlotInputs, fallback_plan, make_plan, plan_frame
+from dispatch.optimise.risk import peak_margin_kw, peak_reserve_kwh
 from dispatch.types import Forecast, InputError, Plan
 
 #: Above this many slots a first solve from scratch is faster with interior point than with dual
@@ -64,6 +65,9 @@ class DispatchModel:
     fixed_months : sequence of str, optional
         Billing-month label of every slot, fixed for every solve (a single year-long solve);
         keeps the program small when it spans many months.
+    robust : bool, optional
+        Build the peak reserve; by default when ``plan.peak_risk_quantile`` is above the median
+        and the tariff has a demand charge.
     """
 
     def __init__(
@@ -72,12 +76,20 @@ class DispatchModel:
         n_slots: int | None = None,
         n_months: int | None = None,
         fixed_months: Sequence[str] | None = None,
+        robust: bool | None = None,
     ):
         self.config = config
         self.n_slots = n_slots or config.plan.n_slots
         self.step = pd.Timedelta(minutes=config.plan.step_min)
         self.dt_h = config.plan.step_min / 60.0
-        self.form: Formulation = build(config, self.n_slots, self.dt_h, n_months, fixed_months)
+        if robust is None:
+            robust = config.plan.peak_risk_quantile > 0.5
+        window_h = config.plan.peak_reserve_window_h
+        self.reserve_window = (
+            self.n_slots if window_h is None else max(1, round(window_h / self.dt_h))
+        )
+        self.form: Formulation = build(config, self.n_slots, self.dt_h, n_months, fixed_months,
+                                       robust, self.reserve_window)  # fmt: skip
         self.path, self.method = solver_path(config.plan.solver, self.n_slots)
         self._hot: HotHighs | None = None
         self._solution: dict[str, Any] = {}
@@ -121,7 +133,8 @@ class DispatchModel:
         if not isinstance(peak_so_far_kw, Mapping):
             peak_so_far_kw = {str(months[0]): float(peak_so_far_kw)}
         energy = soc_frac * self.config.battery.energy_kwh
-        return SlotInputs.from_frame(f, self.dt_h, months, peak_so_far_kw, energy)
+        margin = peak_margin_kw(forecast, self.config.plan.peak_risk_quantile)
+        return SlotInputs.from_frame(f, self.dt_h, months, peak_so_far_kw, energy, margin)
 
     def _parameter_values(self, x: SlotInputs, caps: dict[str, np.ndarray]) -> dict[str, Any]:
         cfg = self.config
@@ -151,6 +164,9 @@ class DispatchModel:
         p["reserve_kwh"] = b.reserve_frac * b.energy_kwh
         p["terminal_target_kwh"] = self._terminal_target(x.energy_start_kwh)
         p["terminal_value_per_kwh"] = 0.0
+        if self.form.robust:
+            margin = x.peak_margin_kw
+            p["peak_margin_kw"] = np.zeros(self.n_slots) if margin is None else margin
         return p
 
     def _terminal_target(self, energy_start_kwh: float) -> float:
@@ -245,11 +261,9 @@ class DispatchModel:
 
     def first_battery_kw(self, x: SlotInputs) -> float:
         """Only the first slot's battery power of the plan for ``x`` (kW, > 0 discharge), or 0
-        (idle, as the fallback plan) when the solve fails: the backtest's hot path, which needs
-        no plan frame."""
-        if isinstance(self._optimise(x, None), str):
-            return 0.0
-        return float(self._values("discharge_kw")[0] - self._values("charge_kw")[0])
+        (idle, as the fallback plan) when the solve fails."""
+        step = self.first_step(x)
+        return 0.0 if step is None else step[0]
 
     def _optimise(
         self, x: SlotInputs, caps: Mapping[str, np.ndarray] | None
@@ -295,18 +309,43 @@ class DispatchModel:
             changed = True
         return changed
 
+    def _slot_targets(self, x: SlotInputs) -> np.ndarray:
+        """Each slot's billing-month peak target from the solution (kW)."""
+        months = list(dict.fromkeys(x.billing_month.tolist()))
+        peaks = self._values("peak_kw")
+        target = np.empty(self.n_slots)
+        for k, month in enumerate(months):
+            target[x.billing_month == month] = peaks[k]
+        return target
+
+    def first_step(self, x: SlotInputs) -> tuple[float, float] | None:
+        """The first slot's battery power (kW, > 0 discharge) and its month's peak target (kW)
+        of the plan for ``x``, or None when the solve fails: the backtest's hot path, which
+        needs no plan frame."""
+        if isinstance(self._optimise(x, None), str):
+            return None
+        p = float(self._values("discharge_kw")[0] - self._values("charge_kw")[0])
+        return p, float(self._values("peak_kw")[0])
+
     def _plan(
         self, x: SlotInputs, values: dict[str, Any], objective: float, solve_ms: float, message: str
     ) -> Plan:
         v = self._values
         net_batt = v("discharge_kw") - v("charge_kw")  # nets the sub-tolerance residue of
-        frame = plan_frame(  # interior-point solvers
+        target = self._slot_targets(x)  # interior-point solvers
+        margin = values.get("peak_margin_kw", np.zeros(self.n_slots))
+        reserve = peak_reserve_kwh(v("import_kw") + v("import_over_kw"), margin, target,
+                                   self.dt_h, self.config.battery.eta_discharge,
+                                   self.reserve_window)  # fmt: skip
+        frame = plan_frame(
             x,
             np.maximum(-net_batt, 0.0),
             np.maximum(net_batt, 0.0),
             v("curtail_kw"),
             v("energy_kwh"),
             self.config,
+            target,
+            reserve,
         )
         dt = self.dt_h
         soft = {

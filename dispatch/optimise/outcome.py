@@ -38,6 +38,9 @@ class SlotInputs:
         Peak import already reached in each billing month (kW).
     energy_start_kwh : float
         Stored energy at the start of the horizon (kWh).
+    peak_margin_kw : numpy.ndarray, optional
+        How far the net load may exceed its expectation at the plan's risk level (kW, see
+        ``risk.peak_margin_kw``); None: no margin.
     """
 
     index: pd.DatetimeIndex
@@ -50,6 +53,7 @@ class SlotInputs:
     billing_month: np.ndarray
     peak_so_far_kw: Mapping[str, float]
     energy_start_kwh: float
+    peak_margin_kw: np.ndarray | None = None
 
     @classmethod
     def from_frame(
@@ -59,6 +63,7 @@ class SlotInputs:
         billing_month: np.ndarray,
         peak_so_far_kw: Mapping[str, float],
         energy_start_kwh: float,
+        peak_margin_kw: np.ndarray | None = None,
     ) -> SlotInputs:
         """Gather the arrays of a complete forecast frame (``p_pv_kw``, ``p_load_kw``,
         ``price_import_per_kwh``, ``price_export_per_kwh``, ``ci_g_per_kwh``)."""
@@ -76,7 +81,20 @@ class SlotInputs:
             billing_month=billing_month,
             peak_so_far_kw=dict(peak_so_far_kw),
             energy_start_kwh=energy_start_kwh,
+            peak_margin_kw=peak_margin_kw,
         )
+
+
+def month_peaks_kw(
+    import_kw: np.ndarray, billing_month: np.ndarray, peak_so_far_kw: Mapping[str, float]
+) -> np.ndarray:
+    """Per slot, its billing month's peak: the peak so far or the highest import of the
+    month's slots, whichever is higher (kW)."""
+    out = np.empty(len(import_kw))
+    for month in dict.fromkeys(billing_month.tolist()):
+        mask = billing_month == month
+        out[mask] = max(float(peak_so_far_kw.get(month, 0.0)), float(import_kw[mask].max()))
+    return out
 
 
 def demand_increase_kw(
@@ -133,17 +151,25 @@ def plan_frame(
     curtail_kw: np.ndarray,
     energy_kwh: np.ndarray,
     config: SiteConfig,
+    peak_target_kw: np.ndarray | None = None,
+    peak_reserve_kwh: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The per-slot plan frame (columns ``PLAN_COLUMNS``); grid power follows from the power
-    balance."""
+    balance. Without a peak target, each slot's is its month's peak with this schedule;
+    without a reserve, none is held."""
     p_batt = discharge_kw - charge_kw
     p_pv = inputs.pv_kw - curtail_kw
     p_grid = inputs.load_kw - p_pv - p_batt
+    p_import = np.maximum(p_grid, 0.0)
+    if peak_target_kw is None:
+        peak_target_kw = month_peaks_kw(p_import, inputs.billing_month, inputs.peak_so_far_kw)
+    if peak_reserve_kwh is None:
+        peak_reserve_kwh = np.zeros(len(p_grid))
     columns = (
-        p_batt, charge_kw, discharge_kw, p_grid, np.maximum(p_grid, 0.0),
+        p_batt, charge_kw, discharge_kw, p_grid, p_import,
         np.maximum(-p_grid, 0.0), p_pv, curtail_kw, inputs.load_kw,
         energy_kwh / config.battery.energy_kwh, inputs.price_import_per_kwh,
-        inputs.price_export_per_kwh, inputs.ci_g_per_kwh,
+        inputs.price_export_per_kwh, inputs.ci_g_per_kwh, peak_target_kw, peak_reserve_kwh,
     )  # fmt: skip
     return pd.DataFrame(np.column_stack(columns), index=inputs.index, columns=list(PLAN_COLUMNS))
 

@@ -5,7 +5,8 @@ plans (a row per plan plus its slots), setpoints with their reasons and read-bac
 billing month's demand peak and the carbon ledger (interval records chained by hash, offsets
 registry). May import ``dispatch.types`` and ``dispatch.config``; never the pure core or the
 other adapters. Modules: ``schema`` (tables, migrations), ``codec`` (value types <-> rows),
-``housekeeping`` (retention, CSV export), ``db`` (``Store``).
+``housekeeping`` (retention, CSV export), ``ledger_tables`` (ledger, head and offsets methods),
+``db`` (``Store``).
 
 Design
 ------
@@ -29,20 +30,25 @@ Design
   (stored as given, so ``IntervalRecord(**row)`` re-verifies), is append-only (triggers refuse
   UPDATE and DELETE; tamper tests drop them first) and is never pruned. ``offsets`` mirrors
   ``dispatch.ledger.OffsetRecord``; a serial is unique per credit type. The two modules are
-  siblings: the composition root maps records to rows.
+  siblings: the composition root maps records to rows. ``ledger_head`` (one row, schema v4)
+  keeps the chain's head outside the ledger, written in the same transaction as each append,
+  which must continue it (``ledger_tables``).
 """
 
 from dispatch.store.codec import EVENT_LEVELS, DemandPeak, from_ms, to_ms
 from dispatch.store.db import Store
+from dispatch.store.ledger_tables import GENESIS_HASH, LedgerHead
 from dispatch.store.schema import MIGRATIONS, RETAINED, SCHEMA_VERSION, TABLES, StoreError, migrate
 
 __all__ = [
     "EVENT_LEVELS",
+    "GENESIS_HASH",
     "MIGRATIONS",
     "RETAINED",
     "SCHEMA_VERSION",
     "TABLES",
     "DemandPeak",
+    "LedgerHead",
     "Store",
     "StoreError",
     "from_ms",

@@ -1,8 +1,9 @@
 """``Store``: the site's history database (connections, transactions, writes and reads).
 
 Role: the only class that opens SQLite files. One connection per thread, every public write
-one transaction; see the package docstring for the design. Imports ``dispatch.types``,
-``dispatch.config`` and the store's own modules.
+one transaction; see the package docstring for the design. The ledger and offsets methods
+come from ``ledger_tables.LedgerTables``. Imports ``dispatch.types``, ``dispatch.config`` and
+the store's own modules.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from dispatch.config import SiteConfig
 from dispatch.store import codec, housekeeping
 from dispatch.store.codec import DemandPeak
+from dispatch.store.ledger_tables import LedgerTables
 from dispatch.store.schema import RETAINED, StoreError, check_table, migrate
 from dispatch.types import PLAN_COLUMNS, Forecast, InputError, Plan, Setpoints, Snapshot
 
@@ -26,7 +28,7 @@ from dispatch.types import PLAN_COLUMNS, Forecast, InputError, Plan, Setpoints, 
 Event = tuple[str, str, str, str | None]
 
 
-class Store:
+class Store(LedgerTables):
     """The history database of one site.
 
     Parameters
@@ -247,31 +249,6 @@ class Store:
         if peak is None:  # pragma: no cover - the row was just written
             raise StoreError(f"{self.path}: demand_peak: {billing_month!r} vanished")
         return peak
-
-    def append_ledger(self, records: Iterable[Mapping[str, Any]]) -> int:
-        """Append carbon-ledger interval records in one transaction; returns how many.
-
-        Each record maps the columns of ``ledger_intervals`` (the fields of
-        ``dispatch.ledger.IntervalRecord``, e.g. ``record._asdict()``) to values.
-        """
-        n = 0
-        with self.transaction("append ledger") as conn:
-            for record in records:
-                self._insert(conn, "ledger_intervals", record)
-                n += 1
-        return n
-
-    def ledger(self) -> list[dict[str, Any]]:
-        """Every ledger record in stored (append) order, without ``seq``."""
-        rows = self._read("read ledger", "SELECT * FROM ledger_intervals ORDER BY seq")
-        return [{k: v for k, v in dict(r).items() if k != "seq"} for r in rows]
-
-    def add_offset(self, record: Mapping[str, Any]) -> int:
-        """Register a carbon-credit batch (columns of ``offsets``, the fields of
-        ``dispatch.ledger.OffsetRecord``; dates as ``datetime.date`` or ISO text)."""
-        row = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in record.items()}
-        with self.transaction("add offset") as conn:
-            return self._insert(conn, "offsets", row)
 
     # ------------------------------------------------------------------ reads
     def rows(

@@ -81,6 +81,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE setpoints ADD COLUMN readback_p_batt_kw REAL",
         "ALTER TABLE setpoints ADD COLUMN write_ok INTEGER",
     ),
+    (  # v4: the ledger's head kept beside the ledger (one row), written with every append
+        "CREATE TABLE ledger_head (id INTEGER PRIMARY KEY CHECK (id = 1), "
+        "record_hash TEXT NOT NULL, end_utc TEXT, records INTEGER NOT NULL)",
+        "INSERT INTO ledger_head SELECT 1, record_hash, end_utc, "
+        "(SELECT count(*) FROM ledger_intervals) FROM ledger_intervals "
+        "ORDER BY seq DESC LIMIT 1",
+    ),
+    (  # v5: each plan slot's peak target and the energy held back for peaks
+        "ALTER TABLE plan_slots ADD COLUMN peak_target_kw REAL",
+        "ALTER TABLE plan_slots ADD COLUMN peak_reserve_kwh REAL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,0 +1,293 @@
+"""Composition of the carbon ledger: measured samples -> interval records; stored rows -> checks.
+
+Role: the one code path that turns the control cycles' measured powers into chained ledger
+records (used by the daemon, and by the backtest tests on simulated flows), and turns the
+store's rows back into records, offsets and a verification outcome (used by the CLI and the
+daemon). Pure: imports ``dispatch.carbon``, ``dispatch.ledger``, ``dispatch.config``,
+``dispatch.types``, numpy and pandas; no I/O, no wall clock. The store's rows come in as plain
+mappings (``Store.rows("measurements")``, ``Store.ledger(with_seq=True)``, ``Store.offsets()``).
+
+From cycles to an interval (a plan step, e.g. 15 min):
+
+- a cycle sample counts when its reading was complete (``ok``) and its four powers are finite;
+  other samples are dropped (a faulty meter never reaches the ledger);
+- the interval's mean power of each flow is the mean of its valid samples (the cycle runs at a
+  fixed period, so this is the time average), times the interval length for energy; PV and
+  load means below zero (meter offsets at night) are taken as zero;
+- an interval without one valid sample is **not recorded**: a daemon that was down leaves a
+  gap in the ledger rather than invented zero flows, and the daemon logs and stores an event
+  naming each gap (the report's ``intervals`` count shows it too);
+- the intensity is the one known for the interval: the forecast's series value when it had
+  one (``ci_source = "series"``), else the configured profile or factor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dispatch import carbon, ledger
+from dispatch.config import SiteConfig
+from dispatch.types import InputError
+
+__all__ = [
+    "FLOWS", "LedgerCheck", "interval_flows", "interval_records", "offsets_from_rows",
+    "records_from_rows", "samples_from_rows", "verify_rows",
+]  # fmt: skip
+
+FLOWS = ("p_grid_kw", "p_pv_kw", "p_batt_kw", "p_load_kw")
+_NON_NEGATIVE = ("p_pv_kw", "p_load_kw", "p_curtail_kw")
+
+
+def samples_from_rows(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Valid cycle samples from ``measurements`` rows.
+
+    Parameters
+    ----------
+    rows : iterable of mapping
+        With ``time_ms`` (epoch ms UTC), ``ok`` (0/1) and the ``FLOWS`` (kW, None for NULL).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``FLOWS`` columns (kW) indexed by UTC sample time, only complete finite readings.
+    """
+    times, values = [], []
+    for r in rows:
+        row = [_number(r.get(c)) for c in FLOWS]
+        if r.get("ok") and all(math.isfinite(v) for v in row):
+            times.append(int(r["time_ms"]))
+            values.append(row)
+    index = pd.DatetimeIndex(pd.to_datetime(times, unit="ms", utc=True), name="time")
+    return pd.DataFrame(np.array(values, dtype=float).reshape(-1, len(FLOWS)), index=index,
+                        columns=list(FLOWS))  # fmt: skip
+
+
+def _number(v: Any) -> float:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan
+
+
+def interval_flows(
+    samples: pd.DataFrame, step: pd.Timedelta, until: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Mean power per interval of the valid samples in it.
+
+    Parameters
+    ----------
+    samples : pandas.DataFrame
+        UTC-indexed (any order) ``FLOWS`` in kW and optionally ``p_curtail_kw``; rows with a
+        non-finite flow are dropped.
+    step : pandas.Timedelta
+        Interval length; intervals start at multiples of it since the epoch.
+    until : pandas.Timestamp, optional
+        Only intervals ending at or before it (complete intervals) are returned.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by UTC interval start (sorted; intervals without a valid sample absent): the
+        mean of each flow (kW; PV, load and curtailment clipped at 0) and ``samples``.
+    """
+    if step <= pd.Timedelta(0):
+        raise InputError(f"ledger intervals: step must be positive, got {step}")
+    missing = [c for c in FLOWS if c not in samples.columns]
+    if missing:
+        raise InputError(f"ledger intervals: missing flow column(s) {missing}")
+    cols = [*FLOWS, *(["p_curtail_kw"] if "p_curtail_kw" in samples.columns else [])]
+    data = samples[cols].astype(float)
+    data = data[np.isfinite(data.to_numpy()).all(axis=1)]
+    index = pd.DatetimeIndex(data.index)
+    if index.tz is None:
+        raise InputError("ledger intervals: sample times must be tz-aware UTC")
+    starts = index.tz_convert("UTC").floor(step)
+    grouped = data.groupby(starts)
+    out = grouped.mean()
+    out["samples"] = grouped.size()
+    out.index = pd.DatetimeIndex(out.index, name="start")
+    if until is not None:
+        out = out[out.index + step <= pd.Timestamp(until)]
+    for c in _NON_NEGATIVE:
+        if c in out.columns:
+            out[c] = out[c].clip(lower=0.0)
+    return out.sort_index()
+
+
+def interval_records(
+    flows: pd.DataFrame,
+    config: SiteConfig,
+    step: pd.Timedelta,
+    ci_series: pd.Series | None = None,
+    prev_hash: str = ledger.GENESIS,
+) -> list[ledger.IntervalRecord]:
+    """Chained ledger records of intervals' mean flows.
+
+    Parameters
+    ----------
+    flows : pandas.DataFrame
+        From ``interval_flows``: UTC interval starts, ``FLOWS`` (kW), optional
+        ``p_curtail_kw``.
+    config : SiteConfig
+        Configured intensity (profile or factor) and export limit.
+    step : pandas.Timedelta
+        Interval length.
+    ci_series : pandas.Series, optional
+        Intensity known from a series (g CO2/kWh) by UTC interval start; NaN or absent
+        intervals fall back to the configuration.
+    prev_hash : str
+        Head of the ledger the records continue.
+
+    Returns
+    -------
+    list of IntervalRecord
+        One per row of ``flows``, values quantised, hashes set.
+    """
+    if flows.empty:
+        return []
+    cols = [c for c in (*FLOWS, "p_curtail_kw") if c in flows.columns]
+    frame = flows[cols].copy()
+    if ci_series is not None:
+        frame["ci_g_per_kwh"] = ci_series.reindex(frame.index).to_numpy(float)
+    accounts = carbon.interval_accounting(frame, config, step)
+    raw = ledger.records_from_accounts(accounts, step, carbon.METHOD_VERSION)
+    return ledger.chain(raw, prev_hash)
+
+
+# -------------------------------------------------------------------- reading back
+@dataclass(frozen=True)
+class LedgerCheck:
+    """Outcome of ``verify_rows``.
+
+    Attributes
+    ----------
+    records : int
+        Rows read.
+    index : int or None
+        Position of the first bad row (None when intact; ``records`` when rows are missing
+        at the end).
+    seq : int or None
+        Its row id in ``ledger_intervals`` (None when intact or past the end).
+    kind : str
+        ``"ok"``, ``"edited"``, ``"deleted"``, ``"reordered"`` or ``"truncated"``.
+    reason : str
+        What ``dispatch.ledger.verify`` found.
+    head : str
+        ``record_hash`` of the last row (empty for an empty ledger).
+    """
+
+    records: int
+    index: int | None
+    seq: int | None
+    kind: str
+    reason: str
+    head: str
+
+    @property
+    def ok(self) -> bool:
+        """True when the ledger is intact."""
+        return self.index is None
+
+
+_FLOAT_FIELDS = tuple(f for f in ledger.VALUE_FIELDS if f not in ledger.STRING_FIELDS)
+
+
+def _bad_column(row: Mapping[str, Any]) -> str | None:
+    for f in ledger.RECORD_FIELDS:
+        v = row.get(f)
+        want_text = f in ledger.STRING_FIELDS
+        if (want_text and not isinstance(v, str)) or (
+            not want_text and not (isinstance(v, int | float) and not isinstance(v, bool))
+        ):
+            return f
+    return None
+
+
+def records_from_rows(rows: list[Mapping[str, Any]]) -> list[ledger.IntervalRecord]:
+    """Ledger records from stored rows (``seq`` ignored).
+
+    Raises
+    ------
+    InputError
+        Naming the row and column whose value has the wrong type (a tampered cell).
+    """
+    out = []
+    for i, row in enumerate(rows):
+        problem = _type_problem(i, row)
+        if problem is not None:
+            raise InputError(problem)
+        values = {f: float(row[f]) if f in _FLOAT_FIELDS else row[f] for f in ledger.RECORD_FIELDS}
+        out.append(ledger.IntervalRecord(**values))
+    return out
+
+
+def _type_problem(i: int, row: Mapping[str, Any]) -> str | None:
+    bad = _bad_column(row)
+    if bad is None:
+        return None
+    want = "text" if bad in ledger.STRING_FIELDS else "number"
+    return (
+        f"edited value at {row.get('start_utc')}: column {bad} holds {row.get(bad)!r}, "
+        f"not a {want}"
+    )
+
+
+def _kind(reason: str) -> str:
+    if reason == "ok":
+        return "ok"
+    if "reordered" in reason:
+        return "reordered"
+    if "removed from the end" in reason:
+        return "truncated"
+    if "deleted" in reason:
+        return "deleted"
+    return "edited"
+
+
+def verify_rows(rows: list[Mapping[str, Any]], expected_head: str | None = None) -> LedgerCheck:
+    """Verify stored ledger rows (in ``seq`` order) against their chain and head.
+
+    Parameters
+    ----------
+    rows : list of mapping
+        ``Store.ledger(with_seq=True)``.
+    expected_head : str, optional
+        The head kept outside the ledger (``Store.ledger_head().record_hash``, or one noted
+        elsewhere); detects rows deleted from the end.
+    """
+    head = str(rows[-1].get("record_hash", "")) if rows else ""
+    for i, row in enumerate(rows):
+        problem = _type_problem(i, row)
+        if problem is not None:
+            return LedgerCheck(len(rows), i, row.get("seq"), "edited", problem, head)
+    records = records_from_rows(rows)
+    result = ledger.verify(records, expected_head=expected_head)
+    if result.ok:
+        return LedgerCheck(len(rows), None, None, "ok", "ok", head)
+    i = result.index
+    assert i is not None
+    seq = rows[i].get("seq") if i < len(rows) else None
+    return LedgerCheck(len(rows), i, seq, _kind(result.reason), result.reason, head)
+
+
+def offsets_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[ledger.OffsetRecord]:
+    """Offsets registry records from ``Store.offsets()`` rows (dates as ISO text)."""
+    out = []
+    for r in rows:
+        retired = r.get("retired_on")
+        out.append(
+            ledger.OffsetRecord(
+                credit_type=str(r["credit_type"]),
+                serial=str(r["serial"]),
+                vintage_year=int(r["vintage_year"]),
+                tonnes=float(r["tonnes"]),
+                purchased_on=dt.date.fromisoformat(str(r["purchased_on"])),
+                retired_on=None if retired is None else dt.date.fromisoformat(str(retired)),
+                registry=str(r.get("registry") or ""),
+            )
+        )
+    return out

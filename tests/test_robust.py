@@ -1,0 +1,155 @@
+"""Robust dispatch: the peak reserve planned for the load that may come, the shared peak target
+held by the live guard, and the margins learnt from past forecast errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dispatch.control import ControlLimits, guard_setpoint, import_target_kw
+from dispatch.optimise import DispatchModel
+from dispatch.optimise.risk import peak_margin_kw, peak_reserve_kwh, quantile_at
+from dispatch.types import Forecast, InputError
+from tests.factories import config, forecast
+
+# One hour slots; 10 kWh / 10 kW lossless battery, full, wear 0.2 per kWh of throughput; the
+# month's peak so far is 10 kW and each kW above it costs 1.0; the first hour's energy is dear
+# (0.5, worth selling), the rest cheap (0.1, not worth the wear).
+PRICES = [0.5, 0.1, 0.1, 0.1]
+EXPECTED_LOAD = [10.0, 10.0, 10.0, 10.0]
+ACTUAL_LOAD = [10.0, 10.0, 20.0, 10.0]  # an hour the point forecast did not see
+LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def site(risk: float):
+    return config(
+        tariff={"demand_charge_per_kw_month": 1.0},
+        battery={"wear_cost_per_kwh": 0.2},
+        plan={"step_min": 60, "horizon_h": 4, "terminal_soc": "free", "peak_risk_quantile": risk},
+    )
+
+
+def toy_forecast(spread_kw_per_level: float = 25.0) -> Forecast:
+    """Expected load flat at 10 kW; in the third hour the load's quantile at level l is
+    10 + spread * (l - 0.5) kW (20 kW at 0.9 with the default spread)."""
+    fc = forecast(EXPECTED_LOAD, price=PRICES)
+    q = np.tile(np.asarray(EXPECTED_LOAD)[:, None], (1, len(LEVELS)))
+    q[2] += spread_kw_per_level * (np.asarray(LEVELS) - 0.5)
+    quantiles = pd.DataFrame(q, index=fc.frame.index, columns=pd.Index(LEVELS, dtype=float))
+    return Forecast(fc.frame, load_quantiles_kw=quantiles)
+
+
+def plan_for(risk: float, robust: bool | None = None, spread: float = 25.0):
+    cfg = site(risk)
+    model = DispatchModel(cfg, n_slots=4, robust=robust)
+    return cfg, model.solve(toy_forecast(spread), soc_frac=1.0, peak_so_far_kw=10.0)
+
+
+def execute(cfg, plan, load_kw: list[float]) -> np.ndarray:
+    """Run a plan against the actual load with the daemon's live guard holding the plan's
+    peak target; returns the realised import per slot (kW). Lossless, one-hour slots."""
+    f = plan.frame
+    limits = ControlLimits.from_config(cfg, float(f["peak_target_kw"].iloc[0]))
+    energy = cfg.battery.energy_kwh
+    imports = []
+    for i, load in enumerate(load_kw):
+        planned = float(f["p_batt_kw"].iloc[i])
+        target = import_target_kw(limits, float(f["p_import_kw"].iloc[i]))
+        p, _ = guard_setpoint(planned, load, target, limits.export_limit_kw)
+        p = min(p, energy, cfg.battery.discharge_max_kw)  # what the battery holds
+        p = max(p, -(cfg.battery.energy_kwh - energy), -cfg.battery.charge_max_kw)
+        energy -= p
+        imports.append(load - p)
+    return np.asarray(imports)
+
+
+def test_point_forecast_loses_the_peak_and_the_robust_plan_keeps_it():
+    cfg, point = plan_for(0.5)
+    _, robust = plan_for(0.9)
+    # the point plan sells the whole battery in the dear hour; the guard has nothing left
+    np.testing.assert_allclose(point.frame["p_batt_kw"], [10, 0, 0, 0], atol=1e-7)
+    np.testing.assert_allclose(execute(cfg, point, ACTUAL_LOAD), [0, 10, 20, 10], atol=1e-7)
+    # the robust plan holds the 10 kWh back for the hour that may reach 20 kW (each kWh sold
+    # earns 0.5 - 0.2, each kW of peak costs 1.0) and the guard spends it there
+    np.testing.assert_allclose(robust.frame["p_batt_kw"], [0, 0, 0, 0], atol=1e-7)
+    np.testing.assert_allclose(robust.frame["peak_target_kw"], 10.0, atol=1e-7)
+    np.testing.assert_allclose(robust.frame["peak_reserve_kwh"], [0, 0, 10, 10], atol=1e-7)
+    np.testing.assert_allclose(execute(cfg, robust, ACTUAL_LOAD), [10, 10, 10, 10], atol=1e-7)
+
+    def bill(imports: np.ndarray) -> float:  # energy plus the demand above the 10 kW so far
+        return float(np.dot(PRICES, imports)) + 1.0 * max(imports.max() - 10.0, 0.0)
+
+    # point: 0.5*0 + 0.1*40 + 10 = 14.0; robust: 0.5*10 + 0.1*30 = 8.0
+    assert bill(execute(cfg, point, ACTUAL_LOAD)) == pytest.approx(14.0)
+    assert bill(execute(cfg, robust, ACTUAL_LOAD)) == pytest.approx(8.0)
+
+
+@pytest.mark.parametrize("risk", [0.9, 0.8, 0.7, 0.6, 0.5])
+def test_reserve_shrinks_to_zero_as_the_risk_level_goes_to_the_median(risk):
+    _, plan = plan_for(risk, robust=True)
+    margin_kwh = 25.0 * (risk - 0.5)  # third hour's quantile above the expectation, for 1 h
+    assert plan.frame["peak_reserve_kwh"].max() == pytest.approx(margin_kwh, abs=1e-7)
+    # what is not held back is sold in the dear hour
+    assert plan.frame["p_batt_kw"].iloc[0] == pytest.approx(10.0 - margin_kwh, abs=1e-7)
+
+
+def test_at_the_median_the_robust_program_is_the_plain_one():
+    _, plain = plan_for(0.5, robust=False)
+    _, robust = plan_for(0.5, robust=True)
+    pd.testing.assert_frame_equal(plain.frame, robust.frame, atol=1e-7)
+    assert robust.objective == pytest.approx(plain.objective, abs=1e-7)
+
+
+def test_a_margin_too_dear_to_cover_raises_the_target_instead():
+    # a 40 kW swing needs 40 kWh the battery does not have: the target rises to what the
+    # reserve can hold (10 + 40 - 10 = 40 kW), and the reserve never exceeds the energy stored
+    _, plan = plan_for(0.9, spread=100.0)
+    f = plan.frame
+    assert f["peak_target_kw"].iloc[0] == pytest.approx(40.0, abs=1e-6)
+    assert (f["peak_reserve_kwh"] <= f["soc_frac"] * 10.0 + 1e-7).all()
+
+
+def test_the_plan_stores_its_target_and_reserve(tmp_path):
+    from dispatch.store import Store
+
+    _, plan = plan_for(0.9)
+    with Store(tmp_path / "s.sqlite3") as store:
+        plan_id = store.write_plan(plan, pd.Timestamp("2026-07-01", tz="UTC").to_pydatetime())
+        back = store.load_plan(plan_id)
+    np.testing.assert_allclose(back.frame["peak_reserve_kwh"], [0, 0, 10, 10], atol=1e-7)
+    np.testing.assert_allclose(back.frame["peak_target_kw"], 10.0, atol=1e-7)
+
+
+# ------------------------------------------------------------------ margins from quantiles
+def test_quantile_between_levels_is_linear_and_outside_is_refused():
+    idx = pd.date_range("2026-07-01", periods=2, freq="h", tz="UTC")
+    q = pd.DataFrame([[1.0, 3.0], [2.0, 6.0]], index=idx, columns=pd.Index([0.5, 0.9]))
+    np.testing.assert_allclose(quantile_at(q, 0.8, "load"), [2.5, 5.0])
+    with pytest.raises(InputError, match=r"peak_risk_quantile.*0\.95.*\[0\.5, 0\.9\]"):
+        quantile_at(q, 0.95, "load")
+
+
+def test_margin_adds_load_above_and_pv_below_their_expectation():
+    fc = forecast([10, 10], pv_kw=[5, 5])
+    idx = fc.frame.index
+    load_q = pd.DataFrame([[10, 14], [10, 9]], index=idx, columns=pd.Index([0.5, 0.9]))
+    pv_q = pd.DataFrame([[2, 5], [5, 5]], index=idx, columns=pd.Index([0.1, 0.5]))
+    full = Forecast(fc.frame, load_quantiles_kw=load_q, pv_quantiles_kw=pv_q)
+    # slot 0: load 4 above, PV 3 below; slot 1: a quantile below the point adds nothing
+    np.testing.assert_allclose(peak_margin_kw(full, 0.9), [7.0, 0.0])
+    np.testing.assert_allclose(peak_margin_kw(full, 0.5), [0.0, 0.0])
+    np.testing.assert_allclose(peak_margin_kw(fc, 0.9), [0.0, 0.0])  # no quantiles
+
+
+def test_reserve_adds_up_over_its_window_only():
+    extra = peak_reserve_kwh(
+        import_kw=np.array([10.0, 10.0, 10.0, 10.0]),
+        margin_kw=np.array([2.0, 0.0, 4.0, 0.0]),
+        target_kw=np.full(4, 10.0),
+        dt_h=0.5,
+        eta_discharge=0.8,
+        window=2,
+    )
+    # 2 kW for 0.5 h from storage at 0.8 = 1.25 kWh; then 4 kW -> 2.5 kWh; window of 2 slots
+    np.testing.assert_allclose(extra, [1.25, 1.25, 2.5, 2.5])

@@ -133,7 +133,8 @@ class FactoryCalendar:
             site's own), ``tariff.weekend_days``, ``tariff.makeup_workdays`` and
             ``tariff.extra_holidays`` are used.
         shutdowns : iterable of (date, date)
-            Inclusive shutdown date ranges (not part of the configuration yet).
+            Inclusive shutdown date ranges (the load forecast's are in ``forecast.shutdowns``,
+            see ``for_load``).
 
         Raises
         ------
@@ -155,6 +156,12 @@ class FactoryCalendar:
                 f"{subdiv!r}: the holidays package has no such calendar ({exc.__cause__}); use "
                 "an ISO code such as 'CN' or 'DE' and a valid subdivision"
             ) from None
+
+    @classmethod
+    def for_load(cls, config: SiteConfig) -> Self:
+        """The calendar of the load forecast: ``from_config`` with the planned shutdowns of
+        ``forecast.shutdowns`` (the tariff's calendar has none)."""
+        return cls.from_config(config, config.forecast.shutdowns)
 
     def _public_holidays(self, years: Iterable[int]) -> set[dt.date]:
         """Public holidays over ``years``, from one ``holidays`` object (empty years: a check).

@@ -193,9 +193,6 @@ class LedgerCheck:
         return self.index is None
 
 
-_FLOAT_FIELDS = tuple(f for f in ledger.VALUE_FIELDS if f not in ledger.STRING_FIELDS)
-
-
 def _bad_column(row: Mapping[str, Any]) -> str | None:
     for f in ledger.RECORD_FIELDS:
         v = row.get(f)
@@ -216,12 +213,15 @@ def records_from_rows(rows: list[Mapping[str, Any]]) -> list[ledger.IntervalReco
         Naming the row and column whose value has the wrong type (a tampered cell).
     """
     out = []
+    kinds = [str if f in ledger.STRING_FIELDS else float for f in ledger.RECORD_FIELDS]
     for i, row in enumerate(rows):
-        problem = _type_problem(i, row)
-        if problem is not None:
-            raise InputError(problem)
-        values = {f: float(row[f]) if f in _FLOAT_FIELDS else row[f] for f in ledger.RECORD_FIELDS}
-        out.append(ledger.IntervalRecord(**values))
+        values = [row.get(f) for f in ledger.RECORD_FIELDS]
+        if not all(type(v) is k for v, k in zip(values, kinds, strict=True)):  # slow path
+            problem = _type_problem(i, row)
+            if problem is not None:
+                raise InputError(problem)
+            values = [float(v) if k is float else v for v, k in zip(values, kinds, strict=True)]
+        out.append(ledger.IntervalRecord(*values))
     return out
 
 
@@ -260,11 +260,12 @@ def verify_rows(rows: list[Mapping[str, Any]], expected_head: str | None = None)
         elsewhere); detects rows deleted from the end.
     """
     head = str(rows[-1].get("record_hash", "")) if rows else ""
-    for i, row in enumerate(rows):
-        problem = _type_problem(i, row)
-        if problem is not None:
-            return LedgerCheck(len(rows), i, row.get("seq"), "edited", problem, head)
-    records = records_from_rows(rows)
+    try:
+        records = records_from_rows(rows)
+    except InputError:
+        i = next(i for i, row in enumerate(rows) if _type_problem(i, row) is not None)
+        problem = str(_type_problem(i, rows[i]))
+        return LedgerCheck(len(rows), i, rows[i].get("seq"), "edited", problem, head)
     result = ledger.verify(records, expected_head=expected_head)
     if result.ok:
         return LedgerCheck(len(rows), None, None, "ok", "ok", head)

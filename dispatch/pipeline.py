@@ -141,7 +141,7 @@ def forecast_frame(
     if load_kw is not None:
         out["p_load_kw"] = float(load_kw)
     elif load_history_kw is not None:
-        calendar = load.FactoryCalendar.from_config(config)
+        calendar = load.FactoryCalendar.for_load(config)
         risk, step = config.plan.peak_risk_quantile, index[1] - index[0]
         if risk > 0.5:
             point, q = load_uncertainty.forecast_load_with_quantiles(

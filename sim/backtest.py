@@ -296,7 +296,7 @@ def optimiser(
         extra = None
         if margin:
             if not errors:
-                calendar = FactoryCalendar.from_config(config)
+                calendar = FactoryCalendar.for_load(config)
                 level = config.plan.peak_risk_quantile
                 errors.append(EmpiricalMargin(step.truth, H, level, calendar))
             extra = errors[0](step.i, pv_f, load_f)

@@ -8,7 +8,6 @@ own past errors as the replay goes. Depends on ``dispatch`` (calendar, load fore
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 
 import numpy as np
@@ -44,14 +43,13 @@ def persistence(truth: SlotInputs, i: int, horizon: int) -> tuple[np.ndarray, np
     return _lagged(truth.pv_kw, i, horizon, day), _lagged(truth.load_kw, i, horizon, 7 * day)
 
 
-def load_forecaster(
-    config: SiteConfig, shutdowns: tuple[tuple[dt.date, dt.date], ...] = (), history_days: int = 42
-) -> Forecaster:
+def load_forecaster(config: SiteConfig, history_days: int = 42) -> Forecaster:
     """The daemon's own load forecaster (``dispatch.forecast.load``) on the measured load
-    before each slot, with the factory calendar of ``config`` and ``shutdowns``; PV as
-    ``persistence`` (no weather forecasts in a replay). Before one day of history: persistence.
+    before each slot, with the site's factory calendar and its planned shutdowns
+    (``forecast.shutdowns``); PV as ``persistence`` (no weather forecasts in a replay). Before
+    one day of history: persistence.
     """
-    calendar = FactoryCalendar.from_config(config, shutdowns)
+    calendar = FactoryCalendar.for_load(config)
 
     def forecast(truth: SlotInputs, i: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
         pv, naive_load = persistence(truth, i, horizon)
@@ -88,8 +86,10 @@ class EmpiricalMargin:
     (actual minus forecast net load, kW) at every lead time are known. Once a day the errors of
     the last ``history_days`` days are grouped by working day or not, site-local hour and lead
     time (under 1 h, 1-4 h, 4-12 h, beyond) and their ``level`` quantile is taken, falling back
-    to coarser groups (hour and lead; lead) below ``min_samples`` errors. No history yet: no
-    margin. Only slots before the step are read.
+    to coarser groups (hour and lead; lead) below ``min_samples`` errors. Forecasts issued in
+    the first ``warmup_days`` of the replay are left out: made with almost no history, their
+    errors say little about the forecaster (a daemon has its history when commissioned). No
+    errors yet: no margin. Only slots before the step are read.
 
     Parameters
     ----------
@@ -105,6 +105,8 @@ class EmpiricalMargin:
         Days of past errors per refresh.
     min_samples : int
         Errors a group needs to be used.
+    warmup_days : int
+        Days at the start whose forecasts do not count.
     """
 
     LEAD_EDGES_H = (1.0, 4.0, 12.0)
@@ -117,11 +119,13 @@ class EmpiricalMargin:
         calendar: FactoryCalendar,
         history_days: int = 28,
         min_samples: int = 50,
+        warmup_days: int = 14,
     ):
         self.level, self.horizon = level, horizon
         self.day = round(24 / truth.dt_h)
         self.history = history_days * self.day
         self.min_samples = min_samples
+        self.warmup = warmup_days * self.day
         self.net_true = truth.load_kw - truth.pv_kw
         self.issued = np.full((len(truth.index), horizon), np.nan)
         local = truth.index.tz_convert(calendar.timezone)
@@ -152,7 +156,7 @@ class EmpiricalMargin:
         leads = np.arange(self.horizon)[None, :]
         issue = slots - leads
         forecast = self.issued[np.maximum(issue, 0), np.broadcast_to(leads, issue.shape)]
-        err = np.where(issue >= 0, self.net_true[slots] - forecast, np.nan)
+        err = np.where(issue >= self.warmup, self.net_true[slots] - forecast, np.nan)
         ok = np.isfinite(err)
         if ok.sum() < self.min_samples:
             return None

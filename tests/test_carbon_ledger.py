@@ -15,6 +15,7 @@ import pytest
 from dispatch import carbon_ledger, ledger
 from dispatch.config import load_config, parse_config
 from dispatch.daemon import Clock, Daemon, Notifier
+from dispatch.daemon import ledger_job as ledger_job_module
 from dispatch.daemon.ledger_job import LedgerBook, append_completed, ledger_job
 from dispatch.store import GENESIS_HASH, Store, StoreError
 from dispatch.types import Setpoints, Snapshot
@@ -109,12 +110,14 @@ def test_a_series_intensity_is_used_and_named(store: Store):
     assert (b["ci_g_per_kwh"], b["ci_source"]) == (400.0, "config_factor")
 
 
-def test_a_long_backlog_is_read_in_chunks_without_skipping(store: Store):
+def test_a_long_backlog_is_read_in_chunks_without_skipping(store: Store,
+                                                          monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(ledger_job_module, "CATCH_UP_SAMPLES", 6)
     for h in range(20):  # one sample an hour for 20 h
         sample(store, 60 * h, 40.0, 0.0, 0.0, 40.0)
     book = LedgerBook(STEP)
     first = append_completed(store, CONFIG, at(20 * 60), book)
-    assert first.behind and first.records == 6  # CATCH_UP_H = 6 h of samples
+    assert first.behind and first.records == 6  # up to the 7th sample (06:00), exclusive
     n, gaps = first.records, len(first.gaps)
     assert gaps == 5  # the 45 min without samples after each hour
     while True:
@@ -244,5 +247,28 @@ def test_no_target_year_no_target_metric(tmp_path: Path):
     d = Daemon(parse_config(data), Clock(T0, 1.0), notifier=Notifier(""))
     try:
         assert "neutrality_target_year" not in d.metrics.render().decode()
+    finally:
+        d.store.close()
+
+
+def test_a_completed_control_cycle_starts_the_ledger_job_once(tmp_path: Path):
+    now = dt.datetime(2026, 6, 1, 4, 0, 20, tzinfo=dt.UTC)
+    d = Daemon(daemon_config(tmp_path), Clock(now, 1.0), notifier=Notifier(""))
+    snap = Snapshot(time=now - dt.timedelta(minutes=10), p_grid_kw=40.0, p_pv_kw=0.0,
+                    p_batt_kw=0.0, p_load_kw=40.0, soc_frac=0.5)  # fmt: skip
+    d.store.record_cycle(snap, Setpoints(0.0, "t"), snap.time)
+
+    async def twice() -> None:
+        d.start_ledger_job()
+        task = d.ledger_task
+        d.start_ledger_job()  # still running (or done and not due): no second job
+        assert d.ledger_task is task and task is not None
+        assert await task
+
+    try:
+        asyncio.run(twice())
+        assert d.store.count("ledger_intervals") == 1
+        assert d.carbon_figures is not None and d.carbon_figures["records"] == 1
+        assert not d.ledger_book.due(d.clock.now())
     finally:
         d.store.close()

@@ -275,6 +275,12 @@ class PlanSection(_Model):
         "planned for (0.5: the expected load, no peak reserve; 0.9: hold the peak unless the "
         "load exceeds its 90 % quantile); needs load (or PV) quantiles in the forecast",
     )
+    peak_risk_weight: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        1.0,
+        description="share of the demand charge priced on the peak the load's high quantile "
+        "would set (the rest on the expected peak): 1 holds the whole target for the high "
+        "quantile, 0 ignores it",
+    )
     peak_reserve_window_h: Annotated[float, Field(gt=0, le=168)] | None = Field(
         None,
         description="hours over which extra peak discharges add up in the energy held back "

@@ -3,9 +3,10 @@ forecast job."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from dispatch.config.base import NonNegFloat, PosFloat, _Model
 
@@ -104,3 +105,17 @@ class ForecastSection(_Model):
     refresh_min: Annotated[float, Field(gt=0, le=1440)] = Field(
         60.0, description="forecast job period (min)"
     )
+    shutdowns: list[tuple[dt.date, dt.date]] = Field(
+        [],
+        description="planned shutdowns as inclusive local date ranges, e.g. "
+        "[['2026-12-23', '2027-01-03']]: the load forecast gives them their own day type and "
+        "does not learn working days from them",
+    )
+
+    @field_validator("shutdowns")
+    @classmethod
+    def _ordered(cls, v: list[tuple[dt.date, dt.date]]) -> list[tuple[dt.date, dt.date]]:
+        for i, (start, end) in enumerate(v):
+            if end < start:
+                raise ValueError(f"shutdowns[{i}] = [{start}, {end}] ends before it starts")
+        return v

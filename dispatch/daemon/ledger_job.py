@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from dispatch.daemon.core import Daemon
 
 log = logging.getLogger("dispatch.daemon")
-#: Measurement time (h) one job run reads at most; a long backlog is taken in several runs.
-CATCH_UP_H = 6.0
+#: Cycle samples one job run reads at most (about 5.5 h at a 1 s cycle); a longer backlog is
+#: taken in several runs, so the job stays short.
+CATCH_UP_SAMPLES = 20_000
 
 
 @dataclass
@@ -45,14 +46,16 @@ class LedgerBook:
         Interval length (the plan step).
     scanned_until : pandas.Timestamp or None
         Samples before it were read already (no valid one left to record).
-    ci_known : dict
-        Intensity (g CO2/kWh) by UTC interval start from a forecast that carried a series.
+    behind : bool
+        True while completed intervals remain to be read.
+    ci_known : pandas.Series
+        Intensity (g CO2/kWh) by UTC interval start from forecasts that carried a series.
     """
 
     step: pd.Timedelta
     scanned_until: pd.Timestamp | None = None
     behind: bool = True
-    ci_known: dict[pd.Timestamp, float] = field(default_factory=dict)
+    ci_known: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     _checked: pd.Timestamp | None = None
 
     def due(self, now: dt.datetime) -> bool:
@@ -62,14 +65,12 @@ class LedgerBook:
 
     def remember_ci(self, frame: pd.DataFrame | None, keep_from: pd.Timestamp) -> None:
         """Keep the series intensity of a forecast frame (if it has one) for its slots."""
+        known = self.ci_known
         if frame is not None and "ci_g_per_kwh" in frame.columns:
-            for t, v in frame["ci_g_per_kwh"].dropna().items():
-                self.ci_known[pd.Timestamp(t)] = float(v)
-        self.ci_known = {t: v for t, v in self.ci_known.items() if t >= keep_from}
-
-    def ci_series(self) -> pd.Series:
-        """The remembered intensities as a series (g CO2/kWh)."""
-        return pd.Series(self.ci_known, dtype=float)
+            new = frame["ci_g_per_kwh"].astype(float).dropna()
+            new.index = pd.DatetimeIndex(new.index).tz_convert("UTC")
+            known = new.combine_first(known) if len(known) else new.sort_index()
+        self.ci_known = known[known.index >= keep_from] if len(known) else known
 
 
 @dataclass(frozen=True)
@@ -115,16 +116,18 @@ def append_completed(store: Store, config: SiteConfig, now: dt.datetime,
     start = _utc(head.end_utc) if head.end_utc else None
     marks = [t for t in (start, book.scanned_until) if t is not None]
     scan = max(marks) if marks else None
-    first = store.first_measurement_time(None if scan is None else scan.to_pydatetime())
+    after = None if scan is None else scan.to_pydatetime()
+    first = store.measurement_time(after)
     if first is None or pd.Timestamp(first).floor(step) + step > until:
         return Appended(0, [], False)
     lo = pd.Timestamp(first).floor(step)
-    hi = min(lo + pd.Timedelta(hours=CATCH_UP_H), until)
+    last = store.measurement_time(after, CATCH_UP_SAMPLES)
+    hi = until if last is None else min(max(pd.Timestamp(last).floor(step), lo + step), until)
     rows = store.rows("measurements", lo.to_pydatetime(), hi.to_pydatetime())
     flows = carbon_ledger.interval_flows(carbon_ledger.samples_from_rows(rows), step, hi)
     if start is not None:
         flows = flows[flows.index >= start]  # never before the head (e.g. after a step change)
-    records = carbon_ledger.interval_records(flows, config, step, book.ci_series(),
+    records = carbon_ledger.interval_records(flows, config, step, book.ci_known,
                                              head.record_hash)  # fmt: skip
     store.append_ledger(r._asdict() for r in records)
     book.scanned_until = hi
@@ -140,17 +143,26 @@ def append_completed(store: Store, config: SiteConfig, now: dt.datetime,
 def carbon_figures(store: Store, config: SiteConfig, now: dt.datetime) -> dict[str, Any]:
     """Month-to-date and year-to-date figures of the ledger, as the carbon report gives them.
 
+    Only the records from the start of the previous site-local year are read (what the month,
+    the year and the 12-month trend need; it keeps the job short on a ledger of many years):
+    a certificate valid before that is allocated as if the ledger began there, so in that
+    rare case the figures can differ from ``dispatch carbon report``.
+
     Returns
     -------
     dict
         ``month`` (site-local ``YYYY-MM``), ``location_t_co2`` and ``market_t_co2`` (this
         month so far), ``net_month_t_co2`` and ``net_year_t_co2`` (basis emissions minus the
         offsets retired in the month / year), ``target_year`` (or None),
-        ``offsets_needed_t_co2`` (or None) and ``records``.
+        ``offsets_needed_t_co2`` (or None) and ``records`` (in the whole ledger).
     """
-    records = carbon_ledger.records_from_rows(store.ledger())
+    local = pd.Timestamp(now).tz_convert(config.site.timezone)
+    since = pd.Timestamp(year=local.year - 1, month=1, day=1, tz=config.site.timezone)
+    first = since.tz_convert("UTC").strftime(TIME_FORMAT)  # the stored text sorts as time
+    rows = [r for r in store.ledger() if r["start_utc"] >= first]
+    records = carbon_ledger.records_from_rows(rows)
     offsets = carbon_ledger.offsets_from_rows(store.offsets())
-    month = pd.Timestamp(now).tz_convert(config.site.timezone).strftime("%Y-%m")
+    month = local.strftime("%Y-%m")
     report = carbon_report.build_report(records, offsets, config, month[:4])
     row = next(r for r in report["months"] if r["month"] == month)
     target = report["target"]
@@ -162,7 +174,7 @@ def carbon_figures(store: Store, config: SiteConfig, now: dt.datetime) -> dict[s
         "net_year_t_co2": report["totals"]["net_t_co2"],
         "target_year": target.get("target_year"),
         "offsets_needed_t_co2": target.get("offsets_needed_t_co2"),
-        "records": len(records),
+        "records": store.ledger_head().records,
     }
 
 

@@ -65,7 +65,7 @@ VARIABLES = (
     "peak_kw",
 )
 #: Extra variables of the robust form (peak reserve).
-ROBUST_VARIABLES = ("peak_extra_kw", "reserve_drawn_kwh", "import_over_high_kw")
+ROBUST_VARIABLES = ("peak_extra_kw", "reserve_drawn_kwh", "import_over_high_kw", "peak_high_kw")
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def build(
     b = config.battery
     pen = config.plan.soft_penalty_per_kwh
     p = _parameters(T, K, robust)
-    shapes = {"peak_kw": (K,), "terminal_short_kwh": ()}
+    shapes = {"peak_kw": (K,), "peak_high_kw": (K,), "terminal_short_kwh": ()}
     names = VARIABLES + (ROBUST_VARIABLES if robust else ())
     v = {name: cp.Variable(shapes.get(name, (T,)), name=name, nonneg=True) for name in names}
     c, d, e = v["charge_kw"], v["discharge_kw"], v["energy_kwh"]
@@ -207,22 +207,26 @@ def build(
         e <= b.energy_kwh,
         v["peak_kw"] >= p["peak_so_far_kw"],
     ]
-    demand_rows = [grid_in]
+    demand_rows = [(grid_in, v["peak_kw"])]
+    weight = config.plan.peak_risk_weight
+    demand = p["demand_charge_per_kw"] @ v["peak_kw"]
     if robust:
-        y = v["peak_extra_kw"]
-        demand_rows.append(grid_in + p["peak_margin_kw"] - y)
+        y, high = v["peak_extra_kw"], v["peak_high_kw"]
+        demand_rows.append((grid_in + p["peak_margin_kw"] - y, high))
         constraints += [
             d - c + y <= p["discharge_cap_kw"],
             v["import_kw"] + p["peak_margin_kw"] - y - v["import_over_high_kw"]
             <= p["import_cap_kw"],
+            high >= v["peak_kw"],
         ]
-    for row in demand_rows:
+        demand = (1.0 - weight) * demand + weight * (p["demand_charge_per_kw"] @ high)
+    for row, peak in demand_rows:
         for k in range(K):
             if months is None:
-                constraints.append(row - v["peak_kw"][k] <= p["demand_relax_kw"][k])
+                constraints.append(row - peak[k] <= p["demand_relax_kw"][k])
             else:
                 slots = np.flatnonzero(labels == months[k])
-                constraints.append(row[slots] - v["peak_kw"][k] <= 0)
+                constraints.append(row[slots] - peak[k] <= 0)
     cost = (
         p["import_cost_per_kw"] @ grid_in
         - p["export_revenue_per_kw"] @ v["export_kw"]
@@ -230,7 +234,7 @@ def build(
         + pen * dt_h * cp.sum(v["import_over_kw"])
         + config.plan.reserve_penalty_per_kwh * dt_h * cp.sum(v["reserve_short_kwh"])
         + pen * (cp.sum(v["soc_low_kwh"] + v["soc_high_kwh"]) + v["terminal_short_kwh"])
-        + p["demand_charge_per_kw"] @ v["peak_kw"]
+        + demand
         - p["terminal_value_per_kwh"] * e[T - 1]
     )
     if robust:

@@ -309,10 +309,11 @@ class DispatchModel:
             changed = True
         return changed
 
-    def _slot_targets(self, x: SlotInputs) -> np.ndarray:
-        """Each slot's billing-month peak target from the solution (kW)."""
+    def _slot_targets(self, x: SlotInputs, name: str = "peak_kw") -> np.ndarray:
+        """Each slot's billing-month peak target from the solution (kW): the expected one
+        (``peak_kw``), or the one the load's high quantile would set (``peak_high_kw``)."""
         months = list(dict.fromkeys(x.billing_month.tolist()))
-        peaks = self._values("peak_kw")
+        peaks = self._values(name)
         target = np.empty(self.n_slots)
         for k, month in enumerate(months):
             target[x.billing_month == month] = peaks[k]
@@ -334,7 +335,8 @@ class DispatchModel:
         net_batt = v("discharge_kw") - v("charge_kw")  # nets the sub-tolerance residue of
         target = self._slot_targets(x)  # interior-point solvers
         margin = values.get("peak_margin_kw", np.zeros(self.n_slots))
-        reserve = peak_reserve_kwh(v("import_kw") + v("import_over_kw"), margin, target,
+        high = self._slot_targets(x, "peak_high_kw") if self.form.robust else target
+        reserve = peak_reserve_kwh(v("import_kw") + v("import_over_kw"), margin, high,
                                    self.dt_h, self.config.battery.eta_discharge,
                                    self.reserve_window)  # fmt: skip
         frame = plan_frame(

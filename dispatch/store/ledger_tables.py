@@ -110,21 +110,31 @@ class LedgerTables:
     def ledger(self, with_seq: bool = False) -> list[dict[str, Any]]:
         """Every ledger record in stored (append) order; ``seq`` (the row id) on request."""
         rows = self._read("read ledger", "SELECT * FROM ledger_intervals ORDER BY seq")
-        return [{k: v for k, v in dict(r).items() if with_seq or k != "seq"} for r in rows]
+        if not rows:
+            return []
+        names = list(rows[0].keys())
+        first = 0 if with_seq else names.index("seq") + 1  # seq is the first column
+        keys = names[first:]
+        return [dict(zip(keys, tuple(r)[first:], strict=True)) for r in rows]
 
     def ledger_head(self) -> LedgerHead:
         """The stored head (an empty ``LedgerHead`` when nothing was appended)."""
         rows = self._read("read ledger_head", _HEAD_SQL)
         return _head_row(rows[0] if rows else None)
 
-    def first_measurement_time(self, at_or_after: dt.datetime | None = None) -> dt.datetime | None:
-        """Time of the first stored measurement at or after ``at_or_after`` (UTC), or None."""
+    def measurement_time(
+        self, at_or_after: dt.datetime | None = None, skip: int = 0
+    ) -> dt.datetime | None:
+        """Time of the first stored measurement at or after ``at_or_after`` (UTC; all when
+        None), or of the ``skip``-th one after it; None when there are not that many."""
         lo = -(2**62) if at_or_after is None else codec.to_ms(at_or_after, "measurement time")
         rows = self._read(
-            "read measurements", "SELECT min(time_ms) FROM measurements WHERE time_ms >= ?", (lo,)
+            "read measurements",
+            "SELECT time_ms FROM measurements WHERE time_ms >= ? ORDER BY time_ms LIMIT 1 "
+            "OFFSET ?",
+            (lo, max(int(skip), 0)),
         )
-        value = rows[0][0] if rows else None
-        return None if value is None else codec.from_ms(int(value))
+        return codec.from_ms(int(rows[0][0])) if rows else None
 
     # --------------------------------------------------------------- offsets
     def add_offset(self, record: Mapping[str, Any]) -> int:

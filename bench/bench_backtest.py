@@ -3,7 +3,14 @@
 Prints, for the scenario (default ``configs/scenarios/germany-factory-2018.toml``):
 
 - each strategy's bill, its saving against no battery, and the share of the
-  perfect-foresight saving it captures;
+  perfect-foresight saving it captures: the self-consumption and peak-shaving rules, the
+  receding-horizon optimiser with naive or model point forecasts without a guard, with model
+  point forecasts and the live guard (``point_guard``), our controller (``receding_robust``:
+  load model, peak reserve from its own past errors, live guard) and perfect forecasts;
+  forecasts use only data before each step;
+- the bill of every billing month per strategy, the months where our controller pays more
+  than the peak-shaving rule, and our controller's peak target, realised peak and the slot
+  that set it per month;
 - the wall time of the receding-horizon replay with a plan every step, the time of the same
   number of solves of the same LPs (recorded during the replay) by one persistent highspy model
   per billing-month layout, hot-started each step (bench/reference_lp.py), and the ratio.
@@ -24,6 +31,7 @@ import pandas as pd
 from bench import reference_lp as ref
 from dispatch.optimise.outcome import SlotInputs
 from sim import backtest, forecasters
+from sim.kpis import TOTAL, kpi_table
 from sim.scenario import Scenario, load_scenario, shared_data_dir
 
 DEFAULT = Path(__file__).resolve().parents[1] / "configs/scenarios/germany-factory-2018.toml"
@@ -66,6 +74,41 @@ def independent_bound(scenario: Scenario) -> float:
     return objective
 
 
+def with_plan(scenario: Scenario, **settings: object) -> Scenario:
+    """The scenario with some ``plan`` settings replaced."""
+    plan = scenario.config.plan.model_copy(update=settings)
+    return dataclasses.replace(scenario, config=scenario.config.model_copy(update={"plan": plan}))
+
+
+def strategies(sc: Scenario, windows: list[SlotInputs]) -> list[backtest.Outcome]:
+    """The compared strategies; ``windows`` collects the perfect-forecast replay's LPs."""
+    plain = with_plan(sc, peak_risk_quantile=0.5)  # no peak reserve: the reference's LP
+    model = forecasters.load_forecaster(sc.config)
+
+    def run(scenario: Scenario, name: str, **kw: object) -> backtest.Outcome:
+        started = time.perf_counter()
+        out = backtest.replay(scenario, backtest.optimiser(scenario.config, **kw), name)
+        print(f"  {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        return out
+
+    return [
+        backtest.self_consumption(sc),
+        backtest.peak_shaving(sc),
+        run(plain, "naive_no_guard", forecaster=forecasters.persistence),
+        run(plain, "point_no_guard", forecaster=model),
+        run(plain, "point_guard", forecaster=forecasters.load_forecaster(sc.config), guard=True),
+        backtest.robust(sc),
+        run(plain, "receding_perfect", forecaster=forecasters.perfect, record=windows),
+    ]
+
+
+def monthly_bills(outcomes: list[backtest.Outcome], sc: Scenario) -> pd.DataFrame:
+    """Bill per billing month (currency) and strategy, with each month's peaks."""
+    table = kpi_table(outcomes, sc.config)
+    monthly = table[table["month"] != TOTAL]
+    return monthly.pivot(index="month", columns="strategy", values="total_cost")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default=str(DEFAULT))
@@ -77,7 +120,6 @@ def main() -> None:
     if args.days:
         steps_per_day = round(24 * 60 / sc.config.plan.step_min)
         sc = dataclasses.replace(sc, data=sc.data.iloc[: args.days * steps_per_day])
-    rows = []
     base = backtest.no_battery(sc)
     bound = backtest.perfect_foresight(sc)
     print(f"perfect foresight solved in {bound.wall_s:.1f} s", flush=True)
@@ -86,17 +128,8 @@ def main() -> None:
           f"{bound.costs.total:,.3f}; relative difference "
           f"{abs(check - bound.costs.total) / abs(check):.2e}", flush=True)  # fmt: skip
     windows: list[SlotInputs] = []
-    runs = [
-        backtest.self_consumption(sc),
-        backtest.peak_shaving(sc),
-        backtest.replay(sc, backtest.optimiser(sc.config, forecasters.persistence), "naive"),
-        backtest.replay(
-            sc, backtest.optimiser(sc.config, forecasters.load_forecaster(sc.config)), "model"
-        ),
-        backtest.replay(
-            sc, backtest.optimiser(sc.config, forecasters.perfect, windows), "receding_perfect"
-        ),
-    ]
+    runs = strategies(sc, windows)
+    rows = []
     for out in (base, *runs, bound):
         saving = base.costs.total - out.costs.total
         rows.append({"strategy": out.strategy, "bill": out.costs.total,
@@ -105,9 +138,22 @@ def main() -> None:
                      "share_of_bound": saving / (base.costs.total - bound.costs.total),
                      "wall_s": out.wall_s})  # fmt: skip
     table = pd.DataFrame(rows)
+    risk = sc.config.plan.peak_risk_quantile
     with pd.option_context("display.width", 160, "display.float_format", "{:,.3f}".format):
-        print(f"{sc.name}: {len(sc.data)} slots, currency {sc.config.tariff.currency}")
+        print(f"{sc.name}: {len(sc.data)} slots, currency {sc.config.tariff.currency}; "
+              f"receding_robust = our controller (load model, peak reserve at quantile "
+              f"{risk:g}, live guard); point_guard = the same with point forecasts only")
         print(table.to_string(index=False))
+        bills = monthly_bills([base, *runs, bound], sc)
+        print("\nbill per billing month")
+        print(bills.to_string())
+        worse = bills.index[bills["receding_robust"] > bills["peak_shaving_0.9"]].tolist()
+        print(f"months where our controller's bill exceeds the peak-shaving rule's: "
+              f"{worse or 'none'}")
+        peaks = kpi_table([runs[-2]], sc.config)
+        print("\nour controller's demand peaks by billing month")
+        print(peaks[["month", "peak_target_kw", "peak_import_kw", "peak_time"]].to_string(
+            index=False))
     replay_s = runs[-1].wall_s
     ref_s = reference_seconds(sc, windows)
     print(f"receding replay with a plan every step: {replay_s:.1f} s for {len(windows)} plans")

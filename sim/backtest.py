@@ -38,7 +38,8 @@ class Outcome:
         Its name.
     frame : pandas.DataFrame
         Realised per-slot ``p_grid_kw``, ``p_batt_kw``, ``p_pv_kw`` (used), ``p_curtail_kw``,
-        ``p_load_kw``, ``soc_frac`` (end of slot), prices and intensity.
+        ``p_load_kw``, ``soc_frac`` (end of slot), prices and intensity; with a live guard
+        also ``peak_target_kw``, the import it held in the slot.
     costs : PlanCosts
         The bill over the period (demand charge from zero peaks in every billing month).
     kg_co2 : float
@@ -204,8 +205,9 @@ class Step:
 
 
 #: A controller returns the battery setpoint for the slot (kW, > 0 discharge), or None to
-#: leave the battery in the inverter's own self-consumption mode.
-Controller = Callable[[Step], float | None]
+#: leave the battery in the inverter's own self-consumption mode; or a pair (setpoint, the
+#: month's peak target it holds, kW), which the outcome keeps as ``peak_target_kw``.
+Controller = Callable[[Step], float | tuple[float, float] | None]
 
 
 def replay(
@@ -241,9 +243,12 @@ def replay(
     meter = _Meter(np.zeros(T), np.zeros(T), np.zeros(T), dict.fromkeys(
         ("e_discharge_kwh", "e_charge_kwh", "e_curtail_kwh"), 0.0))  # fmt: skip
     peaks: dict[str, float] = {}
+    targets = np.full(T, np.nan)
     for i in range(T):
         now = x.index[i].to_pydatetime()
         setpoint = controller(Step(i, truth, plant.energy_kwh, peaks))
+        if isinstance(setpoint, tuple):
+            setpoint, targets[i] = setpoint
         if setpoint is None:
             plant.release(now)
         else:
@@ -256,6 +261,8 @@ def replay(
         if progress is not None:
             progress(i + 1, T)
     frame = realised(x, meter.p_batt_kw, meter.soc_frac, meter.p_curtail_kw)
+    if np.isfinite(targets).any():
+        frame["peak_target_kw"] = targets
     return _outcome(name, scenario, x, frame, t0)
 
 
@@ -315,9 +322,9 @@ def optimiser(
         held = limits.with_peak_target(max(target, step.peaks_kw.get(month, 0.0)))
         planned_import = max(load_f[0] - pv_f[0] - p_batt, 0.0)
         net = step.truth.load_kw[step.i] - step.truth.pv_kw[step.i]
-        p, _ = guard_setpoint(p_batt, net, import_target_kw(held, planned_import),
-                              limits.export_limit_kw)  # fmt: skip
-        return p
+        target = import_target_kw(held, planned_import)
+        p, _ = guard_setpoint(p_batt, net, target, limits.export_limit_kw)
+        return p, target
 
     return decide
 

@@ -103,11 +103,16 @@ def strategy_kpis(frame: pd.DataFrame, config: SiteConfig, strategy: str) -> pd.
         Columns ``strategy``, ``month`` (``"YYYY-MM"`` or ``"total"``), the money parts and
         ``total_cost``, ``grid_bill`` (currency), ``kg_co2``, energies (kWh),
         ``peak_import_kw`` and ``peak_time`` (UTC start of the slot that set it),
+        ``peak_target_kw`` (the highest import a live guard was told to hold in the month;
+        NaN without a guard),
         ``self_consumption_frac``, ``self_sufficiency_frac``, ``throughput_kwh``,
         ``full_cycles``.
     """
     slots = slot_energies(frame, config)
     rate = config.tariff.demand_charge_per_kw_month
+    targets: dict[str, float] = {}
+    if "peak_target_kw" in frame.columns:
+        targets = frame["peak_target_kw"].groupby(slots["billing_month"].to_numpy()).max().to_dict()
     rows = []
     for month, part in slots.groupby("billing_month", sort=True):
         row = {"strategy": strategy, "month": str(month)}
@@ -115,6 +120,7 @@ def strategy_kpis(frame: pd.DataFrame, config: SiteConfig, strategy: str) -> pd.
         peak_at = part["import_kw"].idxmax()
         row["peak_import_kw"] = float(part["import_kw"].max())
         row["peak_time"] = peak_at.isoformat()
+        row["peak_target_kw"] = targets.get(month, np.nan)
         row["demand_charge"] = rate * row["peak_import_kw"]
         rows.append(_derived(row, config))
     months = pd.DataFrame(rows)
@@ -123,6 +129,7 @@ def strategy_kpis(frame: pd.DataFrame, config: SiteConfig, strategy: str) -> pd.
     top = int(months["peak_import_kw"].to_numpy().argmax())
     total["peak_import_kw"] = float(months["peak_import_kw"].iloc[top])
     total["peak_time"] = months["peak_time"].iloc[top]
+    total["peak_target_kw"] = float(months["peak_target_kw"].max())
     return pd.concat([months, pd.DataFrame([_derived(total, config)])], ignore_index=True)
 
 

@@ -32,7 +32,16 @@ SUMMARY_COLUMNS = ("strategy", "total_cost", "saving", "share_of_bound", "grid_b
                    "energy_cost", "export_revenue", "demand_charge", "carbon_cost", "wear_cost",
                    "kg_co2", "peak_import_kw", "peak_time", "self_consumption_frac",
                    "self_sufficiency_frac", "throughput_kwh", "full_cycles")  # fmt: skip
-DAY_PREFERENCE = ("receding_perfect", "receding_naive", "receding_noisy", "perfect_foresight")
+DAY_PREFERENCE = ("receding_robust", "receding_perfect", "receding_naive", "receding_noisy",
+                  "perfect_foresight")  # fmt: skip
+PEAK_COLUMNS = ("month", "strategy", "peak_target_kw", "peak_import_kw", "peak_time")
+
+
+def peak_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per billing month and strategy: the peak target its live guard held (NaN without a
+    guard), the realised peak and the UTC start of the slot that set it."""
+    monthly = table[table["month"] != TOTAL]
+    return monthly[list(PEAK_COLUMNS)].sort_values(["month", "strategy"], kind="stable")
 
 
 def timeseries_long(outcomes: Sequence, config: SiteConfig) -> pd.DataFrame:
@@ -164,5 +173,8 @@ def render_html(title: str, config: SiteConfig, table: pd.DataFrame, pngs: Seque
     monthly = table[table["month"] != TOTAL]
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
             f"</title><style>{STYLE}</style></head><body>{head}<h2>Totals</h2>"
-            f"{_table_html(totals)}<h2>Plots</h2>{figs}<h2>By billing month</h2>"
-            f"{_table_html(monthly)}</body></html>")  # fmt: skip
+            f"{_table_html(totals)}<h2>Plots</h2>{figs}<h2>Demand peaks by billing month</h2>"
+            f"<p>peak_target_kw: the import the live guard was told to hold (the month's peak "
+            f"target, with its reserve for load above the forecast); peak_import_kw: the "
+            f"realised peak; peak_time: the slot that set it.</p>{_table_html(peak_table(table))}"
+            f"<h2>By billing month</h2>{_table_html(monthly)}</body></html>")  # fmt: skip

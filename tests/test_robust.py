@@ -3,14 +3,19 @@ held by the live guard, and the margins learnt from past forecast errors."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from dispatch.calendar import FactoryCalendar
 from dispatch.control import ControlLimits, guard_setpoint, import_target_kw
 from dispatch.optimise import DispatchModel
+from dispatch.optimise.outcome import SlotInputs
 from dispatch.optimise.risk import peak_margin_kw, peak_reserve_kwh, quantile_at
 from dispatch.types import Forecast, InputError
+from sim.forecasters import EmpiricalMargin
 from tests.factories import config, forecast
 
 # One hour slots; 10 kWh / 10 kW lossless battery, full, wear 0.2 per kWh of throughput; the
@@ -153,3 +158,51 @@ def test_reserve_adds_up_over_its_window_only():
     )
     # 2 kW for 0.5 h from storage at 0.8 = 1.25 kWh; then 4 kW -> 2.5 kWh; window of 2 slots
     np.testing.assert_allclose(extra, [1.25, 1.25, 2.5, 2.5])
+
+
+# ------------------------------------------------------------ margins learnt in a replay
+def replay_truth(days: int, horizon: int) -> SlotInputs:
+    """Hourly truth: load 100 kW plus 10 kW x (day number mod 10), no PV."""
+    n = days * 24 + horizon
+    idx = pd.date_range("2026-03-02", periods=n, freq="h", tz="UTC")
+    load = 100.0 + 10.0 * ((np.arange(n) // 24) % 10)
+    zeros = np.zeros(n)
+    return SlotInputs(idx, 1.0, zeros, load, zeros, zeros, zeros,
+                      np.array(["m"] * n), {}, 0.0)  # fmt: skip
+
+
+def learn(truth: SlotInputs, steps: int, level: float, horizon: int = 4) -> EmpiricalMargin:
+    calendar = FactoryCalendar("UTC", weekend_days=())  # every day a working day
+    margin = EmpiricalMargin(truth, horizon, level, calendar, history_days=10, min_samples=10,
+                             warmup_days=0)  # fmt: skip
+    for i in range(steps):
+        margin(i, np.zeros(horizon), np.full(horizon, 100.0))  # always forecast 100 kW
+    return margin
+
+
+def test_empirical_margin_is_the_quantile_of_past_errors():
+    truth = replay_truth(days=12, horizon=4)
+    margin = learn(truth, steps=11 * 24, level=0.9)
+    # the last refresh (start of day 11) saw days 1..10: errors 10..90 and 0 (day 10), every
+    # hour and lead alike; each group holds the same multiset
+    expected = np.quantile(np.r_[np.arange(10, 100, 10), 0.0], 0.9)
+    out = margin(11 * 24, np.zeros(4), np.full(4, 100.0))
+    np.testing.assert_allclose(out, expected)
+
+
+def test_empirical_margin_reads_only_the_past():
+    truth = replay_truth(days=12, horizon=4)
+    step = 11 * 24
+    a = learn(truth, step, 0.9)(step, np.zeros(4), np.full(4, 100.0))
+    future = dataclasses.replace(truth, load_kw=np.where(np.arange(len(truth.load_kw)) >= step,
+                                                         1e6, truth.load_kw))  # fmt: skip
+    b = learn(future, step, 0.9)(step, np.zeros(4), np.full(4, 100.0))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_empirical_margin_is_zero_at_the_median_of_symmetric_errors():
+    truth = replay_truth(days=12, horizon=4)
+    shifted = dataclasses.replace(truth, load_kw=truth.load_kw - 45.0)  # errors -45..45
+    out = learn(shifted, 11 * 24, 0.5)(11 * 24, np.zeros(4), np.full(4, 100.0))
+    assert np.median(np.arange(-45.0, 50.0, 10.0)) == 0.0
+    np.testing.assert_allclose(out, 0.0)

@@ -4,9 +4,9 @@ Prints, for the scenario (default ``configs/scenarios/germany-factory-2018.toml`
 
 - each strategy's bill, its saving against no battery, and the share of the
   perfect-foresight saving it captures: the self-consumption and peak-shaving rules, the
-  receding-horizon optimiser with naive or model point forecasts without a guard, with model
-  point forecasts and the live guard (``point_guard``), our controller (``receding_robust``:
-  load model, peak reserve from its own past errors, live guard) and perfect forecasts;
+  receding-horizon optimiser with naive point forecasts and no guard, with our model's point
+  forecasts and the live guard (``point_guard``), our controller (``receding_robust``: the
+  same plus the peak reserve from its own past errors) and with perfect forecasts;
   forecasts use only data before each step;
 - the bill of every billing month per strategy, the months where our controller pays more
   than the peak-shaving rule, and our controller's peak target, realised peak and the slot
@@ -83,7 +83,6 @@ def with_plan(scenario: Scenario, **settings: object) -> Scenario:
 def strategies(sc: Scenario, windows: list[SlotInputs]) -> list[backtest.Outcome]:
     """The compared strategies; ``windows`` collects the perfect-forecast replay's LPs."""
     plain = with_plan(sc, peak_risk_quantile=0.5)  # no peak reserve: the reference's LP
-    model = forecasters.load_forecaster(sc.config)
 
     def run(scenario: Scenario, name: str, **kw: object) -> backtest.Outcome:
         started = time.perf_counter()
@@ -95,7 +94,6 @@ def strategies(sc: Scenario, windows: list[SlotInputs]) -> list[backtest.Outcome
         backtest.self_consumption(sc),
         backtest.peak_shaving(sc),
         run(plain, "naive_no_guard", forecaster=forecasters.persistence),
-        run(plain, "point_no_guard", forecaster=model),
         run(plain, "point_guard", forecaster=forecasters.load_forecaster(sc.config), guard=True),
         backtest.robust(sc),
         run(plain, "receding_perfect", forecaster=forecasters.perfect, record=windows),

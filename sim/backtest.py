@@ -290,8 +290,9 @@ def optimiser(
         target, whichever is higher) by discharging more or charging less. The fast control
         loop sees the load as it comes, so the guard reads the slot's truth.
     margin : bool
-        Plan the peak target for the load that may come: ``EmpiricalMargin`` of the
-        forecaster's own past errors at ``plan.peak_risk_quantile`` feeds the peak reserve.
+        Hold the peak reserve: ``EmpiricalMargin`` of the forecaster's own past errors at
+        ``plan.peak_risk_quantile`` (when above the median) sizes the energy kept so the
+        month's peak target survives the load that may come.
     """
     model = DispatchModel(config)
     H = config.plan.n_slots
@@ -301,7 +302,7 @@ def optimiser(
     def decide(step: Step) -> float:
         pv_f, load_f = forecaster(step.truth, step.i, H)
         extra = None
-        if margin:
+        if margin and config.plan.peak_risk_quantile > 0.5:
             if not errors:
                 calendar = FactoryCalendar.for_load(config)
                 level = config.plan.peak_risk_quantile

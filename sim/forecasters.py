@@ -111,8 +111,9 @@ class EmpiricalMargin:
     time (under 1 h, 1-4 h, 4-12 h, beyond) and their ``level`` quantile is taken, falling back
     to coarser groups (hour and lead; lead) below ``min_samples`` errors. Forecasts issued in
     the first ``warmup_days`` of the replay are left out: made with almost no history, their
-    errors say little about the forecaster (a daemon has its history when commissioned). No
-    errors yet: no margin. Only slots before the step are read.
+    errors say little about the forecaster (a daemon has its history when commissioned). Until
+    errors are known the margin is ``cold_start_frac`` of the forecast load: a forecaster
+    without history is the least to be trusted. Only slots before the step are read.
 
     Parameters
     ----------
@@ -130,6 +131,8 @@ class EmpiricalMargin:
         Errors a group needs to be used.
     warmup_days : int
         Days at the start whose forecasts do not count.
+    cold_start_frac : float
+        Margin as a share of the forecast load while no errors are known.
     """
 
     LEAD_EDGES_H = (1.0, 4.0, 12.0)
@@ -143,12 +146,14 @@ class EmpiricalMargin:
         history_days: int = 28,
         min_samples: int = 50,
         warmup_days: int = 14,
+        cold_start_frac: float = 0.25,
     ):
         self.level, self.horizon = level, horizon
         self.day = round(24 / truth.dt_h)
         self.history = history_days * self.day
         self.min_samples = min_samples
         self.warmup = warmup_days * self.day
+        self.cold_start_frac = cold_start_frac
         self.net_true = truth.load_kw - truth.pv_kw
         self.issued = np.full((len(truth.index), horizon), np.nan)
         local = truth.index.tz_convert(calendar.timezone)
@@ -169,7 +174,7 @@ class EmpiricalMargin:
             self.table_day = i // self.day
             self.table = self._refresh(i)
         if self.table is None:
-            return np.zeros(self.horizon)
+            return self.cold_start_frac * np.maximum(load_kw, 0.0)
         t = i + np.arange(self.horizon)
         return np.maximum(self.table[self.work[t], self.hour[t], self.bucket], 0.0)
 

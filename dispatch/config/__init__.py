@@ -271,20 +271,12 @@ class PlanSection(_Model):
     )
     peak_risk_quantile: Annotated[float, Field(ge=0.5, lt=1.0)] = Field(
         0.5,
-        description="quantile of the net load the month's peak target and the import cap are "
-        "planned for (0.5: the expected load, no peak reserve; 0.9: hold the peak unless the "
-        "load exceeds its 90 % quantile); needs load (or PV) quantiles in the forecast",
+        description="quantile of the net load the peak reserve is sized for: energy is held "
+        "back so that the month's peak target survives a load at this quantile (0.5: the "
+        "expected load, no reserve; needs load or PV quantiles in the forecast)",
     )
-    peak_risk_weight: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
-        1.0,
-        description="share of the demand charge priced on the peak the load's high quantile "
-        "would set (the rest on the expected peak): 1 holds the whole target for the high "
-        "quantile, 0 ignores it",
-    )
-    peak_reserve_window_h: Annotated[float, Field(gt=0, le=168)] | None = Field(
-        None,
-        description="hours over which extra peak discharges add up in the energy held back "
-        "(default: the whole horizon, the most cautious)",
+    peak_reserve_window_h: Annotated[float, Field(gt=0, le=168)] = Field(
+        8.0, description="hours ahead the peak reserve covers"
     )
 
     @model_validator(mode="after")

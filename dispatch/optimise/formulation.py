@@ -12,28 +12,22 @@ discharge ``d``, import ``g`` (within the cap) and ``o`` (over the cap, a priced
               + sum_k D * z_k + P * (sum_t (l_t + h_t) + s) - V * e_T
     s.t.      g_t + o_t - x_t - u_t + d_t - c_t = L_t - PV_t           (power balance)
               e_t = e_{t-1} + dt * (eta_c * c_t - d_t / eta_d),  e_0 = SoC0   (dynamics)
-              e_t + l_t >= E_min,  e_t - h_t <= E_max,  e_t + r_t >= E_res    (soft window)
+              e_t + l_t >= E_min,  e_t - h_t <= E_max,  e_t + r_t >= E_res_t  (soft window)
               z_k >= g_t + o_t - M_kt   (M_kt = 0 in month k, a big number elsewhere)
               z_k >= peak already reached in month k
               e_T + s >= terminal target
-              with a peak reserve (``robust``), for the margin m_t of the net load's high
-              quantile over its expectation and the extra discharge y_t that would hold it:
-              y_t >= g_t + o_t + m_t - z_k,   y_t >= g_t + m_t - G_t - q_t   (target, cap)
-              d_t - c_t + y_t <= Dmax_t                        (power held back)
-              e_t - sum_{s in (t-W, t]} dt * y_s / eta_d + l_t >= E_min   (energy held back)
               0 <= c_t <= C_t,  0 <= d_t <= Dmax_t,  0 <= g_t <= G_t,  0 <= x_t <= X_t,
               0 <= u_t <= PV_t,  0 <= e_t <= E
 
 ``pi`` import price, ``pe`` export price, ``cp`` carbon price per kg, ``ci`` grid intensity
 (g/kWh), ``w`` wear cost per kWh of throughput, ``D`` demand charge per kW-month, ``P`` the
-soft-limit penalty, ``W`` the reserve window (slots), ``R`` the reserve penalty and ``V`` an
-optional value of stored energy. The demand term ``D * (z_k - peak_k)`` is the increase of the
-month's max-demand charge; the constant ``-D * peak_k`` is left out of the solver's objective.
+soft-limit penalty, ``R`` the reserve penalty and ``V`` an optional value of stored energy. The
+demand term ``D * (z_k - peak_k)`` is the increase of the month's max-demand charge; the constant
+``-D * peak_k`` is left out of the solver's objective.
 
-The peak reserve is the robust part: prices and energy follow the expected load, while the
-month's peak target ``z_k`` must hold for the load that may come (a high quantile). With
-``m = 0`` (risk level at the median) ``y = 0`` is feasible and the program is the plain one.
-The cap shortfall ``q`` is priced like ``o`` at ``P``.
+``E_res_t`` is per slot: the battery's configured reserve, raised by the peak reserve (energy
+held back so the month's peak target survives a net load at its high quantile, see
+``risk.peak_reserve_floor_kwh``); both are soft at ``R`` per kWh and slot-hour.
 
 Every number that changes between steps is a Parameter; the constraint matrix is constant, which
 lets ``hot.HotHighs`` keep one HiGHS model alive and update only costs and bounds.
@@ -64,8 +58,6 @@ VARIABLES = (
     "terminal_short_kwh",
     "peak_kw",
 )
-#: Extra variables of the robust form (peak reserve).
-ROBUST_VARIABLES = ("peak_extra_kw", "reserve_drawn_kwh", "import_over_high_kw", "peak_high_kw")
 
 
 @dataclass(frozen=True)
@@ -88,8 +80,6 @@ class Formulation:
         Billing months the horizon may touch.
     fixed_months : tuple of str, optional
         Billing-month label of every slot when it is fixed at build time (offline horizons).
-    robust : bool
-        Whether the peak-reserve rows are present (parameter ``peak_margin_kw``).
     """
 
     problem: cp.Problem
@@ -99,7 +89,6 @@ class Formulation:
     dt_h: float
     n_months: int
     fixed_months: tuple[str, ...] | None = None
-    robust: bool = False
 
 
 def months_touched(n_slots: int, dt_h: float) -> int:
@@ -108,7 +97,7 @@ def months_touched(n_slots: int, dt_h: float) -> int:
     return int(np.ceil(days / 28.0)) + 1
 
 
-def _parameters(T: int, K: int, robust: bool) -> dict[str, cp.Parameter]:
+def _parameters(T: int, K: int) -> dict[str, cp.Parameter]:
     vec = {
         "net_load_kw": None,  # load - PV, may be negative
         "pv_kw": "nonneg",
@@ -118,16 +107,15 @@ def _parameters(T: int, K: int, robust: bool) -> dict[str, cp.Parameter]:
         "export_cap_kw": "nonneg",
         "charge_cap_kw": "nonneg",
         "discharge_cap_kw": "nonneg",
+        "reserve_kwh": "nonneg",  # per slot: the configured reserve, or the peak reserve
     }
-    if robust:
-        vec["peak_margin_kw"] = "nonneg"  # high quantile of net load - its expectation
     params = {
         name: cp.Parameter(T, name=name, nonneg=sign == "nonneg") for name, sign in vec.items()
     }
     params["demand_relax_kw"] = cp.Parameter((K, T), name="demand_relax_kw", nonneg=True)
     params["demand_charge_per_kw"] = cp.Parameter(K, name="demand_charge_per_kw", nonneg=True)
     params["peak_so_far_kw"] = cp.Parameter(K, name="peak_so_far_kw", nonneg=True)
-    for name in ("energy_start_kwh", "reserve_kwh", "terminal_target_kwh"):
+    for name in ("energy_start_kwh", "terminal_target_kwh"):
         params[name] = cp.Parameter(name=name, nonneg=True)
     params["terminal_value_per_kwh"] = cp.Parameter(name="terminal_value_per_kwh")
     return params
@@ -139,8 +127,6 @@ def build(
     dt_h: float,
     n_months: int | None = None,
     fixed_months: Sequence[str] | None = None,
-    robust: bool = False,
-    reserve_window: int | None = None,
 ) -> Formulation:
     """Build the dispatch program for one site and horizon length.
 
@@ -158,11 +144,6 @@ def build(
         The billing-month label of every slot, fixed for the life of the program (a year-long
         offline solve): each month then gets demand rows only for its own slots, instead of
         ``n_months`` rows per slot relaxed by a parameter.
-    robust : bool
-        Add the peak reserve (see the module docstring), fed by parameter ``peak_margin_kw``.
-    reserve_window : int, optional
-        Slots over which extra peak discharges add up in the energy held back (``W``); the
-        whole horizon by default.
 
     Returns
     -------
@@ -176,23 +157,18 @@ def build(
     K = len(months) if months is not None else n_months or months_touched(T, dt_h)
     b = config.battery
     pen = config.plan.soft_penalty_per_kwh
-    p = _parameters(T, K, robust)
-    shapes = {"peak_kw": (K,), "peak_high_kw": (K,), "terminal_short_kwh": ()}
-    names = VARIABLES + (ROBUST_VARIABLES if robust else ())
-    v = {name: cp.Variable(shapes.get(name, (T,)), name=name, nonneg=True) for name in names}
+    p = _parameters(T, K)
+    shapes = {"peak_kw": (K,), "terminal_short_kwh": ()}
+    v = {name: cp.Variable(shapes.get(name, (T,)), name=name, nonneg=True) for name in VARIABLES}
     c, d, e = v["charge_kw"], v["discharge_kw"], v["energy_kwh"]
     grid_in = v["import_kw"] + v["import_over_kw"]
     e_min = b.soc_min_frac * b.energy_kwh
     e_max = b.soc_max_frac * b.energy_kwh
-    held, reserve_rows = (
-        _held_back(v, b.eta_discharge, dt_h, reserve_window or T) if robust else (0, [])
-    )
     constraints = [
-        *reserve_rows,
         grid_in - v["export_kw"] - v["curtail_kw"] + d - c == p["net_load_kw"],
         e[0] - dt_h * (b.eta_charge * c[0] - d[0] / b.eta_discharge) == p["energy_start_kwh"],
         e[1:] - e[:-1] - dt_h * (b.eta_charge * c[1:] - d[1:] / b.eta_discharge) == 0,
-        e - held + v["soc_low_kwh"] >= e_min,
+        e + v["soc_low_kwh"] >= e_min,
         e - v["soc_high_kwh"] <= e_max,
         e + v["reserve_short_kwh"] >= p["reserve_kwh"],
         e[T - 1] + v["terminal_short_kwh"] >= p["terminal_target_kwh"],
@@ -207,26 +183,12 @@ def build(
         e <= b.energy_kwh,
         v["peak_kw"] >= p["peak_so_far_kw"],
     ]
-    demand_rows = [(grid_in, v["peak_kw"])]
-    weight = config.plan.peak_risk_weight
-    demand = p["demand_charge_per_kw"] @ v["peak_kw"]
-    if robust:
-        y, high = v["peak_extra_kw"], v["peak_high_kw"]
-        demand_rows.append((grid_in + p["peak_margin_kw"] - y, high))
-        constraints += [
-            d - c + y <= p["discharge_cap_kw"],
-            v["import_kw"] + p["peak_margin_kw"] - y - v["import_over_high_kw"]
-            <= p["import_cap_kw"],
-            high >= v["peak_kw"],
-        ]
-        demand = (1.0 - weight) * demand + weight * (p["demand_charge_per_kw"] @ high)
-    for row, peak in demand_rows:
-        for k in range(K):
-            if months is None:
-                constraints.append(row - peak[k] <= p["demand_relax_kw"][k])
-            else:
-                slots = np.flatnonzero(labels == months[k])
-                constraints.append(row[slots] - peak[k] <= 0)
+    for k in range(K):
+        if months is None:
+            constraints.append(grid_in - v["peak_kw"][k] <= p["demand_relax_kw"][k])
+        else:
+            slots = np.flatnonzero(labels == months[k])
+            constraints.append(grid_in[slots] - v["peak_kw"][k] <= 0)
     cost = (
         p["import_cost_per_kw"] @ grid_in
         - p["export_revenue_per_kw"] @ v["export_kw"]
@@ -234,27 +196,9 @@ def build(
         + pen * dt_h * cp.sum(v["import_over_kw"])
         + config.plan.reserve_penalty_per_kwh * dt_h * cp.sum(v["reserve_short_kwh"])
         + pen * (cp.sum(v["soc_low_kwh"] + v["soc_high_kwh"]) + v["terminal_short_kwh"])
-        + demand
+        + p["demand_charge_per_kw"] @ v["peak_kw"]
         - p["terminal_value_per_kwh"] * e[T - 1]
     )
-    if robust:
-        cost = cost + pen * dt_h * cp.sum(v["import_over_high_kw"])
     problem = cp.Problem(cp.Minimize(cost), constraints)
     fixed = None if labels is None else tuple(labels.tolist())
-    return Formulation(problem, p, v, T, dt_h, K, fixed, robust)
-
-
-def _held_back(
-    v: dict[str, cp.Variable], eta_d: float, dt_h: float, window: int
-) -> tuple[cp.Expression, list[cp.Constraint]]:
-    """Energy held back at each slot end (kWh): the extra peak discharges of the last
-    ``window`` slots, from a running sum ``reserve_drawn_kwh`` (keeps the rows banded)."""
-    drawn, y = v["reserve_drawn_kwh"], v["peak_extra_kw"]
-    rows = [
-        drawn[0] == dt_h / eta_d * y[0],
-        drawn[1:] - drawn[:-1] == dt_h / eta_d * y[1:],
-    ]
-    if window >= drawn.shape[0]:
-        return drawn, rows
-    return cp.hstack([drawn[:window], drawn[window:] - drawn[:-window]]), rows
-
+    return Formulation(problem, p, v, T, dt_h, K, fixed)

@@ -20,7 +20,7 @@ from dispatch.config import SiteConfig
 from dispatch.optimise.formulation import Formulation, build
 from dispatch.optimise.hot import HotHighs
 from dispatch.optimise.outcome import SlotInputs, fallback_plan, make_plan, plan_frame
-from dispatch.optimise.risk import peak_margin_kw, peak_reserve_kwh
+from dispatch.optimise.risk import peak_margin_kw, peak_reserve_floor_kwh
 from dispatch.types import Forecast, InputError, Plan
 
 #: Above this many slots a first solve from scratch is faster with interior point than with dual
@@ -65,9 +65,6 @@ class DispatchModel:
     fixed_months : sequence of str, optional
         Billing-month label of every slot, fixed for every solve (a single year-long solve);
         keeps the program small when it spans many months.
-    robust : bool, optional
-        Build the peak reserve; by default when ``plan.peak_risk_quantile`` is above the median
-        and the tariff has a demand charge.
     """
 
     def __init__(
@@ -76,23 +73,18 @@ class DispatchModel:
         n_slots: int | None = None,
         n_months: int | None = None,
         fixed_months: Sequence[str] | None = None,
-        robust: bool | None = None,
     ):
         self.config = config
         self.n_slots = n_slots or config.plan.n_slots
         self.step = pd.Timedelta(minutes=config.plan.step_min)
         self.dt_h = config.plan.step_min / 60.0
-        if robust is None:
-            robust = config.plan.peak_risk_quantile > 0.5
-        window_h = config.plan.peak_reserve_window_h
-        self.reserve_window = (
-            self.n_slots if window_h is None else max(1, round(window_h / self.dt_h))
-        )
-        self.form: Formulation = build(config, self.n_slots, self.dt_h, n_months, fixed_months,
-                                       robust, self.reserve_window)  # fmt: skip
+        self.reserve_window = max(1, round(config.plan.peak_reserve_window_h / self.dt_h))
+        self.form: Formulation = build(config, self.n_slots, self.dt_h, n_months, fixed_months)
         self.path, self.method = solver_path(config.plan.solver, self.n_slots)
         self._hot: HotHighs | None = None
         self._solution: dict[str, Any] = {}
+        self._targets: dict[str, float] = {}  # each billing month's last planned peak target
+        self._held_back = np.zeros(self.n_slots)  # the peak reserve of the last inputs (kWh)
 
     # ----------------------------------------------------------------- inputs
     def slot_inputs(
@@ -138,7 +130,6 @@ class DispatchModel:
 
     def _parameter_values(self, x: SlotInputs, caps: dict[str, np.ndarray]) -> dict[str, Any]:
         cfg = self.config
-        b = cfg.battery
         carbon = cfg.carbon.price_per_kg * x.ci_g_per_kwh / 1000.0
         p: dict[str, Any] = {
             "net_load_kw": x.load_kw - x.pv_kw,
@@ -161,13 +152,29 @@ class DispatchModel:
         p["demand_charge_per_kw"] = charge
         p["peak_so_far_kw"] = peaks
         p["energy_start_kwh"] = x.energy_start_kwh
-        p["reserve_kwh"] = b.reserve_frac * b.energy_kwh
+        p["reserve_kwh"] = self._reserve_kwh(x)
         p["terminal_target_kwh"] = self._terminal_target(x.energy_start_kwh)
         p["terminal_value_per_kwh"] = 0.0
-        if self.form.robust:
-            margin = x.peak_margin_kw
-            p["peak_margin_kw"] = np.zeros(self.n_slots) if margin is None else margin
         return p
+
+    def _reserve_kwh(self, x: SlotInputs) -> np.ndarray:
+        """Per slot, the energy to keep (kWh): the configured reserve, raised by the peak
+        floor (see ``risk.peak_reserve_floor_kwh``) when the inputs carry a margin. The month's
+        target held is its peak so far or the last plan's target, whichever is higher."""
+        b = self.config.battery
+        base = np.full(self.n_slots, b.reserve_frac * b.energy_kwh)
+        self._held_back = np.zeros(self.n_slots)
+        if x.peak_margin_kw is None or self.config.tariff.demand_charge_per_kw_month <= 0:
+            return base
+        held = {m: max(float(x.peak_so_far_kw.get(m, 0.0)), self._targets.get(m, 0.0))
+                for m in dict.fromkeys(x.billing_month.tolist())}  # fmt: skip
+        target = np.array([held[m] for m in x.billing_month])
+        floor, self._held_back = peak_reserve_floor_kwh(
+            x.load_kw - x.pv_kw, x.peak_margin_kw, target, self.dt_h, b.eta_discharge,
+            self.reserve_window,
+        )  # fmt: skip
+        e_min, e_max = b.soc_min_frac * b.energy_kwh, b.soc_max_frac * b.energy_kwh
+        return np.maximum(base, np.minimum(e_min + floor, e_max))
 
     def _terminal_target(self, energy_start_kwh: float) -> float:
         plan, b = self.config.plan, self.config.battery
@@ -283,6 +290,8 @@ class DispatchModel:
                 if not ok:
                     return f"solver status {status}"
                 if not self._force_directions(limits, notes):
+                    months = dict.fromkeys(x.billing_month.tolist())
+                    self._targets = dict(zip(months, self._values("peak_kw"), strict=False))
                     return values, objective, "; ".join(notes)
         except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
             return f"solver failed: {exc}"
@@ -309,11 +318,10 @@ class DispatchModel:
             changed = True
         return changed
 
-    def _slot_targets(self, x: SlotInputs, name: str = "peak_kw") -> np.ndarray:
-        """Each slot's billing-month peak target from the solution (kW): the expected one
-        (``peak_kw``), or the one the load's high quantile would set (``peak_high_kw``)."""
+    def _slot_targets(self, x: SlotInputs) -> np.ndarray:
+        """Each slot's billing-month peak target from the solution (kW)."""
         months = list(dict.fromkeys(x.billing_month.tolist()))
-        peaks = self._values(name)
+        peaks = self._values("peak_kw")
         target = np.empty(self.n_slots)
         for k, month in enumerate(months):
             target[x.billing_month == month] = peaks[k]
@@ -333,21 +341,15 @@ class DispatchModel:
     ) -> Plan:
         v = self._values
         net_batt = v("discharge_kw") - v("charge_kw")  # nets the sub-tolerance residue of
-        target = self._slot_targets(x)  # interior-point solvers
-        margin = values.get("peak_margin_kw", np.zeros(self.n_slots))
-        high = self._slot_targets(x, "peak_high_kw") if self.form.robust else target
-        reserve = peak_reserve_kwh(v("import_kw") + v("import_over_kw"), margin, high,
-                                   self.dt_h, self.config.battery.eta_discharge,
-                                   self.reserve_window)  # fmt: skip
-        frame = plan_frame(
+        frame = plan_frame(  # interior-point solvers
             x,
             np.maximum(-net_batt, 0.0),
             np.maximum(net_batt, 0.0),
             v("curtail_kw"),
             v("energy_kwh"),
             self.config,
-            target,
-            reserve,
+            self._slot_targets(x),
+            self._held_back,
         )
         dt = self.dt_h
         soft = {

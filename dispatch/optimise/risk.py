@@ -1,10 +1,9 @@
-"""The peak reserve's inputs and outputs: how far the net load may exceed its forecast, and how
-much energy a plan holds back for it.
+"""The peak reserve: how far the net load may exceed its forecast, and how much energy to hold
+back so that the month's peak target survives it.
 
 Role: pure arithmetic on forecasts and arrays; imports numpy, pandas and ``dispatch.types``.
-The margin feeds the robust rows of ``formulation`` (parameter ``peak_margin_kw``); the reserve
-is recomputed from a solved plan so that it shows the least energy the plan must hold, whatever
-slack the solver left in its own variables.
+``DispatchModel`` turns the floor into the per-slot soft reserve of ``formulation``
+(parameter ``reserve_kwh``) and shows the reserve proper in the plan.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import pandas as pd
 
 from dispatch.types import Forecast, InputError
 
-__all__ = ["peak_margin_kw", "peak_reserve_kwh", "quantile_at"]
+__all__ = ["exceedance_ahead_kwh", "peak_margin_kw", "peak_reserve_floor_kwh", "quantile_at"]
 
 
 def quantile_at(quantiles: pd.DataFrame, level: float, what: str) -> np.ndarray:
@@ -42,11 +41,12 @@ def quantile_at(quantiles: pd.DataFrame, level: float, what: str) -> np.ndarray:
     return values[:, lo] + w * (values[:, hi] - values[:, lo])
 
 
-def peak_margin_kw(forecast: Forecast, level: float) -> np.ndarray:
+def peak_margin_kw(forecast: Forecast, level: float) -> np.ndarray | None:
     """How far the net load may exceed its expectation at risk ``level`` (kW, >= 0).
 
     The load's ``level`` quantile above the expected load, plus the expected PV above its
-    ``1 - level`` quantile; zero for parts without quantiles and at the median (``0.5``).
+    ``1 - level`` quantile; zero for a part without quantiles. None (no peak reserve) at the
+    median (``0.5``) or when the forecast carries no quantiles at all.
 
     Parameters
     ----------
@@ -56,9 +56,9 @@ def peak_margin_kw(forecast: Forecast, level: float) -> np.ndarray:
         Risk level in [0.5, 1).
     """
     frame = forecast.frame
+    if level <= 0.5 or (forecast.load_quantiles_kw is None and forecast.pv_quantiles_kw is None):
+        return None
     margin = np.zeros(len(frame))
-    if level <= 0.5:
-        return margin
     if forecast.load_quantiles_kw is not None:
         high = quantile_at(forecast.load_quantiles_kw, level, "load")
         margin += np.maximum(high - frame["p_load_kw"].to_numpy(float), 0.0)
@@ -68,33 +68,58 @@ def peak_margin_kw(forecast: Forecast, level: float) -> np.ndarray:
     return margin
 
 
-def peak_reserve_kwh(
-    import_kw: np.ndarray,
-    margin_kw: np.ndarray,
-    target_kw: np.ndarray,
-    dt_h: float,
-    eta_discharge: float,
-    window: int,
+def exceedance_ahead_kwh(
+    net_kw: np.ndarray, target_kw: np.ndarray, dt_h: float, eta_discharge: float, window: int
 ) -> np.ndarray:
-    """Energy a plan holds back at each slot end for peaks (kWh).
-
-    The extra discharge that would keep the import at the target if the net load came at its
-    high quantile, ``max(0, import + margin - target)``, added up over the last ``window``
-    slots and taken from storage at efficiency ``eta_discharge``.
+    """Energy the battery must still deliver after each slot to keep the import at the target
+    over the next ``window`` slots, for net load ``net_kw`` (kWh from storage).
 
     Parameters
     ----------
-    import_kw, margin_kw, target_kw : numpy.ndarray
-        Planned import, margin (see ``peak_margin_kw``) and peak target per slot (kW).
+    net_kw : numpy.ndarray
+        Net load (load - PV) per slot (kW).
+    target_kw : numpy.ndarray
+        Each slot's billing-month peak target (kW).
     dt_h : float
         Slot length (hours).
     eta_discharge : float
         Discharge efficiency.
     window : int
-        Slots over which the extra discharges add up.
+        Slots ahead that count.
+
+    Returns
+    -------
+    numpy.ndarray
+        Per slot ``t``: the sum over slots ``t+1 .. t+window`` of ``dt * max(0, net - target)
+        / eta_discharge`` (kWh).
     """
-    extra = np.maximum(import_kw + margin_kw - target_kw, 0.0)
-    drawn = np.cumsum(dt_h * extra / eta_discharge)
-    if window < len(drawn):
-        drawn[window:] = drawn[window:] - drawn[:-window]
-    return drawn
+    over = dt_h * np.maximum(net_kw - target_kw, 0.0) / eta_discharge
+    ahead = np.concatenate([np.cumsum(over[::-1])[::-1][1:], [0.0]])  # sum over s > t
+    if window < len(over):
+        ahead = ahead - np.concatenate([ahead[window:], np.zeros(window)])
+    return ahead
+
+
+def peak_reserve_floor_kwh(
+    net_kw: np.ndarray,
+    margin_kw: np.ndarray,
+    target_kw: np.ndarray,
+    dt_h: float,
+    eta_discharge: float,
+    window: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The energy to keep stored at each slot's end for peaks, and the part of it that is
+    held only because the load may exceed its forecast (kWh above the SoC minimum).
+
+    The floor lets the live guard hold the month's peak target through the next ``window``
+    slots if the net load came at its high quantile (expected net load + ``margin_kw``). The
+    reserve proper is the floor minus what the expected load alone needs: zero when the margin
+    is zero, i.e. at the median.
+
+    Returns
+    -------
+    floor_kwh, reserve_kwh : numpy.ndarray
+    """
+    floor = exceedance_ahead_kwh(net_kw + margin_kw, target_kw, dt_h, eta_discharge, window)
+    expected = exceedance_ahead_kwh(net_kw, target_kw, dt_h, eta_discharge, window)
+    return floor, floor - expected

@@ -266,12 +266,6 @@ class DispatchModel:
         values, objective, notes = outcome
         return self._plan(x, values, objective, ms, notes)
 
-    def first_battery_kw(self, x: SlotInputs) -> float:
-        """Only the first slot's battery power of the plan for ``x`` (kW, > 0 discharge), or 0
-        (idle, as the fallback plan) when the solve fails."""
-        step = self.first_step(x)
-        return 0.0 if step is None else step[0]
-
     def _optimise(
         self, x: SlotInputs, caps: Mapping[str, np.ndarray] | None
     ) -> tuple[dict[str, Any], float, str] | str:

@@ -299,7 +299,7 @@ def optimiser(
     limits = ControlLimits.from_config(config)
     errors: list[EmpiricalMargin] = []
 
-    def decide(step: Step) -> float:
+    def decide(step: Step) -> float | tuple[float, float]:
         pv_f, load_f = forecaster(step.truth, step.i, H)
         extra = None
         if margin and config.plan.peak_risk_quantile > 0.5:

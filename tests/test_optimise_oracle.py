@@ -103,7 +103,10 @@ def test_every_plan_within_limits_and_balanced(case):
     assert (f["p_export_kw"] <= cfg.grid.export_limit_kw + TOL_KW).all()
     assert (f["p_curtail_kw"] <= fc.frame["p_pv_kw"] + TOL_KW).all()
     assert (f["p_curtail_kw"] >= -TOL_KW).all()
-    assert (f["soc_frac"].between(b.soc_min_frac - 1e-7, b.soc_max_frac + 1e-7)).all()
+    # the SoC window and the import cap are both soft at the same price: a load above the cap
+    # may be met by discharging below the window's floor, never otherwise
+    in_window = f["soc_frac"].between(b.soc_min_frac - 1e-7, b.soc_max_frac + 1e-7).all()
+    assert in_window or plan.soft_violation_kwh["import_over_cap_kwh"] > 0
     balance = f["p_grid_kw"] + f["p_pv_kw"] + f["p_batt_kw"] - f["p_load_kw"]
     np.testing.assert_allclose(balance, 0.0, atol=1e-6)
     # SoC follows the dynamics with the plan's own charge and discharge

@@ -101,7 +101,7 @@ def strategies(sc: Scenario, windows: list[SlotInputs]) -> list[backtest.Outcome
 
 
 def monthly_bills(outcomes: list[backtest.Outcome], sc: Scenario) -> pd.DataFrame:
-    """Bill per billing month (currency) and strategy, with each month's peaks."""
+    """Bill per billing month (currency) and strategy."""
     table = kpi_table(outcomes, sc.config)
     monthly = table[table["month"] != TOTAL]
     return monthly.pivot(index="month", columns="strategy", values="total_cost")

@@ -26,6 +26,19 @@ def config(tmp_path: Path, **forecast: float) -> SiteConfig:
     return parse_config(data)
 
 
+def plan_once(d: Daemon) -> None:
+    """Build the daemon's model, then run its forecast and plan jobs once."""
+
+    async def run() -> None:
+        from dispatch.optimise import DispatchModel
+
+        d.model = await d.in_worker(DispatchModel, d.config)
+        await d.forecast_job()
+        await d.plan_job()
+
+    asyncio.run(run())
+
+
 def daemon(tmp_path: Path, **forecast: float) -> Daemon:
     return Daemon(config(tmp_path, **forecast), Clock(T0, 1.0), notifier=Notifier(""))
 
@@ -70,14 +83,7 @@ def test_a_failing_job_is_logged_once_stored_once_and_recovers(tmp_path: Path) -
 def test_the_plan_job_publishes_a_plan_without_devices(tmp_path: Path) -> None:
     d = daemon(tmp_path, load_kw=3000.0)
 
-    async def run() -> None:
-        from dispatch.optimise import DispatchModel
-
-        d.model = await d.in_worker(DispatchModel, d.config)
-        await d.forecast_job()
-        await d.plan_job()
-
-    asyncio.run(run())
+    plan_once(d)
     ps = d.plan_state
     assert ps is not None and ps.plan.status == "optimal" and ps.plan_id == 1
     assert ps.peak_target_kw is not None  # the site has a demand charge
@@ -144,14 +150,7 @@ def test_a_failed_solve_publishes_the_fallback_plan_with_its_reason(tmp_path: Pa
     data["carbon"].pop("certificates", None)
     d = Daemon(parse_config(data), Clock(T0, 1.0), notifier=Notifier(""))
 
-    async def run() -> None:
-        from dispatch.optimise import DispatchModel
-
-        d.model = await d.in_worker(DispatchModel, d.config)
-        await d.forecast_job()
-        await d.plan_job()
-
-    asyncio.run(run())
+    plan_once(d)
     ps = d.plan_state
     assert ps is not None and ps.plan.is_fallback and "solver" in ps.plan.message
     assert d.metrics.plan_status._states[d.metrics.plan_status._value] == "fallback"

@@ -8,7 +8,6 @@ of the two lines (their labels use darker shades, so only the lines have these c
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import struct
 import subprocess
@@ -19,8 +18,7 @@ import pytest
 
 from dispatch.config import parse_config
 from dispatch.daemon import Clock, Daemon, Notifier
-from dispatch.optimise import DispatchModel
-from tests.test_daemon_jobs import T0, config
+from tests.test_daemon_jobs import T0, config, plan_once
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 BLUE, GREEN = (0x1F, 0x77, 0xB4), (0x2C, 0xA0, 0x2C)
@@ -69,12 +67,7 @@ def served(tmp_path: Path) -> Daemon:
     data["carbon"].pop("certificates", None)
     d = Daemon(parse_config(data), Clock(T0, 1.0), notifier=Notifier(""))
 
-    async def run() -> None:
-        d.model = await d.in_worker(DispatchModel, d.config)
-        await d.forecast_job()
-        await d.plan_job()
-
-    asyncio.run(run())
+    plan_once(d)
     d.http.start()
     return d
 

@@ -20,6 +20,9 @@ from dispatch.types import Forecast, InputError, Plan
 DAY_AHEAD_COLUMN = "day_ahead_per_kwh"
 #: Columns ``p_load_kw@0.9`` carry the load's quantile at that level (kW).
 LOAD_QUANTILE_PREFIX = "p_load_kw@"
+#: Columns ``p_load_kw#7`` carry a path the load may take (kW), here the forecast plus the
+#: errors of the one issued 7 days before.
+LOAD_SCENARIO_PREFIX = "p_load_kw#"
 
 
 def split_load_quantiles(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -38,6 +41,17 @@ def split_load_quantiles(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
     return frame.drop(columns=names), quantiles
 
 
+def split_load_scenarios(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Take the ``p_load_kw#<name>`` columns out of ``frame`` as a frame of load paths
+    (columns the names), or None when there are none."""
+    names = [c for c in frame.columns if str(c).startswith(LOAD_SCENARIO_PREFIX)]
+    if not names:
+        return frame, None
+    paths = frame[names].set_axis([str(c).removeprefix(LOAD_SCENARIO_PREFIX) for c in names],
+                                  axis=1)  # fmt: skip
+    return frame.drop(columns=names), paths
+
+
 def complete_forecast(
     config: SiteConfig, frame: pd.DataFrame, **quantiles: pd.DataFrame
 ) -> Forecast:
@@ -51,13 +65,18 @@ def complete_forecast(
         UTC-indexed ``p_pv_kw`` and ``p_load_kw`` (kW); columns ``price_import_per_kwh``,
         ``price_export_per_kwh`` and ``ci_g_per_kwh`` where given override the configuration;
         ``day_ahead_per_kwh`` feeds a tariff with a day-ahead section.
-        Columns ``p_load_kw@<level>`` become the load quantiles.
+        Columns ``p_load_kw@<level>`` become the load quantiles, ``p_load_kw#<name>`` the
+        load scenarios.
     **quantiles : pandas.DataFrame
-        ``load_quantiles_kw`` / ``pv_quantiles_kw`` passed through to the ``Forecast``.
+        ``load_quantiles_kw`` / ``pv_quantiles_kw`` / ``load_scenarios_kw`` passed through to
+        the ``Forecast``.
     """
     out, load_q = split_load_quantiles(frame.copy())
     if load_q is not None:
         quantiles.setdefault("load_quantiles_kw", load_q)
+    out, paths = split_load_scenarios(out)
+    if paths is not None:
+        quantiles.setdefault("load_scenarios_kw", paths)
     index = out.index
     day_ahead = out.pop(DAY_AHEAD_COLUMN) if DAY_AHEAD_COLUMN in out.columns else None
     if "price_import_per_kwh" not in out.columns:
@@ -124,7 +143,8 @@ def forecast_frame(
     pandas.DataFrame
         ``p_pv_kw`` (site total), one ``p_pv_<array>_kw`` column per array, ``p_load_kw``;
         from history and with ``plan.peak_risk_quantile`` above the median, also the load's
-        quantile at that level from the forecaster's past errors, ``p_load_kw@<level>``.
+        quantile at that level from the forecaster's past errors, ``p_load_kw@<level>``, and
+        the paths of those errors on days of today's kind, ``p_load_kw#<days back>``.
     """
     if weather is None:
         weather = pv_weather.clearsky_weather(config.site, index)
@@ -144,11 +164,14 @@ def forecast_frame(
         calendar = load.FactoryCalendar.for_load(config)
         risk, step = config.plan.peak_risk_quantile, index[1] - index[0]
         if risk > 0.5:
-            point, q = load_uncertainty.forecast_load_with_quantiles(
-                load_history_kw, index[0], calendar, len(index), step, levels=(risk,)
-            )
+            point, q, paths = load_uncertainty.forecast_load_with_quantiles(
+                load_history_kw, index[0], calendar, len(index), step, levels=(risk,),
+                scenarios=True,
+            )  # type: ignore[misc]
             out["p_load_kw"] = point.to_numpy()
             out[f"{LOAD_QUANTILE_PREFIX}{risk:g}"] = q[risk].to_numpy()
+            for name, path in paths.items():
+                out[f"{LOAD_SCENARIO_PREFIX}{name}"] = path.to_numpy()
         else:
             out["p_load_kw"] = load.forecast_load(
                 load_history_kw, index[0], calendar, len(index), step

@@ -20,7 +20,7 @@ from dispatch.types import PLAN_COLUMNS, InputError, Plan, check_time_index
 REQUIRED = ("p_pv_kw", "p_load_kw")
 OPTIONAL = ("price_import_per_kwh", "price_export_per_kwh", "ci_g_per_kwh", "day_ahead_per_kwh")
 _PV_DETAIL = re.compile(r"^p_pv_.+_kw$")
-_LOAD_QUANTILE = re.compile(r"^p_load_kw@0?\.\d+$")
+_LOAD_UNCERTAINTY = re.compile(r"^p_load_kw(@0?\.\d+|#\w+)$")
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 #: Largest plausible price per kWh in any currency we plan in; above it, per-MWh is likely.
 PRICE_MAX_PER_KWH = 50.0
@@ -93,8 +93,9 @@ def read_plan_inputs(path: str | Path, config: SiteConfig) -> pd.DataFrame:
     path : str or Path
         CSV with ``time`` (ISO 8601 with offset, period start), ``p_pv_kw``, ``p_load_kw`` and
         optionally ``price_import_per_kwh``, ``price_export_per_kwh``, ``ci_g_per_kwh``,
-        ``day_ahead_per_kwh`` and load quantiles ``p_load_kw@<level>`` (kW, e.g.
-        ``p_load_kw@0.9``); per-array ``p_pv_<name>_kw`` columns are ignored.
+        ``day_ahead_per_kwh``, load quantiles ``p_load_kw@<level>`` (kW, e.g.
+        ``p_load_kw@0.9``) and load scenarios ``p_load_kw#<name>`` (kW); per-array
+        ``p_pv_<name>_kw`` columns are ignored.
     config : SiteConfig
         Used for the expected step and plausible magnitudes.
 
@@ -120,11 +121,10 @@ def read_plan_inputs(path: str | Path, config: SiteConfig) -> pd.DataFrame:
     detail = [c for c in raw.columns if _PV_DETAIL.match(c) and c != "p_pv_kw"]
     raw = raw.drop(columns=detail)  # per-array PV from `dispatch forecast`: shown, not planned
     known = ("time", *REQUIRED, *OPTIONAL)
-    unknown = [c for c in raw.columns if c not in known and not _LOAD_QUANTILE.match(c)]
+    unknown = [c for c in raw.columns if c not in known and not _LOAD_UNCERTAINTY.match(c)]
     if unknown:
-        raise InputError(
-            f"{where}: unknown column(s) {unknown}; allowed {[*known, 'p_load_kw@<level>']}"
-        )
+        allowed = [*known, "p_load_kw@<level>", "p_load_kw#<name>"]
+        raise InputError(f"{where}: unknown column(s) {unknown}; allowed {allowed}")
     frame = raw.drop(columns="time")
     frame.index = _parse_times(raw["time"], where)
     step = check_time_index(frame.index, where)

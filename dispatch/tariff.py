@@ -30,7 +30,6 @@ import pandas as pd
 from dispatch.calendar import tariff_day_types
 from dispatch.config import (
     DAY_TYPES,
-    DerivedBand,
     SiteConfig,
     matching_rules,
     rule_minutes,
@@ -69,16 +68,7 @@ def _band_code_table(config: SiteConfig) -> np.ndarray:
 
 def band_prices(config: SiteConfig) -> dict[str, float]:
     """Price of every band (currency per kWh); a derived band is ``multiplier`` x its base."""
-    bands = config.tariff.bands
-    out: dict[str, float] = {}
-    for name, band in bands.items():
-        if isinstance(band, DerivedBand):
-            base = bands[band.of]
-            assert not isinstance(base, DerivedBand)  # the config forbids chains
-            out[name] = band.multiplier * float(base)
-        else:
-            out[name] = float(band)
-    return out
+    return config.tariff.band_prices_per_kwh()
 
 
 def _minutes_per_slot(step: pd.Timedelta, what: str) -> int:

@@ -126,6 +126,9 @@ class Forecast:
         Load quantiles (kW), same index, one column per quantile level in (0, 1).
     pv_quantiles_kw : pandas.DataFrame, optional
         PV quantiles (kW), same index, one column per quantile level in (0, 1).
+    load_scenarios_kw : pandas.DataFrame, optional
+        Paths the load may take (kW), same index, one column per path; e.g. the expected
+        load plus the errors of past forecasts issued at the same time of day.
     issued_at : pandas.Timestamp, optional
         When the forecast was made (UTC).
     """
@@ -133,6 +136,7 @@ class Forecast:
     frame: pd.DataFrame
     load_quantiles_kw: pd.DataFrame | None = None
     pv_quantiles_kw: pd.DataFrame | None = None
+    load_scenarios_kw: pd.DataFrame | None = None
     issued_at: pd.Timestamp | None = None
 
     def __post_init__(self) -> None:
@@ -165,6 +169,13 @@ class Forecast:
             levels = np.asarray(q.columns, dtype=float)
             if ((levels <= 0) | (levels >= 1)).any():
                 raise InputError(f"forecast: {name} levels must lie in (0, 1), got {list(levels)}")
+        paths = self.load_scenarios_kw
+        if paths is not None:
+            if not paths.index.equals(self.frame.index):
+                raise InputError("forecast: load_scenarios_kw must share the forecast's index")
+            values = paths.to_numpy(dtype=float)
+            if values.size and not (np.isfinite(values) & (values >= 0)).all():
+                raise InputError("forecast: load_scenarios_kw must be finite and >= 0 (kW)")
 
     @property
     def index(self) -> pd.DatetimeIndex:

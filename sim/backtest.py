@@ -292,7 +292,8 @@ def optimiser(
     margin : bool
         Hold the peak reserve: ``EmpiricalMargin`` of the forecaster's own past errors at
         ``plan.peak_risk_quantile`` (when above the median) sizes the energy kept so the
-        month's peak target survives the load that may come.
+        month's peak target survives the load that may come; with
+        ``plan.peak_reserve_sizing = "scenarios"`` from the paths of those errors.
     """
     model = DispatchModel(config)
     H = config.plan.n_slots
@@ -301,17 +302,19 @@ def optimiser(
 
     def decide(step: Step) -> float | tuple[float, float]:
         pv_f, load_f = forecaster(step.truth, step.i, H)
-        extra = None
+        extra = paths = None
         if margin and config.plan.peak_risk_quantile > 0.5:
             if not errors:
                 calendar = FactoryCalendar.for_load(config)
                 level = config.plan.peak_risk_quantile
                 errors.append(EmpiricalMargin(step.truth, H, level, calendar))
             extra = errors[0](step.i, pv_f, load_f)
+            if config.plan.peak_reserve_sizing == "scenarios":
+                paths = errors[0].scenarios(step.i)
         window = replace(
             _window(step.truth, step.i, H), pv_kw=pv_f, load_kw=load_f,
             peak_so_far_kw=dict(step.peaks_kw), energy_start_kwh=step.energy_kwh,
-            peak_margin_kw=extra,
+            peak_margin_kw=extra, net_scenarios_kw=paths,
         )  # fmt: skip
         if record is not None:
             record.append(window)

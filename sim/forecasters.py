@@ -178,6 +178,20 @@ class EmpiricalMargin:
         t = i + np.arange(self.horizon)
         return np.maximum(self.table[self.work[t], self.hour[t], self.bucket], 0.0)
 
+    def scenarios(self, i: int, min_paths: int = 5) -> np.ndarray | None:
+        """Net load paths for the forecast issued at slot ``i`` (kW, one row per path): that
+        forecast plus the error path of each forecast issued at the same time of day on the
+        last ``history_days`` days of the same kind (working or not), after the warmup; None
+        below ``min_paths`` such days. Call after ``__call__`` for slot ``i``."""
+        days = np.arange(1, self.history // self.day + 1)
+        issue = i - days * self.day
+        issue = issue[(issue >= self.warmup) & (self.work[np.maximum(issue, 0)] == self.work[i])]
+        if len(issue) < min_paths:
+            return None
+        slots = issue[:, None] + np.arange(self.horizon)[None, :]
+        errors = self.net_true[slots] - self.issued[issue]
+        return self.issued[i][None, :] + errors
+
     def _refresh(self, i: int) -> np.ndarray | None:
         """Quantile table [working, hour, lead bucket] from errors of slots before ``i``."""
         slots = np.arange(max(0, i - self.history), i)[:, None]

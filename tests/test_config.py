@@ -179,3 +179,18 @@ def test_validation_errors_from_a_file_name_it(tmp_path: Path):
     assert f"invalid configuration {path}" in message
     assert "battery.energy_kWh: unknown key" in message
     assert "battery.energy_kwh: required key is missing" in message
+
+
+def test_soft_limits_priced_below_an_energy_price_are_refused():
+    # in a currency with large numbers (KRW) the default penalty of 100 is less than an
+    # hour of max-load energy: the plan would break the SoC window for profit
+    raw = data(tariff={
+        "currency": "KRW",
+        "bands": {"light": 56.1, "max": {"of": "light", "multiplier": 3.4}},
+        "rules": [{"band": "light", "start": "00:00", "end": "24:00"},
+                  {"band": "max", "start": "10:00", "end": "12:00"}],
+    })  # fmt: skip
+    text = problems(raw)
+    assert "plan.soft_penalty_per_kwh = 100" in text and "190.74 KRW/kWh" in text
+    raw["plan"]["soft_penalty_per_kwh"] = 130000.0
+    assert parse_config(raw).plan.soft_penalty_per_kwh == 130000.0

@@ -118,12 +118,14 @@ def test_late_shift_start_is_followed_by_the_recent_level() -> None:
     assert (np.diff(fc.to_numpy()) > 0).all()  # the offset decays back toward the profile
 
 
-def test_short_history_falls_back_to_last_week() -> None:
+def test_short_history_falls_back_to_the_same_time_back() -> None:
     rng = np.random.default_rng(1)
     index = pd.date_range(utc("2024-03-01"), utc("2024-03-11"), freq=Q, inclusive="left")
     hist = pd.Series(rng.uniform(10, 200, len(index)), index=index)
-    fc = forecast_load(hist, utc("2024-03-11"), FactoryCalendar("UTC"), 96)
-    np.testing.assert_allclose(fc.to_numpy(), hist.reindex(fc.index - pd.Timedelta(days=7)))
+    # under two days of history: the same time a day back (a week back is not known)
+    short = hist[hist.index >= utc("2024-03-09 12:00")]
+    fc = forecast_load(short, utc("2024-03-11"), FactoryCalendar("UTC"), 96)
+    np.testing.assert_allclose(fc.to_numpy(), hist.reindex(fc.index - pd.Timedelta(days=1)))
     np.testing.assert_allclose(
         seasonal_naive(hist, fc.index, "UTC"), hist.reindex(fc.index - pd.Timedelta(days=7)))
 
@@ -212,6 +214,30 @@ def test_quantiles_collapse_on_the_point_when_history_is_exact() -> None:
     point, q = forecast_load_with_quantiles(hist, utc("2024-03-25"), FactoryCalendar("UTC"), 96)
     for level in q.columns:
         np.testing.assert_allclose(q[level].to_numpy(), point.to_numpy(), atol=1e-9)
+
+
+
+def test_scenarios_are_the_forecast_plus_past_error_paths_of_days_of_the_same_kind() -> None:
+    # the history is exact except one Monday 10:00-12:00 that ran 40 kW above the pattern
+    hist = history("2024-01-08", "2024-03-25", "UTC")
+    hist[(hist.index >= utc("2024-03-18 10:00")) & (hist.index < utc("2024-03-18 12:00"))] += 40
+    now = utc("2024-03-25")  # a Monday
+    point, _, paths = forecast_load_with_quantiles(
+        hist, now, FactoryCalendar("UTC"), 96, backtest_days=14, scenarios=True
+    )
+    # working days among the 14 before: 10; the weekend days are left out
+    assert len(paths.columns) == 10 and paths.index.equals(point.index)
+    assert set(paths.columns) == {3, 4, 5, 6, 7, 10, 11, 12, 13, 14}
+    bump = (paths.index >= utc("2024-03-25 10:00")) & (paths.index < utc("2024-03-25 12:00"))
+    gap = paths.sub(point, axis=0)
+    # the forecast issued a week ago missed the bump by 40 kW: its path carries it today
+    assert gap.loc[bump, 7].min() > 20.0
+    assert np.abs(gap.loc[~bump, 7]).max() < 40.0
+    fc = Forecast(pd.DataFrame({"p_pv_kw": 0.0, "p_load_kw": point}), load_scenarios_kw=paths)
+    assert fc.load_scenarios_kw is paths
+    with pytest.raises(InputError, match="load_scenarios_kw"):
+        Forecast(pd.DataFrame({"p_pv_kw": 0.0, "p_load_kw": point}),
+                 load_scenarios_kw=paths.iloc[:-1])  # fmt: skip
 
 
 def read_lp_g_mv(folder: Path) -> pd.Series:

@@ -15,6 +15,7 @@ from dispatch.optimise import DispatchModel
 from dispatch.optimise.outcome import SlotInputs
 from dispatch.optimise.risk import (
     exceedance_ahead_kwh,
+    paths_reserve_floor_kwh,
     peak_margin_kw,
     peak_reserve_floor_kwh,
     quantile_at,
@@ -125,6 +126,30 @@ def test_the_plan_stores_its_target_and_reserve(tmp_path):
     np.testing.assert_allclose(back.frame["peak_target_kw"], 10.0, atol=1e-7)
 
 
+
+def test_load_paths_go_from_the_forecast_through_a_csv_to_the_plan(tmp_path):
+    from dispatch import pipeline, plan_io
+
+    cfg = config(
+        tariff={"demand_charge_per_kw_month": 1.0},
+        plan={"step_min": 60, "horizon_h": 24, "terminal_soc": "free", "peak_risk_quantile": 0.9},
+    )
+    idx = pd.date_range("2024-01-08", "2024-03-25", freq="h", tz="UTC", inclusive="left")
+    shift = (idx.day_of_week < 5) & (idx.hour >= 8) & (idx.hour < 17)
+    noise = np.random.default_rng(3).normal(0.0, 1.0, len(idx))
+    hist = pd.Series(np.maximum(5.0 + 10.0 * shift + noise, 0.0), index=idx)
+    index = pd.date_range("2024-03-25", periods=24, freq="h", tz="UTC")  # a Monday
+    frame = pipeline.forecast_frame(cfg, index, load_history_kw=hist)
+    plan_io.write_frame(frame, tmp_path / "forecast.csv")
+    back = plan_io.read_plan_inputs(tmp_path / "forecast.csv", cfg)
+    fc = pipeline.complete_forecast(cfg, back)
+    # one path per working day among the 28 before
+    assert fc.load_scenarios_kw is not None and fc.load_scenarios_kw.shape == (24, 20)
+    assert fc.load_quantiles_kw is not None and list(fc.load_quantiles_kw.columns) == [0.9]
+    plan = pipeline.plan(DispatchModel(cfg, n_slots=24), fc, 1.0, 0.0)
+    assert plan.status == "optimal" and plan.frame["peak_reserve_kwh"].max() > 0.0
+
+
 # ------------------------------------------------------------------ margins from quantiles
 def test_quantile_between_levels_is_linear_and_outside_is_refused():
     idx = pd.date_range("2026-07-01", periods=2, freq="h", tz="UTC")
@@ -157,6 +182,43 @@ def test_floor_and_reserve_over_the_window_ahead():
     np.testing.assert_allclose(reserve, [2.5, 2.5, 0.0, 0.0])
     np.testing.assert_allclose(exceedance_ahead_kwh(net + margin, target, 0.5, 0.8, 1),
                                [0.0, 3.125, 0.0, 0.0])  # fmt: skip
+
+
+def test_floor_from_paths_keeps_each_path_together():
+    net = np.array([10.0, 10.0, 10.0, 10.0])
+    paths = np.array([
+        [10.0, 14.0, 10.0, 10.0],  # one slot 4 kW over the 10 kW target
+        [10.0, 10.0, 10.0, 16.0],  # another slot 6 kW over it
+        [10.0, 10.0, 10.0, 10.0],
+    ])  # fmt: skip
+    target = np.full(4, 10.0)
+    floor, reserve = paths_reserve_floor_kwh(net, paths, 0.99, target, 1.0, 1.0, 4)
+    # the worst path needs 6 kWh after slot 0 (not 4 + 6: no path has both); per slot, the
+    # worst path's need over the slots after it
+    np.testing.assert_allclose(floor, [6.0, 6.0, 6.0, 0.0])
+    np.testing.assert_allclose(reserve, floor)  # the expected load needs nothing
+    floor, _ = paths_reserve_floor_kwh(net, paths, 0.5, target, 1.0, 1.0, 4)
+    np.testing.assert_allclose(floor, [4.0, 0.0, 0.0, 0.0])  # the middle path of three
+
+
+@pytest.mark.parametrize("risk", [0.9, 0.7, 0.5])
+def test_reserve_sized_on_paths_goes_to_zero_at_the_median(risk):
+    cfg = config(
+        tariff={"demand_charge_per_kw_month": 1.0},
+        plan={"step_min": 60, "horizon_h": 4, "terminal_soc": "free", "peak_risk_quantile": risk,
+              "peak_reserve_sizing": "scenarios"},
+    )  # fmt: skip
+    fc = forecast(EXPECTED_LOAD, price=PRICES)
+    # ten load paths: the third hour 0, 2, ..., 18 kW above the expected 10 kW
+    paths = pd.DataFrame(np.tile(np.asarray(EXPECTED_LOAD)[:, None], (1, 10)), index=fc.frame.index)
+    paths.iloc[2] += 2.0 * np.arange(10)
+    plan = DispatchModel(cfg, n_slots=4).solve(
+        Forecast(fc.frame, load_scenarios_kw=paths), soc_frac=1.0, peak_so_far_kw=10.0
+    )
+    held = {0.9: 18.0, 0.7: 14.0, 0.5: 0.0}[risk]  # the path above the level's share; capped
+    assert plan.frame["peak_reserve_kwh"].max() == pytest.approx(held)
+    # what is not held back, up to the 10 kWh stored, is sold in the dear hour
+    assert plan.frame["p_batt_kw"].iloc[0] == pytest.approx(max(10.0 - held, 0.0), abs=1e-7)
 
 
 # ------------------------------------------------------------ margins learnt in a replay

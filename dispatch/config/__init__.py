@@ -278,6 +278,12 @@ class PlanSection(_Model):
     peak_reserve_window_h: Annotated[float, Field(gt=0, le=168)] = Field(
         8.0, description="hours ahead the peak reserve covers"
     )
+    peak_reserve_sizing: Literal["quantiles", "scenarios"] = Field(
+        "quantiles",
+        description="'quantiles': the reserve covers every slot at its risk quantile at once "
+        "(holds more back); 'scenarios': the risk quantile of what past forecast errors, as "
+        "whole paths, would have needed (holds less back, leaves more for arbitrage)",
+    )
 
     @model_validator(mode="after")
     def _terminal(self) -> PlanSection:
@@ -328,6 +334,14 @@ class SiteConfig(_Model):
             raise ValueError(
                 f"tariff.export.mode = {self.tariff.export.mode!r} but grid.export_allowed = "
                 "false: set export.mode = 'none' on a zero-export site"
+            )
+        prices = self.tariff.band_prices_per_kwh()
+        if prices and self.plan.soft_penalty_per_kwh <= max(prices.values()):
+            raise ValueError(
+                f"plan.soft_penalty_per_kwh = {self.plan.soft_penalty_per_kwh:g} is not above the "
+                f"highest band price {max(prices.values()):g} {self.tariff.currency}/kWh: the "
+                "plan would break the SoC window and import cap for profit; price it far above "
+                "any energy price, in the tariff's currency"
             )
         return self
 

@@ -118,6 +118,17 @@ class TariffSection(_Model):
             raise ValueError("; ".join(problems))
         return self
 
+    def band_prices_per_kwh(self) -> dict[str, float]:
+        """Price of every band (currency per kWh); a derived band is ``multiplier`` x its
+        base (chains are refused by the validation)."""
+        out: dict[str, float] = {}
+        for name, band in self.bands.items():
+            if isinstance(band, DerivedBand):
+                out[name] = band.multiplier * float(self.bands[band.of])  # type: ignore[arg-type]
+            else:
+                out[name] = float(band)
+        return out
+
 
 def _tariff_problems(t: TariffSection) -> list[str]:
     problems: list[str] = []

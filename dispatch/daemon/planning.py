@@ -88,7 +88,8 @@ def horizon_frame(d: Daemon, now: dt.datetime) -> pd.DataFrame | None:
     if fs is None:
         return None
     index = slot_index(d, now, d.config.plan.n_slots)
-    quantiles = [c for c in fs.frame.columns if c.startswith(pipeline.LOAD_QUANTILE_PREFIX)]
+    prefixes = (pipeline.LOAD_QUANTILE_PREFIX, pipeline.LOAD_SCENARIO_PREFIX)
+    quantiles = [c for c in fs.frame.columns if c.startswith(prefixes)]
     frame = fs.frame[["p_pv_kw", "p_load_kw", *quantiles]]
     if not index.isin(frame.index).all():
         return None

@@ -4,8 +4,9 @@ Role: the point forecast of ``p_load_kw``. A profile by day type (working day, f
 other rest day, public holiday, shutdown) and site-local time of day, built from the recent
 matching days of history with exponential recency weights, plus the recent level (actual minus
 profile over the last hours) added with a weight that decays with lead time, so that a shift
-that starts late is followed. With less than ``min_history_days`` of history it falls back to
-the same local time last week. Never negative.
+that starts late is followed. With less than ``min_history_days`` of history, and for day types
+seen fewer than ``min_days`` times, it falls back to the same local time a week back (else a
+day back). Never negative.
 
 Only history strictly before the issue time ``now`` is used: the series is sliced at ``now``
 before anything else and the slice is asserted.
@@ -77,7 +78,7 @@ class LoadOptions:
     decay: float = 0.9
     center: str = "median"
     min_days: int = 2
-    min_history_days: float = 14.0
+    min_history_days: float = 2.0
     level_window_h: float = 2.0
     level_halflife_h: float = 0.5
     level_tau_h: float = 1.5

@@ -44,12 +44,13 @@ def _groups(index: pd.DatetimeIndex, calendar: FactoryCalendar) -> tuple[np.ndar
     return kind, (kind == WORK).astype(np.int64), np.asarray(local.hour, dtype=np.int64)
 
 
-def _past_errors(
+def _past_error_paths(
     series: pd.Series, now: pd.Timestamp, index: pd.DatetimeIndex, step: pd.Timedelta,
     calendar: FactoryCalendar, opts: LoadOptions, backtest_days: int,
-) -> tuple[np.ndarray, pd.DatetimeIndex]:
-    """Errors (actual - forecast, kW) of the same forecast issued 1..``backtest_days`` days ago."""
-    errors, stamps = [], []
+) -> list[tuple[int, np.ndarray]]:
+    """Per day ``k`` in 1..``backtest_days``: the errors (actual - forecast, kW; NaN where not
+    measured) of the same forecast issued ``k`` days ago, over ``index`` moved back ``k`` days."""
+    paths = []
     lookback = pd.Timedelta(days=opts.lookback_days + 2)
     for k in range(1, backtest_days + 1):
         issued = now - pd.Timedelta(days=k)
@@ -58,13 +59,37 @@ def _past_errors(
             break
         target = index - pd.Timedelta(days=k)
         fc = forecast_from_prepared(past, issued, target, step, calendar, opts)
-        err = series.reindex(target).to_numpy(dtype=float) - fc.to_numpy()
+        paths.append((k, series.reindex(target).to_numpy(dtype=float) - fc.to_numpy()))
+    return paths
+
+
+def _past_errors(
+    paths: list[tuple[int, np.ndarray]], index: pd.DatetimeIndex
+) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    """The known errors of all paths and the slots they fell on."""
+    errors, stamps = [], []
+    for k, err in paths:
         ok = np.isfinite(err)
         errors.append(err[ok])
-        stamps.append(target[ok])
+        stamps.append((index - pd.Timedelta(days=k))[ok])
     if not errors:
         return np.empty(0), pd.DatetimeIndex([], tz="UTC")
     return np.concatenate(errors), stamps[0].append(stamps[1:])
+
+
+def _scenarios(
+    point: pd.Series, paths: list[tuple[int, np.ndarray]], now: pd.Timestamp,
+    calendar: FactoryCalendar,
+) -> pd.DataFrame:
+    """The point forecast plus each complete error path of a forecast issued on a day of the
+    same kind (working or not) as today's, >= 0 (kW); columns are the days back."""
+    today = _groups(pd.DatetimeIndex([now]), calendar)[1][0]
+    cols = {}
+    for k, err in paths:
+        issued = pd.DatetimeIndex([now - pd.Timedelta(days=k)])
+        if np.isfinite(err).all() and _groups(issued, calendar)[1][0] == today:
+            cols[k] = np.maximum(point.to_numpy() + err, 0.0)
+    return pd.DataFrame(cols, index=point.index, dtype=float)
 
 
 def _error_quantiles(
@@ -112,8 +137,11 @@ def forecast_load_with_quantiles(
     options: LoadOptions | None = None,
     backtest_days: int = 28,
     min_samples: int = 24,
-) -> tuple[pd.Series, pd.DataFrame]:
-    """Point forecast and quantiles of the site load (kW), from errors of past forecasts.
+    scenarios: bool = False,
+) -> tuple[pd.Series, pd.DataFrame] | tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
+    """Point forecast and quantiles of the site load (kW), from errors of past forecasts;
+    with ``scenarios``, also load paths: the point forecast plus the errors of each past
+    forecast issued on a day of the same kind (working or not).
 
     Parameters
     ----------
@@ -134,6 +162,9 @@ def forecast_load_with_quantiles(
         Same index, one column per distinct level (float, ascending), non-decreasing in level,
         >= 0 (kW); the 0.5 column, if asked for, equals ``point``. Ready for
         ``dispatch.types.Forecast(frame, load_quantiles_kw=quantiles)``.
+    scenarios : pandas.DataFrame
+        Only with ``scenarios``: same index, one column per past issue day (days back, int),
+        >= 0 (kW); for ``Forecast(..., load_scenarios_kw=scenarios)``.
 
     Raises
     ------
@@ -149,11 +180,14 @@ def forecast_load_with_quantiles(
     span = pd.Timedelta(days=opts.lookback_days + backtest_days + 3)
     series = prepare_history(history, now, step, since=now - span)
     point = forecast_from_prepared(series, now, index, step, calendar, opts)
-    errors, stamps = _past_errors(series, now, index, step, calendar, opts, backtest_days)
+    paths = _past_error_paths(series, now, index, step, calendar, opts, backtest_days)
+    errors, stamps = _past_errors(paths, index)
     qerr = _error_quantiles(errors, _groups(stamps, calendar), _groups(index, calendar), lv,
                             min_samples)
     values = np.maximum.accumulate(np.maximum(point.to_numpy()[:, None] + qerr, 0.0), axis=1)
     frame = pd.DataFrame(values, index=index, columns=pd.Index(lv, dtype=float))
+    if scenarios:
+        return point, frame, _scenarios(point, paths, now, calendar)
     return point, frame
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import cvxpy as cp
@@ -20,7 +21,11 @@ from dispatch.config import SiteConfig
 from dispatch.optimise.formulation import Formulation, build
 from dispatch.optimise.hot import HotHighs
 from dispatch.optimise.outcome import SlotInputs, fallback_plan, make_plan, plan_frame
-from dispatch.optimise.risk import peak_margin_kw, peak_reserve_floor_kwh
+from dispatch.optimise.risk import (
+    paths_reserve_floor_kwh,
+    peak_margin_kw,
+    peak_reserve_floor_kwh,
+)
 from dispatch.types import Forecast, InputError, Plan
 
 #: Above this many slots a first solve from scratch is faster with interior point than with dual
@@ -126,7 +131,13 @@ class DispatchModel:
             peak_so_far_kw = {str(months[0]): float(peak_so_far_kw)}
         energy = soc_frac * self.config.battery.energy_kwh
         margin = peak_margin_kw(forecast, self.config.plan.peak_risk_quantile)
-        return SlotInputs.from_frame(f, self.dt_h, months, peak_so_far_kw, energy, margin)
+        x = SlotInputs.from_frame(f, self.dt_h, months, peak_so_far_kw, energy, margin)
+        paths, plan = forecast.load_scenarios_kw, self.config.plan
+        if paths is None or paths.shape[1] == 0 or plan.peak_reserve_sizing != "scenarios":
+            return x
+        if plan.peak_risk_quantile <= 0.5:
+            return x
+        return replace(x, net_scenarios_kw=paths.to_numpy(float).T - x.pv_kw[None, :])
 
     def _parameter_values(self, x: SlotInputs, caps: dict[str, np.ndarray]) -> dict[str, Any]:
         cfg = self.config
@@ -159,20 +170,26 @@ class DispatchModel:
 
     def _reserve_kwh(self, x: SlotInputs) -> np.ndarray:
         """Per slot, the energy to keep (kWh): the configured reserve, raised by the peak
-        floor (see ``risk.peak_reserve_floor_kwh``) when the inputs carry a margin. The month's
-        target held is its peak so far or the last plan's target, whichever is higher."""
+        floor when the inputs carry a margin or load paths (``plan.peak_reserve_sizing``, see
+        ``risk``). The month's target held is its peak so far or the last plan's target,
+        whichever is higher."""
         b = self.config.battery
         base = np.full(self.n_slots, b.reserve_frac * b.energy_kwh)
         self._held_back = np.zeros(self.n_slots)
-        if x.peak_margin_kw is None or self.config.tariff.demand_charge_per_kw_month <= 0:
+        uncertain = x.peak_margin_kw is not None or x.net_scenarios_kw is not None
+        if not uncertain or self.config.tariff.demand_charge_per_kw_month <= 0:
             return base
         held = {m: max(float(x.peak_so_far_kw.get(m, 0.0)), self._targets.get(m, 0.0))
                 for m in dict.fromkeys(x.billing_month.tolist())}  # fmt: skip
         target = np.array([held[m] for m in x.billing_month])
-        floor, self._held_back = peak_reserve_floor_kwh(
-            x.load_kw - x.pv_kw, x.peak_margin_kw, target, self.dt_h, b.eta_discharge,
-            self.reserve_window,
-        )  # fmt: skip
+        net = x.load_kw - x.pv_kw
+        args = (self.dt_h, b.eta_discharge, self.reserve_window)
+        if x.net_scenarios_kw is not None:
+            floor, self._held_back = paths_reserve_floor_kwh(
+                net, x.net_scenarios_kw, self.config.plan.peak_risk_quantile, target, *args
+            )
+        else:
+            floor, self._held_back = peak_reserve_floor_kwh(net, x.peak_margin_kw, target, *args)
         e_min, e_max = b.soc_min_frac * b.energy_kwh, b.soc_max_frac * b.energy_kwh
         return np.maximum(base, np.minimum(e_min + floor, e_max))
 

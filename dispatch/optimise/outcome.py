@@ -41,6 +41,10 @@ class SlotInputs:
     peak_margin_kw : numpy.ndarray, optional
         How far the net load may exceed its expectation at the plan's risk level (kW, see
         ``risk.peak_margin_kw``); None: no margin.
+    net_scenarios_kw : numpy.ndarray, optional
+        Net load (load - PV) paths the horizon may take, one row per scenario (kW), e.g. the
+        expected net load plus the errors of past forecasts issued at the same time of day;
+        None: no scenarios.
     """
 
     index: pd.DatetimeIndex
@@ -54,6 +58,7 @@ class SlotInputs:
     peak_so_far_kw: Mapping[str, float]
     energy_start_kwh: float
     peak_margin_kw: np.ndarray | None = None
+    net_scenarios_kw: np.ndarray | None = None
 
     @classmethod
     def from_frame(

@@ -13,7 +13,13 @@ import pandas as pd
 
 from dispatch.types import Forecast, InputError
 
-__all__ = ["exceedance_ahead_kwh", "peak_margin_kw", "peak_reserve_floor_kwh", "quantile_at"]
+__all__ = [
+    "exceedance_ahead_kwh",
+    "paths_reserve_floor_kwh",
+    "peak_margin_kw",
+    "peak_reserve_floor_kwh",
+    "quantile_at",
+]
 
 
 def quantile_at(quantiles: pd.DataFrame, level: float, what: str) -> np.ndarray:
@@ -123,3 +129,40 @@ def peak_reserve_floor_kwh(
     floor = exceedance_ahead_kwh(net_kw + margin_kw, target_kw, dt_h, eta_discharge, window)
     expected = exceedance_ahead_kwh(net_kw, target_kw, dt_h, eta_discharge, window)
     return floor, floor - expected
+
+
+
+def paths_reserve_floor_kwh(
+    net_kw: np.ndarray,
+    net_paths_kw: np.ndarray,
+    level: float,
+    target_kw: np.ndarray,
+    dt_h: float,
+    eta_discharge: float,
+    window: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``peak_reserve_floor_kwh`` sized on net load paths instead of per-slot quantiles: per
+    slot, the ``level`` quantile over the paths of the energy the next ``window`` slots need
+    above the target (the next higher path's). A path keeps its slots' errors together, so
+    the floor is what one bad stretch of load needs, not every slot at its quantile at once.
+
+    Parameters
+    ----------
+    net_kw : numpy.ndarray
+        Expected net load per slot (kW).
+    net_paths_kw : numpy.ndarray
+        Net load paths, shape (paths, slots) (kW).
+    level : float
+        Quantile level over the paths, in (0.5, 1).
+    target_kw, dt_h, eta_discharge, window
+        As for ``exceedance_ahead_kwh``.
+
+    Returns
+    -------
+    floor_kwh, reserve_kwh : numpy.ndarray
+        The floor, and its part above what the expected load needs (>= 0).
+    """
+    needs = [exceedance_ahead_kwh(p, target_kw, dt_h, eta_discharge, window) for p in net_paths_kw]
+    floor = np.quantile(np.asarray(needs), level, axis=0, method="higher")
+    expected = exceedance_ahead_kwh(net_kw, target_kw, dt_h, eta_discharge, window)
+    return floor, np.maximum(floor - expected, 0.0)

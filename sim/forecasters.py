@@ -183,9 +183,9 @@ class EmpiricalMargin:
         forecast plus the error path of each forecast issued at the same time of day on the
         last ``history_days`` days of the same kind (working or not), after the warmup; None
         below ``min_paths`` such days. Call after ``__call__`` for slot ``i``."""
-        days = np.arange(1, self.history // self.day + 1)
-        issue = i - days * self.day
-        issue = issue[(issue >= self.warmup) & (self.work[np.maximum(issue, 0)] == self.work[i])]
+        issue = i - np.arange(1, self.history // self.day + 1) * self.day
+        known = (issue >= self.warmup) & (issue + self.horizon <= i)  # all its slots are past
+        issue = issue[known & (self.work[np.maximum(issue, 0)] == self.work[i])]
         if len(issue) < min_paths:
             return None
         slots = issue[:, None] + np.arange(self.horizon)[None, :]

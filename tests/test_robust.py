@@ -261,6 +261,21 @@ def test_empirical_margin_reads_only_the_past():
     np.testing.assert_array_equal(a, b)
 
 
+
+@pytest.mark.parametrize("horizon", [4, 30])
+def test_error_paths_are_past_errors_of_forecasts_issued_at_the_same_time(horizon):
+    truth = replay_truth(days=12, horizon=horizon)
+    step = 11 * 24 + 5
+    paths = learn(truth, step + 1, 0.9, horizon).scenarios(step)
+    # issued 1..10 days back at 05:00, each forecast 100 kW; a path is today's forecast (100)
+    # plus that forecast's error: the load of its day, if the whole horizon is past
+    days_back = range(1, 11) if horizon <= 24 else range(2, 11)
+    expected = [truth.load_kw[step - k * 24 : step - k * 24 + horizon] for k in days_back]
+    np.testing.assert_allclose(paths, expected)
+    future = dataclasses.replace(truth, load_kw=np.where(np.arange(len(truth.load_kw)) >= step,
+                                                         1e6, truth.load_kw))  # fmt: skip
+    np.testing.assert_array_equal(learn(future, step + 1, 0.9, horizon).scenarios(step), paths)
+
 def test_empirical_margin_is_zero_at_the_median_of_symmetric_errors():
     truth = replay_truth(days=12, horizon=4)
     shifted = dataclasses.replace(truth, load_kw=truth.load_kw - 45.0)  # errors -45..45

@@ -133,9 +133,8 @@ class DispatchModel:
         margin = peak_margin_kw(forecast, self.config.plan.peak_risk_quantile)
         x = SlotInputs.from_frame(f, self.dt_h, months, peak_so_far_kw, energy, margin)
         paths, plan = forecast.load_scenarios_kw, self.config.plan
-        if paths is None or paths.shape[1] == 0 or plan.peak_reserve_sizing != "scenarios":
-            return x
-        if plan.peak_risk_quantile <= 0.5:
+        sized_on_paths = plan.peak_reserve_sizing == "scenarios" and plan.peak_risk_quantile > 0.5
+        if paths is None or paths.shape[1] == 0 or not sized_on_paths:
             return x
         return replace(x, net_scenarios_kw=paths.to_numpy(float).T - x.pv_kw[None, :])
 

@@ -131,7 +131,6 @@ def peak_reserve_floor_kwh(
     return floor, floor - expected
 
 
-
 def paths_reserve_floor_kwh(
     net_kw: np.ndarray,
     net_paths_kw: np.ndarray,

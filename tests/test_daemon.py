@@ -59,8 +59,11 @@ def test_notify_datagrams(tmp_path: Path) -> None:
         mono.t += 1.5
         assert n.watchdog()
         assert n.stopping()
+        mono.t += 1.5
+        assert not n.watchdog()  # a cycle finishing during the stop: no sign of life
         got = [rx.recv(100) for _ in range(3)]
         assert got == [b"WATCHDOG=1", b"WATCHDOG=1", b"STOPPING=1"]
+        assert n.sent[-1] == "STOPPING=1"
 
 
 def test_notify_is_a_no_op_without_a_socket_and_survives_a_dead_one(tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ class Notifier:
         self.watchdog_min_s = watchdog_min_s
         self._mono = monotonic
         self._last_watchdog = -float("inf")
+        self.is_stopping = False
         self.sent: list[str] = []
         self.errors = 0
 
@@ -87,15 +88,17 @@ class Notifier:
 
     def watchdog(self) -> bool:
         """``WATCHDOG=1``: call only after a completed control cycle; sent at most once per
-        ``watchdog_min_s``. True when sent."""
+        ``watchdog_min_s`` and never after ``STOPPING=1`` (a cycle still in flight when the
+        stop began must not look like a live daemon). True when sent."""
         now = self._mono()
-        if now - self._last_watchdog < self.watchdog_min_s:
+        if self.is_stopping or now - self._last_watchdog < self.watchdog_min_s:
             return False
         self._last_watchdog = now
         return self.send("WATCHDOG=1")
 
     def stopping(self, status: str = "") -> bool:
         """``STOPPING=1`` on the way out."""
+        self.is_stopping = True
         return self.send("STOPPING=1", *([f"STATUS={status}"] if status else []))
 
     def status(self, text: str) -> bool:

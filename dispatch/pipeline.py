@@ -144,7 +144,8 @@ def forecast_frame(
         ``p_pv_kw`` (site total), one ``p_pv_<array>_kw`` column per array, ``p_load_kw``;
         from history and with ``plan.peak_risk_quantile`` above the median, also the load's
         quantile at that level from the forecaster's past errors, ``p_load_kw@<level>``, and
-        the paths of those errors on days of today's kind, ``p_load_kw#<days back>``.
+        with ``plan.peak_reserve_sizing = "scenarios"`` the paths of those errors on days of
+        today's kind, ``p_load_kw#<days back>``.
     """
     if weather is None:
         weather = pv_weather.clearsky_weather(config.site, index)
@@ -164,13 +165,14 @@ def forecast_frame(
         calendar = load.FactoryCalendar.for_load(config)
         risk, step = config.plan.peak_risk_quantile, index[1] - index[0]
         if risk > 0.5:
-            point, q, paths = load_uncertainty.forecast_load_with_quantiles(
+            with_paths = config.plan.peak_reserve_sizing == "scenarios"
+            point, q, *paths = load_uncertainty.forecast_load_with_quantiles(
                 load_history_kw, index[0], calendar, len(index), step, levels=(risk,),
-                scenarios=True,
-            )  # type: ignore[misc]
+                scenarios=with_paths,
+            )
             out["p_load_kw"] = point.to_numpy()
             out[f"{LOAD_QUANTILE_PREFIX}{risk:g}"] = q[risk].to_numpy()
-            for name, path in paths.items():
+            for name, path in (paths[0].items() if paths else ()):
                 out[f"{LOAD_SCENARIO_PREFIX}{name}"] = path.to_numpy()
         else:
             out["p_load_kw"] = load.forecast_load(

@@ -66,11 +66,6 @@ def _band_code_table(config: SiteConfig) -> np.ndarray:
     return table
 
 
-def band_prices(config: SiteConfig) -> dict[str, float]:
-    """Price of every band (currency per kWh); a derived band is ``multiplier`` x its base."""
-    return config.tariff.band_prices_per_kwh()
-
-
 def _minutes_per_slot(step: pd.Timedelta, what: str) -> int:
     if step < pd.Timedelta(minutes=1):
         return 1
@@ -264,7 +259,7 @@ def import_price_per_kwh(
     if d is not None and d.mode == "replace":
         values = _day_ahead_priced(da, d.multiplier, d.adder_per_kwh)
     else:
-        values = _band_priced(config, index, m, band_prices(config))
+        values = _band_priced(config, index, m, config.tariff.band_prices_per_kwh())
         if d is not None:
             values = _day_ahead_priced(da, d.multiplier, d.adder_per_kwh, values)
     return pd.Series(values, index=index, name="price_import_per_kwh", dtype=float)

@@ -132,8 +132,9 @@ def test_load_paths_go_from_the_forecast_through_a_csv_to_the_plan(tmp_path):
 
     cfg = config(
         tariff={"demand_charge_per_kw_month": 1.0},
-        plan={"step_min": 60, "horizon_h": 24, "terminal_soc": "free", "peak_risk_quantile": 0.9},
-    )
+        plan={"step_min": 60, "horizon_h": 24, "terminal_soc": "free", "peak_risk_quantile": 0.9,
+              "peak_reserve_sizing": "scenarios"},
+    )  # fmt: skip
     idx = pd.date_range("2024-01-08", "2024-03-25", freq="h", tz="UTC", inclusive="left")
     shift = (idx.day_of_week < 5) & (idx.hour >= 8) & (idx.hour < 17)
     noise = np.random.default_rng(3).normal(0.0, 1.0, len(idx))

@@ -339,7 +339,7 @@ def test_prices_are_time_weighted_band_prices(cfg, step_min, start_min):
     start = pd.Timestamp("2026-01-01T00:00Z") + pd.Timedelta(minutes=start_min)
     index = pd.date_range(start, periods=8, freq=f"{step_min}min")
     got = tariff.import_price_per_kwh(cfg, index).to_numpy()
-    band_price = tariff.band_prices(cfg)
+    band_price = cfg.tariff.band_prices_per_kwh()
     lo, hi = min(band_price.values()), max(band_price.values())
     assert ((got >= lo - 1e-12) & (got <= hi + 1e-12)).all()
     if lo >= 0:

@@ -89,8 +89,8 @@ def horizon_frame(d: Daemon, now: dt.datetime) -> pd.DataFrame | None:
         return None
     index = slot_index(d, now, d.config.plan.n_slots)
     prefixes = (pipeline.LOAD_QUANTILE_PREFIX, pipeline.LOAD_SCENARIO_PREFIX)
-    quantiles = [c for c in fs.frame.columns if c.startswith(prefixes)]
-    frame = fs.frame[["p_pv_kw", "p_load_kw", *quantiles]]
+    uncertainty = [c for c in fs.frame.columns if c.startswith(prefixes)]
+    frame = fs.frame[["p_pv_kw", "p_load_kw", *uncertainty]]
     if not index.isin(frame.index).all():
         return None
     return frame.loc[index]

@@ -123,12 +123,24 @@ def test_forecast_round_trip_with_quantiles(store: Store):
     pd.testing.assert_frame_equal(back.load_quantiles_kw, q, check_freq=False,
                                   check_index_type=False)  # fmt: skip
     assert back.pv_quantiles_kw is None and back.issued_at == pd.Timestamp(T0)
+    assert back.load_scenarios_kw is None
     assert store.rows("forecasts")[0]["source"] == "test"
     no_prices = Forecast(f.frame[["p_pv_kw", "p_load_kw"]])
     back = store.load_forecast(store.write_forecast(no_prices, issued_at=T0))
     assert list(back.frame.columns) == ["p_pv_kw", "p_load_kw"]
     with pytest.raises(InputError, match="issued_at"):
         store.write_forecast(no_prices)  # no issue time anywhere
+
+
+def test_forecast_round_trip_with_load_paths(store: Store):
+    f = forecast([10.0, 12.0, 9.0], pv_kw=[0.0, 3.5, 1.0], price=[0.1, 0.2, 0.3], ci=500.0)
+    paths = pd.DataFrame({1: [9.0, 13.5, 8.25], 7: [11.0, 12.0, 0.0]}, index=f.index)
+    f = Forecast(f.frame, load_scenarios_kw=paths, issued_at=pd.Timestamp(T0))
+    back = store.load_forecast(store.write_forecast(f))
+    expected = paths.rename(columns=str)  # path names come back as text
+    pd.testing.assert_frame_equal(back.load_scenarios_kw, expected, check_freq=False,
+                                  check_index_type=False)  # fmt: skip
+    assert back.load_quantiles_kw is None
 
 
 def test_plan_round_trip_from_the_optimiser(store: Store):

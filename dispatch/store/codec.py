@@ -144,12 +144,21 @@ def _quantile_json(q: pd.DataFrame | None, i: int) -> str | None:
     return json.dumps({repr(float(level)): real(v) for level, v in q.iloc[i].items()})
 
 
+def _paths_json(paths: pd.DataFrame | None, i: int) -> str | None:
+    if paths is None:
+        return None
+    return json.dumps({str(name): real(v) for name, v in paths.iloc[i].items()})
+
+
 def forecast_slot_rows(forecast_id: int, f: Forecast) -> Iterator[tuple[Any, ...]]:
-    """Rows of ``forecast_slots`` in column order (quantiles as JSON ``{level: kW}``)."""
+    """Rows of ``forecast_slots`` in column order (quantiles as JSON ``{level: kW}``, load
+    paths as JSON ``{name: kW}``)."""
     values = f.frame.reindex(columns=list(FORECAST_FLOATS)).to_numpy(float)
     for i, (t, row) in enumerate(zip(f.index, values, strict=True)):
         load_q = _quantile_json(f.load_quantiles_kw, i)
-        yield (forecast_id, to_ms(t), *map(real, row), load_q, _quantile_json(f.pv_quantiles_kw, i))
+        pv_q = _quantile_json(f.pv_quantiles_kw, i)
+        yield (forecast_id, to_ms(t), *map(real, row), load_q, pv_q,
+               _paths_json(f.load_scenarios_kw, i))  # fmt: skip
 
 
 def plan_head(plan: Plan, made_at: dt.datetime) -> dict[str, Any]:
@@ -208,11 +217,19 @@ def plan_of(head: Mapping[str, Any], slots: list[Mapping[str, Any]]) -> Plan:
     )
 
 
-def _quantiles_of(slots: list[Mapping[str, Any]], key: str, idx: pd.Index) -> pd.DataFrame | None:
+def _json_columns(
+    slots: list[Mapping[str, Any]], key: str, idx: pd.Index
+) -> pd.DataFrame | None:
+    """The per-slot JSON objects of column ``key`` as a frame (None when not stored)."""
     if not slots or slots[0][key] is None:
         return None
-    frame = pd.DataFrame([json.loads(r[key]) for r in slots], index=idx, dtype=float)
-    frame.columns = [float(c) for c in frame.columns]
+    return pd.DataFrame([json.loads(r[key]) for r in slots], index=idx, dtype=float)
+
+
+def _quantiles_of(slots: list[Mapping[str, Any]], key: str, idx: pd.Index) -> pd.DataFrame | None:
+    frame = _json_columns(slots, key, idx)
+    if frame is not None:
+        frame.columns = [float(c) for c in frame.columns]
     return frame
 
 
@@ -226,5 +243,6 @@ def forecast_of(head: Mapping[str, Any], slots: list[Mapping[str, Any]]) -> Fore
         pd.DataFrame(kept, index=idx),
         load_quantiles_kw=_quantiles_of(slots, "load_quantiles_kw_json", idx),
         pv_quantiles_kw=_quantiles_of(slots, "pv_quantiles_kw_json", idx),
+        load_scenarios_kw=_json_columns(slots, "load_scenarios_kw_json", idx),
         issued_at=pd.Timestamp(from_ms(head["issued_ms"])),
     )

@@ -209,7 +209,7 @@ class Store(LedgerTables):
         with self.transaction("write forecast") as conn:
             f_id = self._insert(conn, "forecasts", head)
             conn.executemany(
-                "INSERT INTO forecast_slots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO forecast_slots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 codec.forecast_slot_rows(f_id, forecast),
             )
         return f_id

@@ -92,6 +92,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE plan_slots ADD COLUMN peak_target_kw REAL",
         "ALTER TABLE plan_slots ADD COLUMN peak_reserve_kwh REAL",
     ),
+    (  # v6: the load paths a forecast carries (the peak reserve sized on scenarios)
+        "ALTER TABLE forecast_slots ADD COLUMN load_scenarios_kw_json TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

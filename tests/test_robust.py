@@ -233,10 +233,12 @@ def replay_truth(days: int, horizon: int) -> SlotInputs:
                       np.array(["m"] * n), {}, 0.0)  # fmt: skip
 
 
-def learn(truth: SlotInputs, steps: int, level: float, horizon: int = 4) -> EmpiricalMargin:
+def learn(
+    truth: SlotInputs, steps: int, level: float, horizon: int = 4, min_samples: int = 10
+) -> EmpiricalMargin:
     calendar = FactoryCalendar("UTC", weekend_days=())  # every day a working day
-    margin = EmpiricalMargin(truth, horizon, level, calendar, history_days=10, min_samples=10,
-                             warmup_days=0)  # fmt: skip
+    margin = EmpiricalMargin(truth, horizon, level, calendar, history_days=10,
+                             min_samples=min_samples, warmup_days=0)  # fmt: skip
     for i in range(steps):
         margin(i, np.zeros(horizon), np.full(horizon, 100.0))  # always forecast 100 kW
     return margin
@@ -250,6 +252,17 @@ def test_empirical_margin_is_the_quantile_of_past_errors():
     expected = np.quantile(np.r_[np.arange(10, 100, 10), 0.0], 0.9)
     out = margin(11 * 24, np.zeros(4), np.full(4, 100.0))
     np.testing.assert_allclose(out, expected)
+
+
+def test_empirical_margin_without_errors_of_its_own_hour_and_lead_is_the_cold_start():
+    truth = replay_truth(days=12, horizon=4)
+    # hourly slots: each (hour, lead under 1 h) group gets one error a day, 10 in the history;
+    # each (hour, lead 1-4 h) group three a day, 30. Asking for 20 leaves the first empty.
+    margin = learn(truth, steps=11 * 24, level=0.9, min_samples=20)
+    out = margin(11 * 24, np.zeros(4), np.full(4, 100.0))
+    assert out[0] == pytest.approx(margin.cold_start_frac * 100.0)  # not the other leads'
+    expected = np.quantile(np.repeat(np.r_[np.arange(10, 100, 10), 0.0], 3), 0.9)
+    np.testing.assert_allclose(out[1:], expected)
 
 
 def test_empirical_margin_reads_only_the_past():

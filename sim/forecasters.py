@@ -199,7 +199,8 @@ class EmpiricalMargin:
         return self.issued[i][None, :] + errors
 
     def _refresh(self, i: int) -> np.ndarray | None:
-        """Quantile table [working, hour, lead bucket] from errors of slots before ``i``."""
+        """Quantile table [working, hour, lead bucket] from errors of slots before ``i``; NaN
+        where no group has ``min_samples`` errors."""
         slots = np.arange(max(0, i - self.history), i)[:, None]
         leads = np.arange(self.horizon)[None, :]
         issue = slots - leads

@@ -136,7 +136,7 @@ class EmpiricalMargin:
     cold_start_frac : float
         Margin as a share of the forecast load where no errors are known. 0.4 was chosen on
         the 2018 replays (share of the perfect-foresight saving: 0.25 gave 66.1 % German and
-        60.8 % Korean, 0.4 gave 68.1 % and 61.3 %; the German January went from 28 % to 58 %).
+        60.8 % Korean, 0.4 gave 68.1 % and 61.3 %; the German January went from 29 % to 58 %).
     """
 
     LEAD_EDGES_H = (1.0, 4.0, 12.0)

@@ -177,11 +177,11 @@ class EmpiricalMargin:
         if i // self.day != self.table_day:
             self.table_day = i // self.day
             self.table = self._refresh(i)
+        cold = self.cold_start_frac * np.maximum(load_kw, 0.0)
         if self.table is None:
-            return self.cold_start_frac * np.maximum(load_kw, 0.0)
+            return cold
         t = i + np.arange(self.horizon)
         known = self.table[self.work[t], self.hour[t], self.bucket]
-        cold = self.cold_start_frac * np.maximum(load_kw, 0.0)
         return np.where(np.isfinite(known), np.maximum(known, 0.0), cold)
 
     def scenarios(self, i: int, min_paths: int = 5) -> np.ndarray | None:

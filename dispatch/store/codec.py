@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,16 +138,15 @@ def forecast_head(forecast: Forecast, issued_at: dt.datetime | None, source: str
     }
 
 
+def _slot_json(frame: pd.DataFrame | None, i: int, key: Callable[[Any], str] = str) -> str | None:
+    """Row ``i`` of ``frame`` as JSON ``{key(column): kW}``, None without a frame."""
+    if frame is None:
+        return None
+    return json.dumps({key(name): real(v) for name, v in frame.iloc[i].items()})
+
+
 def _quantile_json(q: pd.DataFrame | None, i: int) -> str | None:
-    if q is None:
-        return None
-    return json.dumps({repr(float(level)): real(v) for level, v in q.iloc[i].items()})
-
-
-def _paths_json(paths: pd.DataFrame | None, i: int) -> str | None:
-    if paths is None:
-        return None
-    return json.dumps({str(name): real(v) for name, v in paths.iloc[i].items()})
+    return _slot_json(q, i, lambda level: repr(float(level)))
 
 
 def forecast_slot_rows(forecast_id: int, f: Forecast) -> Iterator[tuple[Any, ...]]:
@@ -158,7 +157,7 @@ def forecast_slot_rows(forecast_id: int, f: Forecast) -> Iterator[tuple[Any, ...
         load_q = _quantile_json(f.load_quantiles_kw, i)
         pv_q = _quantile_json(f.pv_quantiles_kw, i)
         yield (forecast_id, to_ms(t), *map(real, row), load_q, pv_q,
-               _paths_json(f.load_scenarios_kw, i))  # fmt: skip
+               _slot_json(f.load_scenarios_kw, i))  # fmt: skip
 
 
 def plan_head(plan: Plan, made_at: dt.datetime) -> dict[str, Any]:

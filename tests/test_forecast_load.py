@@ -104,6 +104,23 @@ def test_shutdown_is_forecast_at_the_shutdown_level() -> None:
     np.testing.assert_allclose(fc_new[inside].to_numpy(), base, atol=1e-9)
 
 
+@pytest.mark.parametrize("fridays", [2, 3, 5])
+def test_a_short_friday_is_forecast_from_the_fridays_once_three_are_known(fridays: int) -> None:
+    # the shift ends at 12:00 on Fridays; the forecast is for Friday 2024-03-22
+    first = pd.Timestamp("2024-03-22") - pd.Timedelta(weeks=fridays)  # a Friday
+    hist = history(str(first.date()), "2024-03-22", "UTC")
+    local = hist.index
+    short = (local.day_of_week == 4) & (local.hour >= 12) & (local.hour < 17)
+    hist[short] = 20.0
+    fc = forecast_load(hist, utc("2024-03-22"), FactoryCalendar("UTC"), 96)
+    afternoon = (fc.index.hour >= 12) & (fc.index.hour < 17)
+    mon_thu = pattern(fc.index, "UTC")[afternoon]  # the other working days' afternoon
+    expected = np.full(afternoon.sum(), 20.0) if fridays >= 3 else mon_thu
+    np.testing.assert_allclose(fc[afternoon].to_numpy(), expected, atol=1e-9)
+    np.testing.assert_allclose(fc[~afternoon].to_numpy(), pattern(fc.index, "UTC")[~afternoon],
+                               atol=1e-9)  # fmt: skip
+
+
 def test_late_shift_start_is_followed_by_the_recent_level() -> None:
     hist = history("2024-02-05", "2024-03-25 08:00", "UTC")
     late = hist.index >= utc("2024-03-25 07:00")

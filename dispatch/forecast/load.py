@@ -2,7 +2,8 @@
 
 Role: the point forecast of ``p_load_kw``. A profile by day type (working day, first weekend day,
 other rest day, public holiday, shutdown) and site-local time of day, built from the recent
-matching days of history with exponential recency weights, plus the recent level (actual minus
+matching days of history with exponential recency weights (a working day from working days of
+its own weekday once the history holds enough of them), plus the recent level (actual minus
 profile over the last hours) added with a weight that decays with lead time, so that a shift
 that starts late is followed. With less than ``min_history_days`` of history, and for day types
 seen fewer than ``min_days`` times, it falls back to the same local time a week back (else a
@@ -70,6 +71,13 @@ class LoadOptions:
         every ``level_halflife_h`` (h) into the past.
     level_tau_h : float
         Time constant (h) of the exponential decay of that offset with lead time.
+    same_weekday_days : int
+        A working day's profile comes from working days of the same weekday once the history
+        holds this many (0: from all working days). Factories run short Fridays or slow
+        Mondays: on the German factory year the Friday afternoon is 1.3-2.8 MW below the
+        other working days'. Chosen on the 2018 replays (``bench_backtest``): 3 raised the
+        share of the perfect-foresight saving captured from 68.1 % to 70.6 % (German) and
+        61.3 % to 62.3 % (Korean).
     """
 
     lookback_days: int = 56
@@ -82,6 +90,7 @@ class LoadOptions:
     level_window_h: float = 2.0
     level_halflife_h: float = 0.5
     level_tau_h: float = 1.5
+    same_weekday_days: int = 3
 
     def __post_init__(self) -> None:
         if self.center not in ("median", "mean"):
@@ -211,6 +220,11 @@ def _weighted_center(rows: np.ndarray, n: int, opts: LoadOptions) -> np.ndarray:
     return np.where(wsum > 0, v[pick, np.arange(rows.shape[1])], np.nan)
 
 
+def _weekday(dates: np.ndarray | np.datetime64) -> np.ndarray:
+    """Weekday of datetime64[D] dates, Monday = 0 (1970-01-01 was a Thursday)."""
+    return (np.asarray(dates, dtype="datetime64[D]").astype(np.int64) + 3) % 7
+
+
 def _profile(
     table: tuple[np.ndarray, np.ndarray], types: np.ndarray, day: np.datetime64, kind: int,
     opts: LoadOptions,
@@ -219,6 +233,11 @@ def _profile(
     dates, values = table
     before = (dates < day) & (dates >= day - np.timedelta64(opts.lookback_days, "D"))
     full = np.isfinite(values).mean(axis=1) >= 0.5
+    if kind == WORK and opts.same_weekday_days:
+        same = before & (types == WORK) & (_weekday(dates) == _weekday(day))
+        sel = np.flatnonzero(same)
+        if np.count_nonzero(full[sel]) >= opts.same_weekday_days:
+            return _weighted_center(values[sel][::-1], opts.n_workdays, opts)
     for cand in _STAND_INS[kind]:
         sel = np.flatnonzero(before & (types == cand))
         if np.count_nonzero(full[sel]) < opts.min_days:

@@ -93,6 +93,24 @@ def test_the_plan_job_publishes_a_plan_without_devices(tmp_path: Path) -> None:
     d.store.close()
 
 
+def test_the_forecast_job_stores_what_it_publishes(tmp_path: Path) -> None:
+    d = daemon(tmp_path, load_kw=2500.0)
+    plan_once(d)
+    fs = d.forecast_state
+    assert fs is not None
+    d.worker.shutdown()
+    d.store_pool.shutdown()
+    d.store.close()
+    with Store(tmp_path / "h.sqlite3") as s:
+        heads = s.rows("forecasts")
+        assert [h["source"] for h in heads] == [fs.source]
+        stored = s.load_forecast(heads[0]["id"])
+    assert stored.frame.index.equals(fs.frame.index)
+    for column in ("p_pv_kw", "p_load_kw"):
+        assert stored.frame[column].to_numpy() == pytest.approx(fs.frame[column].to_numpy())
+    assert stored.frame["price_import_per_kwh"].notna().all()  # completed with the tariff
+
+
 @pytest.mark.parametrize("port", [0])
 def test_status_server_serves_json_and_html_without_a_plan(tmp_path: Path, port: int) -> None:
     import json

@@ -1,8 +1,9 @@
 """The forecast and plan jobs: slow work in a worker thread, published by reference swap.
 
 Role: the forecast job makes clear-sky PV plus a load forecast from the store's measured
-history (or the configured constant) over a window longer than the horizon; on failure it
-keeps the last good forecast, or falls back to a constant load, and says so. The plan job
+history (or the configured constant) over a window longer than the horizon, publishes it and
+stores it with its prices, quantiles and load paths; on failure it keeps the last good
+forecast, or falls back to a constant load, and says so. The plan job
 slices the forecast from the current slot, completes it with the tariff and carbon intensity
 and solves with the measured SoC and the month's peak, all in the solver thread, then stores
 the plan and swaps ``Daemon.plan_state``. Imports ``pipeline``, ``types`` and this package.
@@ -71,13 +72,19 @@ def build_forecast(d: Daemon, now: dt.datetime) -> ForecastState:
 
 
 async def forecast_job(d: Daemon) -> ForecastState:
-    """Make a new forecast in the worker thread and publish it."""
+    """Make a new forecast in the worker thread, publish it and store it."""
     now = d.clock.now()
     fs = await d.in_worker(build_forecast, d, now)
     d.forecast_state = fs
     d.metrics.data_age.labels("forecast").set(0.0)
     if fs.is_fallback:
         log.warning("forecast: %s", fs.source)
+    try:
+        forecast = await d.in_worker(pipeline.complete_forecast, d.config, fs.frame)
+        await d.in_store(d.store.write_forecast, forecast, fs.issued_at, fs.source)
+        d.failures.ok("store:forecast")
+    except DispatchError as exc:  # the published forecast stands; the record is lost
+        d.failures.failed("store:forecast", str(exc), exc)
     return fs
 
 

@@ -75,9 +75,9 @@ class LoadOptions:
         A working day's profile comes from working days of the same weekday once the history
         holds this many (0: from all working days). Factories run short Fridays or slow
         Mondays: on the German factory year the Friday afternoon is 1.3-2.8 MW below the
-        other working days'. Chosen on the 2018 replays (``bench_backtest``): 3 raised the
-        share of the perfect-foresight saving captured from 68.1 % to 70.6 % (German) and
-        61.3 % to 62.3 % (Korean).
+        other working days'. Chosen on the 2018 replays (``bench_backtest``, share of the
+        perfect-foresight saving captured, German / Korean): 0 gave 68.1 / 61.3 %, 2 gave
+        70.0 / 61.4 %, 3 gives 70.6 / 62.3 %, 4 gave 69.3 / 62.2 %.
     """
 
     lookback_days: int = 56

@@ -109,8 +109,8 @@ def test_a_short_friday_is_forecast_from_the_fridays_once_three_are_known(friday
     # the shift ends at 12:00 on Fridays; the forecast is for Friday 2024-03-22
     first = pd.Timestamp("2024-03-22") - pd.Timedelta(weeks=fridays)  # a Friday
     hist = history(str(first.date()), "2024-03-22", "UTC")
-    local = hist.index
-    short = (local.day_of_week == 4) & (local.hour >= 12) & (local.hour < 17)
+    at = hist.index
+    short = (at.day_of_week == 4) & (at.hour >= 12) & (at.hour < 17)
     hist[short] = 20.0
     fc = forecast_load(hist, utc("2024-03-22"), FactoryCalendar("UTC"), 96)
     afternoon = (fc.index.hour >= 12) & (fc.index.hour < 17)

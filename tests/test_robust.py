@@ -8,12 +8,15 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dispatch.calendar import FactoryCalendar
 from dispatch.control import ControlLimits, guard_setpoint, import_target_kw
 from dispatch.optimise import DispatchModel
 from dispatch.optimise.outcome import SlotInputs
 from dispatch.optimise.risk import (
+    Recharge,
     exceedance_ahead_kwh,
     paths_reserve_floor_kwh,
     peak_margin_kw,
@@ -222,6 +225,30 @@ def test_reserve_sized_on_paths_goes_to_zero_at_the_median(risk):
     assert plan.frame["p_batt_kw"].iloc[0] == pytest.approx(max(10.0 - held, 0.0), abs=1e-7)
 
 
+def paths_plan(load_kw: list[float], path_kw: list[float], **plan: object):
+    """A plan whose forecast carries one load path, reserve sized on paths at 0.9 (lossless
+    10 kWh / 10 kW battery, full; the month's peak so far 10 kW)."""
+    cfg = config(
+        tariff={"demand_charge_per_kw_month": 1.0},
+        plan={"step_min": 60, "horizon_h": 4, "terminal_soc": "free", "peak_risk_quantile": 0.9,
+              "peak_reserve_sizing": "scenarios", "peak_reserve_window_h": 4, **plan},
+    )  # fmt: skip
+    fc = forecast(load_kw, price=PRICES)
+    paths = pd.DataFrame({1: path_kw}, index=fc.frame.index)
+    return DispatchModel(cfg, n_slots=4).solve(
+        Forecast(fc.frame, load_scenarios_kw=paths), soc_frac=1.0, peak_so_far_kw=10.0
+    )
+
+
+def test_the_reserve_counts_the_recharge_in_a_gap_when_asked():
+    # the path is 5 kW over the 10 kW target in hours 1 and 3; hour 2 is a 10 kW gap
+    load, path = [10.0, 10.0, 0.0, 10.0], [10.0, 15.0, 0.0, 15.0]
+    both = paths_plan(load, path).frame["peak_reserve_kwh"]
+    refilled = paths_plan(load, path, peak_reserve_recharge=True).frame["peak_reserve_kwh"]
+    np.testing.assert_allclose(both, [10.0, 5.0, 5.0, 0.0], atol=1e-7)
+    np.testing.assert_allclose(refilled, [5.0, 0.0, 5.0, 0.0], atol=1e-7)
+
+
 # ------------------------------------------------------------ margins learnt in a replay
 def replay_truth(days: int, horizon: int) -> SlotInputs:
     """Hourly truth: load 100 kW plus 10 kW x (day number mod 10), no PV."""
@@ -303,3 +330,35 @@ def test_exceedance_ahead_sums_the_next_window_only():
     # 10 kW over in slot 1 and 5 kW in slot 2, for 0.5 h each, from storage at 0.5
     np.testing.assert_allclose(exceedance_ahead_kwh(high, target, 0.5, 0.5, 4), [15, 5, 0, 0])
     np.testing.assert_allclose(exceedance_ahead_kwh(high, target, 0.5, 0.5, 1), [10, 5, 0, 0])
+
+
+def test_recharge_in_a_gap_refills_what_the_first_peak_took():
+    # 1 h slots, lossless; 5 kW over the 10 kW target in slots 1 and 3, a 10 kW gap in slot 2
+    net, target = np.array([0.0, 15.0, 0.0, 15.0]), np.full(4, 10.0)
+    assert exceedance_ahead_kwh(net, target, 1.0, 1.0, 3)[0] == 10.0  # both peaks from store
+    ahead = exceedance_ahead_kwh(net, target, 1.0, 1.0, 3, Recharge(10.0, 1.0, 100.0))
+    np.testing.assert_allclose(ahead, [5.0, 0.0, 5.0, 0.0])  # the gap refills the first 5 kWh
+    slow = exceedance_ahead_kwh(net, target, 1.0, 1.0, 3, Recharge(2.0, 1.0, 100.0))
+    assert slow[0] == 8.0  # charging at 2 kW refills only 2 kWh of the first peak
+    small = exceedance_ahead_kwh(net, target, 1.0, 1.0, 3, Recharge(10.0, 1.0, 3.0))
+    assert small[0] == 3.0  # never more than the battery holds
+    losses = exceedance_ahead_kwh(net, target, 1.0, 0.5, 3, Recharge(10.0, 0.5, 100.0))
+    assert losses[0] == 15.0  # slots 1 and 3 take 10 kWh each; the gap refills 5 kWh
+
+
+@given(
+    net=st.lists(st.floats(0.0, 30.0), min_size=1, max_size=12),
+    window=st.integers(1, 14),
+    paths=st.integers(1, 3),
+)
+def test_recharge_never_asks_more_and_equals_the_sum_without_gaps(net, window, paths):
+    net_kw = np.tile(np.asarray(net), (paths, 1))
+    target = np.full(len(net), 10.0)
+    total = exceedance_ahead_kwh(net_kw, target, 0.25, 0.9, window)
+    big = Recharge(50.0, 0.9, 1e9)
+    refilled = exceedance_ahead_kwh(net_kw, target, 0.25, 0.9, window, big)
+    assert refilled.shape == total.shape
+    assert (refilled <= total + 1e-9).all()
+    no_gaps = np.maximum(net_kw, target)  # never below the target: nothing to refill in
+    np.testing.assert_allclose(exceedance_ahead_kwh(no_gaps, target, 0.25, 0.9, window, big),
+                               exceedance_ahead_kwh(no_gaps, target, 0.25, 0.9, window))

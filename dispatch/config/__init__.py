@@ -284,6 +284,12 @@ class PlanSection(_Model):
         "(holds more back); 'scenarios': the risk quantile of what past forecast errors, as "
         "whole paths, would have needed (holds less back, leaves more for arbitrage)",
     )
+    peak_reserve_recharge: bool = Field(
+        False,
+        description="size the peak reserve counting the charging the battery can do below "
+        "the month's target between peaks (a site whose load has gaps, e.g. breaks and "
+        "evenings, refills there); off: every peak in the window is paid from the reserve",
+    )
 
     @model_validator(mode="after")
     def _terminal(self) -> PlanSection:

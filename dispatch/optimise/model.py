@@ -22,6 +22,7 @@ from dispatch.optimise.formulation import Formulation, build
 from dispatch.optimise.hot import HotHighs
 from dispatch.optimise.outcome import SlotInputs, fallback_plan, make_plan, plan_frame
 from dispatch.optimise.risk import (
+    Recharge,
     paths_reserve_floor_kwh,
     peak_margin_kw,
     peak_reserve_floor_kwh,
@@ -170,7 +171,8 @@ class DispatchModel:
     def _reserve_kwh(self, x: SlotInputs) -> np.ndarray:
         """Per slot, the energy to keep (kWh): the configured reserve, raised by the peak
         floor when the inputs carry a margin or load paths (``plan.peak_reserve_sizing``, see
-        ``risk``). The month's target held is its peak so far or the last plan's target,
+        ``risk``; with ``plan.peak_reserve_recharge`` counting the charging below the target
+        between peaks). The month's target held is its peak so far or the last plan's target,
         whichever is higher."""
         b = self.config.battery
         base = np.full(self.n_slots, b.reserve_frac * b.energy_kwh)
@@ -182,10 +184,15 @@ class DispatchModel:
                 for m in dict.fromkeys(x.billing_month.tolist())}  # fmt: skip
         target = np.array([held[m] for m in x.billing_month])
         net = x.load_kw - x.pv_kw
-        args = (self.dt_h, b.eta_discharge, self.reserve_window)
+        plan = self.config.plan
+        recharge = None
+        if plan.peak_reserve_recharge:
+            usable_kwh = (b.soc_max_frac - b.soc_min_frac) * b.energy_kwh
+            recharge = Recharge(b.charge_max_kw, b.eta_charge, usable_kwh)
+        args = (self.dt_h, b.eta_discharge, self.reserve_window, recharge)
         if x.net_scenarios_kw is not None:
             floor, self._held_back = paths_reserve_floor_kwh(
-                net, x.net_scenarios_kw, self.config.plan.peak_risk_quantile, target, *args
+                net, x.net_scenarios_kw, plan.peak_risk_quantile, target, *args
             )
         else:
             floor, self._held_back = peak_reserve_floor_kwh(net, x.peak_margin_kw, target, *args)
@@ -294,7 +301,10 @@ class DispatchModel:
             limits[name] = np.minimum(limits[name], np.maximum(np.asarray(value, float), 0.0))
         notes: list[str] = []
         try:
-            for _attempt in range(5):
+            # each repair separates the flows of at least one more slot for good, so this many
+            # solves always end separated (one or two in practice; more when the costs
+            # leave the LP indifferent to losses, e.g. all prices zero)
+            for _attempt in range(2 * self.n_slots + 1):
                 values = self._parameter_values(x, limits)
                 ok, status, objective = self._run(values)
                 if not ok:

@@ -8,12 +8,15 @@ Role: pure arithmetic on forecasts and arrays; imports numpy, pandas and ``dispa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from dispatch.types import Forecast, InputError
 
 __all__ = [
+    "Recharge",
     "exceedance_ahead_kwh",
     "paths_reserve_floor_kwh",
     "peak_margin_kw",
@@ -74,16 +77,40 @@ def peak_margin_kw(forecast: Forecast, level: float) -> np.ndarray | None:
     return margin
 
 
+@dataclass(frozen=True)
+class Recharge:
+    """What the battery can take back between peaks without importing above the target.
+
+    Attributes
+    ----------
+    charge_max_kw : float
+        Charge power limit (kW).
+    eta_charge : float
+        Charge efficiency.
+    usable_kwh : float
+        Energy between the SoC minimum and maximum (kWh).
+    """
+
+    charge_max_kw: float
+    eta_charge: float
+    usable_kwh: float
+
+
 def exceedance_ahead_kwh(
-    net_kw: np.ndarray, target_kw: np.ndarray, dt_h: float, eta_discharge: float, window: int
+    net_kw: np.ndarray,
+    target_kw: np.ndarray,
+    dt_h: float,
+    eta_discharge: float,
+    window: int,
+    recharge: Recharge | None = None,
 ) -> np.ndarray:
-    """Energy the battery must still deliver after each slot to keep the import at the target
-    over the next ``window`` slots, for net load ``net_kw`` (kWh from storage).
+    """Energy the battery must hold after each slot to keep the import at the target over the
+    next ``window`` slots, for net load ``net_kw`` (kWh from storage).
 
     Parameters
     ----------
     net_kw : numpy.ndarray
-        Net load (load - PV) per slot (kW).
+        Net load (load - PV) per slot (kW); shape (slots,) or (paths, slots).
     target_kw : numpy.ndarray
         Each slot's billing-month peak target (kW).
     dt_h : float
@@ -92,18 +119,35 @@ def exceedance_ahead_kwh(
         Discharge efficiency.
     window : int
         Slots ahead that count.
+    recharge : Recharge, optional
+        When given, the battery also charges, below the target, in the slots where the net
+        load leaves room under it, so a gap between two peaks refills what the first one
+        took; the energy held is then at most ``recharge.usable_kwh``. Without it, every
+        slot's excess over the window adds up.
 
     Returns
     -------
     numpy.ndarray
-        Per slot ``t``: the sum over slots ``t+1 .. t+window`` of ``dt * max(0, net - target)
-        / eta_discharge`` (kWh).
+        Per slot ``t`` (same shape as ``net_kw``): without ``recharge``, the sum over slots
+        ``t+1 .. t+window`` of ``dt * max(0, net - target) / eta_discharge``; with it, the
+        least energy from which charging in the gaps and discharging above the target never
+        runs dry over those slots (kWh).
     """
-    over = dt_h * np.maximum(net_kw - target_kw, 0.0) / eta_discharge
-    ahead = np.concatenate([np.cumsum(over[::-1])[::-1][1:], [0.0]])  # sum over s > t
-    if window < len(over):
-        ahead = ahead - np.concatenate([ahead[window:], np.zeros(window)])
-    return ahead
+    net = np.asarray(net_kw, dtype=float)
+    over = dt_h * np.maximum(net - target_kw, 0.0) / eta_discharge
+    T = net.shape[-1]
+    pad = np.zeros((*net.shape[:-1], window + 1))
+    if recharge is None:
+        ahead = np.cumsum(over[..., ::-1], axis=-1)[..., ::-1]  # sum over s >= t
+        ahead = np.concatenate([ahead, pad], axis=-1)
+        return ahead[..., 1 : T + 1] - ahead[..., window + 1 : window + 1 + T]
+    room = np.maximum(target_kw - net, 0.0)
+    refill = dt_h * recharge.eta_charge * np.minimum(recharge.charge_max_kw, room)
+    change = np.concatenate([over - refill, pad], axis=-1)
+    need = np.zeros_like(net)
+    for lag in range(window, 0, -1):  # from the window's last slot back to the next one
+        need = np.clip(need + change[..., lag : lag + T], 0.0, recharge.usable_kwh)
+    return need
 
 
 def peak_reserve_floor_kwh(
@@ -113,6 +157,7 @@ def peak_reserve_floor_kwh(
     dt_h: float,
     eta_discharge: float,
     window: int,
+    recharge: Recharge | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The energy to keep stored at each slot's end for peaks, and the part of it that is
     held only because the load may exceed its forecast (kWh above the SoC minimum).
@@ -126,9 +171,9 @@ def peak_reserve_floor_kwh(
     -------
     floor_kwh, reserve_kwh : numpy.ndarray
     """
-    floor = exceedance_ahead_kwh(net_kw + margin_kw, target_kw, dt_h, eta_discharge, window)
-    expected = exceedance_ahead_kwh(net_kw, target_kw, dt_h, eta_discharge, window)
-    return floor, floor - expected
+    args = (target_kw, dt_h, eta_discharge, window, recharge)
+    floor = exceedance_ahead_kwh(net_kw + margin_kw, *args)
+    return floor, floor - exceedance_ahead_kwh(net_kw, *args)
 
 
 def paths_reserve_floor_kwh(
@@ -139,6 +184,7 @@ def paths_reserve_floor_kwh(
     dt_h: float,
     eta_discharge: float,
     window: int,
+    recharge: Recharge | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``peak_reserve_floor_kwh`` sized on net load paths instead of per-slot quantiles: per
     slot, the ``level`` quantile over the paths of the energy the next ``window`` slots need
@@ -153,7 +199,7 @@ def paths_reserve_floor_kwh(
         Net load paths, shape (paths, slots) (kW).
     level : float
         Quantile level over the paths, in (0.5, 1).
-    target_kw, dt_h, eta_discharge, window
+    target_kw, dt_h, eta_discharge, window, recharge
         As for ``exceedance_ahead_kwh``.
 
     Returns
@@ -161,7 +207,7 @@ def paths_reserve_floor_kwh(
     floor_kwh, reserve_kwh : numpy.ndarray
         The floor, and its part above what the expected load needs (>= 0).
     """
-    needs = [exceedance_ahead_kwh(p, target_kw, dt_h, eta_discharge, window) for p in net_paths_kw]
-    floor = np.quantile(np.asarray(needs), level, axis=0, method="higher")
-    expected = exceedance_ahead_kwh(net_kw, target_kw, dt_h, eta_discharge, window)
-    return floor, np.maximum(floor - expected, 0.0)
+    args = (target_kw, dt_h, eta_discharge, window, recharge)
+    needs = exceedance_ahead_kwh(np.asarray(net_paths_kw, dtype=float), *args)
+    floor = np.quantile(needs, level, axis=0, method="higher")
+    return floor, np.maximum(floor - exceedance_ahead_kwh(net_kw, *args), 0.0)

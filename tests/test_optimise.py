@@ -98,6 +98,27 @@ def test_negative_price_never_charges_and_discharges_at_once():
     np.testing.assert_allclose(balance, 0, atol=1e-7)
 
 
+def test_a_plan_indifferent_to_losses_still_separates_its_flows():
+    # every cost zero: charging and discharging at once costs nothing, so the LP may do it in
+    # many slots and each repair may move it elsewhere; 48 slots from half full took 9
+    # repairs with highspy 1.16 (the old limit of 5 gave a fallback plan)
+    n = 48
+    cfg = config(
+        grid={"import_max_kw": 20.0, "export_allowed": False, "export_max_kw": None},
+        battery={"energy_kwh": 5.0, "charge_max_kw": 1.0, "discharge_max_kw": 1.0,
+                 "eta_charge": 0.8125, "eta_discharge": 0.8125, "wear_cost_per_kwh": 0.0},
+        tariff={"demand_charge_per_kw_month": 0.0}, carbon={"price_per_kg": 0.0},
+        plan={"step_min": 60, "horizon_h": n},
+    )  # fmt: skip
+    zeros = [0.0] * n
+    fc = forecast(zeros, pv_kw=zeros, price=zeros, export_price=zeros, ci=zeros)
+    plan = DispatchModel(cfg, n_slots=n).solve(fc, soc_frac=0.5)
+    f = plan.frame
+    assert plan.status == "optimal"
+    assert plan.objective == pytest.approx(0.0, abs=1e-9)
+    assert (np.minimum(f["p_charge_kw"], f["p_discharge_kw"]) <= 1e-6).all()
+
+
 def test_two_billing_months_are_charged_separately():
     cfg = config(tariff={"demand_charge_per_kw_month": 1.0}, battery={"energy_kwh": 0.001})
     fc = forecast([8, 3, 4, 6], price=0.1)

@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +35,7 @@ from sim import backtest, forecasters
 from sim.kpis import TOTAL, kpi_table
 from sim.scenario import Scenario, load_scenario, shared_data_dir
 
+STACK = ("highspy", "cvxpy", "numpy", "pandas", "scipy")
 DEFAULT = Path(__file__).resolve().parents[1] / "configs/scenarios/germany-factory-2018.toml"
 
 
@@ -118,6 +120,9 @@ def main() -> None:
     if args.days:
         steps_per_day = round(24 * 60 / sc.config.plan.step_min)
         sc = dataclasses.replace(sc, data=sc.data.iloc[: args.days * steps_per_day])
+    # one slot can set a month's peak, so a solver that breaks a tie differently moves the
+    # shares by about a point: say which versions measured them
+    print("versions: " + ", ".join(f"{p} {metadata.version(p)}" for p in STACK), flush=True)
     base = backtest.no_battery(sc)
     bound = backtest.perfect_foresight(sc)
     print(f"perfect foresight solved in {bound.wall_s:.1f} s", flush=True)

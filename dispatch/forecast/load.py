@@ -77,7 +77,7 @@ class LoadOptions:
         Mondays: on the German factory year the Friday afternoon is 1.3-2.8 MW below the
         other working days'. Chosen on the 2018 replays (``bench_backtest``, share of the
         perfect-foresight saving captured, German / Korean): 0 gave 68.1 / 61.3 %, 2 gave
-        70.0 / 61.4 %, 3 gives 70.6 / 62.3 %, 4 gave 69.3 / 62.2 %. The day-ahead working-day
+        70.0 / 61.4 %, 3 gave 70.6 / 62.3 %, 4 gave 69.3 / 62.2 %. The day-ahead working-day
         nMAE (``bench_forecast_load``) went from 0.132 to 0.124 on the German factory and from
         0.328 to 0.355 on the Korean steel plant, whose spiky load is noisier over fewer days.
     """

@@ -32,6 +32,7 @@ from dispatch.config import (
     DAY_TYPES,
     SiteConfig,
     matching_rules,
+    minute_of_day,
     rule_minutes,
     season_of_day,
 )
@@ -327,3 +328,33 @@ def billing_month(config: SiteConfig, index: pd.DatetimeIndex) -> pd.Series:
     uniq, inverse = np.unique(keys, return_inverse=True)
     labels = np.array([f"{k // 100:04d}-{k % 100:02d}" for k in uniq], dtype=object)
     return pd.Series(labels[inverse], index=index, name="billing_month", dtype=object)
+
+
+def day_ahead_published_until(
+    config: SiteConfig, now: pd.DatetimeIndex
+) -> pd.DatetimeIndex | None:
+    """The end of the day-ahead prices published by each time of ``now`` (UTC).
+
+    Parameters
+    ----------
+    config : SiteConfig
+        The site; ``tariff.day_ahead_market`` gives the market's time zone and publication time.
+    now : pandas.DatetimeIndex
+        Tz-aware times.
+
+    Returns
+    -------
+    pandas.DatetimeIndex or None
+        Per time, the exclusive UTC end of the last delivery day whose prices are out: the
+        market-time midnight after tomorrow from the publication time on, else tonight's.
+        None when the config has no ``day_ahead_market`` (the series counts as known).
+    """
+    market = config.tariff.day_ahead_market
+    if market is None:
+        return None
+    wall = now.tz_convert(market.timezone).tz_localize(None)
+    minute = np.asarray(wall.hour * 60 + wall.minute, dtype=np.int64)
+    days_ahead = np.where(minute >= minute_of_day(market.published), 2, 1)
+    ends = wall.normalize() + pd.to_timedelta(days_ahead, unit="D")
+    local = ends.tz_localize(market.timezone, ambiguous=True, nonexistent="shift_forward")
+    return local.tz_convert("UTC")

@@ -24,6 +24,7 @@ from dispatch.optimise import DispatchModel
 from dispatch.optimise.outcome import SlotInputs, costs_of
 from dispatch.types import PlanCosts
 from sim.forecasters import EmpiricalMargin, Forecaster, load_forecaster, perfect
+from sim.foresight import Foresight
 from sim.plant import Plant, PlantOptions, PlantState
 from sim.scenario import Scenario
 
@@ -272,6 +273,7 @@ def optimiser(
     record: list | None = None,
     guard: bool = False,
     margin: bool = False,
+    foresight: Foresight | None = None,
 ) -> Controller:
     """The receding-horizon optimiser as a controller: forecast the horizon, solve with the
     plant's SoC and the month's realised peak, apply the first slot.
@@ -294,6 +296,9 @@ def optimiser(
         ``plan.peak_risk_quantile`` (when above the median) sizes the energy kept so the
         month's peak target survives the load that may come; with
         ``plan.peak_reserve_sizing = "scenarios"`` from the paths of those errors.
+    foresight : Foresight, optional
+        The prices and intensity as known at each step (``sim.foresight``); by default the
+        controller is handed the real ones of its whole horizon.
     """
     model = DispatchModel(config)
     H = config.plan.n_slots
@@ -316,6 +321,10 @@ def optimiser(
             peak_so_far_kw=dict(step.peaks_kw), energy_start_kwh=step.energy_kwh,
             peak_margin_kw=extra, net_scenarios_kw=paths,
         )  # fmt: skip
+        if foresight is not None:
+            imp, exp, ci = foresight.window(step.i, H)
+            window = replace(window, price_import_per_kwh=imp, price_export_per_kwh=exp,
+                             ci_g_per_kwh=ci)  # fmt: skip
         if record is not None:
             record.append(window)
         first = model.first_step(window)
@@ -348,9 +357,11 @@ def robust(
     scenario: Scenario, progress: Callable[[int, int], None] | None = None
 ) -> Outcome:
     """Our controller as the daemon runs it: the site's own load forecaster (PV persistence),
-    the peak reserve from its past errors at ``plan.peak_risk_quantile``, and the live guard."""
+    prices and intensity as known at each step (``sim.foresight``), the peak reserve from its
+    past errors at ``plan.peak_risk_quantile``, and the live guard."""
     config = scenario.config
-    controller = optimiser(config, load_forecaster(config), guard=True, margin=True)
+    controller = optimiser(config, load_forecaster(config), guard=True, margin=True,
+                           foresight=Foresight.of(scenario, config.plan.n_slots))  # fmt: skip
     return replay(scenario, controller, "receding_robust", progress=progress)
 
 

@@ -35,6 +35,7 @@ from dispatch.config.runtime import (
     StoreSection,
 )
 from dispatch.config.tariffs import (
+    DayAheadMarketSection,
     DayAheadSection,
     DerivedBand,
     ExportSection,
@@ -49,10 +50,11 @@ from dispatch.types import ConfigError
 
 __all__ = [
     "DAY_TYPES", "BatterySection", "CarbonSection", "CertificateSection", "ControlSection",
-    "DayAheadSection", "DerivedBand", "DeviceSection", "ExportSection", "ForecastSection",
-    "GridSection", "HttpSection", "PlanSection", "PvArraySection", "SeasonSection",
-    "SiteConfig", "SiteSection", "StoreSection", "TariffSection", "TouRule", "load_config",
-    "matching_rules", "minute_of_day", "parse_config", "rule_minutes", "season_of_day",
+    "DayAheadMarketSection", "DayAheadSection", "DerivedBand", "DeviceSection", "ExportSection",
+    "ForecastSection", "GridSection", "HttpSection", "PlanSection", "PvArraySection",
+    "SeasonSection", "SiteConfig", "SiteSection", "StoreSection", "TariffSection", "TouRule",
+    "load_config", "matching_rules", "minute_of_day", "parse_config", "rule_minutes",
+    "season_of_day",
 ]  # fmt: skip
 
 

@@ -74,6 +74,27 @@ class DayAheadSection(_Model):
     adder_per_kwh: float = 0.0
 
 
+class DayAheadMarketSection(_Model):
+    """When a delivery day's day-ahead prices become known: the auction's results are
+    published once a day, at ``published`` (``HH:MM``, market time) on the day before.
+
+    A plan reaching past the published prices must forecast the rest (the replays carry the
+    last published day's prices forward). Without this section the day-ahead series is taken
+    as known over the whole horizon.
+    """
+
+    timezone: str = Field(description="the market's IANA time zone, e.g. Europe/Berlin")
+    published: str = Field("13:00", description="HH:MM market time, on the day before delivery")
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+    @field_validator("published")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        minute_of_day(v)
+        return v
+
+
 class ExportSection(_Model):
     """What exported energy earns: nothing, a fixed price, a price per band, or day-ahead."""
 
@@ -100,6 +121,7 @@ class TariffSection(_Model):
         [], description="weekend days worked by decree (e.g. China's adjusted working days)"
     )
     day_ahead: DayAheadSection | None = None
+    day_ahead_market: DayAheadMarketSection | None = None
     export: ExportSection = ExportSection()
     demand_charge_per_kw_month: NonNegFloat = 0.0
     demand_billing_timezone: str | None = Field(
@@ -165,6 +187,8 @@ def _tariff_problems(t: TariffSection) -> list[str]:
         problems.append("rules given but no bands")
     if not t.rules and t.day_ahead is None:
         problems.append("no import price: give bands and rules, or a day_ahead section")
+    if t.day_ahead_market is not None and t.day_ahead is None and t.export.mode != "day_ahead":
+        problems.append("day_ahead_market given, but the tariff uses no day-ahead price")
     if t.day_ahead is not None and t.day_ahead.mode == "add" and not t.rules:
         problems.append("day_ahead.mode = 'add' needs bands and rules to add to")
     if t.seasons:

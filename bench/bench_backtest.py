@@ -7,7 +7,8 @@ Prints, for the scenario (default ``configs/scenarios/germany-factory-2018.toml`
   receding-horizon optimiser with naive point forecasts and no guard, with our model's point
   forecasts and the live guard (``point_guard``), our controller (``receding_robust``: the
   same plus the peak reserve from its own past errors) and with perfect forecasts;
-  forecasts use only data before each step;
+  forecasts use only data before each step, and prices and intensity only what is published
+  (``sim.foresight``), except in the replay with perfect forecasts;
 - the bill of every billing month per strategy, the months where our controller pays more
   than the peak-shaving rule, and our controller's peak target, realised peak and the slot
   that set it per month;
@@ -32,6 +33,7 @@ import pandas as pd
 from bench import reference_lp as ref
 from dispatch.optimise.outcome import SlotInputs
 from sim import backtest, forecasters
+from sim.foresight import Foresight
 from sim.kpis import TOTAL, kpi_table
 from sim.scenario import Scenario, load_scenario, shared_data_dir
 
@@ -92,11 +94,13 @@ def strategies(sc: Scenario, windows: list[SlotInputs]) -> list[backtest.Outcome
         print(f"  {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
         return out
 
+    known = Foresight.of(sc, sc.config.plan.n_slots)  # prices and intensity as published
     return [
         backtest.self_consumption(sc),
         backtest.peak_shaving(sc),
-        run(plain, "naive_no_guard", forecaster=forecasters.persistence),
-        run(plain, "point_guard", forecaster=forecasters.load_forecaster(sc.config), guard=True),
+        run(plain, "naive_no_guard", forecaster=forecasters.persistence, foresight=known),
+        run(plain, "point_guard", forecaster=forecasters.load_forecaster(sc.config), guard=True,
+            foresight=known),
         backtest.robust(sc),
         run(plain, "receding_perfect", forecaster=forecasters.perfect, record=windows),
     ]

@@ -347,10 +347,14 @@ def receding(
     forecaster: Forecaster = perfect,
     name: str = "receding_perfect",
     progress: Callable[[int, int], None] | None = None,
+    published_only: bool = False,
 ) -> Outcome:
     """Replay the period with the optimiser planning every step (see ``optimiser``);
-    ``progress`` as in ``replay``."""
-    return replay(scenario, optimiser(scenario.config, forecaster), name, progress=progress)
+    ``progress`` as in ``replay``. With ``published_only`` the plans see prices and intensity
+    only as published (``sim.foresight``), else the real ones of the horizon."""
+    known = Foresight.of(scenario, scenario.config.plan.n_slots) if published_only else None
+    controller = optimiser(scenario.config, forecaster, foresight=known)
+    return replay(scenario, controller, name, progress=progress)
 
 
 def robust(

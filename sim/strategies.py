@@ -63,7 +63,8 @@ def run_strategy(
     told = {"receding_naive": forecasters.persistence, "receding_perfect": forecasters.perfect,
             "receding_noisy": forecasters.noisy(0.1, seed=0)}  # fmt: skip
     if name in told:
-        return backtest.receding(scenario, told[name], name, progress=progress)
+        return backtest.receding(scenario, told[name], name, progress=progress,
+                                 published_only=name != "receding_perfect")  # fmt: skip
     raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
 
 

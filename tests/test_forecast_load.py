@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from dispatch.forecast.load import (
     FactoryCalendar,
-    LoadOptions,
     forecast_load,
     prepare_history,
     seasonal_naive,
@@ -134,30 +133,6 @@ def test_late_shift_start_is_followed_by_the_recent_level() -> None:
     plain_mae = np.abs(profile - actual).mean()
     assert blended_mae < 0.6 * plain_mae
     assert (np.diff(fc.to_numpy()) > 0).all()  # the offset decays back toward the profile
-
-
-@pytest.mark.parametrize("window_h", [0.0, 2.0])
-def test_a_sunday_that_works_is_forecast_as_a_working_day(window_h: float) -> None:
-    hist = history("2024-02-05", "2024-03-24 09:00", "UTC")
-    worked = hist.index >= utc("2024-03-24 07:00")
-    hist[worked] = pattern(hist.index[worked] - pd.Timedelta(days=6), "UTC")  # Monday's shift
-    fc = forecast_load(hist, utc("2024-03-24 09:00"), FactoryCalendar("UTC"), 8 * 4,
-                       options=LoadOptions(switch_window_h=window_h))  # fmt: skip
-    monday = pattern(fc.index - pd.Timedelta(days=6), "UTC")
-    afternoon = fc.index.hour >= 13
-    if window_h:
-        np.testing.assert_allclose(fc.to_numpy(), monday, atol=1e-9)
-    else:  # the level offset alone fades back to the Sunday base
-        assert (fc[afternoon].to_numpy() < 0.5 * monday[afternoon]).all()
-
-
-def test_a_working_day_is_not_switched_to_a_day_off() -> None:
-    hist = history("2024-02-05", "2024-03-25 09:00", "UTC")
-    idle = hist.index >= utc("2024-03-25 00:00")
-    hist[idle] = 20.0  # Monday: no shift by 09:00
-    fc = forecast_load(hist, utc("2024-03-25 09:00"), FactoryCalendar("UTC"), 8 * 4)
-    afternoon = fc.index.hour >= 13  # the working profile, 113-116 kW, less a fading offset
-    assert (fc[afternoon].to_numpy() > 100.0).all()
 
 
 def test_short_history_falls_back_to_the_same_time_back() -> None:

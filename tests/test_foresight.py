@@ -25,12 +25,15 @@ def day_ahead_config(market: dict | None = MARKET, horizon_h: int = 36):
     return config(tariff=t, plan={"step_min": 60, "horizon_h": horizon_h})
 
 
-def scenario(cfg, days: int = 4) -> Scenario:
-    """Hourly from 2026-07-01 00:00 Berlin (22:00 UTC the day before): the day-ahead price
-    of hour h of day d is d + h / 100, the intensity 100 d + h."""
+def scenario(cfg, days: int = 4, weekend_extra: float = 0.0) -> Scenario:
+    """Hourly from Wednesday 2026-07-01 00:00 Berlin (22:00 UTC the day before): the day-ahead
+    price of hour h of day d is d + h / 100 (+ ``weekend_extra`` on Saturdays and Sundays),
+    the intensity 100 d + h."""
     idx = pd.date_range("2026-06-30T22:00Z", periods=24 * days, freq="1h")
     d, h = np.divmod(np.arange(len(idx)), 24)
-    data = pd.DataFrame({"p_load_kw": 1.0, "p_pv_kw": 0.0, "day_ahead_per_kwh": d + h / 100,
+    weekend = np.isin((d + 2) % 7, (5, 6))
+    data = pd.DataFrame({"p_load_kw": 1.0, "p_pv_kw": 0.0,
+                         "day_ahead_per_kwh": d + h / 100 + weekend_extra * weekend,
                          "ci_g_per_kwh": 100.0 * d + h}, index=idx)  # fmt: skip
     return Scenario("toy", cfg, data, 0.5)
 
@@ -75,6 +78,21 @@ def test_unpublished_hours_see_the_last_published_day():
     np.testing.assert_allclose(exp[known:], da[i + known - 24 : i + 36 - 24])
 
 
+def test_a_saturday_is_last_saturday_moved_by_the_change_of_level():
+    sc = scenario(day_ahead_config(), days=16, weekend_extra=2.0)
+    da = sc.data["day_ahead_per_kwh"].to_numpy()
+    i = 9 * 24 + 9  # Friday 10 July 09:00 Berlin: known to the end of the Friday
+    _, exp, _ = Foresight.of(sc, 36).window(i, 36)
+    known = 24 - 9
+    np.testing.assert_allclose(exp[:known], da[i : i + known])
+    # Saturday 11 July: Saturday 4 July (3 + 2 + h/100) + Friday's level change over the
+    # week (9 - 2): the truth of this toy, whose level rises by one a day
+    np.testing.assert_allclose(exp[known:], da[i + known : i + 36])
+    i = 7 * 24 + 9  # Wednesday 8 July 09:00: Thursday is Wednesday's prices again
+    _, exp, _ = Foresight.of(sc, 36).window(i, 36)
+    np.testing.assert_allclose(exp[known:], da[i + known - 24 : i + 36 - 24])
+
+
 def test_the_intensity_ahead_is_yesterdays_and_a_constant_factor_is_known():
     sc = scenario(day_ahead_config())
     i = 30
@@ -97,7 +115,7 @@ def test_what_is_not_yet_known_does_not_matter(i):
     a = Foresight.of(sc, 36).window(i, 36)
     b = Foresight.of(Scenario("toy", sc.config, changed, 0.5), 36).window(i, 36)
     for x, y in zip(a, b, strict=True):
-        np.testing.assert_array_equal(x, y)
+        np.testing.assert_allclose(x, y, rtol=0, atol=1e-9)
 
 
 def test_a_market_section_without_day_ahead_prices_is_refused():

@@ -5,10 +5,9 @@ other rest day, public holiday, shutdown) and site-local time of day, built from
 matching days of history with exponential recency weights (a working day from working days of
 its own weekday once the history holds enough of them), plus the recent level (actual minus
 profile over the last hours) added with a weight that decays with lead time, so that a shift
-that starts late is followed. A day off whose load so far looks like a working day's is
-forecast as a working day for the rest of it. With less than ``min_history_days`` of history,
-and for day types seen fewer than ``min_days`` times, it falls back to the same local time a
-week back (else a day back). Never negative.
+that starts late is followed. With less than ``min_history_days`` of history, and for day types
+seen fewer than ``min_days`` times, it falls back to the same local time a week back (else a
+day back). Never negative.
 
 Only history strictly before the issue time ``now`` is used: the series is sliced at ``now``
 before anything else and the slice is asserted.
@@ -81,11 +80,6 @@ class LoadOptions:
         70.0 / 61.4 %, 3 gave 70.6 / 62.3 %, 4 gave 69.3 / 62.2 %. The day-ahead working-day
         nMAE (``bench_forecast_load``) went from 0.132 to 0.124 on the German factory and from
         0.328 to 0.355 on the Korean steel plant, whose spiky load is noisier over fewer days.
-    switch_window_h, switch_ratio : float
-        A day off that works is forecast as a working day: when the last ``switch_window_h``
-        hours of today (at least half of them measured) differ from the working profile by
-        less than ``switch_ratio`` times the day-off profile's, the rest of today follows
-        the working profile. 0 h turns it off.
     """
 
     lookback_days: int = 56
@@ -99,8 +93,6 @@ class LoadOptions:
     level_halflife_h: float = 0.5
     level_tau_h: float = 1.5
     same_weekday_days: int = 3
-    switch_window_h: float = 2.0
-    switch_ratio: float = 0.5
 
     def __post_init__(self) -> None:
         if self.center not in ("median", "mean"):
@@ -286,10 +278,9 @@ def _fallback(series: pd.Series, index: pd.DatetimeIndex, tz: str) -> np.ndarray
 
 def _profiles(
     series: pd.Series, step: pd.Timedelta, calendar: FactoryCalendar, opts: LoadOptions,
-    *indexes: pd.DatetimeIndex, kinds: dict[np.datetime64, int] | None = None,
+    *indexes: pd.DatetimeIndex,
 ) -> list[np.ndarray]:
-    """Calendar profile (kW) at each stamp of each of ``indexes``; NaN where none is known.
-    ``kinds`` overrides the calendar's day type of some site-local dates."""
+    """Calendar profile (kW) at each stamp of each of ``indexes``; NaN where none is known."""
     table = _day_table(series, calendar.timezone, step)
     keys = [_local_keys(index, calendar.timezone, step) for index in indexes]
     all_dates = np.unique(np.concatenate([table[0], *(d for d, _ in keys)]))
@@ -302,44 +293,12 @@ def _profiles(
         for day in np.unique(dates):
             if day not in found:
                 kind = int(codes[np.searchsorted(all_dates, day)])
-                kind = (kinds or {}).get(day, kind)
                 found[day] = _profile(table, types, day, kind, opts)
             at = dates == day
             if found[day] is not None:
                 out[at] = found[day][bins[at]]
         results.append(out)
     return results
-
-
-def _observed_kind(
-    series: pd.Series, now: pd.Timestamp, step: pd.Timedelta, calendar: FactoryCalendar,
-    opts: LoadOptions,
-) -> dict[np.datetime64, int]:
-    """``{today: WORK}`` when today is a day off by the calendar but its last
-    ``switch_window_h`` hours (of today) were nearer the working profile than its own; else
-    empty. Nearer means a mean absolute difference below ``switch_ratio`` times the calendar
-    profile's. Factories work some Saturdays and holidays. (Only this way round: a working
-    day forecast as a day off would under-forecast the peaks of a shift that starts late.)
-    """
-    if opts.switch_window_h <= 0:
-        return {}
-    tz = calendar.timezone
-    today = _local_keys(pd.DatetimeIndex([now]), tz, step)[0][0]
-    if int(calendar.day_types([today.astype(dt.date)])[0]) == WORK:
-        return {}
-    midnight = now.tz_convert(tz).tz_localize(None).normalize().tz_localize(tz).tz_convert("UTC")
-    start = max(now - pd.Timedelta(hours=opts.switch_window_h), midnight)
-    recent = series[series.index >= start].dropna()
-    if len(recent) < opts.switch_window_h * pd.Timedelta(hours=1) / step / 2:
-        return {}
-    own = _profiles(series, step, calendar, opts, recent.index)[0]
-    work = _profiles(series, step, calendar, opts, recent.index, kinds={today: WORK})[0]
-    values = recent.to_numpy(dtype=float)
-    if not (np.isfinite(own).all() and np.isfinite(work).all()):
-        return {}
-    if np.abs(values - work).mean() < opts.switch_ratio * np.abs(values - own).mean():
-        return {today: WORK}
-    return {}
 
 
 def _level_offset(
@@ -418,9 +377,7 @@ def forecast_from_prepared(
         values = _fallback(series, index, calendar.timezone)
     else:
         recent = series[series.index >= now - pd.Timedelta(hours=opts.level_window_h)]
-        kinds = _observed_kind(series, now, step, calendar, opts)
-        prof, prof_recent = _profiles(series, step, calendar, opts, index, recent.index,
-                                      kinds=kinds)  # fmt: skip
+        prof, prof_recent = _profiles(series, step, calendar, opts, index, recent.index)
         gap = np.isnan(prof)
         if gap.any():
             prof[gap] = _fallback(series, index[gap], calendar.timezone)

@@ -8,7 +8,6 @@ own past errors as the replay goes. Depends on ``dispatch`` (calendar, load fore
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import numpy as np
@@ -179,8 +178,6 @@ class EmpiricalMargin:
             self.table_day = i // self.day
             self.table = self._refresh(i)
         cold = self.cold_start_frac * np.maximum(load_kw, 0.0)
-        if os.environ.get("COLD_IMPORT"):
-            cold = np.maximum(cold, float(os.environ["COLD_IMPORT"]) - (load_kw - pv_kw))
         if self.table is None:
             return cold
         t = i + np.arange(self.horizon)

@@ -192,7 +192,7 @@ class Step:
         Slot number in the period.
     truth : SlotInputs
         The period's data padded by one horizon; a fair controller reads PV and load only
-        before slot ``i`` (prices and intensities are known ahead).
+        before slot ``i``, and prices and intensities as published (``sim.foresight``).
     energy_kwh : float
         Stored energy now (kWh).
     peaks_kw : dict of str to float

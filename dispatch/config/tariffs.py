@@ -78,9 +78,9 @@ class DayAheadMarketSection(_Model):
     """When a delivery day's day-ahead prices become known: the auction's results are
     published once a day, at ``published`` (``HH:MM``, market time) on the day before.
 
-    A plan reaching past the published prices must forecast the rest (the replays carry the
-    last published day's prices forward). Without this section the day-ahead series is taken
-    as known over the whole horizon.
+    A plan reaching past the published prices must forecast the rest (the replays do so in
+    ``sim.foresight``). Without this section the day-ahead series is taken as known over the
+    whole horizon.
     """
 
     timezone: str = Field(description="the market's IANA time zone, e.g. Europe/Berlin")

@@ -28,6 +28,7 @@ from dispatch.config import SiteConfig
 
 BASELINE, BOUND = "no_battery", "perfect_foresight"
 TOTAL = "total"
+PEAK_TIE_KW = 1e-3  # imports this close to the month's peak (kW) reach it
 MONEY = ("energy_cost", "export_revenue", "demand_charge", "carbon_cost", "wear_cost")
 SUMMED = (*MONEY, "kg_co2", "import_kwh", "export_kwh", "load_kwh", "pv_available_kwh",
           "pv_on_site_kwh", "charge_kwh", "discharge_kwh")  # fmt: skip
@@ -102,7 +103,8 @@ def strategy_kpis(frame: pd.DataFrame, config: SiteConfig, strategy: str) -> pd.
     pandas.DataFrame
         Columns ``strategy``, ``month`` (``"YYYY-MM"`` or ``"total"``), the money parts and
         ``total_cost``, ``grid_bill`` (currency), ``kg_co2``, energies (kWh),
-        ``peak_import_kw`` and ``peak_time`` (UTC start of the slot that set it),
+        ``peak_import_kw`` and ``peak_time`` (UTC start of the first slot within
+        ``PEAK_TIE_KW`` of it: the slot that set it),
         ``peak_target_kw`` (the highest import a live guard was told to hold in the month;
         NaN without a guard),
         ``self_consumption_frac``, ``self_sufficiency_frac``, ``throughput_kwh``,
@@ -117,8 +119,11 @@ def strategy_kpis(frame: pd.DataFrame, config: SiteConfig, strategy: str) -> pd.
     for month, part in slots.groupby("billing_month", sort=True):
         row = {"strategy": strategy, "month": str(month)}
         row |= {k: float(part[k].sum()) for k in SUMMED if k != "demand_charge"}
-        peak_at = part["import_kw"].idxmax()
-        row["peak_import_kw"] = float(part["import_kw"].max())
+        peak = float(part["import_kw"].max())
+        # The first slot that reached it: a guard holding the month's target meets it again and
+        # again, a rounding error apart.
+        peak_at = part.index[np.argmax(part["import_kw"].to_numpy() >= peak - PEAK_TIE_KW)]
+        row["peak_import_kw"] = peak
         row["peak_time"] = peak_at.isoformat()
         row["peak_target_kw"] = targets.get(month, np.nan)
         row["demand_charge"] = rate * row["peak_import_kw"]

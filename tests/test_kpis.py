@@ -101,6 +101,17 @@ def test_hand_computed_kpis():
     )
 
 
+def test_the_peak_is_set_by_the_first_slot_that_reached_it():
+    # a guard held 10 kW from the second slot on; the last slot is a rounding error higher
+    index = pd.date_range("2026-05-01", periods=4, freq="30min", tz="UTC")
+    grid = [6.0, 10.0, 10.0, 10.0 + 1e-9]
+    f = frame(grid=grid, batt=[0.0] * 4, pv=[0.0] * 4, curtail=[0.0] * 4, load=grid,
+              index=index)  # fmt: skip
+    row = kpis.strategy_kpis(f, config(), "held").set_index("month").loc["2026-05"]
+    assert row["peak_time"] == index[1].isoformat()
+    assert row["peak_import_kw"] == pytest.approx(10.0)
+
+
 def test_savings_are_nan_without_the_references(outcomes):
     sc, runs = outcomes
     alone = kpis.kpi_table([runs[1]], sc.config)

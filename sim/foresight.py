@@ -88,8 +88,13 @@ class Foresight:
         per_da, da, ends = np.zeros_like(real), None, None
         weekly = np.zeros(len(real), dtype=bool)
         if da_column in data.columns:
-            raised = data.assign(**{da_column: data[da_column] + 1.0})
-            per_da = padded(pipeline.complete_forecast(config, raised).frame) - real
+            def moved(by: float) -> np.ndarray:
+                raised = data.assign(**{da_column: data[da_column] + by})
+                return padded(pipeline.complete_forecast(config, raised).frame) - real
+
+            per_da = moved(1.0)
+            if not np.allclose(moved(2.0), 2.0 * per_da, rtol=1e-9, atol=1e-9):
+                raise ValueError("foresight: the tariff's prices are not affine in the day-ahead")
             values = data[da_column].to_numpy(float)
             da = np.concatenate([values, values[-horizon:]])
             until = tariff.day_ahead_published_until(config, data.index)

@@ -121,3 +121,14 @@ def test_what_is_not_yet_known_does_not_matter(i):
 def test_a_market_section_without_day_ahead_prices_is_refused():
     with pytest.raises(ConfigError, match="day_ahead_market"):
         config(tariff={"day_ahead_market": MARKET})
+
+
+def test_a_tariff_not_affine_in_the_day_ahead_price_is_refused(monkeypatch):
+    plain = tariff.import_price_per_kwh
+
+    def squared(config, index, day_ahead=None):
+        return plain(config, index, day_ahead) ** 2
+
+    monkeypatch.setattr(tariff, "import_price_per_kwh", squared)
+    with pytest.raises(ValueError, match="not affine"):
+        Foresight.of(scenario(day_ahead_config()), 36)

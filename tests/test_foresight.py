@@ -15,6 +15,7 @@ from tests.factories import config
 
 MARKET = {"timezone": "Europe/Berlin", "published": "13:00"}
 ADDER = 0.12
+GRID_CI = 450.0  # the configured factor, g/kWh
 
 
 def day_ahead_config(market: dict | None = MARKET, horizon_h: int = 36):
@@ -22,7 +23,8 @@ def day_ahead_config(market: dict | None = MARKET, horizon_h: int = 36):
          "export": {"mode": "day_ahead"}}  # fmt: skip
     if market is not None:
         t["day_ahead_market"] = market
-    return config(tariff=t, plan={"step_min": 60, "horizon_h": horizon_h})
+    return config(tariff=t, plan={"step_min": 60, "horizon_h": horizon_h},
+                  carbon={"grid_ci_g_per_kwh": GRID_CI, "price_per_kg": 0.0})  # fmt: skip
 
 
 def scenario(cfg, days: int = 4, weekend_extra: float = 0.0) -> Scenario:
@@ -93,16 +95,18 @@ def test_a_saturday_is_last_saturday_moved_by_the_change_of_level():
     np.testing.assert_allclose(exp[known:], da[i + known - 24 : i + 36 - 24])
 
 
-def test_the_intensity_ahead_is_yesterdays_and_a_constant_factor_is_known():
+@pytest.mark.parametrize("i", [5, 30])
+def test_the_intensity_ahead_is_yesterdays_and_a_constant_factor_is_known(i):
     sc = scenario(day_ahead_config())
-    i = 30
     _, _, ci = Foresight.of(sc, 36).window(i, 36)
     lead = np.arange(36)
     yesterday = i + lead - 24 * (lead // 24 + 1)
-    np.testing.assert_allclose(ci, sc.data["ci_g_per_kwh"].to_numpy()[yesterday])
+    measured = sc.data["ci_g_per_kwh"].to_numpy()[np.maximum(yesterday, 0)]
+    expected = np.where(yesterday >= 0, measured, GRID_CI)  # nothing measured a day back yet
+    np.testing.assert_allclose(ci, expected)
     constant = Scenario("toy", sc.config, sc.data.drop(columns="ci_g_per_kwh"), 0.5)
     _, _, ci = Foresight.of(constant, 36).window(i, 36)
-    np.testing.assert_allclose(ci, sc.config.carbon.grid_ci_g_per_kwh)
+    np.testing.assert_allclose(ci, GRID_CI)
 
 
 @pytest.mark.parametrize("i", [0, 9, 13, 23, 37, 50])

@@ -5,11 +5,9 @@ auction has published them (``tariff.day_ahead_market``; without that section, o
 horizon); the grid intensity is measured, so never known ahead. What is not yet known is
 forecast from what is:
 
-- a day-ahead price: the last published day's price at the same time; for a Saturday, Sunday
-  or Monday (market time), whose prices differ from the day before, the price a week earlier
-  plus the change of the daily mean between the last published day and the same day a week
-  before it. On the German 2018 prices this "seasonal naive with level" forecast of the next
-  day misses by 9.37 EUR/MWh on average, the last day's prices by 9.87, last week's by 11.16;
+- a day-ahead price: as the daemon forecasts it (``dispatch.forecast.prices``: the last
+  published day's, or for a Saturday, Sunday or Monday last week's moved by the change of
+  level);
 - the intensity: yesterday's at the same time (before any measurement, the configured grid
   factor).
 
@@ -17,7 +15,7 @@ The tariff turns a forecast day-ahead price into import and export prices as it 
 one (every tariff here is affine in the day-ahead price, so the replay computes each slot's
 prices as a base plus a factor times the price). A scenario without day-ahead prices or an
 intensity series (a tariff known in advance, a constant grid factor) sees the truth.
-Depends on ``dispatch`` (pipeline, tariff) and ``sim.scenario``.
+Depends on ``dispatch`` (pipeline, tariff, forecast.prices) and ``sim.scenario``.
 """
 
 from __future__ import annotations
@@ -28,10 +26,9 @@ import numpy as np
 import pandas as pd
 
 from dispatch import pipeline, tariff
+from dispatch.forecast.prices import WEEKLY_DAYS, day_ahead_ahead
 from sim.scenario import Scenario
 
-#: Market-time weekdays (Monday = 0) forecast from the same weekday of the week before.
-WEEKLY_DAYS = (5, 6, 0)
 CI = "ci_g_per_kwh"
 
 
@@ -138,12 +135,4 @@ class Foresight:
         da = self.day_ahead_per_kwh
         if self.published_end is None:
             return da[t]
-        end, day = int(self.published_end[i]), self.slots_per_day
-        last_day = np.maximum(t - ((t - end) // day + 1) * day, 0)  # the last published day
-        out = np.where(t < end, da[t], da[last_day])
-        week = 7 * day
-        if end - day - week >= 0:
-            level = da[end - day : end].mean() - da[end - day - week : end - week].mean()
-            seasonal = (t >= end) & self.weekly[t]
-            out = np.where(seasonal, da[np.maximum(t - week, 0)] + level, out)
-        return out
+        return day_ahead_ahead(da, t, int(self.published_end[i]), self.slots_per_day, self.weekly)

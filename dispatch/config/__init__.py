@@ -32,6 +32,7 @@ from dispatch.config.runtime import (
     DeviceSection,
     ForecastSection,
     HttpSection,
+    PricesSection,
     StoreSection,
 )
 from dispatch.config.tariffs import (
@@ -51,7 +52,8 @@ from dispatch.types import ConfigError
 __all__ = [
     "DAY_TYPES", "BatterySection", "CarbonSection", "CertificateSection", "ControlSection",
     "DayAheadMarketSection", "DayAheadSection", "DerivedBand", "DeviceSection", "ExportSection",
-    "ForecastSection", "GridSection", "HttpSection", "PlanSection", "PvArraySection",
+    "ForecastSection", "GridSection", "HttpSection", "PlanSection", "PricesSection",
+    "PvArraySection",
     "SeasonSection", "SiteConfig", "SiteSection", "StoreSection", "TariffSection", "TouRule",
     "load_config", "matching_rules", "minute_of_day", "parse_config", "rule_minutes",
     "season_of_day",
@@ -325,6 +327,12 @@ class SiteConfig(_Model):
     store: StoreSection = StoreSection()
     http: HttpSection = HttpSection()
     forecast: ForecastSection = ForecastSection()
+    prices: PricesSection = PricesSection()
+
+    @property
+    def uses_day_ahead(self) -> bool:
+        """Whether the tariff prices imports or exports from a day-ahead series."""
+        return self.tariff.day_ahead is not None or self.tariff.export.mode == "day_ahead"
 
     @model_validator(mode="after")
     def _cross(self) -> SiteConfig:
@@ -337,6 +345,11 @@ class SiteConfig(_Model):
             raise ValueError(
                 f"plan.terminal_soc_frac = {tr} must lie in the battery's SoC window "
                 f"[{b.soc_min_frac}, {b.soc_max_frac}]"
+            )
+        if self.prices.source != "none" and not self.uses_day_ahead:
+            raise ValueError(
+                f"prices.source = {self.prices.source!r}, but the tariff uses no day-ahead "
+                "price (no tariff.day_ahead, export.mode is not 'day_ahead')"
             )
         if self.tariff.export.mode != "none" and not self.grid.export_allowed:
             raise ValueError(

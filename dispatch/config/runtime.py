@@ -72,6 +72,32 @@ class ControlSection(_Model):
     guard: bool = Field(True, description="live peak-shaving and export guard between plans")
 
 
+class PricesSection(_Model):
+    """Where the daemon takes the day-ahead prices from (``[prices]``), for a tariff that uses
+    them; beyond the published prices the forecast job forecasts them
+    (``dispatch.forecast.prices``)."""
+
+    source: Literal["none", "csv", "awattar"] = Field(
+        "none",
+        description="'csv': a file with time and price_per_kwh (or price_eur_per_mwh) that "
+        "another job keeps up to date; 'awattar': the aWATTar API (EPEX day-ahead, DE or AT)",
+    )
+    csv_path: str | None = Field(None, description="the price CSV (source = 'csv')")
+    awattar_country: Literal["DE", "AT"] = Field("DE", description="aWATTar market area")
+    awattar_url: str | None = Field(
+        None, description="aWATTar endpoint; unset: the country's public /v1/marketdata"
+    )
+    history_days: Annotated[int, Field(ge=2, le=60)] = Field(
+        15, description="days of published prices read: two weeks for the weekday rule"
+    )
+
+    @model_validator(mode="after")
+    def _source(self) -> PricesSection:
+        if self.source == "csv" and not self.csv_path:
+            raise ValueError("prices.source = 'csv' needs prices.csv_path")
+        return self
+
+
 class StoreSection(_Model):
     """The SQLite history (``[store]``)."""
 

@@ -36,6 +36,7 @@ from dispatch.daemon.http import StatusServer
 from dispatch.daemon.logs import FailureLog
 from dispatch.daemon.metrics import Metrics
 from dispatch.daemon.notify import Notifier
+from dispatch.daemon.prices import DayAheadPrices
 from dispatch.daemon.state import (
     CycleState,
     ForecastState,
@@ -86,6 +87,7 @@ class Daemon:
         self.metrics = Metrics()
         self.failures = FailureLog()
         self.limits = ControlLimits.from_config(config)
+        self.prices = DayAheadPrices(config) if config.uses_day_ahead else None  # ConfigError
         self.model: DispatchModel | None = None
         self.plan_state: PlanState | None = None
         self.forecast_state: ForecastState | None = None

@@ -1,7 +1,8 @@
 """The forecast and plan jobs: slow work in a worker thread, published by reference swap.
 
 Role: the forecast job makes clear-sky PV plus a load forecast from the store's measured
-history (or the configured constant) over a window longer than the horizon, publishes it and
+history (or the configured constant) over a window longer than the horizon, with the day-ahead
+prices where the tariff needs them (``prices``: published, else forecast), publishes it and
 stores it with its prices, quantiles and load paths; on failure it keeps the last good
 forecast, or falls back to a constant load, and says so. The plan job
 slices the forecast from the current slot, completes it with the tariff and carbon intensity
@@ -57,6 +58,13 @@ def build_forecast(d: Daemon, now: dt.datetime) -> ForecastState:
     """A forecast from ``now`` (runs in the worker thread); never raises for missing history:
     a load fallback is named in ``source``."""
     index = slot_index(d, now, forecast_slots(d))
+    fs = _pv_and_load(d, now, index)
+    if d.prices is not None:  # no fallback: a plan without prices would be priced wrong
+        fs.frame[pipeline.DAY_AHEAD_COLUMN] = d.prices.on(index, pd.Timestamp(now)).to_numpy()
+    return fs
+
+
+def _pv_and_load(d: Daemon, now: dt.datetime, index: pd.DatetimeIndex) -> ForecastState:
     const = d.config.forecast.load_kw
     if const is not None:
         frame = pipeline.forecast_frame(d.config, index, load_kw=const)
@@ -96,8 +104,9 @@ def horizon_frame(d: Daemon, now: dt.datetime) -> pd.DataFrame | None:
         return None
     index = slot_index(d, now, d.config.plan.n_slots)
     prefixes = (pipeline.LOAD_QUANTILE_PREFIX, pipeline.LOAD_SCENARIO_PREFIX)
-    uncertainty = [c for c in fs.frame.columns if c.startswith(prefixes)]
-    frame = fs.frame[["p_pv_kw", "p_load_kw", *uncertainty]]
+    extra = [c for c in fs.frame.columns
+             if c.startswith(prefixes) or c == pipeline.DAY_AHEAD_COLUMN]  # fmt: skip
+    frame = fs.frame[["p_pv_kw", "p_load_kw", *extra]]
     if not index.isin(frame.index).all():
         return None
     return frame.loc[index]

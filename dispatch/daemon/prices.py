@@ -1,0 +1,95 @@
+"""The day-ahead prices of the daemon's forecast: read, cut at publication, forecast beyond.
+
+Role: for a tariff priced on a day-ahead series (``SiteConfig.uses_day_ahead``), give the
+forecast job a ``day_ahead_per_kwh`` column on its slots. The prices come from ``[prices]``
+(a CSV another job keeps current, or the aWATTar API); only those published by ``now``
+(``tariff.day_ahead_published_until``) are used, so a CSV holding a whole past year cannot
+leak future prices into a plan; the slots beyond are forecast as the replays forecast them
+(``dispatch.forecast.prices``). Imports ``dispatch`` core modules and sources only.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dispatch import tariff
+from dispatch.config import SiteConfig
+from dispatch.forecast.prices import extend_day_ahead
+from dispatch.sources import AwattarPrices, read_price_csv
+from dispatch.sources.frames import resample_means
+from dispatch.sources.prices import COLUMN
+from dispatch.types import ConfigError, InputError
+
+#: A cached aWATTar answer older than this is not used (s): the next day's prices are out.
+AWATTAR_MAX_STALE_S = 24 * 3600.0
+
+
+def check_source(config: SiteConfig) -> None:
+    """Refuse a tariff priced on day-ahead prices without a ``[prices]`` source.
+
+    Raises
+    ------
+    ConfigError
+        Naming the tariff setting that needs the prices and the missing setting.
+    """
+    if config.uses_day_ahead and config.prices.source == "none":
+        raise ConfigError(
+            "the tariff is priced on day-ahead prices (tariff.day_ahead or export.mode = "
+            "'day_ahead'), but prices.source = 'none': set [prices] source = 'csv' with "
+            "csv_path, or 'awattar'"
+        )
+
+
+class DayAheadPrices:
+    """The configured source of day-ahead prices (``[prices]``).
+
+    Parameters
+    ----------
+    config : SiteConfig
+        The site; ``prices`` names the source, ``tariff.day_ahead_market`` when prices are out.
+    """
+
+    def __init__(self, config: SiteConfig) -> None:
+        check_source(config)
+        self.config = config
+        p = config.prices
+        self.provider = (
+            AwattarPrices(p.awattar_country, base_url=p.awattar_url)
+            if p.source == "awattar" else None
+        )  # fmt: skip
+
+    def published(self, now: pd.Timestamp, until: pd.Timestamp) -> pd.Series:
+        """Prices (currency per kWh) published by ``now``, from ``prices.history_days`` before
+        it up to ``until`` at most, on the plan step.
+
+        Raises
+        ------
+        InputError, SourceError
+            For an unreadable or irregular file or answer (named), or when none is published.
+        """
+        p = self.config.prices
+        start = now.floor("D") - pd.Timedelta(days=p.history_days)
+        out = tariff.day_ahead_published_until(self.config, pd.DatetimeIndex([now]))
+        end = min(until, out[0]) if out is not None else until
+        if self.provider is not None:
+            frame = self.provider.get(start, end, allow_stale_s=AWATTAR_MAX_STALE_S).data
+        else:
+            frame = read_price_csv(str(p.csv_path))
+        frame = frame[(frame.index >= start) & (frame.index < end)]
+        what = p.csv_path if self.provider is None else "awattar"
+        if len(frame) < 2:
+            raise InputError(
+                f"day-ahead prices ({what}): none published between {start.isoformat()} and "
+                f"{end.isoformat()}"
+            )
+        step = pd.Timedelta(minutes=self.config.plan.step_min)
+        return resample_means(frame, step, "hold")[COLUMN]
+
+    def on(self, index: pd.DatetimeIndex, now: pd.Timestamp) -> pd.Series:
+        """``day_ahead_per_kwh`` on the forecast's ``index``: published, else forecast."""
+        step = index[1] - index[0]
+        published = self.published(now, index[-1] + step)
+        market = self.config.tariff.day_ahead_market
+        if market is None:  # no publication time: the source is taken as known ahead
+            return published.reindex(index).rename("day_ahead_per_kwh")
+        return extend_day_ahead(published, index, market.timezone)

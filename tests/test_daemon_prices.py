@@ -100,7 +100,7 @@ def test_a_day_ahead_tariff_without_a_price_source_is_refused(tmp_path: Path) ->
 
 
 def test_price_settings_are_checked(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="needs prices.csv_path"):
+    with pytest.raises(ConfigError, match=r"needs prices\.csv_path"):
         parse_config(german(tmp_path, {"source": "csv"}))
     suzhou = load_config(ROOT / "configs" / "suzhou-factory.toml").model_dump()
     suzhou["prices"] = {"source": "awattar"}

@@ -56,7 +56,8 @@ def load_history_kw(d: Daemon, now: dt.datetime) -> pd.Series:
 
 def build_forecast(d: Daemon, now: dt.datetime) -> ForecastState:
     """A forecast from ``now`` (runs in the worker thread); never raises for missing history:
-    a load fallback is named in ``source``."""
+    a load fallback is named in ``source``. Unusable day-ahead prices raise (InputError,
+    SourceError): the last good forecast stands until it no longer covers the horizon."""
     index = slot_index(d, now, forecast_slots(d))
     fs = _pv_and_load(d, now, index)
     if d.prices is not None:  # no fallback: a plan without prices would be priced wrong

@@ -88,7 +88,9 @@ class PricesSection(_Model):
         None, description="aWATTar endpoint; unset: the country's public /v1/marketdata"
     )
     history_days: Annotated[int, Field(ge=2, le=60)] = Field(
-        15, description="days of published prices read: two weeks for the weekday rule"
+        15,
+        description="days of published prices read; the weekday rule needs the eight "
+        "before the last published one",
     )
 
     @model_validator(mode="after")

@@ -48,7 +48,7 @@ def day_ahead_ahead(
     -------
     numpy.ndarray
         The published price before ``end``; after it the forecast of the module docstring (the
-        weekly rule only once two weeks of prices are known, else the last day's price).
+        weekly rule only once the eight days before ``end`` are known, else the last day's price).
     """
     day, week = slots_per_day, 7 * slots_per_day
     last_day = np.maximum(t - ((t - end) // day + 1) * day, 0)  # the last published day
@@ -71,7 +71,7 @@ def extend_day_ahead(
     published : pandas.Series
         Every price published so far that is wanted (currency per kWh), at UTC period starts
         on the step of ``index``; at least the last full day before ``index``'s first unknown
-        slot, and two weeks for the weekly rule. Its last stamp is the last published slot.
+        slot, and its eight days for the weekly rule. Its last stamp is the last published slot.
     index : pandas.DatetimeIndex
         UTC period starts at a fixed step (the forecast's).
     market_timezone : str
@@ -106,7 +106,7 @@ def extend_day_ahead(
         )
     weekly = np.isin(grid.tz_convert(market_timezone).day_of_week, WEEKLY_DAYS)
     if end < 8 * day or not np.isfinite(values[end - 8 * day : end]).all():
-        weekly[:] = False  # no level from two weeks: the last day's prices
+        weekly[:] = False  # no level without those eight days: the last day's prices
     t = np.asarray(grid.get_indexer(index), dtype=np.int64)
     out = day_ahead_ahead(values, t, end, day, weekly)
     return pd.Series(out, index=index, name="day_ahead_per_kwh")

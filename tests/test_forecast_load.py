@@ -138,13 +138,29 @@ def test_late_shift_start_is_followed_by_the_recent_level() -> None:
 def test_short_history_falls_back_to_the_same_time_back() -> None:
     rng = np.random.default_rng(1)
     index = pd.date_range(utc("2024-03-01"), utc("2024-03-11"), freq=Q, inclusive="left")
-    hist = pd.Series(rng.uniform(10, 200, len(index)), index=index)
-    # under two days of history: the same time a day back (a week back is not known)
+    daily = rng.uniform(10, 200, 96)
+    hist = pd.Series(np.tile(daily, len(index) // 96), index=index)
+    # under two days of history: the same time a day back (a week back is not known); the
+    # recent hours equal the day before's, so no level offset is added
     short = hist[hist.index >= utc("2024-03-09 12:00")]
     fc = forecast_load(short, utc("2024-03-11"), FactoryCalendar("UTC"), 96)
     np.testing.assert_allclose(fc.to_numpy(), hist.reindex(fc.index - pd.Timedelta(days=1)))
     np.testing.assert_allclose(
         seasonal_naive(hist, fc.index, "UTC"), hist.reindex(fc.index - pd.Timedelta(days=7)))
+
+
+def test_first_working_day_after_a_holiday_follows_the_shift() -> None:
+    # A cold start on a holiday: the only history is a day at 8 kW, then the first working
+    # day's shift starts at 07:00 (107 kW at 07:xx, 108 kW at 08:xx).
+    holiday = frozenset({dt.date(2024, 4, 1)})
+    hist = history("2024-04-01", "2024-04-02 09:00", "UTC", holidays=holiday)
+    now = utc("2024-04-02 09:00")
+    fc = forecast_load(hist, now, FactoryCalendar("UTC"), 8).to_numpy()
+    # the same time a day back (8 kW) plus the recent level (about 100 kW above it), decaying
+    # with the lead time (``level_tau_h`` 1.5 h, centre of the first slot 7.5 min ahead)
+    offset = fc[0] - 8.0
+    assert 90.0 < offset < 100.0
+    np.testing.assert_allclose(fc - 8.0, offset * np.exp(-np.arange(8) * 0.25 / 1.5), rtol=1e-9)
 
 
 @settings(max_examples=25, deadline=None)

@@ -23,7 +23,7 @@ from dispatch.optimise.risk import (
     peak_reserve_floor_kwh,
     quantile_at,
 )
-from dispatch.types import Forecast, InputError
+from dispatch.types import ConfigError, Forecast, InputError
 from sim.forecasters import EmpiricalMargin
 from tests.factories import config, forecast
 
@@ -362,3 +362,29 @@ def test_recharge_never_asks_more_and_equals_the_sum_without_gaps(net, window, p
     no_gaps = np.maximum(net_kw, target)  # never below the target: nothing to refill in
     np.testing.assert_allclose(exceedance_ahead_kwh(no_gaps, target, 0.25, 0.9, window, big),
                                exceedance_ahead_kwh(no_gaps, target, 0.25, 0.9, window))
+
+
+def test_the_plan_keeps_the_day_off_reserve_on_days_off_only():
+    # Friday 22:00 to Saturday 02:00 (UTC site, weekend Saturday and Sunday); Saturday's
+    # energy is the dearest (0.6 against 0.5), so without the option the full battery covers
+    # Saturday's 10 kW load to empty. With 40 % kept on days off, it discharges 6 kWh.
+    fc = forecast([10.0] * 4, price=[0.5, 0.5, 0.6, 0.6], start="2026-07-03 22:00")
+    soc, discharged = {}, {}
+    for frac in (None, 0.4):
+        cfg = config(plan={"horizon_h": 4, "day_off_reserve_frac": frac})
+        plan = DispatchModel(cfg, n_slots=4).solve(fc, soc_frac=1.0, peak_so_far_kw=0.0)
+        soc[frac] = plan.frame["soc_frac"].to_numpy()
+        discharged[frac] = plan.frame["p_batt_kw"].sum()
+    np.testing.assert_allclose([soc[None][-1], discharged[None]], [0.0, 10.0], atol=1e-6)
+    np.testing.assert_allclose([soc[0.4][-1], discharged[0.4]], [0.4, 6.0], atol=1e-6)
+    assert (soc[0.4][2:] >= 0.4 - 1e-6).all()
+    # Friday's energy dearest: Friday may go empty; Saturday buys the reserve back
+    fc = forecast([10.0] * 4, price=[0.6, 0.6, 0.5, 0.5], start="2026-07-03 22:00")
+    cfg = config(plan={"horizon_h": 4, "day_off_reserve_frac": 0.4})
+    plan = DispatchModel(cfg, n_slots=4).solve(fc, soc_frac=1.0, peak_so_far_kw=0.0)
+    np.testing.assert_allclose(plan.frame["soc_frac"].to_numpy()[1:], [0.0, 0.4, 0.4], atol=1e-6)
+
+
+def test_a_day_off_reserve_outside_the_soc_window_is_refused():
+    with pytest.raises(ConfigError, match=r"day_off_reserve_frac = 0\.99 must lie"):
+        config(battery={"soc_max_frac": 0.95}, plan={"day_off_reserve_frac": 0.99})

@@ -288,6 +288,12 @@ class PlanSection(_Model):
         "(holds more back); 'scenarios': the risk quantile of what past forecast errors, as "
         "whole paths, would have needed (holds less back, leaves more for arbitrage)",
     )
+    day_off_reserve_frac: Frac | None = Field(
+        None,
+        description="SoC the plan keeps on days off of the load calendar (weekends, "
+        "holidays, planned shutdowns), for work that comes unannounced; the live guard may "
+        "spend it on peaks (None: the battery's reserve)",
+    )
     peak_reserve_recharge: bool = Field(
         False,
         description="size the peak reserve counting the charging the battery can do below "
@@ -344,6 +350,12 @@ class SiteConfig(_Model):
         if tr is not None and not b.soc_min_frac <= tr <= b.soc_max_frac:
             raise ValueError(
                 f"plan.terminal_soc_frac = {tr} must lie in the battery's SoC window "
+                f"[{b.soc_min_frac}, {b.soc_max_frac}]"
+            )
+        off = self.plan.day_off_reserve_frac
+        if off is not None and not b.soc_min_frac <= off <= b.soc_max_frac:
+            raise ValueError(
+                f"plan.day_off_reserve_frac = {off} must lie in the battery's SoC window "
                 f"[{b.soc_min_frac}, {b.soc_max_frac}]"
             )
         if self.prices.source != "none" and not self.uses_day_ahead:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from dispatch.config import SiteConfig
+from dispatch.optimise.days_off import BaseReserve
 from dispatch.optimise.formulation import Formulation, build
 from dispatch.optimise.hot import HotHighs
 from dispatch.optimise.outcome import SlotInputs, fallback_plan, make_plan, plan_frame
@@ -91,6 +92,7 @@ class DispatchModel:
         self._solution: dict[str, Any] = {}
         self._targets: dict[str, float] = {}  # each billing month's last planned peak target
         self._held_back = np.zeros(self.n_slots)  # the peak reserve of the last inputs (kWh)
+        self._base_reserve = BaseReserve(config)
 
     # ----------------------------------------------------------------- inputs
     def slot_inputs(
@@ -173,9 +175,10 @@ class DispatchModel:
         floor when the inputs carry a margin or load paths (``plan.peak_reserve_sizing``, see
         ``risk``; with ``plan.peak_reserve_recharge`` counting the charging below the target
         between peaks). The month's target held is its peak so far or the last plan's target,
-        whichever is higher."""
+        whichever is higher. The configured reserve is higher on days off
+        (``plan.day_off_reserve_frac``, see ``days_off``)."""
         b = self.config.battery
-        base = np.full(self.n_slots, b.reserve_frac * b.energy_kwh)
+        base = self._base_reserve.kwh(x.index)
         self._held_back = np.zeros(self.n_slots)
         uncertain = x.peak_margin_kw is not None or x.net_scenarios_kw is not None
         if not uncertain or self.config.tariff.demand_charge_per_kw_month <= 0:

@@ -6,7 +6,8 @@ Prints, for the scenario (default ``configs/scenarios/germany-factory-2018.toml`
   perfect-foresight saving it captures: the self-consumption and peak-shaving rules, the
   receding-horizon optimiser with naive point forecasts and no guard, with our model's point
   forecasts and the live guard (``point_guard``), our controller (``receding_robust``: the
-  same plus the peak reserve from its own past errors) and with perfect forecasts;
+  same plus the peak reserve from its own past errors and, where the config sets one, the
+  reserve on days off) and with perfect forecasts;
   forecasts use only data before each step, and prices and intensity only what is published
   (``sim.foresight``), except in the replay with perfect forecasts;
 - the bill of every billing month per strategy, the months where our controller pays more
@@ -86,7 +87,8 @@ def with_plan(scenario: Scenario, **settings: object) -> Scenario:
 
 def strategies(sc: Scenario, windows: list[SlotInputs]) -> list[backtest.Outcome]:
     """The compared strategies; ``windows`` collects the perfect-forecast replay's LPs."""
-    plain = with_plan(sc, peak_risk_quantile=0.5)  # no peak reserve: the reference's LP
+    # no peak reserve and no reserve on days off: the reference's LP
+    plain = with_plan(sc, peak_risk_quantile=0.5, day_off_reserve_frac=None)
 
     def run(scenario: Scenario, name: str, **kw: object) -> backtest.Outcome:
         started = time.perf_counter()

@@ -120,11 +120,14 @@ def perfect_foresight(
     terminal_soc : str
         End-of-period SoC rule; ``"free"`` makes it a bound no strategy can beat, since a
         strategy may end the period with any SoC.
+
+    The reserve on days off (``plan.day_off_reserve_frac``) hedges forecasts that perfect
+    foresight does not need: the bound holds none.
     """
     t0 = time.perf_counter()
     x = period_inputs(scenario)
     plan_cfg = scenario.config.plan.model_copy(
-        update={"solver": solver, "terminal_soc": terminal_soc}
+        update={"solver": solver, "terminal_soc": terminal_soc, "day_off_reserve_frac": None}
     )
     config = scenario.config.model_copy(update={"plan": plan_cfg})
     model = DispatchModel(config, n_slots=len(x.index), fixed_months=x.billing_month)

@@ -17,7 +17,8 @@ from tests.factories import config
 STEP_H = 1.0
 
 
-def scenario(load, pv, price, ci, demand_charge=2.0, soc=0.5) -> Scenario:
+def scenario(load, pv, price, ci, demand_charge=2.0, soc=0.5, start="2026-03-30",
+             **plan: object) -> Scenario:
     cfg = config(
         grid={"import_max_kw": 100.0, "export_allowed": True, "export_max_kw": 20.0},
         battery={"energy_kwh": 20.0, "charge_max_kw": 8.0, "discharge_max_kw": 8.0,
@@ -25,23 +26,23 @@ def scenario(load, pv, price, ci, demand_charge=2.0, soc=0.5) -> Scenario:
                  "eta_discharge": 0.95, "wear_cost_per_kwh": 0.01},
         tariff={"demand_charge_per_kw_month": demand_charge},
         carbon={"price_per_kg": 0.05},
-        plan={"step_min": 60, "horizon_h": 6, "terminal_soc": "at_least_start"},
+        plan={"step_min": 60, "horizon_h": 6, "terminal_soc": "at_least_start", **plan},
     )  # fmt: skip
     n = len(load)
-    idx = pd.date_range("2026-03-30", periods=n, freq="1h", tz="UTC")
+    idx = pd.date_range(start, periods=n, freq="1h", tz="UTC")
     data = pd.DataFrame({"p_load_kw": load, "p_pv_kw": pv, "price_import_per_kwh": price,
                          "price_export_per_kwh": np.asarray(price) * 0.5, "ci_g_per_kwh": ci},
                         index=idx)  # fmt: skip
     return Scenario("toy", cfg, data, soc)
 
 
-def toy_day(n=48, seed=0) -> Scenario:
+def toy_day(n=48, seed=0, **kw: object) -> Scenario:
     rng = np.random.default_rng(seed)
     hour = np.arange(n) % 24
     load = 20 + 15 * ((hour >= 8) & (hour < 18)) + rng.uniform(0, 5, n)
     pv = np.clip(30 * np.sin((hour - 6) / 12 * np.pi), 0, None)
     price = np.where((hour >= 17) & (hour < 21), 0.4, 0.15)
-    return scenario(load, pv, price, 300 + 200 * (hour < 6))
+    return scenario(load, pv, price, 300 + 200 * (hour < 6), **kw)
 
 
 def test_kpis_equal_an_independent_recomputation_from_the_time_series():
@@ -63,8 +64,11 @@ def test_kpis_equal_an_independent_recomputation_from_the_time_series():
     assert f["soc_frac"].between(b.soc_min_frac - 1e-9, b.soc_max_frac + 1e-9).all()
 
 
-def test_perfect_foresight_matches_an_independent_lp():
-    sc = toy_day()
+@pytest.mark.parametrize("days_off", [{}, {"start": "2026-03-28", "day_off_reserve_frac": 0.8}])
+def test_perfect_foresight_matches_an_independent_lp(days_off):
+    # a weekend with a reserve on days off: a hedge against forecasts, which perfect
+    # foresight does not need, so the bound holds none (the independent LP knows none)
+    sc = toy_day(**days_off)
     pf = backtest.perfect_foresight(sc)
     x = backtest.period_inputs(sc)
     inst = ref.Instance(

@@ -33,14 +33,14 @@ class BaseReserve:
         b = config.battery
         self.everywhere_kwh = b.reserve_frac * b.energy_kwh
         frac = config.plan.day_off_reserve_frac
-        self.day_off_kwh = None if frac is None else max(frac * b.energy_kwh, self.everywhere_kwh)
-        self.calendar = FactoryCalendar.for_load(config) if frac is not None else None
+        self.day_off_kwh = max(frac or 0.0, b.reserve_frac) * b.energy_kwh
+        self.calendar = None if frac is None else FactoryCalendar.for_load(config)
         self._off: dict[dt.date, bool] = {}
 
     def kwh(self, index: pd.DatetimeIndex) -> np.ndarray:
         """The reserve of each slot of the tz-aware ``index`` (kWh)."""
         base = np.full(len(index), self.everywhere_kwh)
-        if self.calendar is None or self.day_off_kwh is None:
+        if self.calendar is None:
             return base
         dates = list(index.tz_convert(self.calendar.timezone).date)
         new = sorted(set(dates) - self._off.keys())

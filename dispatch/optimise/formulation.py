@@ -25,7 +25,8 @@ soft-limit penalty, ``R`` the reserve penalty and ``V`` an optional value of sto
 demand term ``D * (z_k - peak_k)`` is the increase of the month's max-demand charge; the constant
 ``-D * peak_k`` is left out of the solver's objective.
 
-``E_res_t`` is per slot: the battery's configured reserve, raised by the peak reserve (energy
+``E_res_t`` is per slot: the battery's configured reserve (higher on days off when
+``plan.day_off_reserve_frac`` is set), raised by the peak reserve (energy
 held back so the month's peak target survives a net load at its high quantile, see
 ``risk.peak_reserve_floor_kwh``); both are soft at ``R`` per kWh and slot-hour.
 

@@ -345,19 +345,14 @@ class SiteConfig(_Model):
         names = [a.name for a in self.pv]
         if len(set(names)) != len(names):
             raise ValueError(f"pv: array names must be unique, got {names}")
-        tr = self.plan.terminal_soc_frac
         b = self.battery
-        if tr is not None and not b.soc_min_frac <= tr <= b.soc_max_frac:
-            raise ValueError(
-                f"plan.terminal_soc_frac = {tr} must lie in the battery's SoC window "
-                f"[{b.soc_min_frac}, {b.soc_max_frac}]"
-            )
-        off = self.plan.day_off_reserve_frac
-        if off is not None and not b.soc_min_frac <= off <= b.soc_max_frac:
-            raise ValueError(
-                f"plan.day_off_reserve_frac = {off} must lie in the battery's SoC window "
-                f"[{b.soc_min_frac}, {b.soc_max_frac}]"
-            )
+        for name in ("terminal_soc_frac", "day_off_reserve_frac"):
+            frac = getattr(self.plan, name)
+            if frac is not None and not b.soc_min_frac <= frac <= b.soc_max_frac:
+                raise ValueError(
+                    f"plan.{name} = {frac} must lie in the battery's SoC window "
+                    f"[{b.soc_min_frac}, {b.soc_max_frac}]"
+                )
         if self.prices.source != "none" and not self.uses_day_ahead:
             raise ValueError(
                 f"prices.source = {self.prices.source!r}, but the tariff uses no day-ahead "

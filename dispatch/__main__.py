@@ -24,8 +24,8 @@ import pandas as pd
 
 from dispatch import __version__, carbon_cli, daemon, pipeline, sources
 from dispatch.config import load_config
+from dispatch.daemon.files import read_calibration
 from dispatch.devices.probe import format_probe, probe
-from dispatch.forecast.calibrate import CalibrationFit
 from dispatch.optimise import DispatchModel
 from dispatch.plan_io import read_plan_inputs, write_frame, write_plan
 from dispatch.store import Store
@@ -95,7 +95,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         history = sources.read_series_csv(args.load_history, ["p_load_kw"])["p_load_kw"]
     fit = None
     if args.pv_calibration is not None:
-        fit = _read_calibration(args.pv_calibration)
+        fit = read_calibration(args.pv_calibration)
     frame = pipeline.forecast_frame(
         config, index, _weather(args, index), history, args.load_kw, fit
     )
@@ -114,16 +114,6 @@ def cmd_forecast(args: argparse.Namespace) -> int:
                       "load_kwh": float(full["p_load_kw"].sum() * step.total_seconds() / 3600),
                       "weather": args.weather or "clear sky"}, indent=2))  # fmt: skip
     return 0
-
-
-def _read_calibration(path: str) -> CalibrationFit:
-    """A PV calibration written by ``dispatch calibrate-pv``."""
-    try:
-        return CalibrationFit(**json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError) as exc:
-        raise InputError(
-            f"{path}: not a PV calibration from `dispatch calibrate-pv`: {exc}"
-        ) from None
 
 
 def cmd_calibrate_pv(args: argparse.Namespace) -> int:

@@ -1,10 +1,12 @@
 """Backtests: replay a scenario's period and cost each strategy on the same data.
 
-Role: the offline counterpart of the daemon. Strategies: no battery (the reference bill), the
-inverter's self-consumption rule, a monthly peak-shaving rule, the receding-horizon optimiser
-with a chosen forecaster (``replay`` with ``optimiser``), and the perfect-foresight optimum over
-the whole period (one LP, the bound no controller can beat). The plant of ``sim.plant`` is the
-truth; prices and billing come from ``dispatch`` exactly as the daemon uses them.
+Role: the reference strategies around our controller (which is the daemon itself, replayed
+by ``sim.replay``): no battery (the reference bill), the inverter's self-consumption rule, a
+monthly peak-shaving rule, the bare receding-horizon optimiser told a chosen forecast
+(``replay`` with ``optimiser``: naive or perfect forecasts, no guard, no reserve), and the
+perfect-foresight optimum over the whole period (one LP, the bound no controller can beat).
+The plant of ``sim.plant`` is the truth; prices and billing come from ``dispatch`` exactly as
+the daemon uses them.
 """
 
 from __future__ import annotations
@@ -17,13 +19,11 @@ import numpy as np
 import pandas as pd
 
 from dispatch import pipeline, tariff
-from dispatch.calendar import FactoryCalendar
 from dispatch.config import SiteConfig
-from dispatch.control import ControlLimits, guard_setpoint, import_target_kw
 from dispatch.optimise import DispatchModel
 from dispatch.optimise.outcome import SlotInputs, costs_of
 from dispatch.types import PlanCosts
-from sim.forecasters import EmpiricalMargin, Forecaster, load_forecaster, perfect
+from sim.forecasters import Forecaster, perfect
 from sim.foresight import Foresight
 from sim.plant import Plant, PlantOptions, PlantState
 from sim.scenario import Scenario
@@ -168,13 +168,19 @@ def _padded(x: SlotInputs, horizon: int, config: SiteConfig) -> SlotInputs:
 
 
 @dataclass
-class _Meter:
+class Meter:
     """Per-slot realised flows from the plant's energy counters."""
 
     p_batt_kw: np.ndarray
     p_curtail_kw: np.ndarray
     soc_frac: np.ndarray
     previous: dict[str, float]
+
+    @classmethod
+    def zeros(cls, n: int) -> Meter:
+        """A meter for ``n`` slots of a plant whose counters start at zero."""
+        counters = dict.fromkeys(("e_discharge_kwh", "e_charge_kwh", "e_curtail_kwh"), 0.0)
+        return cls(np.zeros(n), np.zeros(n), np.zeros(n), counters)
 
     def record(self, i: int, state: PlantState, dt_h: float) -> None:
         now = {k: getattr(state, k) for k in ("e_discharge_kwh", "e_charge_kwh", "e_curtail_kwh")}
@@ -244,8 +250,7 @@ def replay(
     options = plant_options or PlantOptions(derate_band_frac=0.0, standby_loss_frac_per_h=0.0)
     plant = Plant(config, replace(options, soc_initial_frac=scenario.soc_initial_frac),
                   start=x.index[0].to_pydatetime())  # fmt: skip
-    meter = _Meter(np.zeros(T), np.zeros(T), np.zeros(T), dict.fromkeys(
-        ("e_discharge_kwh", "e_charge_kwh", "e_curtail_kwh"), 0.0))  # fmt: skip
+    meter = Meter.zeros(T)
     peaks: dict[str, float] = {}
     targets = np.full(T, np.nan)
     for i in range(T):
@@ -264,9 +269,15 @@ def replay(
         peaks[month] = max(peaks.get(month, 0.0), grid)
         if progress is not None:
             progress(i + 1, T)
-    frame = realised(x, meter.p_batt_kw, meter.soc_frac, meter.p_curtail_kw)
+    out = outcome_of(name, scenario, x, meter, t0)
     if np.isfinite(targets).any():
-        frame["peak_target_kw"] = targets
+        out.frame["peak_target_kw"] = targets
+    return out
+
+
+def outcome_of(name: str, scenario: Scenario, x: SlotInputs, meter: Meter, t0: float) -> Outcome:
+    """The outcome of a replay from its meter (``t0``: its start, ``time.perf_counter``)."""
+    frame = realised(x, meter.p_batt_kw, meter.soc_frac, meter.p_curtail_kw)
     return _outcome(name, scenario, x, frame, t0)
 
 
@@ -274,55 +285,32 @@ def optimiser(
     config: SiteConfig,
     forecaster: Forecaster = perfect,
     record: list | None = None,
-    guard: bool = False,
-    margin: bool = False,
     foresight: Foresight | None = None,
 ) -> Controller:
-    """The receding-horizon optimiser as a controller: forecast the horizon, solve with the
-    plant's SoC and the month's realised peak, apply the first slot.
+    """The bare receding-horizon optimiser as a controller: forecast the horizon, solve with
+    the plant's SoC and the month's realised peak, apply the first slot (no live guard, no
+    reserve: a reference, not our controller, which is ``sim.replay``).
 
     Parameters
     ----------
     config : SiteConfig
-        The site; ``plan.peak_risk_quantile`` sets the margin's level.
+        The site.
     forecaster : Forecaster
         What the controller is told about the horizon.
     record : list, optional
         Collects each step's ``SlotInputs`` (for reference re-solves).
-    guard : bool
-        Apply the daemon's live peak guard (``dispatch.control``) to the slot's measured net
-        load: the import is held at the month's peak target (the realised peak or the plan's
-        target, whichever is higher) by discharging more or charging less. The fast control
-        loop sees the load as it comes, so the guard reads the slot's truth.
-    margin : bool
-        Hold the peak reserve: ``EmpiricalMargin`` of the forecaster's own past errors at
-        ``plan.peak_risk_quantile`` (when above the median) sizes the energy kept so the
-        month's peak target survives the load that may come; with
-        ``plan.peak_reserve_sizing = "scenarios"`` from the paths of those errors.
     foresight : Foresight, optional
         The prices and intensity as known at each step (``sim.foresight``); by default the
         controller is handed the real ones of its whole horizon.
     """
     model = DispatchModel(config)
     H = config.plan.n_slots
-    limits = ControlLimits.from_config(config)
-    errors: list[EmpiricalMargin] = []
 
-    def decide(step: Step) -> float | tuple[float, float]:
+    def decide(step: Step) -> float:
         pv_f, load_f = forecaster(step.truth, step.i, H)
-        extra = paths = None
-        if margin and config.plan.peak_risk_quantile > 0.5:
-            if not errors:
-                calendar = FactoryCalendar.for_load(config)
-                level = config.plan.peak_risk_quantile
-                errors.append(EmpiricalMargin(step.truth, H, level, calendar))
-            extra = errors[0](step.i, pv_f, load_f)
-            if config.plan.peak_reserve_sizing == "scenarios":
-                paths = errors[0].scenarios(step.i)
         window = replace(
             _window(step.truth, step.i, H), pv_kw=pv_f, load_kw=load_f,
             peak_so_far_kw=dict(step.peaks_kw), energy_start_kwh=step.energy_kwh,
-            peak_margin_kw=extra, net_scenarios_kw=paths,
         )  # fmt: skip
         if foresight is not None:
             imp, exp, ci = foresight.window(step.i, H)
@@ -330,17 +318,8 @@ def optimiser(
                              ci_g_per_kwh=ci)  # fmt: skip
         if record is not None:
             record.append(window)
-        first = model.first_step(window)
-        p_batt, target = first if first is not None else (0.0, 0.0)
-        if not guard:
-            return p_batt
-        month = step.truth.billing_month[step.i]
-        held = limits.with_peak_target(max(target, step.peaks_kw.get(month, 0.0)))
-        planned_import = max(load_f[0] - pv_f[0] - p_batt, 0.0)
-        net = step.truth.load_kw[step.i] - step.truth.pv_kw[step.i]
-        target = import_target_kw(held, planned_import)
-        p, _ = guard_setpoint(p_batt, net, target, limits.export_limit_kw)
-        return p, target
+        plan = model.solve_inputs(window)
+        return 0.0 if plan.is_fallback else float(plan.frame["p_batt_kw"].iloc[0])
 
     return decide
 
@@ -358,18 +337,6 @@ def receding(
     known = Foresight.of(scenario, scenario.config.plan.n_slots) if published_only else None
     controller = optimiser(scenario.config, forecaster, foresight=known)
     return replay(scenario, controller, name, progress=progress)
-
-
-def robust(
-    scenario: Scenario, progress: Callable[[int, int], None] | None = None
-) -> Outcome:
-    """Our controller as the daemon runs it: the site's own load forecaster (PV persistence),
-    prices and intensity as known at each step (``sim.foresight``), the peak reserve from its
-    past errors at ``plan.peak_risk_quantile``, and the live guard."""
-    config = scenario.config
-    controller = optimiser(config, load_forecaster(config), guard=True, margin=True,
-                           foresight=Foresight.of(scenario, config.plan.n_slots))  # fmt: skip
-    return replay(scenario, controller, "receding_robust", progress=progress)
 
 
 def self_consumption(scenario: Scenario) -> Outcome:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from sim import backtest, forecasters
+from sim import backtest, forecasters, replay
 from sim.scenario import Scenario
 
 Progress = Callable[[int, int], None]
@@ -58,8 +58,8 @@ def run_strategy(
         return backtest.peak_shaving(scenario)
     if name == "perfect_foresight":
         return backtest.perfect_foresight(scenario)
-    if name == "receding_robust":
-        return backtest.robust(scenario, progress=progress)
+    if name == replay.NAME:  # our controller: the daemon's own jobs
+        return replay.daemon_replay(scenario, progress=progress)[0]
     told = {"receding_naive": forecasters.persistence, "receding_perfect": forecasters.perfect,
             "receding_noisy": forecasters.noisy(0.1, seed=0)}  # fmt: skip
     if name in told:

@@ -92,20 +92,3 @@ def test_no_strategy_beats_perfect_foresight(seed, dc, soc):
                 backtest.peak_shaving(sc), backtest.receding(sc, forecasters.perfect),
                 backtest.receding(sc, forecasters.persistence, "persistence")):  # fmt: skip
         assert out.costs.total >= bound - 1e-6 * max(1.0, abs(bound)), out.strategy
-
-
-def test_load_forecaster_sees_only_the_past_and_follows_a_weekly_plant():
-    sc = toy_day(n=24 * 16)
-    x = backtest.period_inputs(sc)
-    truth = backtest._padded(x, 6, sc.config)
-    forecaster = forecasters.load_forecaster(sc.config)
-    i = 24 * 15
-    pv, load = forecaster(truth, i, 6)
-    changed = backtest.replace(truth, load_kw=truth.load_kw.copy())
-    changed.load_kw[i:] = 1e6  # the future must not matter
-    _, load2 = forecaster(changed, i, 6)
-    np.testing.assert_array_equal(load, load2)
-    np.testing.assert_array_equal(pv, truth.pv_kw[i - 24 : i - 24 + 6])
-    assert np.abs(load - x.load_kw[i : i + 6]).max() < 10.0  # noise is uniform(0, 5) kW
-    out = backtest.receding(sc, forecaster, "receding_model")
-    assert out.costs.total >= backtest.perfect_foresight(sc).costs.total - 1e-6

@@ -16,7 +16,7 @@ from dispatch import carbon_ledger, ledger
 from dispatch.config import load_config, parse_config
 from dispatch.daemon import Clock, Daemon, Notifier
 from dispatch.daemon import ledger_job as ledger_job_module
-from dispatch.daemon.ledger_job import LedgerBook, append_completed, ledger_job
+from dispatch.daemon.ledger_job import LedgerBook, append_completed
 from dispatch.store import GENESIS_HASH, Store, StoreError
 from dispatch.types import Setpoints, Snapshot
 from tests import factories
@@ -224,7 +224,7 @@ def test_the_daemon_job_records_and_exposes_carbon_metrics(tmp_path: Path):
                             "tonnes": 0.05, "purchased_on": dt.date(2026, 5, 2),
                             "retired_on": dt.date(2026, 6, 1), "registry": ""})  # fmt: skip
         assert d.ledger_book.due(now)
-        assert asyncio.run(d.guarded("ledger", ledger_job))
+        assert asyncio.run(d.guarded("ledger", d._ledger))
         assert not d.ledger_book.due(now)
         text = d.metrics.render().decode()
     finally:

@@ -7,13 +7,15 @@ import logging
 import socket
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from dispatch.__main__ import main
 from dispatch.daemon.clock import Clock
 from dispatch.daemon.logs import FailureLog, JournalFormatter
 from dispatch.daemon.notify import Notifier, notify_address, watchdog_interval_s
-from dispatch.daemon.state import PeakTracker, billing_month_of
+from dispatch.daemon.history import SlotHistory
+from dispatch.daemon.state import billing_month_of
 from dispatch.types import DeviceError
 
 T0 = dt.datetime(2026, 1, 31, 23, 50, tzinfo=dt.UTC)
@@ -92,14 +94,19 @@ def test_journal_lines_carry_a_priority_and_no_time() -> None:
     assert JournalFormatter("%(message)s").format(rec) == "<3>boom\n<3>more"
 
 
-def test_peak_tracker_reports_slot_means_of_import() -> None:
-    p = PeakTracker(900.0)
-    assert p.add(T0, 100.0) is None
-    assert p.add(T0 + dt.timedelta(minutes=5), 300.0) is None
-    slot, mean = p.add(T0 + dt.timedelta(minutes=11), -50.0)  # type: ignore[misc]
-    assert slot == T0 - dt.timedelta(minutes=5) and mean == 200.0
-    _, mean = p.add(T0 + dt.timedelta(minutes=26), 0.0)  # type: ignore[misc]
+def test_slot_history_closes_slots_with_their_means_and_import() -> None:
+    h = SlotHistory(pd.Timedelta(minutes=15), pd.Timedelta(days=1))
+    step = dt.timedelta(minutes=5)
+    h.add(pd.Timestamp(T0), 10.0, 1.0, 100.0)  # slot 23:45
+    h.add(pd.Timestamp(T0 + step), 20.0, float("nan"), 300.0)
+    assert h.close_before(pd.Timestamp(T0 + step)) == []  # the slot is not over
+    (slot, mean), = h.close_before(pd.Timestamp(T0 + 2 * step))  # 00:00: it is
+    assert slot == T0 - step and mean == 200.0
+    assert h.series("p_load_kw").tolist() == [15.0] and h.series("p_pv_kw").tolist() == [1.0]
+    h.add(pd.Timestamp(T0 + 3 * step), 5.0, 0.0, -50.0)
+    (_, mean), = h.close_before(pd.Timestamp(T0 + 6 * step))
     assert mean == 0.0  # export counts as no import
+    assert h.series("p_load_kw", since=pd.Timestamp(T0 + 2 * step)).tolist() == [5.0]
     assert billing_month_of(T0, "Asia/Shanghai") == "2026-02"
     assert billing_month_of(T0, "UTC") == "2026-01"
 

@@ -6,11 +6,13 @@ import asyncio
 import datetime as dt
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from dispatch.config import SiteConfig, load_config, parse_config
 from dispatch.daemon import Clock, Daemon, Notifier
-from dispatch.daemon.planning import build_forecast, forecast_slots
+from dispatch.daemon.planning import forecast_slots, make_forecast
+from dispatch.daemon.state import ForecastState
 from dispatch.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,33 +29,33 @@ def config(tmp_path: Path, **forecast: float) -> SiteConfig:
 
 
 def plan_once(d: Daemon) -> None:
-    """Build the daemon's model, then run its forecast and plan jobs once."""
-
-    async def run() -> None:
-        from dispatch.optimise import DispatchModel
-
-        d.model = await d.in_worker(DispatchModel, d.config)
-        await d.forecast_job()
-        await d.plan_job()
-
-    asyncio.run(run())
+    """Restore the daemon's state, then run its plan job once (it forecasts first)."""
+    asyncio.run(d.plan_job())
 
 
 def daemon(tmp_path: Path, **forecast: float) -> Daemon:
     return Daemon(config(tmp_path, **forecast), Clock(T0, 1.0), notifier=Notifier(""))
 
 
-def test_forecast_without_history_falls_back_and_says_so(tmp_path: Path) -> None:
+def forecast_now(d: Daemon) -> ForecastState:
+    """A forecast at T0 from what the daemon has (no devices, nothing measured)."""
+    st = asyncio.run(d.prepare())
+    empty = pd.Series(dtype=float)
+    return make_forecast(d.services, st, T0, empty, empty)
+
+
+def test_forecast_without_history_is_a_warmup_and_says_so(tmp_path: Path) -> None:
     d = daemon(tmp_path)
-    fs = build_forecast(d, T0)
-    assert fs.is_fallback and fs.source.startswith("fallback: constant load 0.0 kW")
-    assert len(fs.frame) == forecast_slots(d) and (fs.frame["p_pv_kw"] >= 0).all()
+    fs = forecast_now(d)
+    assert fs.is_fallback and fs.warmup == "warm-up: no measured load yet"
+    assert "load: constant 0.0 kW" in fs.source
+    assert len(fs.frame) == forecast_slots(d.services) and (fs.frame["p_pv_kw"] >= 0).all()
     d.store.close()
 
 
 def test_forecast_from_a_constant_load(tmp_path: Path) -> None:
     d = daemon(tmp_path, load_kw=1234.0)
-    fs = build_forecast(d, T0)
+    fs = forecast_now(d)
     assert not fs.is_fallback and (fs.frame["p_load_kw"] == 1234.0).all()
     d.store.close()
 
@@ -62,7 +64,7 @@ def test_a_failing_job_is_logged_once_stored_once_and_recovers(tmp_path: Path) -
     d = daemon(tmp_path)
     calls = {"n": 0}
 
-    async def flaky(_: Daemon) -> None:
+    async def flaky(*_: object) -> None:
         calls["n"] += 1
         if calls["n"] <= 3:
             raise RuntimeError("solver exploded")
@@ -103,7 +105,7 @@ def test_the_forecast_job_stores_what_it_publishes(tmp_path: Path) -> None:
     d.store.close()
     with Store(tmp_path / "h.sqlite3") as s:
         heads = s.rows("forecasts")
-        assert [h["source"] for h in heads] == [fs.source]
+        assert [h["source"] for h in heads] == [fs.source] and fs.forecast_id == heads[0]["id"]
         stored = s.load_forecast(heads[0]["id"])
     assert stored.frame.index.equals(fs.frame.index)
     for column in ("p_pv_kw", "p_load_kw"):

@@ -1,4 +1,5 @@
-"""Tests of the load forecast (``dispatch.forecast.load``) and its quantiles (day types: in
+"""Tests of the load forecast (``dispatch.forecast.load``) and of its margin from the errors of
+forecasts of the history itself (``pipeline.forecast_frame``; day types: in
 tests/test_calendar.py)."""
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from dispatch.forecast.load import (
     prepare_history,
     seasonal_naive,
 )
-from dispatch.forecast.load_uncertainty import forecast_load_with_quantiles, load_quantiles
+from dispatch.pipeline import forecast_frame
 from dispatch.types import Forecast, InputError
+from tests.factories import config
 
 Q = pd.Timedelta(minutes=15)
 
@@ -194,8 +196,11 @@ def test_no_data_at_or_after_now_is_used() -> None:
     a = forecast_load(spiked, now, cal, 96)
     b = forecast_load(hist[hist.index < now], now, cal, 96)
     pd.testing.assert_series_equal(a, b)
-    qa = load_quantiles(spiked, now, cal, 96, backtest_days=7)
-    qb = load_quantiles(hist[hist.index < now], now, cal, 96, backtest_days=7)
+    site = config(site={"timezone": "Europe/Berlin"},
+                  plan={"step_min": 5, "horizon_h": 8, "peak_risk_quantile": 0.9})  # fmt: skip
+    index = pd.date_range(now.ceil("5min"), periods=96, freq="5min")
+    qa = forecast_frame(site, index, load_history_kw=spiked)
+    qb = forecast_frame(site, index, load_history_kw=hist[hist.index < now])
     pd.testing.assert_frame_equal(qa, qb)
     assert prepare_history(spiked, now, Q).index[-1] + Q <= now  # the running slot is dropped
 
@@ -222,55 +227,53 @@ def test_bad_inputs_raise_input_error_naming_the_problem() -> None:
         forecast_load(hist, now, cal, 4, step=pd.Timedelta(minutes=7))
     with pytest.raises(InputError, match="coarser than, or does not divide"):
         forecast_load(hist.resample("10min").mean(), now, cal, 4, step=Q)
-    with pytest.raises(InputError, match="levels"):
-        load_quantiles(hist, now, cal, 4, levels=(0.0, 0.5))
+    with pytest.raises(InputError, match="load history or a constant load"):
+        forecast_frame(config(), pd.date_range(now, periods=4, freq="h"))
 
 
-def test_quantiles_are_monotone_centred_and_fit_the_forecast_type() -> None:
+def quantile_site(level: float = 0.9, **plan: object):
+    return config(plan={"step_min": 15, "horizon_h": 48, "peak_risk_quantile": level, **plan})
+
+
+def test_the_margin_covers_the_spread_of_past_errors() -> None:
     rng = np.random.default_rng(7)
     hist = history("2024-01-08", "2024-03-25", "UTC")
     hist = hist + rng.normal(0.0, 5.0, len(hist))
-    now = utc("2024-03-25")
-    point, q = forecast_load_with_quantiles(hist, now, FactoryCalendar("UTC"), 192,
-                                            levels=(0.9, 0.1, 0.5, 0.25))
-    assert list(q.columns) == [0.1, 0.25, 0.5, 0.9] and q.index.equals(point.index)
-    assert (np.diff(q.to_numpy(), axis=1) >= 0).all() and (q.to_numpy() >= 0).all()
-    np.testing.assert_allclose(q[0.5].to_numpy(), point.to_numpy(), atol=1e-9)
-    width = (q[0.9] - q[0.1]).mean()
-    assert 10.0 < width < 20.0  # ~ 2 x 1.28 x 5 kW, widened by the profile's own error
-    fc = Forecast(pd.DataFrame({"p_pv_kw": 0.0, "p_load_kw": point}), load_quantiles_kw=q)
-    assert fc.load_quantiles_kw is q
+    index = pd.date_range(utc("2024-03-25"), periods=192, freq=Q)
+    frame = forecast_frame(quantile_site(), index, load_history_kw=hist)
+    margin = frame["p_load_kw@0.9"] - frame["p_load_kw"]
+    assert (margin >= 0).all()
+    # the point forecast misses by the noise and the profile's own error: its 0.9 quantile
+    # is a few kW, well under the cold start's 40 % of the load
+    assert 3.0 < margin.median() < 20.0
+    fc = Forecast(frame[["p_pv_kw", "p_load_kw"]], load_quantiles_kw=frame[["p_load_kw@0.9"]]
+                  .set_axis([0.9], axis=1))  # fmt: skip
+    assert list(fc.load_quantiles_kw.columns) == [0.9]  # type: ignore[union-attr]
 
 
-def test_quantiles_collapse_on_the_point_when_history_is_exact() -> None:
+def test_the_margin_collapses_on_the_point_when_history_is_exact() -> None:
     hist = history("2024-01-08", "2024-03-25", "UTC")
-    point, q = forecast_load_with_quantiles(hist, utc("2024-03-25"), FactoryCalendar("UTC"), 96)
-    for level in q.columns:
-        np.testing.assert_allclose(q[level].to_numpy(), point.to_numpy(), atol=1e-9)
-
+    index = pd.date_range(utc("2024-03-25"), periods=96, freq=Q)
+    frame = forecast_frame(quantile_site(), index, load_history_kw=hist)
+    np.testing.assert_allclose(frame["p_load_kw@0.9"], frame["p_load_kw"], atol=1e-9)
 
 
 def test_scenarios_are_the_forecast_plus_past_error_paths_of_days_of_the_same_kind() -> None:
     # the history is exact except one Monday 10:00-12:00 that ran 40 kW above the pattern
     hist = history("2024-01-08", "2024-03-25", "UTC")
     hist[(hist.index >= utc("2024-03-18 10:00")) & (hist.index < utc("2024-03-18 12:00"))] += 40
-    now = utc("2024-03-25")  # a Monday
-    point, _, paths = forecast_load_with_quantiles(
-        hist, now, FactoryCalendar("UTC"), 96, backtest_days=14, scenarios=True
-    )
-    # working days among the 14 before: 10; the weekend days are left out
-    assert len(paths.columns) == 10 and paths.index.equals(point.index)
-    assert set(paths.columns) == {3, 4, 5, 6, 7, 10, 11, 12, 13, 14}
-    bump = (paths.index >= utc("2024-03-25 10:00")) & (paths.index < utc("2024-03-25 12:00"))
-    gap = paths.sub(point, axis=0)
-    # the forecast issued a week ago missed the bump by 40 kW: its path carries it today
-    assert gap.loc[bump, 7].min() > 20.0
-    assert np.abs(gap.loc[~bump, 7]).max() < 40.0
-    fc = Forecast(pd.DataFrame({"p_pv_kw": 0.0, "p_load_kw": point}), load_scenarios_kw=paths)
-    assert fc.load_scenarios_kw is paths
-    with pytest.raises(InputError, match="load_scenarios_kw"):
-        Forecast(pd.DataFrame({"p_pv_kw": 0.0, "p_load_kw": point}),
-                 load_scenarios_kw=paths.iloc[:-1])  # fmt: skip
+    index = pd.date_range(utc("2024-03-25"), periods=96, freq=Q)  # a Monday
+    site = quantile_site(peak_reserve_sizing="scenarios", horizon_h=24)
+    frame = forecast_frame(site, index, load_history_kw=hist)
+    paths = frame[[c for c in frame.columns if c.startswith("p_load_kw#")]]
+    # the working days among the 28 before: 20; the weekend days are left out
+    assert paths.shape == (96, 20)
+    bump = (index >= utc("2024-03-25 10:00")) & (index < utc("2024-03-25 12:00"))
+    gap = paths.sub(frame["p_load_kw"], axis=0)
+    # exactly one path (the forecast issued a week ago) missed the bump by 40 kW: it carries
+    # it today; the others are the point forecast
+    hit = [c for c in gap.columns if gap.loc[bump, c].min() > 20.0]
+    assert len(hit) == 1 and np.abs(gap.drop(columns=hit)).max().max() < 1e-6
 
 
 def read_lp_g_mv(folder: Path) -> pd.Series:

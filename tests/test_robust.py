@@ -3,8 +3,6 @@ held by the live guard, and the margins learnt from past forecast errors."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,8 +11,8 @@ from hypothesis import strategies as st
 
 from dispatch.calendar import FactoryCalendar
 from dispatch.control import ControlLimits, guard_setpoint, import_target_kw
+from dispatch.forecast.uncertainty import ForecastErrors
 from dispatch.optimise import DispatchModel
-from dispatch.optimise.outcome import SlotInputs
 from dispatch.optimise.risk import (
     Recharge,
     exceedance_ahead_kwh,
@@ -24,7 +22,6 @@ from dispatch.optimise.risk import (
     quantile_at,
 )
 from dispatch.types import ConfigError, Forecast, InputError
-from sim.forecasters import EmpiricalMargin
 from tests.factories import config, forecast
 
 # One hour slots; 10 kWh / 10 kW lossless battery, full, wear 0.2 per kWh of throughput; the
@@ -147,7 +144,8 @@ def test_load_paths_go_from_the_forecast_through_a_csv_to_the_plan(tmp_path):
     plan_io.write_frame(frame, tmp_path / "forecast.csv")
     back = plan_io.read_plan_inputs(tmp_path / "forecast.csv", cfg)
     fc = pipeline.complete_forecast(cfg, back)
-    # one path per working day among the 28 before
+    # one path per working day among the 28 before (the forecasts made from the history,
+    # issued every hour, include one at 00:00 on each of those days)
     assert fc.load_scenarios_kw is not None and fc.load_scenarios_kw.shape == (24, 20)
     assert fc.load_quantiles_kw is not None and list(fc.load_quantiles_kw.columns) == [0.9]
     plan = pipeline.plan(DispatchModel(cfg, n_slots=24), fc, 1.0, 0.0)
@@ -249,80 +247,96 @@ def test_the_reserve_counts_the_recharge_in_a_gap_when_asked():
     np.testing.assert_allclose(refilled, [5.0, 0.0, 5.0, 0.0], atol=1e-7)
 
 
-# ------------------------------------------------------------ margins learnt in a replay
-def replay_truth(days: int, horizon: int) -> SlotInputs:
+# ------------------------------------------------------ margins from the issued forecasts
+H = pd.Timedelta(hours=1)
+
+
+def truth_load(days: int, horizon: int) -> pd.Series:
     """Hourly truth: load 100 kW plus 10 kW x (day number mod 10), no PV."""
     n = days * 24 + horizon
     idx = pd.date_range("2026-03-02", periods=n, freq="h", tz="UTC")
-    load = 100.0 + 10.0 * ((np.arange(n) // 24) % 10)
-    zeros = np.zeros(n)
-    return SlotInputs(idx, 1.0, zeros, load, zeros, zeros, zeros,
-                      np.array(["m"] * n), {}, 0.0)  # fmt: skip
+    return pd.Series(100.0 + 10.0 * ((np.arange(n) // 24) % 10), index=idx)
 
 
-def learn(
-    truth: SlotInputs, steps: int, level: float, horizon: int = 4, min_samples: int = 10
-) -> EmpiricalMargin:
+def learn(truth: pd.Series, steps: int, level: float, horizon: int = 4,
+          min_samples: int = 10) -> ForecastErrors:  # fmt: skip
+    """A book fed the whole truth (only the past may count) and a 100 kW forecast issued
+    every hour for ``steps`` hours."""
     calendar = FactoryCalendar("UTC", weekend_days=())  # every day a working day
-    margin = EmpiricalMargin(truth, horizon, level, calendar, history_days=10,
-                             min_samples=min_samples, warmup_days=0)  # fmt: skip
+    errors = ForecastErrors(calendar, H, level, history_days=10, min_samples=min_samples,
+                            warmup_days=0)  # fmt: skip
+    errors.observe(truth)
     for i in range(steps):
-        margin(i, np.zeros(horizon), np.full(horizon, 100.0))  # always forecast 100 kW
-    return margin
+        errors.issue(truth.index[i], np.full(horizon, 100.0))
+    return errors
 
 
-def test_empirical_margin_is_the_quantile_of_past_errors():
-    truth = replay_truth(days=12, horizon=4)
-    margin = learn(truth, steps=11 * 24, level=0.9)
-    # the last refresh (start of day 11) saw days 1..10: errors 10..90 and 0 (day 10), every
-    # hour and lead alike; each group holds the same multiset
+def test_margin_is_the_quantile_of_past_errors():
+    truth = truth_load(days=12, horizon=4)
+    errors = learn(truth, steps=11 * 24, level=0.9)
+    # the refresh at the start of day 11 saw forecasts issued on days 1..10: errors 10..90
+    # and 0 (day 10), every hour and lead alike; each group holds the same multiset
     expected = np.quantile(np.r_[np.arange(10, 100, 10), 0.0], 0.9)
-    out = margin(11 * 24, np.zeros(4), np.full(4, 100.0))
+    out = errors.margin_kw(truth.index[11 * 24], np.full(4, 100.0))
     np.testing.assert_allclose(out, expected)
 
 
-def test_empirical_margin_without_errors_of_its_own_hour_and_lead_is_the_cold_start():
-    truth = replay_truth(days=12, horizon=4)
+def test_margin_without_errors_of_its_own_hour_and_lead_is_the_cold_start():
+    truth = truth_load(days=12, horizon=4)
     # hourly slots: each (hour, lead under 1 h) group gets one error a day, 10 in the history;
     # each (hour, lead 1-4 h) group three a day, 30. Asking for 20 leaves the first empty.
-    margin = learn(truth, steps=11 * 24, level=0.9, min_samples=20)
-    out = margin(11 * 24, np.zeros(4), np.full(4, 100.0))
-    assert out[0] == pytest.approx(margin.cold_start_frac * 100.0)  # not the other leads'
+    errors = learn(truth, steps=11 * 24, level=0.9, min_samples=20)
+    out = errors.margin_kw(truth.index[11 * 24], np.full(4, 100.0))
+    assert out[0] == pytest.approx(errors.cold_start_frac * 100.0)  # not the other leads'
     expected = np.quantile(np.repeat(np.r_[np.arange(10, 100, 10), 0.0], 3), 0.9)
     np.testing.assert_allclose(out[1:], expected)
 
 
-def test_empirical_margin_reads_only_the_past():
-    truth = replay_truth(days=12, horizon=4)
+def test_margin_reads_only_the_past():
+    truth = truth_load(days=12, horizon=4)
     step = 11 * 24
-    a = learn(truth, step, 0.9)(step, np.zeros(4), np.full(4, 100.0))
-    future = dataclasses.replace(truth, load_kw=np.where(np.arange(len(truth.load_kw)) >= step,
-                                                         1e6, truth.load_kw))  # fmt: skip
-    b = learn(future, step, 0.9)(step, np.zeros(4), np.full(4, 100.0))
+    a = learn(truth, step, 0.9).margin_kw(truth.index[step], np.full(4, 100.0))
+    future = truth.where(np.arange(len(truth)) < step, 1e6)
+    b = learn(future, step, 0.9).margin_kw(truth.index[step], np.full(4, 100.0))
     np.testing.assert_array_equal(a, b)
 
+
+def test_forecasts_of_the_warmup_do_not_count():
+    truth = truth_load(days=12, horizon=4)
+    errors = learn(truth, steps=11 * 24, level=0.9)
+    errors.warmup = 11 * 24  # every forecast issued in the warmup: none counts
+    out = errors.margin_kw(truth.index[11 * 24], np.full(4, 100.0))
+    np.testing.assert_allclose(out, errors.cold_start_frac * 100.0)
 
 
 @pytest.mark.parametrize("horizon", [4, 30])
 def test_error_paths_are_past_errors_of_forecasts_issued_at_the_same_time(horizon):
-    truth = replay_truth(days=12, horizon=horizon)
+    truth = truth_load(days=12, horizon=horizon)
     step = 11 * 24 + 5
-    paths = learn(truth, step + 1, 0.9, horizon).scenarios(step)
+    paths = learn(truth, step + 1, 0.9, horizon).paths_kw(truth.index[step],
+                                                          np.full(horizon, 100.0))
     # issued 1..10 days back at 05:00, each forecast 100 kW; a path is today's forecast (100)
     # plus that forecast's error: the load of its day, if the whole horizon is past
     days_back = range(1, 11) if horizon <= 24 else range(2, 11)
-    expected = [truth.load_kw[step - k * 24 : step - k * 24 + horizon] for k in days_back]
+    values = truth.to_numpy()
+    expected = [values[step - k * 24 : step - k * 24 + horizon] for k in days_back]
     np.testing.assert_allclose(paths, expected)
-    future = dataclasses.replace(truth, load_kw=np.where(np.arange(len(truth.load_kw)) >= step,
-                                                         1e6, truth.load_kw))  # fmt: skip
-    np.testing.assert_array_equal(learn(future, step + 1, 0.9, horizon).scenarios(step), paths)
+    future = truth.where(np.arange(len(truth)) < step, 1e6)
+    again = learn(future, step + 1, 0.9, horizon).paths_kw(truth.index[step],
+                                                           np.full(horizon, 100.0))
+    np.testing.assert_array_equal(again, paths)
 
-def test_empirical_margin_is_zero_at_the_median_of_symmetric_errors():
-    truth = replay_truth(days=12, horizon=4)
-    shifted = dataclasses.replace(truth, load_kw=truth.load_kw - 45.0)  # errors -45..45
-    out = learn(shifted, 11 * 24, 0.5)(11 * 24, np.zeros(4), np.full(4, 100.0))
+
+def test_margin_is_zero_at_the_median_of_symmetric_errors():
+    truth = truth_load(days=12, horizon=4) - 45.0  # errors -45..45
+    out = learn(truth, 11 * 24, 0.5).margin_kw(truth.index[11 * 24], np.full(4, 100.0))
     assert np.median(np.arange(-45.0, 50.0, 10.0)) == 0.0
     np.testing.assert_allclose(out, 0.0)
+
+
+def test_a_level_outside_its_range_is_refused():
+    with pytest.raises(ValueError, match="level"):
+        ForecastErrors(FactoryCalendar("UTC"), H, 0.3)
 
 
 def test_exceedance_ahead_sums_the_next_window_only():

@@ -11,7 +11,6 @@ the tariff's currency; carbon intensity in g CO2 per kWh; carbon price in curren
 
 from __future__ import annotations
 
-import datetime as dt
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,6 +26,7 @@ from dispatch.config.base import (
     _Model,
     minute_of_day,
 )
+from dispatch.config.carbon import CarbonSection, CertificateSection
 from dispatch.config.runtime import (
     ControlSection,
     DeviceSection,
@@ -34,6 +34,7 @@ from dispatch.config.runtime import (
     HttpSection,
     PricesSection,
     StoreSection,
+    WeatherSection,
 )
 from dispatch.config.tariffs import (
     DayAheadMarketSection,
@@ -53,8 +54,8 @@ __all__ = [
     "DAY_TYPES", "BatterySection", "CarbonSection", "CertificateSection", "ControlSection",
     "DayAheadMarketSection", "DayAheadSection", "DerivedBand", "DeviceSection", "ExportSection",
     "ForecastSection", "GridSection", "HttpSection", "PlanSection", "PricesSection",
-    "PvArraySection",
-    "SeasonSection", "SiteConfig", "SiteSection", "StoreSection", "TariffSection", "TouRule",
+    "PvArraySection", "SeasonSection", "SiteConfig", "SiteSection", "StoreSection",
+    "TariffSection", "TouRule", "WeatherSection",
     "load_config", "matching_rules", "minute_of_day", "parse_config", "rule_minutes",
     "season_of_day",
 ]  # fmt: skip
@@ -189,73 +190,6 @@ class PvArraySection(_Model):
         return self
 
 
-class CertificateSection(_Model):
-    """One contractual instrument (``[[carbon.certificates]]``): a green certificate or a PPA.
-
-    It covers up to ``mwh`` of the site's grid imports in the intervals whose start lies in
-    the inclusive site-local date range ``valid_from``..``valid_to``; covered energy counts at
-    ``ci_g_per_kwh`` (0 for renewable certificates) in the market-based method.
-    """
-
-    id: str = Field(min_length=1, description="certificate or contract id, unique")
-    instrument: Literal["green_certificate", "ppa"] = "green_certificate"
-    valid_from: dt.date
-    valid_to: dt.date
-    mwh: PosFloat = Field(description="energy the instrument covers (MWh)")
-    ci_g_per_kwh: NonNegFloat = Field(0.0, description="emission factor of the covered energy")
-
-    @model_validator(mode="after")
-    def _dates(self) -> CertificateSection:
-        if self.valid_to < self.valid_from:
-            raise ValueError(
-                f"certificate {self.id!r}: valid_to = {self.valid_to} is before "
-                f"valid_from = {self.valid_from}"
-            )
-        return self
-
-
-class CarbonSection(_Model):
-    """Grid carbon intensity, its price in the objective, and the carbon-ledger settings."""
-
-    grid_ci_g_per_kwh: NonNegFloat = Field(
-        description="grid emission factor used when no series is given"
-    )
-    hourly_profile_g_per_kwh: list[NonNegFloat] | None = Field(
-        None, description="24 values by site-local hour; replaces the constant factor"
-    )
-    price_per_kg: NonNegFloat = Field(0.0, description="carbon price in currency per kg CO2")
-    residual_mix_g_per_kwh: NonNegFloat | None = Field(
-        None,
-        description="market-based factor of imports no certificate covers; "
-        "unset = the location-based intensity of each interval",
-    )
-    certificates: list[CertificateSection] = Field(
-        [], description="green certificates and PPAs for the market-based method"
-    )
-    neutrality_target_year: Annotated[int, Field(ge=2000, le=2100)] | None = Field(
-        None, description="calendar year from which net emissions must be zero"
-    )
-    neutrality_basis: Literal["market", "location"] = Field(
-        "market", description="which Scope 2 method the neutrality balance uses"
-    )
-
-    @field_validator("hourly_profile_g_per_kwh")
-    @classmethod
-    def _profile(cls, v: list[float] | None) -> list[float] | None:
-        if v is not None and len(v) != 24:
-            raise ValueError(f"needs 24 hourly values, got {len(v)}")
-        return v
-
-    @field_validator("certificates")
-    @classmethod
-    def _unique_certificates(cls, v: list[CertificateSection]) -> list[CertificateSection]:
-        ids = [c.id for c in v]
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        if dup:
-            raise ValueError(f"certificate ids must be unique, repeated: {dup}")
-        return v
-
-
 class PlanSection(_Model):
     """The receding-horizon plan: step, horizon, terminal rule and solver."""
 
@@ -334,6 +268,7 @@ class SiteConfig(_Model):
     http: HttpSection = HttpSection()
     forecast: ForecastSection = ForecastSection()
     prices: PricesSection = PricesSection()
+    weather: WeatherSection = WeatherSection()
 
     @property
     def uses_day_ahead(self) -> bool:

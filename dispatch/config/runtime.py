@@ -120,9 +120,37 @@ class HttpSection(_Model):
     port: Annotated[int, Field(ge=0, le=65535)] = Field(8787, description="0: any free port")
 
 
+class WeatherSection(_Model):
+    """Where the PV forecast's weather comes from (``[weather]``), for ``forecast.pv_source =
+    'weather'``: clear sky, the Open-Meteo forecast API, or a weather file another job keeps
+    current. The last good answer is kept with its age; when none is younger than
+    ``max_age_h``, the forecast falls back to clear sky and says so (status page, metrics)."""
+
+    source: Literal["clear_sky", "open_meteo", "file"] = Field(
+        "clear_sky", description="'clear_sky', 'open_meteo' or 'file' (CSV in pvlib columns)"
+    )
+    file_path: str | None = Field(None, description="the weather CSV (source = 'file')")
+    open_meteo_url: str | None = Field(
+        None, description="Open-Meteo endpoint; unset: the public /v1/forecast"
+    )
+    refresh_min: Annotated[float, Field(gt=0, le=1440)] = Field(
+        60.0, description="how often a new weather forecast is asked for (min)"
+    )
+    max_age_h: Annotated[float, Field(gt=0, le=168)] = Field(
+        24.0, description="oldest last good weather forecast still used (h)"
+    )
+
+    @model_validator(mode="after")
+    def _source(self) -> WeatherSection:
+        if self.source == "file" and not self.file_path:
+            raise ValueError("weather.source = 'file' needs weather.file_path")
+        return self
+
+
 class ForecastSection(_Model):
-    """Where the daemon's forecast job takes the site load from (``[forecast]``); PV is the
-    clear-sky forecast of the ``[[pv]]`` arrays."""
+    """How the daemon forecasts (``[forecast]``): the site load from its measured history
+    (or a constant), PV from the weather (``[weather]``) or from its own measured PV, and how
+    often."""
 
     load_kw: NonNegFloat | None = Field(
         None, description="constant site load (kW) instead of a forecast from measured history"
@@ -130,8 +158,22 @@ class ForecastSection(_Model):
     history_days: Annotated[int, Field(ge=1, le=400)] = Field(
         28, description="days of measured load from the store that feed the load forecast"
     )
-    refresh_min: Annotated[float, Field(gt=0, le=1440)] = Field(
-        60.0, description="forecast job period (min)"
+    refresh_min: Annotated[float, Field(gt=0, le=1440)] | None = Field(
+        None, description="forecast period (min); unset: a new forecast for every plan"
+    )
+    pv_source: Literal["weather", "persistence"] = Field(
+        "weather",
+        description="'weather': the pvlib chain of the [[pv]] arrays on the [weather] "
+        "forecast; 'persistence': the PV measured a day earlier (clear sky until a day is "
+        "measured)",
+    )
+    pv_intraday: bool = Field(
+        True,
+        description="scale the PV forecast by how the PV measured over the last 2 h compares "
+        "with what the same method gives for those hours, fading over 6 h of lead time",
+    )
+    pv_calibration: str | None = Field(
+        None, description="JSON fit of `dispatch calibrate-pv`, applied to the weather's PV"
     )
     shutdowns: list[tuple[dt.date, dt.date]] = Field(
         [],

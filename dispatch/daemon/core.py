@@ -29,24 +29,21 @@ from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.interval import IntervalTrigger
 
 from dispatch.config import SiteConfig
-from dispatch.control import ControlLimits
 from dispatch.daemon import cycle, ledger_job, planning
 from dispatch.daemon.clock import Clock
+from dispatch.daemon.feeds import Feeds
+from dispatch.daemon.files import read_calibration
 from dispatch.daemon.http import StatusServer
 from dispatch.daemon.logs import FailureLog
 from dispatch.daemon.metrics import Metrics
 from dispatch.daemon.notify import Notifier
-from dispatch.daemon.prices import DayAheadPrices
-from dispatch.daemon.state import (
-    CycleState,
-    ForecastState,
-    PeakTracker,
-    PlanState,
-    billing_month_of,
-)
+from dispatch.daemon.restore import restore
+from dispatch.daemon.runtime import Services, SiteState, store_event
+from dispatch.daemon.state import CycleState, ForecastState, PlanState, billing_month_of
 from dispatch.devices.client import DeviceClient
 from dispatch.optimise import DispatchModel
 from dispatch.store import Store
+from dispatch.types import ConfigError
 
 log = logging.getLogger("dispatch.daemon")
 T = TypeVar("T")
@@ -81,29 +78,26 @@ class Daemon:
                  http_port: int | None = None) -> None:  # fmt: skip
         self.config = config
         self.clock = clock or Clock()
-        self.clients = [DeviceClient(d) for d in config.devices]  # loads maps: ConfigError
-        self.store = store or Store.from_config(config, state_dir)
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="dispatch-plan")
+        self.store_pool = ThreadPoolExecutor(1, thread_name_prefix="dispatch-store")
+        path = config.forecast.pv_calibration
+        fit = read_calibration(path, ConfigError) if path else None
+        self.services = Services(
+            config=config, clock=self.clock,
+            devices=[DeviceClient(d) for d in config.devices],  # loads maps: ConfigError
+            store=store or Store.from_config(config, state_dir),
+            feeds=Feeds.from_config(config),  # ConfigError for a source that cannot work
+            metrics=Metrics(), failures=FailureLog(), solver=self.in_worker,
+            storer=self.in_store, pv_fit=fit,
+        )  # fmt: skip
         self.notifier = notifier or Notifier()
-        self.metrics = Metrics()
-        self.failures = FailureLog()
-        self.limits = ControlLimits.from_config(config)
-        self.prices = DayAheadPrices(config) if config.uses_day_ahead else None  # ConfigError
-        self.model: DispatchModel | None = None
-        self.plan_state: PlanState | None = None
-        self.forecast_state: ForecastState | None = None
-        self.last_cycle: CycleState | None = None
-        self.in_safe_state = False
-        self.peaks: dict[str, float] = {}
-        self.tracker = PeakTracker(config.plan.step_min * 60.0)
+        self.state: SiteState | None = None
         self.ledger_book = ledger_job.LedgerBook(pd.Timedelta(minutes=config.plan.step_min))
         self.ledger_task: asyncio.Task[bool] | None = None
         self.carbon_figures: dict[str, Any] | None = None
         if config.carbon.neutrality_target_year is not None:
             self.metrics.carbon_target(config.carbon.neutrality_target_year)
         self.month = billing_month_of(self.clock.now(), config.billing_timezone)
-        self.device_lock = asyncio.Lock()
-        self.worker = ThreadPoolExecutor(1, thread_name_prefix="dispatch-plan")
-        self.store_pool = ThreadPoolExecutor(1, thread_name_prefix="dispatch-store")
         self.scheduler: AsyncIOScheduler | None = None
         self.running: set[asyncio.Task[Any]] = set()
         self.http = StatusServer(self, config.http.host,
@@ -112,6 +106,47 @@ class Daemon:
         self.cycles_completed = 0
         self.last_control_run_s = time.monotonic()
         self._guard_task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------- what others read
+    @property
+    def store(self) -> Store:
+        """The history database."""
+        return self.services.store
+
+    @property
+    def metrics(self) -> Metrics:
+        """Prometheus metrics."""
+        return self.services.metrics
+
+    @property
+    def failures(self) -> FailureLog:
+        """Failures of jobs and devices."""
+        return self.services.failures
+
+    @property
+    def clients(self) -> list[DeviceClient]:
+        """The device clients."""
+        return self.services.devices
+
+    @property
+    def plan_state(self) -> PlanState | None:
+        """The plan in force."""
+        return self.state.plan_state if self.state is not None else None
+
+    @property
+    def forecast_state(self) -> ForecastState | None:
+        """The forecast in force."""
+        return self.state.forecast_state if self.state is not None else None
+
+    @property
+    def last_cycle(self) -> CycleState | None:
+        """The last completed control cycle."""
+        return self.state.last_cycle if self.state is not None else None
+
+    @property
+    def in_safe_state(self) -> bool:
+        """Whether the last cycle ended in the safe state."""
+        return self.state.in_safe_state if self.state is not None else False
 
     # ------------------------------------------------------------- helpers
     async def in_worker(self, fn: Callable[..., T], *args: Any) -> T:
@@ -122,45 +157,23 @@ class Daemon:
         """Run a store call in the store thread (fsyncs never block the event loop)."""
         return await asyncio.get_running_loop().run_in_executor(self.store_pool, fn, *args)
 
-    def month_peak_kw(self, month: str) -> float:
-        """The billing month's peak import so far (kW), from memory or the store."""
-        if month not in self.peaks:
-            peak = self.store.demand_peak(month)
-            self.peaks[month] = peak.peak_import_kw if peak is not None else 0.0
-        return self.peaks[month]
-
-    def month_peak_target(self) -> float | None:
-        """Peak target without a plan: the month's peak so far (None without demand charge)."""
-        if self.config.tariff.demand_charge_per_kw_month <= 0:
-            return None
-        return self.month_peak_kw(billing_month_of(self.clock.now(), self.config.billing_timezone))
-
-    def last_load_kw(self) -> float:
-        """The last measured site load (kW), 0 when none."""
-        snap = self.last_cycle.snapshot if self.last_cycle is not None else None
-        load = snap.p_load_kw if snap is not None else math.nan
-        return float(load) if math.isfinite(load) else 0.0
-
-    async def track_peak(self, now: dt.datetime, p_grid_kw: float) -> None:
-        """Average the import per plan slot; raise the month's stored peak when exceeded."""
-        done = self.tracker.add(now, p_grid_kw)
-        if done is None:
-            return
-        slot, mean_kw = done
-        month = billing_month_of(slot, self.config.billing_timezone)
-        if mean_kw > self.month_peak_kw(month):
-            peak = await self.in_store(self.store.update_demand_peak, month, mean_kw, now, slot)
-            self.peaks[month] = peak.peak_import_kw
-            log.info("demand peak %s: %.1f kW in the slot from %s", month, mean_kw, slot)
+    async def prepare(self) -> SiteState:
+        """Build the model and restore the jobs' state from the store (once)."""
+        if self.state is None:
+            model = await self.in_worker(DispatchModel, self.config)
+            self.state = await self.in_store(restore, self.services, model)
+        return self.state
 
     # --------------------------------------------------------------- jobs
-    async def guarded(self, name: str, job: Callable[[Daemon], Awaitable[Any]]) -> bool:
-        """Run one job; the job boundary is the one catch-all: log once, count, carry on."""
+    async def guarded(self, name: str,
+                      job: Callable[[Services, SiteState], Awaitable[Any]]) -> bool:  # fmt: skip
+        """Run one job on the daemon's services and state; the job boundary is the one
+        catch-all: log once, count, carry on."""
         task = asyncio.current_task()
         if task is not None:
             self.running.add(task)
         try:
-            await job(self)
+            await job(self.services, await self.prepare())
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -175,10 +188,7 @@ class Daemon:
         return True
 
     async def _event(self, level: str, kind: str, message: str) -> None:
-        try:
-            await self.in_store(self.store.write_event, self.clock.now(), level, kind, message)
-        except Exception as exc:
-            log.debug("cannot store event %s: %s", kind, exc)
+        await store_event(self.services, level, kind, message)
 
     async def control_job(self) -> None:
         """The fast loop; the watchdog is fed only after a completed cycle."""
@@ -193,26 +203,36 @@ class Daemon:
         (one at a time; it never delays the next cycle)."""
         busy = self.ledger_task is not None and not self.ledger_task.done()
         if not busy and self.ledger_book.due(self.clock.now()):
-            self.ledger_task = asyncio.create_task(self.guarded("ledger", ledger_job.ledger_job))
+            self.ledger_task = asyncio.create_task(self.guarded("ledger", self._ledger))
+
+    async def _ledger(self, sv: Services, st: SiteState) -> None:
+        _, figures = await ledger_job.ledger_job(sv, st, self.ledger_book,
+                                                 self.carbon_figures is None)  # fmt: skip
+        if figures is not None:
+            self.carbon_figures = figures
 
     async def plan_job(self) -> None:
-        """Solve and publish a plan."""
+        """Forecast when due, solve and publish a plan."""
         await self.guarded("plan", planning.plan_job)
 
     async def forecast_job(self) -> None:
-        """Refresh the forecast; the last good one stays in force on failure."""
-        await self.guarded("forecast", planning.forecast_job)
+        """Make and publish a new forecast now (the plan job forecasts when one is due)."""
+
+        async def job(sv: Services, st: SiteState) -> None:
+            await planning.forecast_step(sv, st, sv.clock.now())
+
+        await self.guarded("forecast", job)
 
     async def housekeeping_job(self) -> None:
         """Retention and the billing month's change."""
-        await self.guarded("housekeeping", housekeeping)
+        await self.guarded("housekeeping", self._housekeeping)
 
     # ----------------------------------------------------------- lifecycle
     async def start(self) -> None:
-        """Build the model, forecast and plan once, start the scheduler, HTTP and READY."""
-        self.model = await self.in_worker(DispatchModel, self.config)
+        """Restore the state, plan once from a fresh reading, start the scheduler, HTTP and
+        READY."""
+        await self.prepare()
         await self._event("info", "start", f"daemon started, clock speed {self.clock.speed:g}")
-        await self.forecast_job()
         await self.plan_job()
         self.http.start()
         self.scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
@@ -238,9 +258,6 @@ class Daemon:
                   misfire_grace_time=max(1, math.ceil(cyc)), **common)  # fmt: skip
         s.add_job(self.plan_job, every(step_s, c.until_boundary_s(step_s)), id="plan",
                   misfire_grace_time=max(1, math.ceil(c.real_s(step_s) / 2)), **common)
-        fc_s = self.config.forecast.refresh_min * 60.0
-        s.add_job(self.forecast_job, every(fc_s, fc_s), id="forecast",
-                  misfire_grace_time=max(1, math.ceil(c.real_s(fc_s) / 2)), **common)
         s.add_job(self.housekeeping_job, every(HOUSEKEEPING_S, HOUSEKEEPING_S), id="housekeeping",
                   misfire_grace_time=max(1, math.ceil(c.real_s(HOUSEKEEPING_S))), **common)
 
@@ -281,7 +298,7 @@ class Daemon:
                 await asyncio.wait(others, timeout=STOP_WAIT_S)
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
-        problems = await cycle.shutdown_writes(self)
+        problems = await cycle.shutdown_writes(self.services)
         for p in problems:
             log.error("shutdown: %s", p)
         await self._event("warning" if problems else "info", "stop",
@@ -294,6 +311,21 @@ class Daemon:
         self.store.close()
         log.info("stopped")
         return problems
+
+    async def _housekeeping(self, sv: Services, st: SiteState) -> None:
+        """Delete rows past retention; at a billing-month change, start the new month's
+        peak and plan again."""
+        now = sv.clock.now()
+        deleted = await self.in_store(sv.store.prune, now)
+        if any(deleted.values()):
+            log.info("retention: deleted %s", {k: v for k, v in deleted.items() if v})
+        month = billing_month_of(now, sv.config.billing_timezone)
+        if month != self.month:
+            log.info("billing month %s -> %s: new demand peak state", self.month, month)
+            await self._event("info", "month_change", f"billing month {self.month} -> {month}")
+            st.peaks = {m: v for m, v in st.peaks.items() if m >= month}
+            self.month = month
+            await planning.plan_job(sv, st)
 
     async def run(self, stop: asyncio.Event | None = None) -> int:
         """Run until ``stop`` is set or SIGTERM/SIGINT arrives; returns the exit code."""
@@ -314,21 +346,6 @@ class Daemon:
                 loop.remove_signal_handler(sig)
             await self.stop()
         return 0
-
-
-async def housekeeping(d: Daemon) -> None:
-    """Delete rows past retention; at a billing-month change, start the new month's peak."""
-    now = d.clock.now()
-    deleted = await d.in_store(d.store.prune, now)
-    if any(deleted.values()):
-        log.info("retention: deleted %s", {k: v for k, v in deleted.items() if v})
-    month = billing_month_of(now, d.config.billing_timezone)
-    if month != d.month:
-        log.info("billing month %s -> %s: new demand peak state", d.month, month)
-        await d._event("info", "month_change", f"billing month {d.month} -> {month}")
-        d.peaks = {m: v for m, v in d.peaks.items() if m >= month}
-        d.month = month
-        await d.plan_job()
 
 
 def state_dir() -> str | None:

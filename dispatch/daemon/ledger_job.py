@@ -18,17 +18,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from dispatch import carbon_ledger, carbon_report
 from dispatch.config import SiteConfig
+from dispatch.daemon.runtime import Services, SiteState, store_event
 from dispatch.ledger import TIME_FORMAT
 from dispatch.store import Store
-
-if TYPE_CHECKING:
-    from dispatch.daemon.core import Daemon
 
 log = logging.getLogger("dispatch.daemon")
 #: Cycle samples one job run reads at most (about 5.5 h at a 1 s cycle); a longer backlog is
@@ -178,22 +176,25 @@ def carbon_figures(store: Store, config: SiteConfig, now: dt.datetime) -> dict[s
     }
 
 
-async def ledger_job(d: Daemon) -> Appended:
-    """Record completed intervals, report gaps once, refresh the carbon metrics."""
-    now = d.clock.now()
-    book = d.ledger_book
-    fs = d.forecast_state
-    book.remember_ci(fs.frame if fs is not None else None,
+async def ledger_job(
+    sv: Services, st: SiteState, book: LedgerBook, refresh_figures: bool = False
+) -> tuple[Appended, dict[str, Any] | None]:
+    """Record completed intervals, report gaps once; returns what was appended and the new
+    carbon figures (also set in the metrics) when records were appended or
+    ``refresh_figures`` asks for them, else None."""
+    now = sv.clock.now()
+    fs = st.forecast_state
+    book.remember_ci(fs.frame if fs is not None and fs.ci_series else None,
                      pd.Timestamp(now).floor(book.step) - pd.Timedelta(days=1))  # fmt: skip
-    done = await d.in_store(append_completed, d.store, d.config, now, book)
+    done = await sv.storer(append_completed, sv.store, sv.config, now, book)
     book.behind = done.behind
     book._checked = pd.Timestamp(now).floor(book.step)
     for lo, hi in done.gaps:
         message = f"no valid measurements from {lo} to {hi}: those intervals are not recorded"
         log.warning("carbon ledger: %s", message)
-        await d._event("warning", "ledger_gap", message)
-    if done.records or d.carbon_figures is None:
-        figures = await d.in_worker(carbon_figures, d.store, d.config, now)
-        d.carbon_figures = figures
-        d.metrics.carbon(figures)
-    return done
+        await store_event(sv, "warning", "ledger_gap", message)
+    if not (done.records or refresh_figures):
+        return done, None
+    figures = await sv.solver(carbon_figures, sv.store, sv.config, now)
+    sv.metrics.carbon(figures)
+    return done, figures

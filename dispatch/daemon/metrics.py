@@ -2,7 +2,7 @@
 
 Role: name and update the gauges, counters and histograms that ``/metrics`` serves: control
 cycle time, solve time, plan status and age, SoC, powers, setpoint and its error, device faults,
-data ages, and the carbon ledger's month-to-date tonnes, net balance toward neutrality and
+data ages, warm-up and input fallbacks, and the carbon ledger's month-to-date tonnes, net balance toward neutrality and
 target year. Imports prometheus_client and ``dispatch.types``.
 """
 
@@ -67,6 +67,12 @@ class Metrics:
         self.ledger_records = Gauge(
             "dispatch_carbon_ledger_records", "Interval records in the carbon ledger", registry=r
         )
+        self.warmup = Gauge("dispatch_warmup", "1 while too little load is measured for a "
+                            "forecast (no peak target from the plan)", registry=r)  # fmt: skip
+        self.input_fallback = Gauge("dispatch_input_fallback",
+                                    "1 when a forecast input fell back from its configured "
+                                    "source (weather: clear sky; intensity: configured)",
+                                    ["input"], registry=r)  # fmt: skip
         self.carbon_target_year: Gauge | None = None
         self.plan_status.state("none")
 
@@ -106,6 +112,12 @@ class Metrics:
         self.plans.labels(status).inc()
         self.plan_status.state(status if status in PLAN_STATES else "fallback")
         self.solve_seconds.set(solve_ms / 1000.0)
+
+    def forecast(self, warmup: bool, fallbacks: tuple[str, ...]) -> None:
+        """Record a new forecast: warm-up or not, and which inputs fell back."""
+        self.warmup.set(1.0 if warmup else 0.0)
+        for name in ("weather", "intensity"):
+            self.input_fallback.labels(name).set(1.0 if name in fallbacks else 0.0)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -43,12 +43,13 @@ def status_doc(d: Daemon) -> dict[str, Any]:
                                           "issued_at": p.issued_at.isoformat(),
                                           "age_s": (now - p.issued_at).total_seconds(),
                                           "peak_target_kw": p.peak_target_kw,
-                                          "forecast": p.forecast_source}  # fmt: skip
+                                          "forecast": p.forecast_source,
+                                          "warmup": p.warmup}  # fmt: skip
     f = d.forecast_state
     if f is not None:
         doc["forecast"] = {"issued_at": f.issued_at.isoformat(), "source": f.source,
                            "age_s": (now - f.issued_at).total_seconds(),
-                           "fallback": f.is_fallback}  # fmt: skip
+                           "warmup": f.warmup, "fallbacks": list(f.fallbacks)}  # fmt: skip
     return doc
 
 
@@ -128,6 +129,8 @@ def html_page(d: Daemon) -> str:
             ("grid / pv / battery / load", " / ".join(fmt(snap.get(k)) for k in
              ("p_grid_kw", "p_pv_kw", "p_batt_kw", "p_load_kw")) + " kW"),
             ("forecast", s.get("forecast", {}).get("source", "-")),
+            ("warm-up", plan.get("warmup") or "no"),
+            ("peak target", f"{fmt(plan.get('peak_target_kw'))} kW"),
             ("failing", ", ".join(s["failing"]) or "none")]  # fmt: skip
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
                     for k, v in rows)  # fmt: skip

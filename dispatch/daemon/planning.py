@@ -1,160 +1,234 @@
-"""The forecast and plan jobs: slow work in a worker thread, published by reference swap.
+"""The plan job: a forecast when one is due, then a plan from the measured state, published.
 
-Role: the forecast job makes clear-sky PV plus a load forecast from the store's measured
-history (or the configured constant) over a window longer than the horizon, with the day-ahead
-prices where the tariff needs them (``prices``: published, else forecast), publishes it and
-stores it with its prices, quantiles and load paths; on failure it keeps the last good
-forecast, or falls back to a constant load, and says so. The plan job
-slices the forecast from the current slot, completes it with the tariff and carbon intensity
-and solves with the measured SoC and the month's peak, all in the solver thread, then stores
-the plan and swaps ``Daemon.plan_state``. Imports ``pipeline``, ``types`` and this package.
+Role: the planning half of the one path. Every plan step (aligned to the clock) the scheduler
+calls ``plan_job``; a replay calls it on its simulated clock. It
+
+1. closes the history's finished slots (the month's peak follows them, ``runtime.settle``);
+2. takes a fresh reading of every device, unless the last control cycle's is young enough,
+   so the plan starts from the measured SoC (also the first plan after a (re)start);
+3. makes a new forecast when ``forecast.refresh_min`` has passed (every plan by default):
+   the load and PV history from memory, the feeds (weather, prices, intensity), the error
+   book's margin (``pipeline.site_forecast``); stores it; a forecast that fails leaves the
+   last good one in force while it still covers the horizon;
+4. solves the horizon from the current slot with the SoC, the month's peak so far and the
+   guard's target in force (``PlanInputs``, stored with the plan), and publishes the plan
+   with the month's peak target for the guard. In warm-up (too little measured load for a
+   forecast) no target comes from the plan: the guard holds the month's measured peak, or
+   only the import cap while there is none.
+
+Imports ``pipeline``, ``types`` and this package (never ``core``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import math
-from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from dispatch import pipeline
-from dispatch.daemon.state import ForecastState, PlanState, billing_month_of
-from dispatch.types import DispatchError, Plan
-
-if TYPE_CHECKING:
-    from dispatch.daemon.core import Daemon
+from dispatch.daemon import cycle
+from dispatch.daemon.runtime import Services, SiteState, month_peak_kw, settle
+from dispatch.daemon.state import ForecastState, PlanInputs, PlanState, billing_month_of
+from dispatch.forecast.intraday import recent_slots
+from dispatch.pipeline.forecast import (
+    DAY_AHEAD_COLUMN,
+    LOAD_QUANTILE_PREFIX,
+    LOAD_SCENARIO_PREFIX,
+    net_load_kw,
+)
+from dispatch.types import DispatchError, Forecast, Plan, Snapshot
 
 log = logging.getLogger("dispatch.daemon")
 
 
-def slot_index(d: Daemon, start: dt.datetime, n: int) -> pd.DatetimeIndex:
+def step_of(sv: Services) -> pd.Timedelta:
+    """The plan step."""
+    return pd.Timedelta(minutes=sv.config.plan.step_min)
+
+
+def slot_index(sv: Services, start: dt.datetime, n: int) -> pd.DatetimeIndex:
     """``n`` UTC slot starts from the plan slot containing ``start``."""
-    step = pd.Timedelta(minutes=d.config.plan.step_min)
-    first = pd.Timestamp(start).tz_convert("UTC").floor(step)
-    return pd.date_range(first, periods=n, freq=step)
+    first = pd.Timestamp(start).tz_convert("UTC").floor(step_of(sv))
+    return pd.date_range(first, periods=n, freq=step_of(sv))
 
 
-def forecast_slots(d: Daemon) -> int:
-    """Slots a forecast covers: the horizon plus the refresh period and an hour of margin."""
-    f = d.config.forecast
-    extra = math.ceil((f.refresh_min + 60.0) / d.config.plan.step_min)
-    return d.config.plan.n_slots + extra
+def refresh(sv: Services) -> pd.Timedelta:
+    """How often a new forecast is made (the plan step by default)."""
+    minutes = sv.config.forecast.refresh_min
+    return step_of(sv) if minutes is None else pd.Timedelta(minutes=minutes)
 
 
-def load_history_kw(d: Daemon, now: dt.datetime) -> pd.Series:
-    """Measured site load (kW) from the store, as plan-step means before ``now``."""
-    start = now - dt.timedelta(days=d.config.forecast.history_days)
-    rows = d.store.rows("measurements", start, now)
-    times = pd.to_datetime([r["time_ms"] for r in rows], unit="ms", utc=True)
-    s = pd.Series([r["p_load_kw"] for r in rows], index=times, dtype=float).dropna()
-    if s.empty:
-        return s
-    return s.resample(pd.Timedelta(minutes=d.config.plan.step_min)).mean().dropna()
+def forecast_slots(sv: Services) -> int:
+    """Slots a forecast covers: the horizon plus the refresh period."""
+    return sv.config.plan.n_slots + math.ceil(refresh(sv) / step_of(sv))
 
 
-def build_forecast(d: Daemon, now: dt.datetime) -> ForecastState:
-    """A forecast from ``now`` (runs in the worker thread); never raises for missing history:
-    a load fallback is named in ``source``. Unusable day-ahead prices raise (InputError,
-    SourceError): the last good forecast stands until it no longer covers the horizon."""
-    index = slot_index(d, now, forecast_slots(d))
-    fs = _pv_and_load(d, now, index)
-    if d.prices is not None:  # no fallback: a plan without prices would be priced wrong
-        fs.frame[pipeline.DAY_AHEAD_COLUMN] = d.prices.on(index, pd.Timestamp(now)).to_numpy()
-    return fs
-
-
-def _pv_and_load(d: Daemon, now: dt.datetime, index: pd.DatetimeIndex) -> ForecastState:
-    const = d.config.forecast.load_kw
-    if const is not None:
-        frame = pipeline.forecast_frame(d.config, index, load_kw=const)
-        return ForecastState(frame, now, f"clear-sky pv; constant load {const:g} kW")
-    history = load_history_kw(d, now)
-    try:
-        frame = pipeline.forecast_frame(d.config, index, load_history_kw=history)
-        return ForecastState(frame, now, f"clear-sky pv; load history {len(history)} slots")
-    except (DispatchError, ValueError, KeyError, IndexError) as exc:
-        level = float(history.tail(4).mean()) if len(history) else d.last_load_kw()
-        frame = pipeline.forecast_frame(d.config, index, load_kw=level)
-        return ForecastState(frame, now, f"fallback: constant load {level:.1f} kW ({exc})")
-
-
-async def forecast_job(d: Daemon) -> ForecastState:
-    """Make a new forecast in the worker thread, publish it and store it."""
-    now = d.clock.now()
-    fs = await d.in_worker(build_forecast, d, now)
-    d.forecast_state = fs
-    d.metrics.data_age.labels("forecast").set(0.0)
-    if fs.is_fallback:
-        log.warning("forecast: %s", fs.source)
-    try:
-        forecast = await d.in_worker(pipeline.complete_forecast, d.config, fs.frame)
-        await d.in_store(d.store.write_forecast, forecast, fs.issued_at, fs.source)
-        d.failures.ok("store:forecast")
-    except DispatchError as exc:  # the published forecast stands; the record is lost
-        d.failures.failed("store:forecast", str(exc), exc)
-    return fs
-
-
-def horizon_frame(d: Daemon, now: dt.datetime) -> pd.DataFrame | None:
-    """The published forecast on the plan horizon from the current slot, or None when it
-    does not cover it."""
-    fs = d.forecast_state
+def forecast_due(sv: Services, fs: ForecastState | None, now: dt.datetime) -> bool:
+    """Whether a new forecast is due: none yet, or ``refresh`` passed, counted in whole
+    slots (a plan job that fires a moment early still forecasts)."""
     if fs is None:
-        return None
-    index = slot_index(d, now, d.config.plan.n_slots)
-    prefixes = (pipeline.LOAD_QUANTILE_PREFIX, pipeline.LOAD_SCENARIO_PREFIX)
-    extra = [c for c in fs.frame.columns
-             if c.startswith(prefixes) or c == pipeline.DAY_AHEAD_COLUMN]  # fmt: skip
-    frame = fs.frame[["p_pv_kw", "p_load_kw", *extra]]
-    if not index.isin(frame.index).all():
-        return None
-    return frame.loc[index]
+        return True
+    step = step_of(sv)
+    slots = (pd.Timestamp(now).floor(step) - pd.Timestamp(fs.issued_at).floor(step)) / step
+    return slots * step >= refresh(sv)
 
 
-def solve(d: Daemon, frame: pd.DataFrame, soc: float | None, peaks: dict[str, float]) -> Plan:
-    """Complete the forecast and solve (worker thread; the model is not shared)."""
-    forecast = pipeline.complete_forecast(d.config, frame)
-    return pipeline.plan(d.model, forecast, soc, peaks)
+def make_forecast(sv: Services, st: SiteState, now: dt.datetime, load_kw: pd.Series,
+                  pv_kw: pd.Series) -> ForecastState:  # fmt: skip
+    """A complete forecast from ``now`` (runs where ``sv.solver`` runs). Never raises for
+    missing history (the warm-up says so); unusable day-ahead prices raise (``InputError``,
+    ``SourceError``)."""
+    cfg, ts = sv.config, pd.Timestamp(now)
+    index = slot_index(sv, now, forecast_slots(sv))
+    weather = sv.feeds.weather(recent_slots(index[0], step_of(sv)).append(index), ts)
+    if st.errors is not None:
+        both = pd.concat([load_kw, pv_kw], axis=1).dropna()
+        st.errors.observe(both.iloc[:, 0] - both.iloc[:, 1])
+    sf = pipeline.site_forecast(
+        cfg, index, weather=weather.frame, weather_note=weather.note, load_history_kw=load_kw,
+        pv_history_kw=pv_kw, load_kw=cfg.forecast.load_kw, pv_calibration=sv.pv_fit,
+        errors=st.errors,
+    )  # fmt: skip
+    keep = [c for c in sf.frame.columns if c in ("p_pv_kw", "p_load_kw")
+            or c.startswith((LOAD_QUANTILE_PREFIX, LOAD_SCENARIO_PREFIX))]  # fmt: skip
+    frame = sf.frame[keep].copy()
+    if sv.feeds.day_ahead is not None:  # no fallback: a plan without prices is priced wrong
+        frame[DAY_AHEAD_COLUMN] = sv.feeds.day_ahead.on(index, ts).to_numpy()
+    ci = sv.feeds.intensity(index, ts)
+    if ci.frame is not None:
+        frame["ci_g_per_kwh"] = ci.frame["ci_g_per_kwh"].to_numpy()
+    forecast = pipeline.complete_forecast(cfg, frame)
+    forecast = dataclasses.replace(forecast, issued_at=ts)
+    if st.errors is not None and sf.warmup is None and cfg.forecast.load_kw is None:
+        st.errors.issue(index[0], net_load_kw(frame))
+    fallbacks = tuple(n for n, a in (("weather", weather), ("intensity", ci)) if a.fallback)
+    source = f"{sf.source}; intensity: {ci.note}"
+    return ForecastState(forecast, None, now, source, sf.warmup, fallbacks, ci.frame is not None)
 
 
-def peak_target(d: Daemon, plan: Plan, now: dt.datetime) -> float | None:
-    """The import the guard holds this month (kW): the plan's peak target for the month (with
-    its reserve for load above the forecast), never below the month's peak so far; None
-    without a demand charge."""
-    if d.config.tariff.demand_charge_per_kw_month <= 0:
-        return None
-    month = billing_month_of(now, d.config.billing_timezone)
-    months = plan.frame.index.tz_convert(d.config.billing_timezone).strftime("%Y-%m")
-    planned = plan.frame[["p_import_kw", "peak_target_kw"]][months == month].to_numpy()
-    return max(d.month_peak_kw(month), float(planned.max()) if len(planned) else 0.0)
-
-
-async def plan_job(d: Daemon) -> PlanState:
-    """Solve from the current slot and publish the plan."""
-    now = d.clock.now()
-    frame = horizon_frame(d, now)
-    if frame is None:
-        log.warning("plan: the forecast does not cover the horizon; forecasting now")
-        await forecast_job(d)
-        frame = horizon_frame(d, now)
-        if frame is None:
-            raise DispatchError("plan: no forecast covers the horizon")
-    snap = d.last_cycle.snapshot if d.last_cycle is not None else None
-    soc = snap.soc_frac if snap is not None and snap.ok else None
-    month = billing_month_of(now, d.config.billing_timezone)
-    plan = await d.in_worker(solve, d, frame, soc, {month: d.month_peak_kw(month)})
-    issued = d.clock.now()
+async def forecast_step(sv: Services, st: SiteState, now: dt.datetime) -> ForecastState:
+    """Make a forecast, store it and publish it."""
+    since = pd.Timestamp(now) - pd.Timedelta(days=sv.config.forecast.history_days)
+    load_kw = st.history.series("p_load_kw", since)
+    pv_kw = st.history.series("p_pv_kw", since)
+    fs = await sv.solver(make_forecast, sv, st, now, load_kw, pv_kw)
     try:
-        plan_id: int | None = await d.in_store(d.store.write_plan, plan, issued)
+        f_id = await sv.storer(sv.store.write_forecast, fs.forecast, fs.issued_at, fs.source)
+        fs = dataclasses.replace(fs, forecast_id=f_id)
+        sv.failures.ok("store:forecast")
+    except DispatchError as exc:  # the published forecast stands; the record is lost
+        sv.failures.failed("store:forecast", str(exc), exc)
+    st.forecast_state = fs
+    sv.metrics.forecast(fs.warmup is not None, fs.fallbacks)
+    if fs.warmup is not None:
+        sv.failures.failed("forecast:warm-up", f"{fs.source} (no peak target from the plan)")
+    elif sv.failures.ok("forecast:warm-up"):
+        log.info("forecast: warm-up over: %s", fs.source)
+    return fs
+
+
+def window(forecast: Forecast, index: pd.DatetimeIndex) -> Forecast | None:
+    """The forecast on ``index`` (quantiles and paths too), or None when it does not cover."""
+    if not index.isin(forecast.index).all():
+        return None
+
+    def cut(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+        return None if frame is None else frame.loc[index]
+
+    return Forecast(forecast.frame.loc[index], cut(forecast.load_quantiles_kw),
+                    cut(forecast.pv_quantiles_kw), cut(forecast.load_scenarios_kw),
+                    forecast.issued_at)  # fmt: skip
+
+
+async def fresh_snapshot(sv: Services, st: SiteState, now: dt.datetime) -> Snapshot | None:
+    """The last cycle's reading if it is younger than ``control.snapshot_max_age_s``, else a
+    new reading of every device (None without devices)."""
+    c = st.last_cycle
+    age_s = (now - c.snapshot.time).total_seconds() if c is not None else math.inf
+    if c is not None and c.snapshot.ok and age_s <= sv.config.control.snapshot_max_age_s:
+        return c.snapshot
+    if not sv.devices:
+        return None
+    async with sv.device_lock:
+        return await cycle.read_all(sv, sv.clock.now(), sv.clock.monotonic())
+
+
+def month_targets(plan: Plan, timezone: str) -> dict[str, float]:
+    """Each billing month's peak target in a plan (kW): its highest import or planned peak."""
+    f = plan.frame
+    months = f.index.tz_convert(timezone).strftime("%Y-%m")
+    values = np.maximum(f["p_import_kw"].to_numpy(), f["peak_target_kw"].to_numpy())
+    return {m: float(values[months == m].max()) for m in dict.fromkeys(months)}
+
+
+def guard_target(sv: Services, st: SiteState, plan: Plan, now: dt.datetime,
+                 warmup: str | None) -> float | None:  # fmt: skip
+    """The import the guard holds this month (kW): the plan's peak target for the month, never
+    below the month's peak so far. In warm-up the peak so far alone, None while it is 0 (a
+    plan on a fallback forecast sets no target). None without a demand charge."""
+    if sv.config.tariff.demand_charge_per_kw_month <= 0:
+        return None
+    month = billing_month_of(now, sv.config.billing_timezone)
+    so_far = month_peak_kw(sv, st, month)
+    if warmup is not None:
+        return so_far if so_far > 0 else None
+    planned = month_targets(plan, sv.config.billing_timezone).get(month, 0.0)
+    return max(so_far, planned)
+
+
+async def current_forecast(sv: Services, st: SiteState, now: dt.datetime) -> ForecastState:
+    """The forecast to plan on: a new one when due; the last good one when that fails and
+    it still covers the horizon."""
+    fs = st.forecast_state
+    if not forecast_due(sv, fs, now):
+        return fs  # type: ignore[return-value]
+    try:
+        return await forecast_step(sv, st, now)
     except DispatchError as exc:
-        d.failures.failed("store:plan", str(exc), exc)
+        index = slot_index(sv, now, sv.config.plan.n_slots)
+        if fs is None or window(fs.forecast, index) is None:
+            raise
+        if sv.failures.failed("forecast", str(exc), exc):
+            log.warning("forecast failed; planning on the one from %s", fs.issued_at)
+        return fs
+
+
+async def plan_job(sv: Services, st: SiteState) -> PlanState:
+    """Forecast when due, solve from the current slot and publish the plan."""
+    now = sv.clock.now()
+    await settle(sv, st, now)
+    snap = await fresh_snapshot(sv, st, now)
+    fs = await current_forecast(sv, st, now)
+    forecast = window(fs.forecast, slot_index(sv, now, sv.config.plan.n_slots))
+    if forecast is None:
+        raise DispatchError("plan: no forecast covers the horizon")
+    soc = snap.soc_frac if snap is not None and snap.ok else None
+    if soc is None:
+        log.warning("plan: no valid SoC reading; planning from battery.soc_initial_frac")
+    month = billing_month_of(now, sv.config.billing_timezone)
+    peaks = {month: month_peak_kw(sv, st, month)}
+    months = set(forecast.index.tz_convert(sv.config.billing_timezone).strftime("%Y-%m"))
+    held = {m: v for m, v in st.held_target_kw.items() if m in months}
+    plan = await sv.solver(pipeline.plan, st.model, forecast, soc, peaks, held)
+    inputs = PlanInputs(fs.forecast_id, soc, peaks, held)
+    issued = sv.clock.now()
+    try:
+        record = inputs.as_dict() | {"warmup": fs.warmup}
+        plan_id: int | None = await sv.storer(sv.store.write_plan, plan, issued, record)
+        sv.failures.ok("store:plan")
+    except DispatchError as exc:
+        sv.failures.failed("store:plan", str(exc), exc)
         plan_id = None
-    assert d.forecast_state is not None
-    ps = PlanState(plan, plan_id, issued, peak_target(d, plan, now), d.forecast_state.source)
-    d.plan_state = ps
-    d.metrics.plan(plan.status, plan.solve_ms)
+    if not plan.is_fallback and fs.warmup is None:
+        st.held_target_kw = month_targets(plan, sv.config.billing_timezone)
+    ps = PlanState(plan, plan_id, issued, guard_target(sv, st, plan, now, fs.warmup), fs.source,
+                   inputs, fs.warmup)  # fmt: skip
+    st.plan_state = ps
+    sv.metrics.plan(plan.status, plan.solve_ms)
     level = logging.WARNING if plan.is_fallback else logging.INFO
     log.log(level, "plan %s: %s, %d slots from %s, %.1f ms%s", plan_id, plan.status,
             len(plan.frame), plan.frame.index[0].isoformat(), plan.solve_ms,

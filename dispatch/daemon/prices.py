@@ -10,10 +10,13 @@ leak future prices into a plan; the slots beyond are forecast as the replays for
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from dispatch import tariff
 from dispatch.config import SiteConfig
+from dispatch.daemon.files import MtimeCache
 from dispatch.forecast.prices import extend_day_ahead
 from dispatch.sources import AwattarPrices, read_price_csv
 from dispatch.sources.frames import resample_means
@@ -40,6 +43,10 @@ def check_source(config: SiteConfig) -> None:
         )
 
 
+#: Reads the prices a source holds for ``[start, end)``: a frame with ``price_per_kwh``.
+PriceReader = Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame]
+
+
 class DayAheadPrices:
     """The configured source of day-ahead prices (``[prices]``).
 
@@ -47,16 +54,39 @@ class DayAheadPrices:
     ----------
     config : SiteConfig
         The site; ``prices`` names the source, ``tariff.day_ahead_market`` when prices are out.
+    read : callable, optional
+        Reads the source instead of ``[prices]`` (a replay's recorded series); the prices are
+        cut at publication all the same.
     """
 
-    def __init__(self, config: SiteConfig) -> None:
-        check_source(config)
+    def __init__(self, config: SiteConfig, read: PriceReader | None = None) -> None:
         self.config = config
         p = config.prices
-        self.provider = (
-            AwattarPrices(p.awattar_country, base_url=p.awattar_url)
-            if p.source == "awattar" else None
-        )  # fmt: skip
+        if read is None:
+            check_source(config)
+            if p.source == "awattar":
+                provider = AwattarPrices(p.awattar_country, base_url=p.awattar_url)
+                read = self._awattar(provider)
+            else:
+                read = self._csv(str(p.csv_path))
+        self.read = read
+        self.what = "awattar" if p.source == "awattar" else str(p.csv_path)
+
+    @staticmethod
+    def _awattar(provider: AwattarPrices) -> PriceReader:
+        def read(start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+            return provider.get(start, end, allow_stale_s=AWATTAR_MAX_STALE_S).data
+
+        return read
+
+    @staticmethod
+    def _csv(path: str) -> PriceReader:
+        cache = MtimeCache(path, read_price_csv)
+
+        def read(start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+            return cache.get()
+
+        return read
 
     def published(self, now: pd.Timestamp, until: pd.Timestamp) -> pd.Series:
         """Prices (currency per kWh) published by ``now``, from ``prices.history_days`` before
@@ -71,16 +101,12 @@ class DayAheadPrices:
         start = now.floor("D") - pd.Timedelta(days=p.history_days)
         out = tariff.day_ahead_published_until(self.config, pd.DatetimeIndex([now]))
         end = min(until, out[0]) if out is not None else until
-        if self.provider is not None:
-            frame = self.provider.get(start, end, allow_stale_s=AWATTAR_MAX_STALE_S).data
-        else:
-            frame = read_price_csv(str(p.csv_path))
+        frame = self.read(start, end)
         frame = frame[(frame.index >= start) & (frame.index < end)]
-        what = p.csv_path if self.provider is None else "awattar"
         if len(frame) < 2:
             raise InputError(
-                f"day-ahead prices ({what}): none published between {start.isoformat()} and "
-                f"{end.isoformat()}"
+                f"day-ahead prices ({self.what}): none published between {start.isoformat()} "
+                f"and {end.isoformat()}"
             )
         step = pd.Timedelta(minutes=self.config.plan.step_min)
         return resample_means(frame, step, "hold")[COLUMN]

@@ -1,43 +1,99 @@
 """Immutable state the daemon publishes between its jobs and to the status server.
 
 Role: each job builds a new frozen object and swaps the daemon's reference to it, so a reader
-(the control loop, the HTTP thread) always sees one consistent version without locks. Also
-the demand-peak tracker over plan-slot averages. Imports ``dispatch.types`` and pandas.
+(the control loop, the HTTP thread) always sees one consistent version without locks.
+Imports ``dispatch.types`` and pandas.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
-from dispatch.types import Plan, Setpoints, Snapshot
+from dispatch.types import Forecast, Plan, Setpoints, Snapshot
 
 
 @dataclass(frozen=True)
 class ForecastState:
-    """PV and load expected over a window longer than the plan horizon.
+    """The forecast in force: PV, load, prices and intensity over a window longer than the
+    plan horizon, complete (every column the optimiser needs).
 
     Attributes
     ----------
-    frame : pandas.DataFrame
-        ``p_pv_kw`` and ``p_load_kw`` (kW) by UTC slot start.
+    forecast : Forecast
+        By UTC slot start; with the load's quantile and paths where the plan sizes a peak
+        reserve.
+    forecast_id : int or None
+        Its row id in the store (None when storing failed).
     issued_at : datetime.datetime
         When it was made (clock time, UTC).
     source : str
-        What it is made of (``"clear-sky pv; load history 28 d"``, ``"fallback: ..."``).
+        What it is made of (``"pv: weather open_meteo, intra-day x0.9; load: history 28.0
+        d; ..."``).
+    warmup : str or None
+        Why the load part is a warm-up fallback (too little measured load), else None.
+    fallbacks : tuple of str
+        The inputs that fell back from their configured source (``"weather"``, ...).
+    ci_series : bool
+        Whether its intensity came from a source (a series), not from the configuration.
     """
 
-    frame: pd.DataFrame
+    forecast: Forecast
+    forecast_id: int | None
     issued_at: dt.datetime
     source: str
+    warmup: str | None = None
+    fallbacks: tuple[str, ...] = ()
+    ci_series: bool = False
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The forecast's frame."""
+        return self.forecast.frame
 
     @property
     def is_fallback(self) -> bool:
-        """True when the load part is a fallback."""
-        return self.source.startswith("fallback")
+        """True when the load part is a warm-up fallback."""
+        return self.warmup is not None
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """Everything a plan was solved from besides its forecast: what ``dispatch plan
+    --stored`` needs to reproduce it.
+
+    Attributes
+    ----------
+    forecast_id : int or None
+        The stored forecast it sliced.
+    soc_frac : float or None
+        Measured state of charge (None: ``battery.soc_initial_frac``).
+    peak_so_far_kw, held_target_kw : dict of str to float
+        Per billing month, the peak so far and the guard's target in force (kW).
+    """
+
+    forecast_id: int | None
+    soc_frac: float | None
+    peak_so_far_kw: dict[str, float]
+    held_target_kw: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (the store keeps them with the plan)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> PlanInputs:
+        """The inverse of ``as_dict``."""
+        soc = doc.get("soc_frac")
+        return cls(doc.get("forecast_id"), None if soc is None else float(soc),
+                   {str(k): float(v) for k, v in dict(doc.get("peak_so_far_kw", {})).items()},
+                   {str(k): float(v) for k, v in dict(doc.get("held_target_kw", {})).items()})
 
 
 @dataclass(frozen=True)
@@ -54,9 +110,14 @@ class PlanState:
         When it was published (clock time, UTC).
     peak_target_kw : float or None
         Import the live guard holds this month (kW): the larger of the month's peak so far
-        and the plan's highest import in this month's slots; None without a demand charge.
+        and the plan's highest import in this month's slots; in warm-up the peak so far
+        alone (None while it is 0); None without a demand charge.
     forecast_source : str
         Where its forecast came from.
+    inputs : PlanInputs, optional
+        What it was solved from.
+    warmup : str or None
+        Why it runs in warm-up (its forecast's load is a fallback), else None.
     """
 
     plan: Plan
@@ -64,6 +125,8 @@ class PlanState:
     issued_at: dt.datetime
     peak_target_kw: float | None
     forecast_source: str
+    inputs: PlanInputs | None = None
+    warmup: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,35 +160,3 @@ class CycleState:
 def billing_month_of(t: dt.datetime, timezone: str) -> str:
     """Billing-month label ``"YYYY-MM"`` of ``t`` counted in ``timezone``."""
     return pd.Timestamp(t).tz_convert(timezone).strftime("%Y-%m")
-
-
-@dataclass
-class PeakTracker:
-    """Mean grid import per plan slot; reports a slot's mean when the slot is over.
-
-    Attributes
-    ----------
-    step_s : float
-        Plan step (s).
-    slot_start : pandas.Timestamp or None
-        The slot being averaged.
-    """
-
-    step_s: float
-    slot_start: pd.Timestamp | None = None
-    _sum_kw: float = 0.0
-    _n: int = 0
-
-    def add(self, t: dt.datetime, p_grid_kw: float) -> tuple[pd.Timestamp, float] | None:
-        """Add a reading at ``t``; returns ``(slot start, mean import kW)`` of the slot that
-        just ended (import only: export counts as 0), else None."""
-        start = pd.Timestamp(t).floor(pd.Timedelta(seconds=self.step_s))
-        done = None
-        if self.slot_start is not None and start != self.slot_start and self._n:
-            done = (self.slot_start, max(self._sum_kw / self._n, 0.0))
-        if start != self.slot_start:
-            self.slot_start, self._sum_kw, self._n = start, 0.0, 0
-        if math.isfinite(p_grid_kw):
-            self._sum_kw += p_grid_kw
-            self._n += 1
-        return done

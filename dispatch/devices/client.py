@@ -112,6 +112,11 @@ class DeviceClient:
         """The device's configured name."""
         return self.cfg.name
 
+    @property
+    def commands_battery(self) -> bool:
+        """True when the daemon writes battery setpoints to this device."""
+        return self.cfg.controls_battery and self.map.control is not None
+
     async def open(self) -> dict[str, Resolved]:
         """Connect and resolve field addresses (SunSpec discovery where the map needs it)."""
         if self.fields is None:

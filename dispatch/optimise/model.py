@@ -89,9 +89,7 @@ class DispatchModel:
         self.form: Formulation = build(config, self.n_slots, self.dt_h, n_months, fixed_months)
         self.path, self.method = solver_path(config.plan.solver, self.n_slots)
         self._hot: HotHighs | None = None
-        self._solution: dict[str, Any] = {}
-        self._targets: dict[str, float] = {}  # each billing month's last planned peak target
-        self._held_back = np.zeros(self.n_slots)  # the peak reserve of the last inputs (kWh)
+        self._solution: dict[str, Any] = {}  # the variables' values of the last solve
         self._base_reserve = BaseReserve(config)
 
     # ----------------------------------------------------------------- inputs
@@ -101,6 +99,7 @@ class DispatchModel:
         soc_frac: float,
         billing_month: Sequence[str] | None,
         peak_so_far_kw: Mapping[str, float] | float,
+        held_target_kw: Mapping[str, float] | None = None,
     ) -> SlotInputs:
         """Check a forecast against this model and gather the per-slot inputs."""
         f = forecast.frame
@@ -134,14 +133,17 @@ class DispatchModel:
             peak_so_far_kw = {str(months[0]): float(peak_so_far_kw)}
         energy = soc_frac * self.config.battery.energy_kwh
         margin = peak_margin_kw(forecast, self.config.plan.peak_risk_quantile)
-        x = SlotInputs.from_frame(f, self.dt_h, months, peak_so_far_kw, energy, margin)
+        x = SlotInputs.from_frame(f, self.dt_h, months, peak_so_far_kw, energy, margin,
+                                  held_target_kw)  # fmt: skip
         paths, plan = forecast.load_scenarios_kw, self.config.plan
         sized_on_paths = plan.peak_reserve_sizing == "scenarios" and plan.peak_risk_quantile > 0.5
         if paths is None or paths.shape[1] == 0 or not sized_on_paths:
             return x
         return replace(x, net_scenarios_kw=paths.to_numpy(float).T - x.pv_kw[None, :])
 
-    def _parameter_values(self, x: SlotInputs, caps: dict[str, np.ndarray]) -> dict[str, Any]:
+    def _parameter_values(
+        self, x: SlotInputs, caps: dict[str, np.ndarray], reserve_kwh: np.ndarray
+    ) -> dict[str, Any]:
         cfg = self.config
         carbon = cfg.carbon.price_per_kg * x.ci_g_per_kwh / 1000.0
         p: dict[str, Any] = {
@@ -165,25 +167,28 @@ class DispatchModel:
         p["demand_charge_per_kw"] = charge
         p["peak_so_far_kw"] = peaks
         p["energy_start_kwh"] = x.energy_start_kwh
-        p["reserve_kwh"] = self._reserve_kwh(x)
+        p["reserve_kwh"] = reserve_kwh
         p["terminal_target_kwh"] = self._terminal_target(x.energy_start_kwh)
         p["terminal_value_per_kwh"] = 0.0
         return p
 
-    def _reserve_kwh(self, x: SlotInputs) -> np.ndarray:
-        """Per slot, the energy to keep (kWh): the configured reserve, raised by the peak
-        floor when the inputs carry a margin or load paths (``plan.peak_reserve_sizing``, see
-        ``risk``; with ``plan.peak_reserve_recharge`` counting the charging below the target
-        between peaks). The month's target held is its peak so far or the last plan's target,
-        whichever is higher. The configured reserve is higher on days off
-        (``plan.day_off_reserve_frac``, see ``days_off``)."""
+    def reserve_kwh(self, x: SlotInputs) -> tuple[np.ndarray, np.ndarray]:
+        """Per slot, the energy to keep and the part of it held only for the load's
+        uncertainty (kWh).
+
+        The configured reserve (higher on days off, ``plan.day_off_reserve_frac``, see
+        ``days_off``), raised by the peak floor when the inputs carry a margin or load paths
+        (``plan.peak_reserve_sizing``, see ``risk``; with ``plan.peak_reserve_recharge``
+        counting the charging below the target between peaks). The month's target held is
+        its peak so far or ``x.held_target_kw``, whichever is higher.
+        """
         b = self.config.battery
         base = self._base_reserve.kwh(x.index)
-        self._held_back = np.zeros(self.n_slots)
+        none = np.zeros(self.n_slots)
         uncertain = x.peak_margin_kw is not None or x.net_scenarios_kw is not None
         if not uncertain or self.config.tariff.demand_charge_per_kw_month <= 0:
-            return base
-        held = {m: max(float(x.peak_so_far_kw.get(m, 0.0)), self._targets.get(m, 0.0))
+            return base, none
+        held = {m: max(float(x.peak_so_far_kw.get(m, 0.0)), float(x.held_target_kw.get(m, 0.0)))
                 for m in dict.fromkeys(x.billing_month.tolist())}  # fmt: skip
         target = np.array([held[m] for m in x.billing_month])
         net = x.load_kw - x.pv_kw
@@ -194,13 +199,13 @@ class DispatchModel:
             recharge = Recharge(b.charge_max_kw, b.eta_charge, usable_kwh)
         args = (self.dt_h, b.eta_discharge, self.reserve_window, recharge)
         if x.net_scenarios_kw is not None:
-            floor, self._held_back = paths_reserve_floor_kwh(
+            floor, held_back = paths_reserve_floor_kwh(
                 net, x.net_scenarios_kw, plan.peak_risk_quantile, target, *args
             )
         else:
-            floor, self._held_back = peak_reserve_floor_kwh(net, x.peak_margin_kw, target, *args)
+            floor, held_back = peak_reserve_floor_kwh(net, x.peak_margin_kw, target, *args)
         e_min, e_max = b.soc_min_frac * b.energy_kwh, b.soc_max_frac * b.energy_kwh
-        return np.maximum(base, np.minimum(e_min + floor, e_max))
+        return np.maximum(base, np.minimum(e_min + floor, e_max)), held_back
 
     def _terminal_target(self, energy_start_kwh: float) -> float:
         plan, b = self.config.plan, self.config.battery
@@ -252,6 +257,7 @@ class DispatchModel:
         billing_month: Sequence[str] | None = None,
         peak_so_far_kw: Mapping[str, float] | float = 0.0,
         caps: Mapping[str, np.ndarray] | None = None,
+        held_target_kw: Mapping[str, float] | None = None,
     ) -> Plan:
         """Plan the battery over the forecast's horizon.
 
@@ -268,6 +274,8 @@ class DispatchModel:
         caps : mapping, optional
             Per-slot overrides of ``import_cap_kw``, ``export_cap_kw``, ``charge_cap_kw``,
             ``discharge_cap_kw`` (kW), e.g. device-reported limits.
+        held_target_kw : mapping, optional
+            The peak target the guard holds per billing month (kW): the plan in force's.
 
         Returns
         -------
@@ -275,7 +283,7 @@ class DispatchModel:
             Optimal, or the fallback plan with the reason when the solver fails.
         """
         soc = self.config.battery.soc_initial_frac if soc_frac is None else float(soc_frac)
-        inputs = self.slot_inputs(forecast, soc, billing_month, peak_so_far_kw)
+        inputs = self.slot_inputs(forecast, soc, billing_month, peak_so_far_kw, held_target_kw)
         return self.solve_inputs(inputs, caps)
 
     def solve_inputs(self, x: SlotInputs, caps: Mapping[str, np.ndarray] | None = None) -> Plan:
@@ -289,33 +297,32 @@ class DispatchModel:
         ms = (time.perf_counter() - t0) * 1e3
         if isinstance(outcome, str):
             return fallback_plan(x, self.config, outcome, ms)
-        values, objective, notes = outcome
-        return self._plan(x, values, objective, ms, notes)
+        values, objective, notes, held_back = outcome
+        return self._plan(x, values, objective, ms, notes, held_back)
 
     def _optimise(
         self, x: SlotInputs, caps: Mapping[str, np.ndarray] | None
-    ) -> tuple[dict[str, Any], float, str] | str:
-        """Solve, repairing simultaneous opposite flows; (parameter values, objective, notes)
-        on success, else the reason for a fallback."""
+    ) -> tuple[dict[str, Any], float, str, np.ndarray] | str:
+        """Solve, repairing simultaneous opposite flows; (parameter values, objective, notes,
+        the reserve held for uncertainty) on success, else the reason for a fallback."""
         limits = self.default_caps()
         for name, value in (caps or {}).items():
             if name not in limits:
                 raise InputError(f"unknown cap {name!r}; allowed {sorted(limits)}")
             limits[name] = np.minimum(limits[name], np.maximum(np.asarray(value, float), 0.0))
         notes: list[str] = []
+        reserve, held_back = self.reserve_kwh(x)
         try:
             # each repair separates the flows of at least one more slot for good, so this many
             # solves always end separated (one or two in practice; more when the costs
             # leave the LP indifferent to losses, e.g. all prices zero)
             for _attempt in range(2 * self.n_slots + 1):
-                values = self._parameter_values(x, limits)
+                values = self._parameter_values(x, limits, reserve)
                 ok, status, objective = self._run(values)
                 if not ok:
                     return f"solver status {status}"
                 if not self._force_directions(limits, notes):
-                    months = dict.fromkeys(x.billing_month.tolist())
-                    self._targets = dict(zip(months, self._values("peak_kw"), strict=False))
-                    return values, objective, "; ".join(notes)
+                    return values, objective, "; ".join(notes), held_back
         except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
             return f"solver failed: {exc}"
         return "opposite flows could not be separated"
@@ -350,18 +357,10 @@ class DispatchModel:
             target[x.billing_month == month] = peaks[k]
         return target
 
-    def first_step(self, x: SlotInputs) -> tuple[float, float] | None:
-        """The first slot's battery power (kW, > 0 discharge) and its month's peak target (kW)
-        of the plan for ``x``, or None when the solve fails: the backtest's hot path, which
-        needs no plan frame."""
-        if isinstance(self._optimise(x, None), str):
-            return None
-        p = float(self._values("discharge_kw")[0] - self._values("charge_kw")[0])
-        return p, float(self._values("peak_kw")[0])
-
     def _plan(
-        self, x: SlotInputs, values: dict[str, Any], objective: float, solve_ms: float, message: str
-    ) -> Plan:
+        self, x: SlotInputs, values: dict[str, Any], objective: float, solve_ms: float,
+        message: str, held_back: np.ndarray,
+    ) -> Plan:  # fmt: skip
         v = self._values
         net_batt = v("discharge_kw") - v("charge_kw")  # nets the sub-tolerance residue of
         frame = plan_frame(  # interior-point solvers
@@ -372,7 +371,7 @@ class DispatchModel:
             v("energy_kwh"),
             self.config,
             self._slot_targets(x),
-            self._held_back,
+            held_back,
         )
         dt = self.dt_h
         soft = {

@@ -7,7 +7,7 @@ Role: pure arithmetic on arrays; imports numpy, pandas, ``dispatch.types`` and `
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,10 @@ class SlotInputs:
         Net load (load - PV) paths the horizon may take, one row per scenario (kW), e.g. the
         expected net load plus the errors of past forecasts issued at the same time of day;
         None: no scenarios.
+    held_target_kw : dict of str to float
+        The peak target the live guard holds in each billing month (kW): the target of the
+        plan in force. The peak reserve is sized on the larger of it and the peak so far. An
+        explicit input, so a stored plan is reproduced from its stored inputs alone.
     """
 
     index: pd.DatetimeIndex
@@ -59,6 +63,7 @@ class SlotInputs:
     energy_start_kwh: float
     peak_margin_kw: np.ndarray | None = None
     net_scenarios_kw: np.ndarray | None = None
+    held_target_kw: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_frame(
@@ -69,6 +74,7 @@ class SlotInputs:
         peak_so_far_kw: Mapping[str, float],
         energy_start_kwh: float,
         peak_margin_kw: np.ndarray | None = None,
+        held_target_kw: Mapping[str, float] | None = None,
     ) -> SlotInputs:
         """Gather the arrays of a complete forecast frame (``p_pv_kw``, ``p_load_kw``,
         ``price_import_per_kwh``, ``price_export_per_kwh``, ``ci_g_per_kwh``)."""
@@ -87,6 +93,7 @@ class SlotInputs:
             peak_so_far_kw=dict(peak_so_far_kw),
             energy_start_kwh=energy_start_kwh,
             peak_margin_kw=peak_margin_kw,
+            held_target_kw=dict(held_target_kw or {}),
         )
 
 

@@ -55,6 +55,13 @@ def to_ms(t: Any, what: str = "time") -> int:
     return round(t.timestamp() * 1000)
 
 
+def index_ms(index: pd.DatetimeIndex) -> list[int]:
+    """Epoch milliseconds of a tz-aware index's stamps (as ``to_ms`` of each)."""
+    if index.tz is None:
+        raise InputError("time index is not tz-aware; give UTC stamps")
+    return ((index - pd.Timestamp(_EPOCH)) // pd.Timedelta(milliseconds=1)).tolist()
+
+
 def from_ms(ms: int) -> dt.datetime:
     """The UTC datetime of epoch milliseconds."""
     return _EPOCH + dt.timedelta(milliseconds=int(ms))
@@ -100,8 +107,10 @@ def setpoint_row(
     plan_id: int | None,
     readback_p_batt_kw: float | None,
     write_ok: bool | None,
+    peak_target_kw: float | None = None,
 ) -> dict[str, Any]:
-    """Columns of ``setpoints``: the setpoint (kW), its reason and the write's read-back."""
+    """Columns of ``setpoints``: the setpoint (kW), its reason, the write's read-back and
+    the peak target the guard held (kW)."""
     if not math.isfinite(s.p_batt_kw):
         raise InputError(f"setpoints: p_batt_kw = {s.p_batt_kw} is not finite")
     return {
@@ -113,6 +122,7 @@ def setpoint_row(
         "plan_id": plan_id,
         "readback_p_batt_kw": real(readback_p_batt_kw),
         "write_ok": None if write_ok is None else int(write_ok),
+        "peak_target_kw": real(peak_target_kw),
     }
 
 
@@ -138,30 +148,40 @@ def forecast_head(forecast: Forecast, issued_at: dt.datetime | None, source: str
     }
 
 
-def _slot_json(frame: pd.DataFrame | None, i: int, key: Callable[[Any], str] = str) -> str | None:
-    """Row ``i`` of ``frame`` as JSON ``{key(column): kW}``, None without a frame."""
+def _slot_json(frame: pd.DataFrame | None, key: Callable[[Any], str] = str) -> list[str | None]:
+    """Each row of ``frame`` as JSON ``{key(column): kW}`` (NaN as null); Nones without a
+    frame."""
     if frame is None:
-        return None
-    return json.dumps({key(name): real(v) for name, v in frame.iloc[i].items()})
-
-
-def _quantile_json(q: pd.DataFrame | None, i: int) -> str | None:
-    return _slot_json(q, i, lambda level: repr(float(level)))
+        return []
+    names = [key(c) for c in frame.columns]
+    rows = frame.to_numpy(float).tolist()
+    return [json.dumps({n: (v if math.isfinite(v) else None) for n, v in zip(names, row,
+                                                                             strict=True)})
+            for row in rows]  # fmt: skip
 
 
 def forecast_slot_rows(forecast_id: int, f: Forecast) -> Iterator[tuple[Any, ...]]:
     """Rows of ``forecast_slots`` in column order (quantiles as JSON ``{level: kW}``, load
     paths as JSON ``{name: kW}``)."""
-    values = f.frame.reindex(columns=list(FORECAST_FLOATS)).to_numpy(float)
-    for i, (t, row) in enumerate(zip(f.index, values, strict=True)):
-        load_q = _quantile_json(f.load_quantiles_kw, i)
-        pv_q = _quantile_json(f.pv_quantiles_kw, i)
-        yield (forecast_id, to_ms(t), *map(real, row), load_q, pv_q,
-               _slot_json(f.load_scenarios_kw, i))  # fmt: skip
+    values = f.frame.reindex(columns=list(FORECAST_FLOATS)).to_numpy(float).tolist()
+    stamps = index_ms(f.index)
+    n = len(stamps)
+    load_q = _slot_json(f.load_quantiles_kw, _level) or [None] * n
+    pv_q = _slot_json(f.pv_quantiles_kw, _level) or [None] * n
+    paths = _slot_json(f.load_scenarios_kw) or [None] * n
+    for i, (t, row) in enumerate(zip(stamps, values, strict=True)):
+        yield (forecast_id, t, *map(real, row), load_q[i], pv_q[i], paths[i])
 
 
-def plan_head(plan: Plan, made_at: dt.datetime) -> dict[str, Any]:
-    """Columns of ``plans``: status, solver, costs (currency), peak (kW), summary JSON."""
+def _level(level: Any) -> str:
+    return repr(float(level))
+
+
+def plan_head(
+    plan: Plan, made_at: dt.datetime, inputs: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Columns of ``plans``: status, solver, costs (currency), peak (kW), summary JSON and
+    the inputs it was solved from (JSON)."""
     idx = plan.frame.index
     return {
         "made_ms": to_ms(made_at, "plan made_at"),
@@ -179,14 +199,15 @@ def plan_head(plan: Plan, made_at: dt.datetime) -> dict[str, Any]:
         "costs_json": json.dumps(plan.costs.as_dict()),
         "soft_violation_kwh_json": json.dumps(dict(plan.soft_violation_kwh)),
         "summary_json": json.dumps(plan.summary(), default=str),
+        "inputs_json": None if inputs is None else json.dumps(dict(inputs)),
     }
 
 
 def plan_slot_rows(plan_id: int, plan: Plan) -> Iterator[tuple[Any, ...]]:
     """Rows of ``plan_slots``: ``(plan_id, slot_start_ms, *PLAN_COLUMNS)``."""
-    values = plan.frame.reindex(columns=list(PLAN_COLUMNS)).to_numpy(float)
-    for t, row in zip(plan.frame.index, values, strict=True):
-        yield (plan_id, to_ms(t, "plan slot"), *map(real, row))
+    values = plan.frame.reindex(columns=list(PLAN_COLUMNS)).to_numpy(float).tolist()
+    for t, row in zip(index_ms(pd.DatetimeIndex(plan.frame.index)), values, strict=True):
+        yield (plan_id, t, *map(real, row))
 
 
 def _index(ms: Iterable[int]) -> pd.DatetimeIndex:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import math
 import sqlite3
 import threading
@@ -21,7 +22,7 @@ from dispatch.config import SiteConfig
 from dispatch.store import codec, housekeeping
 from dispatch.store.codec import DemandPeak
 from dispatch.store.ledger_tables import LedgerTables
-from dispatch.store.schema import RETAINED, StoreError, check_table, migrate
+from dispatch.store.schema import RETAINED, TABLES, StoreError, check_table, migrate
 from dispatch.types import PLAN_COLUMNS, Forecast, InputError, Plan, Setpoints, Snapshot
 
 #: An event as ``(level, kind, message, device or None)``.
@@ -41,6 +42,9 @@ class Store(LedgerTables):
         Per-table overrides of ``retention_days``.
     timeout_s : float
         How long a write waits for another writer (s).
+    durable : bool
+        Sync every commit to disk (``synchronous = FULL``, the daemon's default); a replay on
+        a simulated clock, whose store need not survive a power cut, may turn it off.
 
     Raises
     ------
@@ -55,9 +59,11 @@ class Store(LedgerTables):
         retention_days: int = 400,
         retention_days_by_table: Mapping[str, int] | None = None,
         timeout_s: float = 10.0,
+        durable: bool = True,
     ) -> None:
         self.path = Path(path)
         self.timeout_s = float(timeout_s)
+        self.synchronous = "FULL" if durable else "OFF"
         base = dict.fromkeys(RETAINED, int(retention_days))
         self.retention = housekeeping.retention_days(base, retention_days_by_table or {})
         self._local = threading.local()
@@ -89,7 +95,8 @@ class Store(LedgerTables):
             raise StoreError(f"{self.path}: {what}: {exc}") from exc
 
     def _conn(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use (WAL, FULL sync, foreign keys)."""
+        """This thread's connection, opened on first use (WAL, FULL sync unless not durable,
+        foreign keys)."""
         if self._closed:
             raise StoreError(f"{self.path}: the store is closed")
         conn = getattr(self._local, "conn", None)
@@ -100,7 +107,9 @@ class Store(LedgerTables):
         )
         try:
             conn.row_factory = sqlite3.Row
-            for pragma in ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON"):
+            pragmas = ("journal_mode = WAL", f"synchronous = {self.synchronous}",
+                       "foreign_keys = ON")  # fmt: skip
+            for pragma in pragmas:
                 conn.execute(f"PRAGMA {pragma}")
         except sqlite3.Error:
             conn.close()
@@ -160,12 +169,15 @@ class Store(LedgerTables):
         readback_p_batt_kw: float | None = None,
         write_ok: bool | None = None,
         events: Iterable[Event] = (),
+        peak_target_kw: float | None = None,
     ) -> tuple[int, int]:
         """Store one control cycle in one transaction: the reading, the setpoint written at
-        ``time`` with its read-back (kW) and outcome, and events ``(level, kind, message,
-        device)``. Returns the row ids of the measurement and the setpoint."""
+        ``time`` with its read-back (kW) and outcome, events ``(level, kind, message,
+        device)`` and the peak target the guard held (kW). Returns the row ids of the
+        measurement and the setpoint."""
         m_row = codec.snapshot_row(snapshot)
-        s_row = codec.setpoint_row(setpoints, time, plan_id, readback_p_batt_kw, write_ok)
+        s_row = codec.setpoint_row(setpoints, time, plan_id, readback_p_batt_kw, write_ok,
+                                   peak_target_kw)  # fmt: skip
         e_rows = [codec.event_row(time, *e) for e in events]
         with self.transaction("record cycle") as conn:
             m_id = self._insert(conn, "measurements", m_row)
@@ -214,9 +226,12 @@ class Store(LedgerTables):
             )
         return f_id
 
-    def write_plan(self, plan: Plan, made_at: dt.datetime) -> int:
-        """Store a plan (status, costs, summary) and all its slots; returns the plan id."""
-        head = codec.plan_head(plan, made_at)
+    def write_plan(
+        self, plan: Plan, made_at: dt.datetime, inputs: Mapping[str, Any] | None = None
+    ) -> int:
+        """Store a plan (status, costs, summary, the inputs it was solved from as JSON) and
+        all its slots; returns the plan id."""
+        head = codec.plan_head(plan, made_at, inputs)
         cols = ", ".join(("plan_id", "slot_start_ms", *PLAN_COLUMNS))
         marks = ", ".join("?" * (2 + len(PLAN_COLUMNS)))
         with self.transaction("write plan") as conn:
@@ -280,6 +295,38 @@ class Store(LedgerTables):
             raise StoreError(f"{self.path}: plans: no plan with id {plan_id}")
         sql = "SELECT * FROM plan_slots WHERE plan_id = ? ORDER BY slot_start_ms"
         return codec.plan_of(head[0], self._read("read plan_slots", sql, (plan_id,)))
+
+    def first_time(self, table: str) -> dt.datetime | None:
+        """The earliest time of ``table`` (a table with a millisecond time column), or None."""
+        col, kind, _ = TABLES[check_table(table)]
+        if kind != "ms":
+            raise StoreError(f"{self.path}: {table}: its time column {col} is not in ms")
+        rows = self._read(f"read {table}", f"SELECT min({col}) FROM {table}")
+        return None if rows[0][0] is None else codec.from_ms(int(rows[0][0]))
+
+    def issued_net_load(
+        self, start: dt.datetime, end: dt.datetime, skip_source: str = "warm-up"
+    ) -> list[tuple[dt.datetime, list[float]]]:
+        """The net load (load - PV, kW) of each forecast issued in ``[start, end)``, from its
+        first slot on, in issue order; forecasts whose source names ``skip_source`` are
+        left out (the daemon's error book does not count warm-up forecasts)."""
+        sql = ("SELECT f.id, f.start_ms, s.p_load_kw - s.p_pv_kw FROM forecasts f JOIN "
+               "forecast_slots s ON s.forecast_id = f.id WHERE f.issued_ms >= ? AND "
+               "f.issued_ms < ? AND instr(f.source, ?) = 0 ORDER BY f.issued_ms, f.id, "
+               "s.slot_start_ms")  # fmt: skip
+        args = (codec.to_ms(start), codec.to_ms(end), skip_source)
+        out: dict[int, tuple[dt.datetime, list[float]]] = {}
+        for f_id, start_ms, net in self._read("read forecasts", sql, args):
+            entry = out.setdefault(f_id, (codec.from_ms(start_ms), []))
+            entry[1].append(math.nan if net is None else float(net))
+        return list(out.values())
+
+    def plan_inputs(self, plan_id: int) -> dict[str, Any] | None:
+        """The inputs stored with plan ``plan_id`` (None when it was stored without them)."""
+        rows = self._read("read plans", "SELECT inputs_json FROM plans WHERE id = ?", (plan_id,))
+        if not rows:
+            raise StoreError(f"{self.path}: plans: no plan with id {plan_id}")
+        return None if rows[0][0] is None else dict(json.loads(rows[0][0]))
 
     def load_forecast(self, forecast_id: int) -> Forecast:
         """The stored forecast ``forecast_id`` (with its quantiles and issue time)."""

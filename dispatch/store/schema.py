@@ -95,6 +95,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # v6: the load paths a forecast carries (the peak reserve sized on scenarios)
         "ALTER TABLE forecast_slots ADD COLUMN load_scenarios_kw_json TEXT",
     ),
+    (  # v7: what a plan was solved from, and the peak target each setpoint held
+        "ALTER TABLE plans ADD COLUMN inputs_json TEXT",
+        "ALTER TABLE setpoints ADD COLUMN peak_target_kw REAL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,7 +1,8 @@
-"""One planning step composed from the pure core: forecast PV and load, complete the forecast
-with the tariff's prices and the configured carbon intensity, label billing months, solve.
+"""One planning step composed from the pure core: forecast PV and load (``forecast``),
+complete the forecast with the tariff's prices and the carbon intensity, label billing months,
+solve.
 
-Role: the composition shared by the CLI, the daemon and the backtest. Imports the pure core
+Role: the composition shared by the CLI, the daemon and its replays. Imports the pure core
 (``tariff``, ``carbon``, ``forecast``, ``optimise``) and the shared types; no I/O, no wall clock.
 """
 
@@ -13,16 +14,22 @@ import pandas as pd
 
 from dispatch import carbon, tariff
 from dispatch.config import SiteConfig
-from dispatch.forecast import calibrate, load, load_uncertainty, pv, pv_weather
+from dispatch.forecast import calibrate, pv, pv_weather
 from dispatch.optimise import DispatchModel
+from dispatch.pipeline.forecast import (
+    DAY_AHEAD_COLUMN,
+    LOAD_QUANTILE_PREFIX,
+    LOAD_SCENARIO_PREFIX,
+    SiteForecast,
+    errors_from_history,
+    forecast_frame,
+    site_forecast,
+)
 from dispatch.types import Forecast, InputError, Plan
 
-DAY_AHEAD_COLUMN = "day_ahead_per_kwh"
-#: Columns ``p_load_kw@0.9`` carry the load's quantile at that level (kW).
-LOAD_QUANTILE_PREFIX = "p_load_kw@"
-#: Columns ``p_load_kw#7`` carry a path the load may take (kW), here the forecast plus the
-#: errors of the one issued 7 days before.
-LOAD_SCENARIO_PREFIX = "p_load_kw#"
+__all__ = ["DAY_AHEAD_COLUMN", "LOAD_QUANTILE_PREFIX", "LOAD_SCENARIO_PREFIX", "SiteForecast",
+           "calibrate_pv", "complete_forecast", "errors_from_history", "forecast_frame", "plan",
+           "site_forecast", "split_load_quantiles", "split_load_scenarios"]  # fmt: skip
 
 
 def split_load_quantiles(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -93,6 +100,7 @@ def plan(
     forecast: Forecast,
     soc_frac: float | None = None,
     peak_so_far_kw: Mapping[str, float] | float = 0.0,
+    held_target_kw: Mapping[str, float] | None = None,
 ) -> Plan:
     """Solve one step with billing months from the tariff calendar.
 
@@ -107,80 +115,13 @@ def plan(
     peak_so_far_kw : mapping or float
         Peak import already reached per billing month label ``"YYYY-MM"`` (kW); a float
         applies to the month of the first slot.
+    held_target_kw : mapping, optional
+        The peak target the live guard holds per billing month (kW), the plan in force's;
+        the peak reserve is sized on it.
     """
     months = tariff.billing_month(model.config, forecast.index).to_numpy()
-    return model.solve(forecast, soc_frac, months, peak_so_far_kw)
-
-
-def forecast_frame(
-    config: SiteConfig,
-    index: pd.DatetimeIndex,
-    weather: pd.DataFrame | None = None,
-    load_history_kw: pd.Series | None = None,
-    load_kw: float | None = None,
-    pv_calibration: calibrate.CalibrationFit | None = None,
-) -> pd.DataFrame:
-    """PV and load forecasts on ``index`` (UTC period starts at the plan step).
-
-    Parameters
-    ----------
-    config : SiteConfig
-        Site, PV arrays and calendar.
-    index : pandas.DatetimeIndex
-        The slots to forecast; the first one starts at the issue time.
-    weather : pandas.DataFrame, optional
-        Weather on ``index`` in pvlib columns and units; clear sky when omitted.
-    load_history_kw : pandas.Series, optional
-        Measured site load before ``index[0]`` (kW); the load forecast uses it.
-    load_kw : float, optional
-        A constant load (kW) instead of a forecast from history.
-    pv_calibration : CalibrationFit, optional
-        Site-level fit to the plant's measured PV (``dispatch calibrate-pv``): scales the
-        total and each array alike, then clips the total.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``p_pv_kw`` (site total), one ``p_pv_<array>_kw`` column per array, ``p_load_kw``;
-        from history and with ``plan.peak_risk_quantile`` above the median, also the load's
-        quantile at that level from the forecaster's past errors, ``p_load_kw@<level>``, and
-        with ``plan.peak_reserve_sizing = "scenarios"`` the paths of those errors on days of
-        today's kind, ``p_load_kw#<days back>``.
-    """
-    if weather is None:
-        weather = pv_weather.clearsky_weather(config.site, index)
-    arrays = pv.pv_ac_kw(config.site, config.pv, weather) if config.pv else None
-    out = pd.DataFrame(index=index)
-    out["p_pv_kw"] = 0.0 if arrays is None else arrays["p_pv_kw"]
-    ratio = pd.Series(1.0, index=index)
-    if pv_calibration is not None and arrays is not None:
-        raw = arrays["p_pv_kw"]
-        out["p_pv_kw"] = calibrate.apply_calibration(raw, pv_calibration)
-        ratio = (out["p_pv_kw"] / raw.where(raw > 0)).fillna(0.0)
-    for a in config.pv:
-        out[f"p_pv_{a.name}_kw"] = arrays[a.name] * ratio  # type: ignore[index]
-    if load_kw is not None:
-        out["p_load_kw"] = float(load_kw)
-    elif load_history_kw is not None:
-        calendar = load.FactoryCalendar.for_load(config)
-        risk, step = config.plan.peak_risk_quantile, index[1] - index[0]
-        if risk > 0.5:
-            with_paths = config.plan.peak_reserve_sizing == "scenarios"
-            point, q, *paths = load_uncertainty.forecast_load_with_quantiles(
-                load_history_kw, index[0], calendar, len(index), step, levels=(risk,),
-                scenarios=with_paths,
-            )
-            out["p_load_kw"] = point.to_numpy()
-            out[f"{LOAD_QUANTILE_PREFIX}{risk:g}"] = q[risk].to_numpy()
-            for name, path in (paths[0].items() if paths else ()):
-                out[f"{LOAD_SCENARIO_PREFIX}{name}"] = path.to_numpy()
-        else:
-            out["p_load_kw"] = load.forecast_load(
-                load_history_kw, index[0], calendar, len(index), step
-            ).to_numpy()
-    else:
-        raise InputError("a load forecast needs measured load history or a constant load")
-    return out
+    return model.solve(forecast, soc_frac, months, peak_so_far_kw,
+                       held_target_kw=held_target_kw)  # fmt: skip
 
 
 def calibrate_pv(

@@ -1,0 +1,96 @@
+"""The measured history the forecast needs, kept in memory as plan-slot means.
+
+Role: every control cycle adds its reading (load, PV, and the import the cycle leaves after
+its setpoint); a slot is closed once time has passed its end, and its mean import is then
+checked against the month's peak (``runtime.settle``). The forecast reads the closed slots'
+load and PV from here instead of the store, so a plan costs no database read. On start the
+history is rebuilt from the store's measurements (``from_rows``). Imports pandas and numpy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: What each slot keeps: mean load, PV and grid power (kW; import positive).
+COLUMNS = ("p_load_kw", "p_pv_kw", "p_grid_kw")
+
+
+class SlotHistory:
+    """Per plan slot, the means of the readings taken in it.
+
+    Parameters
+    ----------
+    step : pandas.Timedelta
+        The plan step.
+    keep : pandas.Timedelta
+        How far back closed slots are kept.
+    """
+
+    def __init__(self, step: pd.Timedelta, keep: pd.Timedelta) -> None:
+        self.step, self.keep = pd.Timedelta(step), pd.Timedelta(keep)
+        self._closed: dict[int, tuple[float, float, float]] = {}
+        self._open: int | None = None
+        self._sums = np.zeros(len(COLUMNS))
+        self._counts = np.zeros(len(COLUMNS))
+
+    def _slot(self, t: pd.Timestamp) -> int:
+        return int(pd.Timestamp(t).value // self.step.value)
+
+    def add(self, t: pd.Timestamp, p_load_kw: float, p_pv_kw: float, p_grid_kw: float) -> None:
+        """Add one reading taken at ``t`` (kW); a NaN value is not counted."""
+        slot = self._slot(t)
+        if self._open is not None and slot != self._open:
+            self._close()
+        self._open = slot
+        values = np.array([p_load_kw, p_pv_kw, p_grid_kw], dtype=float)
+        ok = np.isfinite(values)
+        self._sums[ok] += values[ok]
+        self._counts[ok] += 1
+
+    def _close(self) -> tuple[pd.Timestamp, float] | None:
+        """Close the open slot; its start and mean import (kW, >= 0) when it had readings."""
+        slot, self._open = self._open, None
+        sums, counts = self._sums, self._counts
+        self._sums, self._counts = np.zeros(len(COLUMNS)), np.zeros(len(COLUMNS))
+        if slot is None or not counts.any():
+            return None
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), math.nan)
+        self._closed[slot] = (float(means[0]), float(means[1]), float(means[2]))
+        oldest = slot - int(self.keep / self.step)
+        for k in [k for k in self._closed if k < oldest]:
+            del self._closed[k]
+        start = pd.Timestamp(slot * self.step.value, tz="UTC")
+        return start, max(float(means[2]), 0.0) if math.isfinite(means[2]) else 0.0
+
+    def close_before(self, now: pd.Timestamp) -> list[tuple[pd.Timestamp, float]]:
+        """Close the open slot when ``now`` lies past its end; returns ``(slot start, mean
+        import kW)`` of what was closed."""
+        if self._open is None or self._slot(now) <= self._open:
+            return []
+        done = self._close()
+        return [done] if done is not None else []
+
+    def series(self, column: str, since: pd.Timestamp | None = None) -> pd.Series:
+        """Closed slots' means of ``column`` (kW) by UTC slot start, from ``since`` on."""
+        i = COLUMNS.index(column)
+        first = -math.inf if since is None else self._slot(since)
+        slots = sorted(k for k in self._closed if k >= first)
+        index = pd.DatetimeIndex(np.asarray(slots, dtype=np.int64) * self.step.value, tz="UTC")
+        return pd.Series([self._closed[k][i] for k in slots], index=index, dtype=float)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Mapping[str, Any]], step: pd.Timedelta,
+                  keep: pd.Timedelta) -> SlotHistory:  # fmt: skip
+        """Rebuild from stored measurement rows (``time_ms`` and the ``COLUMNS``) in time
+        order; every slot is closed (the daemon was not running in between)."""
+        history = cls(step, keep)
+        for r in rows:
+            t = pd.Timestamp(int(r["time_ms"]), unit="ms", tz="UTC")
+            history.add(t, *(float("nan") if r[c] is None else float(r[c]) for c in COLUMNS))
+        history._close()
+        return history

@@ -12,9 +12,9 @@ import pytest
 
 from dispatch.__main__ import main
 from dispatch.daemon.clock import Clock
+from dispatch.daemon.history import SlotHistory
 from dispatch.daemon.logs import FailureLog, JournalFormatter
 from dispatch.daemon.notify import Notifier, notify_address, watchdog_interval_s
-from dispatch.daemon.history import SlotHistory
 from dispatch.daemon.state import billing_month_of
 from dispatch.types import DeviceError
 

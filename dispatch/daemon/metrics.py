@@ -2,8 +2,8 @@
 
 Role: name and update the gauges, counters and histograms that ``/metrics`` serves: control
 cycle time, solve time, plan status and age, SoC, powers, setpoint and its error, device faults,
-data ages, warm-up and input fallbacks, and the carbon ledger's month-to-date tonnes, net balance toward neutrality and
-target year. Imports prometheus_client and ``dispatch.types``.
+data ages, warm-up and input fallbacks, and the carbon ledger's month-to-date tonnes, net
+balance toward neutrality and target year. Imports prometheus_client and ``dispatch.types``.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from dispatch.daemon.prices import DayAheadPrices
 from dispatch.forecast.intraday import day_before
 from dispatch.sources import (
     ElectricityMapsCI,
+    HttpClient,
     OpenMeteoWeather,
     read_ci_csv,
     read_weather_csv,
@@ -57,7 +58,8 @@ class Answer:
         Values on the slots asked for; None: use the configured default (clear sky, the
         configured intensity).
     note : str
-        Where it came from (``"open_meteo, 1.2 h old"``, ``"fallback: clear sky (...)"``).
+        Where it came from (``"open_meteo, 1.2 h old"``, ``"fallback: clear sky (...)"``;
+        empty for a configured default).
     fallback : bool
         True when the configured source could not answer.
     """
@@ -83,22 +85,26 @@ class WeatherFeed:
         ``weather`` and the site's position.
     read : callable, optional
         Reads weather for ``[start, end)`` (pvlib columns) instead of the configured source.
+    client : HttpClient, optional
+        Timeouts and retries of the Open-Meteo client (tests shorten them).
     """
 
-    def __init__(self, config: SiteConfig, read: Reader | None = None) -> None:
+    def __init__(self, config: SiteConfig, read: Reader | None = None,
+                 client: HttpClient | None = None) -> None:  # fmt: skip
         w = config.weather
         self.config, self.source = config, w.source if read is None else "recorded"
         self.refresh = pd.Timedelta(minutes=w.refresh_min)
         self.max_age = pd.Timedelta(hours=w.max_age_h)
-        self.read = read or self._reader(config)
+        self.read = read or self._reader(config, client)
         self._last: tuple[pd.Timestamp, pd.DataFrame] | None = None
 
     @staticmethod
-    def _reader(config: SiteConfig) -> Reader | None:
+    def _reader(config: SiteConfig, client: HttpClient | None) -> Reader | None:
         w, step = config.weather, pd.Timedelta(minutes=config.plan.step_min)
         if w.source == "open_meteo":
             provider = OpenMeteoWeather(config.site.latitude_deg, config.site.longitude_deg,
-                                        base_url=w.open_meteo_url or OPEN_METEO_URL)  # fmt: skip
+                                        base_url=w.open_meteo_url or OPEN_METEO_URL,
+                                        client=client)  # fmt: skip
             return lambda start, end: provider.fetch(start, end, step)
         if w.source == "file":
             cache = MtimeCache(str(w.file_path), read_weather_csv)
@@ -108,13 +114,14 @@ class WeatherFeed:
     def __call__(self, index: pd.DatetimeIndex, now: pd.Timestamp) -> Answer:
         """Weather on ``index`` (which may start before ``now``, for the intra-day window)."""
         if self.read is None:
-            return Answer(None, "clear sky")
+            return Answer(None, "")  # clear sky is the configured source
         step = index[1] - index[0]
         fresh = self._last is not None and now - self._last[0] < self.refresh
         error = None
         if not fresh:
             try:
-                frame = _on_step(self.read(index[0], index[-1] + step), step)
+                # ask ``max_age`` beyond the horizon: a last good answer still covers it
+                frame = _on_step(self.read(index[0], index[-1] + step + self.max_age), step)
                 self._last = (now, frame)
             except DispatchError as exc:
                 error = str(exc)
@@ -122,8 +129,9 @@ class WeatherFeed:
             fetched, frame = self._last
             if index.isin(frame.index).all():
                 age_h = (now - fetched) / pd.Timedelta(hours=1)
-                note = f"{self.source}, {age_h:.1f} h old" + (f" ({error})" if error else "")
-                return Answer(frame.loc[index], note, fallback=error is not None)
+                note = f"{self.source}, {age_h:.1f} h old" + (f"; now failing: {error}"
+                                                               if error else "")  # fmt: skip
+                return Answer(frame.loc[index], note)
             error = error or f"{self.source} does not cover {index[0]} .. {index[-1]}"
         why = error or f"{self.source}: last good answer older than {self.max_age}"
         log.warning("weather: %s; PV from clear sky", why)

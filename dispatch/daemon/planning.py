@@ -78,9 +78,10 @@ def forecast_due(sv: Services, fs: ForecastState | None, now: dt.datetime) -> bo
 
 
 def make_forecast(sv: Services, st: SiteState, now: dt.datetime, load_kw: pd.Series,
-                  pv_kw: pd.Series) -> ForecastState:  # fmt: skip
-    """A complete forecast from ``now`` (runs where ``sv.solver`` runs). Never raises for
-    missing history (the warm-up says so); unusable day-ahead prices raise (``InputError``,
+                  pv_kw: pd.Series, load_now_kw: float | None = None) -> ForecastState:  # fmt: skip
+    """A complete forecast from ``now`` (runs where ``sv.solver`` runs) from the measured
+    load and PV per slot and the load measured now (kW). Never raises for missing history
+    (the warm-up says so); unusable day-ahead prices raise (``InputError``,
     ``SourceError``)."""
     cfg, ts = sv.config, pd.Timestamp(now)
     index = slot_index(sv, now, forecast_slots(sv))
@@ -91,7 +92,7 @@ def make_forecast(sv: Services, st: SiteState, now: dt.datetime, load_kw: pd.Ser
     sf = pipeline.site_forecast(
         cfg, index, weather=weather.frame, weather_note=weather.note, load_history_kw=load_kw,
         pv_history_kw=pv_kw, load_kw=cfg.forecast.load_kw, pv_calibration=sv.pv_fit,
-        errors=st.errors,
+        errors=st.errors, load_now_kw=load_now_kw,
     )  # fmt: skip
     keep = [c for c in sf.frame.columns if c in ("p_pv_kw", "p_load_kw")
             or c.startswith((LOAD_QUANTILE_PREFIX, LOAD_SCENARIO_PREFIX))]  # fmt: skip
@@ -110,12 +111,15 @@ def make_forecast(sv: Services, st: SiteState, now: dt.datetime, load_kw: pd.Ser
     return ForecastState(forecast, None, now, source, sf.warmup, fallbacks, ci.frame is not None)
 
 
-async def forecast_step(sv: Services, st: SiteState, now: dt.datetime) -> ForecastState:
-    """Make a forecast, store it and publish it."""
+async def forecast_step(sv: Services, st: SiteState, now: dt.datetime,
+                        snap: Snapshot | None = None) -> ForecastState:  # fmt: skip
+    """Make a forecast (from the history, and the reading ``snap`` while there is none),
+    store it and publish it."""
     since = pd.Timestamp(now) - pd.Timedelta(days=sv.config.forecast.history_days)
     load_kw = st.history.series("p_load_kw", since)
     pv_kw = st.history.series("p_pv_kw", since)
-    fs = await sv.solver(make_forecast, sv, st, now, load_kw, pv_kw)
+    load_now = snap.p_load_kw if snap is not None and snap.ok else None
+    fs = await sv.solver(make_forecast, sv, st, now, load_kw, pv_kw, load_now)
     try:
         f_id = await sv.storer(sv.store.write_forecast, fs.forecast, fs.issued_at, fs.source)
         fs = dataclasses.replace(fs, forecast_id=f_id)
@@ -180,14 +184,15 @@ def guard_target(sv: Services, st: SiteState, plan: Plan, now: dt.datetime,
     return max(so_far, planned)
 
 
-async def current_forecast(sv: Services, st: SiteState, now: dt.datetime) -> ForecastState:
+async def current_forecast(sv: Services, st: SiteState, now: dt.datetime,
+                           snap: Snapshot | None) -> ForecastState:  # fmt: skip
     """The forecast to plan on: a new one when due; the last good one when that fails and
     it still covers the horizon."""
     fs = st.forecast_state
     if not forecast_due(sv, fs, now):
         return fs  # type: ignore[return-value]
     try:
-        return await forecast_step(sv, st, now)
+        return await forecast_step(sv, st, now, snap)
     except DispatchError as exc:
         index = slot_index(sv, now, sv.config.plan.n_slots)
         if fs is None or window(fs.forecast, index) is None:
@@ -202,7 +207,7 @@ async def plan_job(sv: Services, st: SiteState) -> PlanState:
     now = sv.clock.now()
     await settle(sv, st, now)
     snap = await fresh_snapshot(sv, st, now)
-    fs = await current_forecast(sv, st, now)
+    fs = await current_forecast(sv, st, now, snap)
     forecast = window(fs.forecast, slot_index(sv, now, sv.config.plan.n_slots))
     if forecast is None:
         raise DispatchError("plan: no forecast covers the horizon")

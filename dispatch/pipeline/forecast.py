@@ -150,10 +150,13 @@ def _intraday(config: SiteConfig, frame: pd.DataFrame, history: pd.Series,
     return out, f"{note}, intra-day x{ratio:.2f}"
 
 
-def _warmup_level(history: pd.Series | None) -> tuple[float, str]:
-    """The recent mean load (kW) and why the history is not enough."""
+def _warmup_level(history: pd.Series | None, now_kw: float | None) -> tuple[float, str]:
+    """The recent mean load (kW) and why the history is not enough; with no history, the
+    load measured now (``now_kw``), else 0."""
     finite = history.dropna() if history is not None else pd.Series(dtype=float)
     if finite.empty:
+        if now_kw is not None and np.isfinite(now_kw):
+            return max(float(now_kw), 0.0), "warm-up: no load history yet, the load measured now"
         return 0.0, "warm-up: no measured load yet"
     span = finite.index[-1] - finite.index[0]
     recent = finite[finite.index > finite.index[-1] - LEVEL_WINDOW]
@@ -168,12 +171,13 @@ def load_forecast(
     index: pd.DatetimeIndex,
     history_kw: pd.Series | None = None,
     load_kw: float | None = None,
+    now_kw: float | None = None,
 ) -> tuple[pd.Series, str, str | None]:
     """The expected load on ``index`` (kW), what it is, and why it is a warm-up fallback.
 
     A constant ``load_kw`` when given; from ``history_kw`` (``dispatch.forecast.load``) once
     it spans ``WARMUP_HISTORY``; before that, the warm-up fallback: the mean of the last hour
-    measured (0 kW with nothing measured).
+    measured, or with no history the load measured now (``now_kw``), else 0 kW.
     """
     if load_kw is not None:
         return pd.Series(float(load_kw), index=index), f"load: constant {load_kw:g} kW", None
@@ -183,7 +187,7 @@ def load_forecast(
         point = load.forecast_load(finite, index[0], calendar, len(index), index[1] - index[0])
         days = (finite.index[-1] - finite.index[0]) / pd.Timedelta(days=1)
         return point.set_axis(index), f"load: history {days:.1f} d", None
-    level, why = _warmup_level(history_kw)
+    level, why = _warmup_level(history_kw, now_kw)
     return pd.Series(level, index=index), f"load: constant {level:.1f} kW ({why})", why
 
 
@@ -198,6 +202,7 @@ def site_forecast(
     load_kw: float | None = None,
     pv_calibration: calibrate.CalibrationFit | None = None,
     errors: ForecastErrors | None = None,
+    load_now_kw: float | None = None,
 ) -> SiteForecast:
     """PV, load and the load's margin on ``index`` (UTC slot starts from the issue slot).
 
@@ -221,11 +226,14 @@ def site_forecast(
         The controller's past errors; with ``plan.peak_risk_quantile`` above the median the
         frame carries ``p_load_kw@<level>`` (the load plus the net load's margin) and, with
         ``plan.peak_reserve_sizing = "scenarios"``, load paths ``p_load_kw#<n>``.
+    load_now_kw : float, optional
+        The load measured now (kW): the warm-up level while there is no load history.
     """
     pv_frame, pv_note = pv_forecast(config, index, weather, pv_history_kw, pv_calibration)
-    if weather_note and weather is not None:
+    if weather_note and config.forecast.pv_source == "weather":
         pv_note = f"{pv_note} ({weather_note})"
-    point, load_note, warmup = load_forecast(config, index, load_history_kw, load_kw)
+    point, load_note, warmup = load_forecast(config, index, load_history_kw, load_kw,
+                                             load_now_kw)  # fmt: skip
     frame = pv_frame.copy()
     frame["p_load_kw"] = point.to_numpy()
     plan = config.plan

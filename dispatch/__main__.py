@@ -23,11 +23,12 @@ from typing import Any
 import pandas as pd
 
 from dispatch import __version__, carbon_cli, daemon, pipeline, sources
-from dispatch.config import load_config
+from dispatch.config import SiteConfig, load_config
 from dispatch.daemon.files import read_calibration
+from dispatch.daemon.reproduce import replan
 from dispatch.devices.probe import format_probe, probe
 from dispatch.optimise import DispatchModel
-from dispatch.plan_io import read_plan_inputs, write_frame, write_plan
+from dispatch.plan_io import read_history_csv, read_plan_inputs, write_frame, write_plan
 from dispatch.store import Store
 from dispatch.types import ConfigError, DispatchError, InputError
 
@@ -43,8 +44,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """Solve one plan from an input CSV, write the plan CSV and print a JSON summary."""
+    """Solve one plan from an input CSV (or a stored plan's inputs), write the plan CSV and
+    print a JSON summary."""
     config = load_config(args.config)
+    if args.stored is not None:
+        return _replan(config, args.stored, args.out)
+    if args.inputs is None:
+        raise InputError("plan: give --inputs CSV, or --stored PLAN_ID to re-solve a stored plan")
     frame = read_plan_inputs(args.inputs, config)
     forecast = pipeline.complete_forecast(config, frame)
     model = DispatchModel(config, n_slots=len(frame))
@@ -52,6 +58,33 @@ def cmd_plan(args: argparse.Namespace) -> int:
     write_plan(plan, args.out)
     summary = plan.summary() | {"currency": config.tariff.currency, "out": str(args.out)}
     print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _replan(config: SiteConfig, plan_id: int, out: str) -> int:
+    """Solve stored plan ``plan_id`` again from its stored inputs; print how it compares."""
+    with Store.from_config(config, daemon.state_dir()) as store:
+        done = replan(config, store, plan_id)
+    write_plan(done.again, out)
+    summary = done.again.summary() | {
+        "plan_id": plan_id, "stored_objective": done.stored.objective,
+        "max_battery_diff_kw": done.max_diff_kw, "currency": config.tariff.currency,
+        "out": str(out),
+    }  # fmt: skip
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_import_history(args: argparse.Namespace) -> int:
+    """Store metered load (and PV, grid) history for the daemon's first forecasts."""
+    config = load_config(args.config)
+    frame = read_history_csv(args.csv, config)
+    with Store.from_config(config, daemon.state_dir()) as store:
+        n = store.import_history(frame)
+    days = (frame.index[-1] - frame.index[0]) / pd.Timedelta(days=1) if n else 0.0
+    print(json.dumps({"rows": n, "from": frame.index[0].isoformat(),
+                      "to": frame.index[-1].isoformat(), "days": round(days, 2),
+                      "columns": list(frame.columns), "store": str(store.path)}))  # fmt: skip
     return 0
 
 
@@ -186,6 +219,8 @@ def cmd_sim_device(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     cmd = [sys.executable, "-m", "sim.server", "--config", args.config, "--host", args.host,
            "--port", str(args.port), "--speed", str(args.speed)]  # fmt: skip
+    if args.start:
+        cmd += ["--start", _aware_time(args.start, "--start").isoformat()]
     child = subprocess.Popen(cmd)
     previous = signal.signal(signal.SIGTERM, lambda sig, _frame: child.send_signal(sig))
     try:
@@ -240,7 +275,7 @@ def _add_sim_commands(sub: Any) -> None:
 
 
 def _add_daemon_commands(sub: Any) -> None:
-    """The ``run``, ``probe``, ``export`` and ``sim-device`` sub-commands."""
+    """The ``run``, ``import-history``, ``probe``, ``export`` and ``sim-device`` sub-commands."""
     run = sub.add_parser("run", help="run the dispatch daemon in the foreground")
     run.add_argument("--config", required=True, help="site configuration (TOML)")
     run.add_argument("--verbose", "-v", action="store_true", help="debug logging")
@@ -248,6 +283,17 @@ def _add_daemon_commands(sub: Any) -> None:
                      help="clock seconds per real second (> 1 only against a simulator)")
     run.add_argument("--clock-start", help="clock time at start, ISO 8601 with offset")
     run.set_defaults(func=cmd_run)
+
+    ih = sub.add_parser(
+        "import-history", help="store metered load history for the daemon's first forecasts",
+        description="CSV: time (ISO 8601 with offset, period start), p_load_kw, and "
+        "optionally p_pv_kw and p_grid_kw (kW means per period, at a step that divides the "
+        "plan step). Checked like `plan` inputs (gaps, duplicates, order, NaN, W for kW); "
+        "refused when the store already holds readings inside its period.",
+    )  # fmt: skip
+    ih.add_argument("--config", required=True, help="site configuration (TOML); its [store]")
+    ih.add_argument("--csv", required=True, help="the metered history")
+    ih.set_defaults(func=cmd_import_history)
 
     pr = sub.add_parser("probe", help="read every configured device once and list its values")
     pr.add_argument("--config", required=True, help="site configuration (TOML)")
@@ -266,6 +312,7 @@ def _add_daemon_commands(sub: Any) -> None:
     sd.add_argument("--host", default="127.0.0.1")
     sd.add_argument("--port", type=int, default=5020)
     sd.add_argument("--speed", type=float, default=1.0, help="plant seconds per real second")
+    sd.add_argument("--start", help="plant time at start, ISO 8601 with offset (default now)")
     sd.set_defaults(func=cmd_sim_device)
 
 
@@ -291,7 +338,10 @@ def parser() -> argparse.ArgumentParser:
         "plan step; the rows make the horizon.",
     )
     plan.add_argument("--config", required=True, help="site configuration (TOML)")
-    plan.add_argument("--inputs", required=True, help="per-slot input CSV")
+    plan.add_argument("--inputs", help="per-slot input CSV")
+    plan.add_argument("--stored", type=int, metavar="PLAN_ID",
+                      help="instead of --inputs: solve the daemon's stored plan PLAN_ID again "
+                      "from its stored inputs and forecast, and say how it compares")
     plan.add_argument("--out", required=True, help="where to write the plan CSV")
     plan.add_argument(
         "--soc-frac",

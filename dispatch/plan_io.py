@@ -1,4 +1,5 @@
-"""Read the per-slot input CSV of ``dispatch plan`` and write plan CSVs.
+"""Read the per-slot input CSV of ``dispatch plan`` and the metered history of ``dispatch
+import-history``, and write plan CSVs.
 
 Role: file I/O for plans, with checks that turn bad CSVs into ``InputError`` naming the file,
 row, column and what is wrong (missing columns, bad or offset-less times, gaps, duplicates,
@@ -85,6 +86,58 @@ def _check_range(
         )
 
 
+def _read_raw(path: str | Path, required: tuple[str, ...]) -> pd.DataFrame:
+    """The CSV as text columns, stripped, with ``time`` and ``required`` present."""
+    where = str(path)
+    try:
+        raw = pd.read_csv(path, dtype=str, skipinitialspace=True)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{where}: cannot read the CSV: {exc}") from None
+    raw.columns = [c.strip().lstrip("\ufeff") for c in raw.columns]
+    missing = [c for c in ("time", *required) if c not in raw.columns]
+    if missing:
+        raise InputError(f"{where}: missing column(s) {missing}; have {list(raw.columns)}")
+    return raw
+
+
+def read_history_csv(path: str | Path, config: SiteConfig) -> pd.DataFrame:
+    """Read and check a CSV of metered history for ``dispatch import-history``.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV with ``time`` (ISO 8601 with offset, period start), ``p_load_kw`` and optionally
+        ``p_pv_kw`` and ``p_grid_kw`` (kW, means over each period), at a fixed step that
+        divides ``plan.step_min``.
+    config : SiteConfig
+        The expected step and plausible magnitudes.
+
+    Raises
+    ------
+    InputError
+        Naming the file, row and column of the first problem (as ``read_plan_inputs``).
+    """
+    where = str(path)
+    raw = _read_raw(path, ("p_load_kw",))
+    known = ("time", "p_load_kw", "p_pv_kw", "p_grid_kw")
+    unknown = [c for c in raw.columns if c not in known]
+    if unknown:
+        raise InputError(f"{where}: unknown column(s) {unknown}; allowed {list(known)}")
+    frame = raw.drop(columns="time")
+    frame.index = _parse_times(raw["time"], where)
+    step = check_time_index(frame.index, where)
+    plan_step = pd.Timedelta(minutes=config.plan.step_min)
+    if step > plan_step or plan_step % step:
+        raise InputError(f"{where}: the rows are {step} apart; it must divide plan.step_min = "
+                         f"{config.plan.step_min} min")  # fmt: skip
+    _check_numbers(frame, where)
+    _check_magnitudes(frame, config, where)
+    if "p_grid_kw" in frame:
+        limit = 10.0 * (config.grid.import_max_kw + config.pv_dc_kwp)
+        _check_range(frame, "p_grid_kw", -limit, limit, "kW (is it in W?)", where)
+    return frame
+
+
 def read_plan_inputs(path: str | Path, config: SiteConfig) -> pd.DataFrame:
     """Read and check a plan input CSV.
 
@@ -110,14 +163,7 @@ def read_plan_inputs(path: str | Path, config: SiteConfig) -> pd.DataFrame:
         Naming the file, row and column of the first problem.
     """
     where = str(path)
-    try:
-        raw = pd.read_csv(path, dtype=str, skipinitialspace=True)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{where}: cannot read the CSV: {exc}") from None
-    raw.columns = [c.strip().lstrip("\ufeff") for c in raw.columns]
-    missing = [c for c in ("time", *REQUIRED) if c not in raw.columns]
-    if missing:
-        raise InputError(f"{where}: missing column(s) {missing}; have {list(raw.columns)}")
+    raw = _read_raw(path, REQUIRED)
     detail = [c for c in raw.columns if _PV_DETAIL.match(c) and c != "p_pv_kw"]
     raw = raw.drop(columns=detail)  # per-array PV from `dispatch forecast`: shown, not planned
     known = ("time", *REQUIRED, *OPTIONAL)

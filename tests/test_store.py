@@ -91,7 +91,7 @@ def test_record_cycle_writes_measurement_setpoint_and_events(store: Store):
     assert row == {"id": 1, "time_ms": 1782864000000, "p_batt_kw": -120.5, "reason": sp.reason,
                    "revert_timeout_s": 300.0, "default_mode": 0, "plan_id": plan_id,
                    "readback_p_batt_kw": -120.0, "write_ok": 1,
-                   "peak_target_kw": None}  # fmt: skip
+                   "peak_target_kw": None, "measurement_id": 1}  # fmt: skip
     events = store.rows("events")
     assert [(e["level"], e["kind"], e["device"]) for e in events] == [
         ("warning", "fallback", None), ("error", "fault", "pcs")

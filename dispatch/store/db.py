@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from dispatch.config import SiteConfig
 from dispatch.store import codec, housekeeping
 from dispatch.store.codec import DemandPeak
@@ -181,7 +183,7 @@ class Store(LedgerTables):
         e_rows = [codec.event_row(time, *e) for e in events]
         with self.transaction("record cycle") as conn:
             m_id = self._insert(conn, "measurements", m_row)
-            s_id = self._insert(conn, "setpoints", s_row)
+            s_id = self._insert(conn, "setpoints", s_row | {"measurement_id": m_id})
             for row in e_rows:
                 self._insert(conn, "events", row)
         return m_id, s_id
@@ -191,6 +193,38 @@ class Store(LedgerTables):
         row = codec.snapshot_row(snapshot)
         with self.transaction() as conn:
             return self._insert(conn, "measurements", row)
+
+    def import_history(self, frame: pd.DataFrame) -> int:
+        """Store metered history (``p_load_kw`` and optionally ``p_pv_kw``, ``p_grid_kw``, kW,
+        by UTC period start) as measurements marked ``import_history`` in their values, with
+        the battery power and SoC unknown (NaN: the carbon ledger does not book them); returns
+        the rows written.
+
+        Raises
+        ------
+        StoreError
+            When the store already holds measurements inside the imported period (nothing is
+            written: imported history never mixes with the daemon's own).
+        """
+        if frame.empty:
+            return 0
+        index = pd.DatetimeIndex(frame.index)
+        first, last = codec.index_ms(index[[0, -1]])
+        clash = self._read("read measurements", "SELECT min(time_ms) FROM measurements WHERE "
+                           "time_ms >= ? AND time_ms <= ?", (first, last))[0][0]  # fmt: skip
+        if clash is not None:
+            raise StoreError(
+                f"{self.path}: measurements: the store already holds readings from "
+                f"{codec.from_ms(clash).isoformat()}, inside the imported period "
+                f"{index[0].isoformat()} .. {index[-1].isoformat()}; import only history "
+                "before the daemon's own"
+            )
+        rows = [codec.snapshot_row(s) for s in codec.imported_snapshots(frame)]
+        cols = list(rows[0])
+        sql = f"INSERT INTO measurements ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        with self.transaction("import history") as conn:
+            conn.executemany(sql, [tuple(r[c] for c in cols) for r in rows])
+        return len(rows)
 
     def write_setpoint(
         self,

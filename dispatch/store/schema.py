@@ -98,6 +98,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # v7: what a plan was solved from, and the peak target each setpoint held
         "ALTER TABLE plans ADD COLUMN inputs_json TEXT",
         "ALTER TABLE setpoints ADD COLUMN peak_target_kw REAL",
+        "ALTER TABLE setpoints ADD COLUMN measurement_id INTEGER",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,21 +1,21 @@
-"""Year-long backtest of the German factory 2018: strategies, savings and replay speed.
+"""Year-long backtest of a factory scenario: strategies, savings and replay speed.
 
 Prints, for the scenario (default ``configs/scenarios/germany-factory-2018.toml``):
 
 - each strategy's bill, its saving against no battery, and the share of the
-  perfect-foresight saving it captures: the self-consumption and peak-shaving rules, the
-  receding-horizon optimiser with naive point forecasts and no guard, with our model's point
-  forecasts and the live guard (``point_guard``), our controller (``receding_robust``: the
-  same plus the peak reserve from its own past errors and, where the config sets one, the
-  reserve on days off) and with perfect forecasts;
-  forecasts use only data before each step, and prices and intensity only what is published
-  (``sim.foresight``), except in the replay with perfect forecasts;
+  perfect-foresight saving it captures: the self-consumption and peak-shaving rules, the bare
+  receding-horizon optimiser with naive point forecasts (no guard, no reserve), **our
+  controller** (``receding_robust``: the daemon's own jobs replayed on a simulated clock with
+  the plant behind the device interface, ``sim.replay``; its settings are the site config's)
+  and the bare optimiser with perfect forecasts; every replay but the last sees prices and
+  intensity only as published;
 - the bill of every billing month per strategy, the months where our controller pays more
   than the peak-shaving rule, and our controller's peak target, realised peak and the slot
   that set it per month;
-- the wall time of the receding-horizon replay with a plan every step, the time of the same
-  number of solves of the same LPs (recorded during the replay) by one persistent highspy model
-  per billing-month layout, hot-started each step (bench/reference_lp.py), and the ratio.
+- the wall time of our controller's replay (a plan every step through the daemon's plan job,
+  forecast included, and a control cycle every step), the time of the same LPs (recorded
+  during the replay) solved by one persistent, hot-started highspy model per billing-month
+  layout (bench/reference_lp.py), and the ratio.
 
 Run: ``python -m bench.bench_backtest [--days N] [--scenario S]`` (needs ../shared/data).
 """
@@ -29,11 +29,12 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench import reference_lp as ref
 from dispatch.optimise.outcome import SlotInputs
-from sim import backtest, forecasters
+from sim import backtest, forecasters, replay
 from sim.foresight import Foresight
 from sim.kpis import TOTAL, kpi_table
 from sim.scenario import Scenario, load_scenario, shared_data_dir
@@ -42,20 +43,22 @@ STACK = ("highspy", "cvxpy", "numpy", "pandas", "scipy")
 DEFAULT = Path(__file__).resolve().parents[1] / "configs/scenarios/germany-factory-2018.toml"
 
 
-def reference_seconds(scenario: Scenario, windows: list[SlotInputs]) -> float:
-    """Time to solve every recorded window with hot-started persistent highspy models."""
-    site = ref.site_from_config(scenario.config)
-    terminal = scenario.config.plan.terminal_soc
+def reference_seconds(scenario: Scenario, solved: list[tuple[SlotInputs, np.ndarray]]) -> float:
+    """Time to solve every recorded LP (inputs and per-slot reserve) with hot-started
+    persistent highspy models, one per billing-month layout."""
+    config = replay.replay_config(scenario.config)
+    site = ref.site_from_config(config)
+    terminal = config.plan.terminal_soc
     models: dict[tuple[str, ...], ref.HotReference] = {}
     total = 0.0
-    for w in windows:
-        soc0 = w.energy_start_kwh / scenario.config.battery.energy_kwh
+    for w, reserve in solved:
+        soc0 = w.energy_start_kwh / config.battery.energy_kwh
         inst = ref.Instance(
             dt_h=w.dt_h, pv_kw=w.pv_kw, load_kw=w.load_kw, price_import=w.price_import_per_kwh,
             price_export=w.price_export_per_kwh, ci_g_per_kwh=w.ci_g_per_kwh,
             month=w.billing_month, peak_kw=dict(w.peak_so_far_kw), soc0_frac=soc0,
-            terminal_frac=min(soc0, scenario.config.battery.soc_max_frac)
-            if terminal == "at_least_start" else 0.0,
+            terminal_frac=min(soc0, config.battery.soc_max_frac)
+            if terminal == "at_least_start" else 0.0, reserve_kwh=reserve,
         )  # fmt: skip
         key = tuple(w.billing_month)
         if key not in models:  # a new month layout: new matrix; its first solve is not timed
@@ -85,27 +88,28 @@ def with_plan(scenario: Scenario, **settings: object) -> Scenario:
     return dataclasses.replace(scenario, config=scenario.config.model_copy(update={"plan": plan}))
 
 
-def strategies(sc: Scenario, windows: list[SlotInputs]) -> list[backtest.Outcome]:
-    """The compared strategies; ``windows`` collects the perfect-forecast replay's LPs."""
-    # no peak reserve and no reserve on days off: the reference's LP
+def strategies(sc: Scenario) -> tuple[list[backtest.Outcome], replay.DaemonRun]:
+    """The compared strategies, and our controller's run (its recorded solves)."""
+    # the bare optimiser: no peak reserve and no reserve on days off
     plain = with_plan(sc, peak_risk_quantile=0.5, day_off_reserve_frac=None)
 
-    def run(scenario: Scenario, name: str, **kw: object) -> backtest.Outcome:
+    def timed(name: str, run):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
-        out = backtest.replay(scenario, backtest.optimiser(scenario.config, **kw), name)
+        out = run()
         print(f"  {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
         return out
 
     known = Foresight.of(sc, sc.config.plan.n_slots)  # prices and intensity as published
+    naive = backtest.optimiser(plain.config, forecasters.persistence, foresight=known)
+    ours, run = timed(replay.NAME, lambda: replay.daemon_replay(sc))
+    perfect = backtest.optimiser(plain.config, forecasters.perfect)
     return [
         backtest.self_consumption(sc),
         backtest.peak_shaving(sc),
-        run(plain, "naive_no_guard", forecaster=forecasters.persistence, foresight=known),
-        run(plain, "point_guard", forecaster=forecasters.load_forecaster(sc.config), guard=True,
-            foresight=known),
-        backtest.robust(sc),
-        run(plain, "receding_perfect", forecaster=forecasters.perfect, record=windows),
-    ]
+        timed("naive_no_guard", lambda: backtest.replay(plain, naive, "naive_no_guard")),
+        ours,
+        timed("receding_perfect", lambda: backtest.replay(plain, perfect, "receding_perfect")),
+    ], run
 
 
 def monthly_bills(outcomes: list[backtest.Outcome], sc: Scenario) -> pd.DataFrame:
@@ -136,8 +140,7 @@ def main() -> None:
     print(f"independent sparse LP of the same year (highspy IPM): {check:,.3f}; ours "
           f"{bound.costs.total:,.3f}; relative difference "
           f"{abs(check - bound.costs.total) / abs(check):.2e}", flush=True)  # fmt: skip
-    windows: list[SlotInputs] = []
-    runs = strategies(sc, windows)
+    runs, ours = strategies(sc)
     rows = []
     for out in (base, *runs, bound):
         saving = base.costs.total - out.costs.total
@@ -150,8 +153,8 @@ def main() -> None:
     risk = sc.config.plan.peak_risk_quantile
     with pd.option_context("display.width", 160, "display.float_format", "{:,.3f}".format):
         print(f"{sc.name}: {len(sc.data)} slots, currency {sc.config.tariff.currency}; "
-              f"receding_robust = our controller (load model, peak reserve at quantile "
-              f"{risk:g}, live guard); point_guard = the same with point forecasts only")
+              f"receding_robust = our controller (the daemon's jobs: its forecasts, peak "
+              f"reserve at quantile {risk:g}, live guard)")
         print(table.to_string(index=False))
         bills = monthly_bills([base, *runs, bound], sc)
         print("\nbill per billing month")
@@ -159,17 +162,19 @@ def main() -> None:
         worse = bills.index[bills["receding_robust"] > bills["peak_shaving_0.9"]].tolist()
         print(f"months where our controller's bill exceeds the peak-shaving rule's: "
               f"{worse or 'none'}")
-        peaks = kpi_table([runs[-2]], sc.config)
+        peaks = kpi_table([runs[3]], sc.config)
         print("\nour controller's demand peaks by billing month")
         print(peaks[["month", "peak_target_kw", "peak_import_kw", "peak_time"]].to_string(
             index=False))
-    replay_s = runs[-1].wall_s
-    ref_s = reference_seconds(sc, windows)
-    print(f"receding replay with a plan every step: {replay_s:.1f} s for {len(windows)} plans")
-    print(f"reference (persistent highspy, hot-started, solves only): {ref_s:.1f} s")
+    replay_s = runs[3].wall_s
+    solved = ours.model.solved
+    ref_s = reference_seconds(sc, solved)
+    print(f"our controller's replay (the daemon's plan job and control cycle every step): "
+          f"{replay_s:.1f} s for {len(solved)} plans")
+    print(f"reference (the same LPs, persistent highspy, hot-started, solves only): {ref_s:.1f} s")
     print(f"ratio ours / reference: {replay_s / ref_s:.2f}")
-    print(f"per plan: ours {1e3 * replay_s / len(windows):.2f} ms, "
-          f"reference {1e3 * ref_s / len(windows):.2f} ms")  # fmt: skip
+    print(f"per plan: ours {1e3 * replay_s / len(solved):.2f} ms, "
+          f"reference {1e3 * ref_s / len(solved):.2f} ms")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ class Instance:
     peak_kw: dict[str, float]
     soc0_frac: float
     terminal_frac: float
+    reserve_kwh: np.ndarray | None = None  # per-slot soft floor; else the site's reserve
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def bounds_and_costs(site: Site, inst: Instance, months: list[str]) -> Lp:
             dyn,
             np.full(T, site.soc_min_frac * E),
             np.full(T, -INF),
-            np.full(T, site.reserve_frac * E),
+            np.full(T, site.reserve_frac * E) if inst.reserve_kwh is None else inst.reserve_kwh,
             [inst.terminal_frac * E],
             np.full(T, -INF),
         ]

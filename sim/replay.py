@@ -67,14 +67,15 @@ class SimClock:
 
 
 class RecordingModel(DispatchModel):
-    """``DispatchModel`` that keeps every solve's inputs (for the bench's reference LPs)."""
+    """``DispatchModel`` that keeps every solve's inputs and per-slot reserve (kWh), for the
+    bench's reference LPs."""
 
     def __init__(self, config: SiteConfig) -> None:
         super().__init__(config)
-        self.solved: list[SlotInputs] = []
+        self.solved: list[tuple[SlotInputs, np.ndarray]] = []
 
     def solve_inputs(self, x: SlotInputs, caps: dict[str, np.ndarray] | None = None) -> Plan:
-        self.solved.append(x)
+        self.solved.append((x, self.reserve_kwh(x)[0]))
         return super().solve_inputs(x, caps)
 
 

@@ -14,7 +14,8 @@ calls ``plan_job``; a replay calls it on its simulated clock. It
    guard's target in force (``PlanInputs``, stored with the plan), and publishes the plan
    with the month's peak target for the guard. In warm-up (too little measured load for a
    forecast) no target comes from the plan: the guard holds the month's measured peak, or
-   only the import cap while there is none.
+   only the import cap while there is none, and the plan may not import above the larger of
+   that peak and the net load measured now (``warmup_cap_kw``).
 
 Imports ``pipeline``, ``types`` and this package (never ``core``).
 """
@@ -184,6 +185,15 @@ def guard_target(sv: Services, st: SiteState, plan: Plan, now: dt.datetime,
     return max(so_far, planned)
 
 
+def warmup_cap_kw(peak_so_far_kw: float, snap: Snapshot | None) -> float | None:
+    """In warm-up the plan may not import above the larger of the month's peak so far and
+    the net load measured now (kW): a plan on a fallback forecast must not raise the month's
+    peak by charging. None when neither is known."""
+    net = snap.p_grid_kw + snap.p_batt_kw if snap is not None and snap.ok else math.nan
+    known = [v for v in (peak_so_far_kw, net) if math.isfinite(v) and v > 0]
+    return max(known) if known else None
+
+
 async def current_forecast(sv: Services, st: SiteState, now: dt.datetime,
                            snap: Snapshot | None) -> ForecastState:  # fmt: skip
     """The forecast to plan on: a new one when due; the last good one when that fails and
@@ -218,8 +228,9 @@ async def plan_job(sv: Services, st: SiteState) -> PlanState:
     peaks = {month: month_peak_kw(sv, st, month)}
     months = set(forecast.index.tz_convert(sv.config.billing_timezone).strftime("%Y-%m"))
     held = {m: v for m, v in st.held_target_kw.items() if m in months}
-    plan = await sv.solver(pipeline.plan, st.model, forecast, soc, peaks, held)
-    inputs = PlanInputs(fs.forecast_id, soc, peaks, held)
+    cap = warmup_cap_kw(peaks[month], snap) if fs.warmup is not None else None
+    plan = await sv.solver(pipeline.plan, st.model, forecast, soc, peaks, held, cap)
+    inputs = PlanInputs(fs.forecast_id, soc, peaks, held, cap)
     issued = sv.clock.now()
     try:
         record = inputs.as_dict() | {"warmup": fs.warmup}

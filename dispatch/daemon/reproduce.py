@@ -67,7 +67,7 @@ def replan(config: SiteConfig, store: Store, plan_id: int,
         raise InputError(f"plan {plan_id}: its forecast {inputs.forecast_id} does not cover it")
     model = model or DispatchModel(config, n_slots=len(index))
     again = pipeline.plan(model, forecast, inputs.soc_frac, inputs.peak_so_far_kw,
-                          inputs.held_target_kw)  # fmt: skip
+                          inputs.held_target_kw, inputs.import_cap_kw)  # fmt: skip
     return Replanned(plan_id, stored, again)
 
 

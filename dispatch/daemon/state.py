@@ -76,12 +76,15 @@ class PlanInputs:
         Measured state of charge (None: ``battery.soc_initial_frac``).
     peak_so_far_kw, held_target_kw : dict of str to float
         Per billing month, the peak so far and the guard's target in force (kW).
+    import_cap_kw : float or None
+        The warm-up's cap on the planned import (kW), None outside warm-up.
     """
 
     forecast_id: int | None
     soc_frac: float | None
     peak_so_far_kw: dict[str, float]
     held_target_kw: dict[str, float]
+    import_cap_kw: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields (the store keeps them with the plan)."""
@@ -91,9 +94,11 @@ class PlanInputs:
     def from_dict(cls, doc: Mapping[str, Any]) -> PlanInputs:
         """The inverse of ``as_dict``."""
         soc = doc.get("soc_frac")
+        cap = doc.get("import_cap_kw")
         return cls(doc.get("forecast_id"), None if soc is None else float(soc),
                    {str(k): float(v) for k, v in dict(doc.get("peak_so_far_kw", {})).items()},
-                   {str(k): float(v) for k, v in dict(doc.get("held_target_kw", {})).items()})
+                   {str(k): float(v) for k, v in dict(doc.get("held_target_kw", {})).items()},
+                   None if cap is None else float(cap))
 
 
 @dataclass(frozen=True)

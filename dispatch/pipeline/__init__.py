@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from dispatch import carbon, tariff
@@ -101,6 +102,7 @@ def plan(
     soc_frac: float | None = None,
     peak_so_far_kw: Mapping[str, float] | float = 0.0,
     held_target_kw: Mapping[str, float] | None = None,
+    import_cap_kw: float | None = None,
 ) -> Plan:
     """Solve one step with billing months from the tariff calendar.
 
@@ -118,9 +120,14 @@ def plan(
     held_target_kw : mapping, optional
         The peak target the live guard holds per billing month (kW), the plan in force's;
         the peak reserve is sized on it.
+    import_cap_kw : float, optional
+        A (soft) cap on the planned import below ``grid.import_max_kw`` (kW), every slot.
     """
     months = tariff.billing_month(model.config, forecast.index).to_numpy()
-    return model.solve(forecast, soc_frac, months, peak_so_far_kw,
+    caps = None
+    if import_cap_kw is not None:
+        caps = {"import_cap_kw": np.full(len(forecast.index), float(import_cap_kw))}
+    return model.solve(forecast, soc_frac, months, peak_so_far_kw, caps,
                        held_target_kw=held_target_kw)  # fmt: skip
 
 

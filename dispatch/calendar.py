@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Self
 
 import holidays
@@ -105,6 +105,8 @@ class FactoryCalendar:
     shutdowns: tuple[DateRange, ...] = ()
     makeup_workdays: tuple[dt.date, ...] = ()
     extra_holidays: tuple[dt.date, ...] = ()
+    _years: dict[int, frozenset[dt.date]] = field(default_factory=dict, init=False, repr=False,
+                                                  compare=False)  # fmt: skip
 
     def __post_init__(self) -> None:
         try:
@@ -171,16 +173,20 @@ class FactoryCalendar:
         """
         if self.country is None:
             return set()
-        try:
-            found = holidays.country_holidays(
-                self.country, subdiv=self.subdivision, years=sorted(set(years))
-            )
-        except NotImplementedError as exc:
-            raise InputError(
-                f"calendar: no public holidays for country={self.country!r}, "
-                f"subdivision={self.subdivision!r}: {exc}"
-            ) from exc
-        return set(found.keys())
+        wanted = set(years)
+        new = sorted(wanted - self._years.keys())
+        if new or not wanted:
+            try:
+                found = holidays.country_holidays(self.country, subdiv=self.subdivision,
+                                                  years=new)  # fmt: skip
+            except NotImplementedError as exc:
+                raise InputError(
+                    f"calendar: no public holidays for country={self.country!r}, "
+                    f"subdivision={self.subdivision!r}: {exc}"
+                ) from exc
+            for year in new:  # kept per year: a calendar asks for the same years again
+                self._years[year] = frozenset(d for d in found if d.year == year)
+        return set().union(*(self._years[y] for y in wanted))
 
     def day_types(self, dates: Sequence[dt.date] | pd.DatetimeIndex) -> np.ndarray:
         """Day-type code of each site-local date (index into ``DAY_TYPE_NAMES``).

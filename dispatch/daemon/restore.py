@@ -16,7 +16,6 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from dispatch.calendar import FactoryCalendar
 from dispatch.control import ControlLimits
 from dispatch.daemon.history import SlotHistory
 from dispatch.daemon.planning import month_targets
@@ -36,7 +35,7 @@ def error_book(sv: Services, now: dt.datetime, history: SlotHistory) -> Forecast
     if cfg.plan.peak_risk_quantile <= 0.5:
         return None
     step = pd.Timedelta(minutes=cfg.plan.step_min)
-    errors = ForecastErrors(FactoryCalendar.for_load(cfg), step, cfg.plan.peak_risk_quantile)
+    errors = ForecastErrors(sv.calendar, step, cfg.plan.peak_risk_quantile)
     first = sv.store.first_time("measurements")
     if first is None:
         return errors

@@ -18,10 +18,12 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol, TypeVar
 
 import pandas as pd
 
+from dispatch.calendar import FactoryCalendar
 from dispatch.config import SiteConfig
 from dispatch.control import ControlLimits
 from dispatch.daemon.feeds import Feeds
@@ -94,6 +96,11 @@ class Services:
     storer: Runner = inline
     pv_fit: CalibrationFit | None = None
     device_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @cached_property
+    def calendar(self) -> FactoryCalendar:
+        """The load forecast's factory calendar (built once: it caches its holidays)."""
+        return FactoryCalendar.for_load(self.config)
 
 
 @dataclass

@@ -172,18 +172,21 @@ def load_forecast(
     history_kw: pd.Series | None = None,
     load_kw: float | None = None,
     now_kw: float | None = None,
+    calendar: load.FactoryCalendar | None = None,
 ) -> tuple[pd.Series, str, str | None]:
     """The expected load on ``index`` (kW), what it is, and why it is a warm-up fallback.
 
     A constant ``load_kw`` when given; from ``history_kw`` (``dispatch.forecast.load``) once
     it spans ``WARMUP_HISTORY``; before that, the warm-up fallback: the mean of the last hour
     measured, or with no history the load measured now (``now_kw``), else 0 kW.
+    ``calendar`` is the site's load calendar (``FactoryCalendar.for_load``) when the caller
+    keeps one.
     """
     if load_kw is not None:
         return pd.Series(float(load_kw), index=index), f"load: constant {load_kw:g} kW", None
     finite = history_kw.dropna() if history_kw is not None else pd.Series(dtype=float)
     if len(finite) and finite.index[-1] - finite.index[0] >= WARMUP_HISTORY - (index[1] - index[0]):
-        calendar = load.FactoryCalendar.for_load(config)
+        calendar = calendar or load.FactoryCalendar.for_load(config)
         point = load.forecast_load(finite, index[0], calendar, len(index), index[1] - index[0])
         days = (finite.index[-1] - finite.index[0]) / pd.Timedelta(days=1)
         return point.set_axis(index), f"load: history {days:.1f} d", None
@@ -203,6 +206,7 @@ def site_forecast(
     pv_calibration: calibrate.CalibrationFit | None = None,
     errors: ForecastErrors | None = None,
     load_now_kw: float | None = None,
+    calendar: load.FactoryCalendar | None = None,
 ) -> SiteForecast:
     """PV, load and the load's margin on ``index`` (UTC slot starts from the issue slot).
 
@@ -228,12 +232,14 @@ def site_forecast(
         ``plan.peak_reserve_sizing = "scenarios"``, load paths ``p_load_kw#<n>``.
     load_now_kw : float, optional
         The load measured now (kW): the warm-up level while there is no load history.
+    calendar : FactoryCalendar, optional
+        The site's load calendar, when the caller keeps one.
     """
     pv_frame, pv_note = pv_forecast(config, index, weather, pv_history_kw, pv_calibration)
     if weather_note and config.forecast.pv_source == "weather":
         pv_note = f"{pv_note} ({weather_note})"
     point, load_note, warmup = load_forecast(config, index, load_history_kw, load_kw,
-                                             load_now_kw)  # fmt: skip
+                                             load_now_kw, calendar)  # fmt: skip
     frame = pv_frame.copy()
     frame["p_load_kw"] = point.to_numpy()
     plan = config.plan

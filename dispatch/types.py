@@ -245,6 +245,10 @@ PLAN_COLUMNS = (
 )
 
 
+#: Row groups that are equalities (always active; their duals are prices, not limits).
+EQUALITY_ROWS = ("power_balance", "energy_first", "energy_dynamics")
+
+
 @dataclass(frozen=True)
 class Plan:
     """A battery schedule over one horizon and what it costs.
@@ -275,6 +279,11 @@ class Plan:
         The solver's objective value, including penalties for soft limits (currency).
     soft_violation_kwh : dict of str to float
         Energy by which each soft limit was exceeded (all zero in a clean plan).
+    duals : dict of str to numpy.ndarray
+        Per named row group of the program (``dispatch.optimise.formulation.CONSTRAINTS``
+        and ``demand_peak[k]``), its dual values in the row's units (money per kW-slot for
+        powers, per kWh for energies; >= 0 for an inequality): what relaxing it by one unit
+        is worth. Empty for a fallback or a plan read back from the store.
     """
 
     status: str
@@ -287,6 +296,22 @@ class Plan:
     message: str = ""
     objective: float = float("nan")
     soft_violation_kwh: Mapping[str, float] = field(default_factory=dict)
+    duals: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def binding(self, tol: float = 1e-7) -> list[dict[str, Any]]:
+        """The inequality limits that bind somewhere in the horizon: per row group, how many
+        slots, the first slot and the largest dual (money per unit of the row)."""
+        out = []
+        for name, dual in self.duals.items():
+            values = np.abs(np.asarray(dual, dtype=float))
+            if name in EQUALITY_ROWS or values.size == 0:
+                continue
+            hit = np.flatnonzero(values > tol)
+            if hit.size:
+                first = self.frame.index[min(int(hit[0]), len(self.frame) - 1)]
+                out.append({"limit": name, "slots": int(hit.size), "first": first.isoformat(),
+                            "max_dual": float(values.max())})  # fmt: skip
+        return out
 
     @property
     def is_fallback(self) -> bool:
@@ -307,6 +332,7 @@ class Plan:
             "peak_import_kw": self.peak_import_kw,
             "solve_ms": self.solve_ms,
             "soft_violation_kwh": dict(self.soft_violation_kwh),
+            "binding": self.binding(),
         }
 
 

@@ -119,3 +119,27 @@ def test_every_plan_within_limits_and_balanced(case):
     penalty = cfg.plan.reserve_penalty_per_kwh * soft.pop("reserve_short_kwh_h")
     if max(soft.values()) < 1e-9:
         assert plan.costs.total + penalty == pytest.approx(plan.objective, rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_hot_paths_duals_are_cvxpys_by_name(seed):
+    """The duals the hot HiGHS path maps back to the named row groups (rows and the caps it
+    lifted into column bounds) equal cvxpy's own duals of the same program solved by HiGHS
+    through cvxpy."""
+    rng = np.random.default_rng(seed)
+    load, pv = rng.uniform(5, 30, 8), np.r_[rng.uniform(0, 20, 6), 0.0, 0.0]
+    price = rng.uniform(0.05, 0.6, 8)
+    sections = {"tariff": {"demand_charge_per_kw_month": 1.5},
+                "battery": {"wear_cost_per_kwh": 0.01, "soc_reserve_frac": 0.2},
+                "grid": {"import_max_kw": 25.0}}  # fmt: skip
+    plans = []
+    for solver in ("auto", "HIGHS"):
+        cfg = config(plan={"step_min": 60, "horizon_h": 8, "terminal_soc": "free",
+                           "solver": solver}, **sections)  # fmt: skip
+        fc = forecast(load, pv, price=price, export_price=0.02)
+        plans.append(DispatchModel(cfg, n_slots=8).solve(fc, 0.6, peak_so_far_kw=12.0))
+    hot, ref = plans
+    assert set(hot.duals) == set(ref.duals) and "demand_peak[0]" in hot.duals
+    for name in hot.duals:
+        np.testing.assert_allclose(hot.duals[name], ref.duals[name], atol=1e-6, err_msg=name)
+    assert hot.objective == pytest.approx(ref.objective, rel=1e-9)

@@ -61,8 +61,15 @@ def plan_doc(d: Daemon) -> dict[str, Any]:
     f = p.plan.frame
     slots = [{"time": t.isoformat(), **{k: float(v) for k, v in row.items()}}
              for t, row in zip(f.index, f.to_dict("records"), strict=True)]  # fmt: skip
+    dt_h = (f.index[1] - f.index[0]).total_seconds() / 3600.0 if len(f) > 1 else 1.0
+    duals = p.plan.duals
+    prices = {}
+    if duals:  # the marginal value of energy at the bus and in the battery, per slot
+        prices = {"bus_per_kwh": [-float(v) / dt_h for v in duals["power_balance"]],
+                  "stored_energy_per_kwh": [float(duals["energy_first"][0]),
+                                            *map(float, duals["energy_dynamics"])]}  # fmt: skip
     return {"plan_id": p.plan_id, "issued_at": p.issued_at.isoformat(),
-            "summary": p.plan.summary(), "slots": slots}  # fmt: skip
+            "summary": p.plan.summary(), "shadow_prices": prices, "slots": slots}  # fmt: skip
 
 
 def _points(values: list[float], lo: float, hi: float) -> str:
@@ -130,6 +137,8 @@ def html_page(d: Daemon) -> str:
              ("p_grid_kw", "p_pv_kw", "p_batt_kw", "p_load_kw")) + " kW"),
             ("forecast", s.get("forecast", {}).get("source", "-")),
             ("warm-up", plan.get("warmup") or "no"),
+            ("limits that bind", ", ".join(f"{b['limit']} ({b['slots']} slots)"
+                                           for b in plan.get("binding", [])) or "none"),
             ("peak target", f"{fmt(plan.get('peak_target_kw'))} kW"),
             ("failing", ", ".join(s["failing"]) or "none")]  # fmt: skip
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"

@@ -30,6 +30,11 @@ demand term ``D * (z_k - peak_k)`` is the increase of the month's max-demand cha
 held back so the month's peak target survives a net load at its high quantile, see
 ``risk.peak_reserve_floor_kwh``); both are soft at ``R`` per kWh and slot-hour.
 
+Each family of rows is one named builder (``power_balance``, ``energy_dynamics``,
+``soc_window``, ``reserves``, ``caps``, ``demand_peaks``; the costs in ``objective``), and
+``Formulation.constraints`` keeps the rows by name (``CONSTRAINTS``), so a plan reports each
+one's duals and which limits bind (``Plan.duals``, ``Plan.binding``).
+
 Every number that changes between steps is a Parameter; the constraint matrix is constant, which
 lets ``hot.HotHighs`` keep one HiGHS model alive and update only costs and bounds.
 """
@@ -61,6 +66,17 @@ VARIABLES = (
 )
 
 
+#: The named row groups, in program order (plus ``demand_peak[k]`` per billing month).
+CONSTRAINTS = (
+    "power_balance", "energy_first", "energy_dynamics", "soc_min", "soc_max", "reserve",
+    "terminal", "charge_cap", "discharge_cap", "import_cap", "export_cap", "curtail_cap",
+    "energy_cap", "peak_floor",
+)  # fmt: skip
+Rows = dict[str, cp.Constraint]
+Vars = dict[str, cp.Variable]
+Params = dict[str, cp.Parameter]
+
+
 @dataclass(frozen=True)
 class Formulation:
     """The compiled-once cvxpy problem and handles to its parameters and variables.
@@ -73,6 +89,9 @@ class Formulation:
         Keyed by name (see ``build``).
     variables : dict of str to cvxpy.Variable
         Keyed by the names in ``VARIABLES``.
+    constraints : dict of str to cvxpy.Constraint
+        The named row groups (``CONSTRAINTS``; the demand rows as ``demand_peak[k]``, one per
+        billing month of the horizon), in the order of the program.
     n_slots : int
         Slots in the horizon.
     dt_h : float
@@ -86,6 +105,7 @@ class Formulation:
     problem: cp.Problem
     params: dict[str, cp.Parameter]
     variables: dict[str, cp.Variable]
+    constraints: dict[str, cp.Constraint]
     n_slots: int
     dt_h: float
     n_months: int
@@ -122,6 +142,93 @@ def _parameters(T: int, K: int) -> dict[str, cp.Parameter]:
     return params
 
 
+def power_balance(v: Vars, p: Params) -> Rows:
+    """Per slot, ``g + o - x - u + d - c = L - PV``: the bus balances (kW)."""
+    grid_in = v["import_kw"] + v["import_over_kw"]
+    balance = grid_in - v["export_kw"] - v["curtail_kw"] + v["discharge_kw"] - v["charge_kw"]
+    return {"power_balance": balance == p["net_load_kw"]}
+
+
+def energy_dynamics(v: Vars, p: Params, config: SiteConfig, dt_h: float) -> Rows:
+    """``e_t = e_{t-1} + dt * (eta_c * c_t - d_t / eta_d)`` from ``e_0 = SoC0`` (kWh)."""
+    b = config.battery
+    c, d, e = v["charge_kw"], v["discharge_kw"], v["energy_kwh"]
+
+    def flow(sl: slice | int) -> cp.Expression:
+        return dt_h * (b.eta_charge * c[sl] - d[sl] / b.eta_discharge)
+
+    return {
+        "energy_first": e[0] - flow(0) == p["energy_start_kwh"],
+        "energy_dynamics": e[1:] - e[:-1] - flow(slice(1, None)) == 0,
+    }
+
+
+def soc_window(v: Vars, config: SiteConfig) -> Rows:
+    """The soft SoC window ``E_min <= e_t <= E_max`` (slacks ``l``, ``h``)."""
+    b = config.battery
+    e = v["energy_kwh"]
+    return {
+        "soc_min": e + v["soc_low_kwh"] >= b.soc_min_frac * b.energy_kwh,
+        "soc_max": e - v["soc_high_kwh"] <= b.soc_max_frac * b.energy_kwh,
+    }
+
+
+def reserves(v: Vars, p: Params, n_slots: int) -> Rows:
+    """The soft per-slot reserve ``e_t + r_t >= E_res_t`` and the terminal target."""
+    e = v["energy_kwh"]
+    return {
+        "reserve": e + v["reserve_short_kwh"] >= p["reserve_kwh"],
+        "terminal": e[n_slots - 1] + v["terminal_short_kwh"] >= p["terminal_target_kwh"],
+    }
+
+
+def caps(v: Vars, p: Params, config: SiteConfig) -> Rows:
+    """Power caps and the peak floor as single-variable rows: cvxpy 1.9 does not treat
+    Parameter bounds of a variable that also meets a Parameter in the objective as DPP;
+    ``hot.HotHighs`` turns such rows into column bounds again."""
+    return {
+        "charge_cap": v["charge_kw"] <= p["charge_cap_kw"],
+        "discharge_cap": v["discharge_kw"] <= p["discharge_cap_kw"],
+        "import_cap": v["import_kw"] <= p["import_cap_kw"],
+        "export_cap": v["export_kw"] <= p["export_cap_kw"],
+        "curtail_cap": v["curtail_kw"] <= p["pv_kw"],
+        "energy_cap": v["energy_kwh"] <= config.battery.energy_kwh,
+        "peak_floor": v["peak_kw"] >= p["peak_so_far_kw"],
+    }
+
+
+def demand_peaks(v: Vars, p: Params, n_months: int, labels: np.ndarray | None) -> Rows:
+    """``z_k >= g_t + o_t - M_kt``: each billing month's peak covers its slots' import (with
+    fixed labels, rows only for the month's own slots)."""
+    grid_in = v["import_kw"] + v["import_over_kw"]
+    rows: Rows = {}
+    months = None if labels is None else list(dict.fromkeys(labels.tolist()))
+    for k in range(n_months):
+        if months is None:
+            rows[f"demand_peak[{k}]"] = grid_in - v["peak_kw"][k] <= p["demand_relax_kw"][k]
+        else:
+            slots = np.flatnonzero(labels == months[k])
+            rows[f"demand_peak[{k}]"] = grid_in[slots] - v["peak_kw"][k] <= 0
+    return rows
+
+
+def objective(v: Vars, p: Params, config: SiteConfig, dt_h: float, n_slots: int) -> cp.Expression:
+    """Energy, carbon, wear, soft-limit penalties, demand charge, less the terminal value."""
+    b, pen = config.battery, config.plan.soft_penalty_per_kwh
+    c, d, e = v["charge_kw"], v["discharge_kw"], v["energy_kwh"]
+    grid_in = v["import_kw"] + v["import_over_kw"]
+    return (
+        p["import_cost_per_kw"] @ grid_in
+        - p["export_revenue_per_kw"] @ v["export_kw"]
+        + b.wear_cost_per_kwh * dt_h * cp.sum(c + d)
+        + pen * dt_h * cp.sum(v["import_over_kw"])
+        + config.plan.reserve_penalty_per_kwh * dt_h * cp.sum(v["reserve_short_kwh"])
+        + pen * (cp.sum(v["soc_low_kwh"] + v["soc_high_kwh"]) + v["terminal_short_kwh"])
+        + p["demand_charge_per_kw"] @ v["peak_kw"]
+        - p["terminal_value_per_kwh"] * e[n_slots - 1]
+    )
+
+
 def build(
     config: SiteConfig,
     n_slots: int,
@@ -129,7 +236,7 @@ def build(
     n_months: int | None = None,
     fixed_months: Sequence[str] | None = None,
 ) -> Formulation:
-    """Build the dispatch program for one site and horizon length.
+    """Build the dispatch program for one site and horizon length from the named builders.
 
     Parameters
     ----------
@@ -154,52 +261,12 @@ def build(
     labels = None if fixed_months is None else np.asarray(fixed_months, dtype=str)
     if labels is not None and labels.shape != (T,):
         raise ValueError(f"fixed_months has {labels.size} labels for {T} slots")
-    months = None if labels is None else list(dict.fromkeys(labels.tolist()))
-    K = len(months) if months is not None else n_months or months_touched(T, dt_h)
-    b = config.battery
-    pen = config.plan.soft_penalty_per_kwh
+    K = len(set(labels.tolist())) if labels is not None else n_months or months_touched(T, dt_h)
     p = _parameters(T, K)
     shapes = {"peak_kw": (K,), "terminal_short_kwh": ()}
     v = {name: cp.Variable(shapes.get(name, (T,)), name=name, nonneg=True) for name in VARIABLES}
-    c, d, e = v["charge_kw"], v["discharge_kw"], v["energy_kwh"]
-    grid_in = v["import_kw"] + v["import_over_kw"]
-    e_min = b.soc_min_frac * b.energy_kwh
-    e_max = b.soc_max_frac * b.energy_kwh
-    constraints = [
-        grid_in - v["export_kw"] - v["curtail_kw"] + d - c == p["net_load_kw"],
-        e[0] - dt_h * (b.eta_charge * c[0] - d[0] / b.eta_discharge) == p["energy_start_kwh"],
-        e[1:] - e[:-1] - dt_h * (b.eta_charge * c[1:] - d[1:] / b.eta_discharge) == 0,
-        e + v["soc_low_kwh"] >= e_min,
-        e - v["soc_high_kwh"] <= e_max,
-        e + v["reserve_short_kwh"] >= p["reserve_kwh"],
-        e[T - 1] + v["terminal_short_kwh"] >= p["terminal_target_kwh"],
-        # Caps as single-variable rows: cvxpy 1.9 does not treat Parameter bounds of a variable
-        # that also meets a Parameter in the objective as DPP; hot.HotHighs turns such rows
-        # into column bounds again.
-        c <= p["charge_cap_kw"],
-        d <= p["discharge_cap_kw"],
-        v["import_kw"] <= p["import_cap_kw"],
-        v["export_kw"] <= p["export_cap_kw"],
-        v["curtail_kw"] <= p["pv_kw"],
-        e <= b.energy_kwh,
-        v["peak_kw"] >= p["peak_so_far_kw"],
-    ]
-    for k in range(K):
-        if months is None:
-            constraints.append(grid_in - v["peak_kw"][k] <= p["demand_relax_kw"][k])
-        else:
-            slots = np.flatnonzero(labels == months[k])
-            constraints.append(grid_in[slots] - v["peak_kw"][k] <= 0)
-    cost = (
-        p["import_cost_per_kw"] @ grid_in
-        - p["export_revenue_per_kw"] @ v["export_kw"]
-        + b.wear_cost_per_kwh * dt_h * cp.sum(c + d)
-        + pen * dt_h * cp.sum(v["import_over_kw"])
-        + config.plan.reserve_penalty_per_kwh * dt_h * cp.sum(v["reserve_short_kwh"])
-        + pen * (cp.sum(v["soc_low_kwh"] + v["soc_high_kwh"]) + v["terminal_short_kwh"])
-        + p["demand_charge_per_kw"] @ v["peak_kw"]
-        - p["terminal_value_per_kwh"] * e[T - 1]
-    )
-    problem = cp.Problem(cp.Minimize(cost), constraints)
+    rows = {**power_balance(v, p), **energy_dynamics(v, p, config, dt_h), **soc_window(v, config),
+            **reserves(v, p, T), **caps(v, p, config), **demand_peaks(v, p, K, labels)}
+    problem = cp.Problem(cp.Minimize(objective(v, p, config, dt_h, T)), list(rows.values()))
     fixed = None if labels is None else tuple(labels.tolist())
-    return Formulation(problem, p, v, T, dt_h, K, fixed)
+    return Formulation(problem, p, v, rows, T, dt_h, K, fixed)

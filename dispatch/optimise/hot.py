@@ -51,12 +51,17 @@ class HotResult:
         Objective value including cvxpy's constant offset.
     values : dict of int to numpy.ndarray
         Variable id -> value (shaped like the variable).
+    duals : dict of int to numpy.ndarray
+        Constraint id -> dual value (flat, cvxpy's sign convention: >= 0 for an inequality;
+        for a cap lifted into a column bound, the bound's reduced cost when it is the active
+        bound, else 0); empty when not optimal.
     """
 
     optimal: bool
     status: str
     objective: float
     values: dict[int, np.ndarray]
+    duals: dict[int, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,11 @@ class HotHighs:
         self._upper0 = np.full(n, inf) if data["upper_bounds"] is None else data["upper_bounds"]
         self._cols = np.arange(n, dtype=np.int32)
         self._rows = np.arange(kept.size, dtype=np.int32)
+        self._m = m
+        # the rows of A follow the program's (canonical) constraints: equalities, then the rest
+        offsets = np.cumsum([0, *(c.size for c in pp.constraints)])
+        self._constraint_rows = {c.id: (int(o), int(c.size))
+                                 for c, o in zip(pp.constraints, offsets[:-1], strict=True)}
         self.method = method
         self._highs = self._new_model(sp.csc_matrix(a_full[kept]), method, options or {})
 
@@ -196,4 +206,21 @@ class HotHighs:
             for vid, col in self._pp.var_id_to_col.items()
         }
         objective = float(h.getInfo().objective_function_value + q[self._n]) if optimal else np.nan
-        return HotResult(optimal, h.modelStatusToString(status), objective, values)
+        duals = self._duals(b, x) if optimal else {}
+        return HotResult(optimal, h.modelStatusToString(status), objective, values, duals)
+
+    def _duals(self, b: np.ndarray, x: np.ndarray) -> dict[int, np.ndarray]:
+        """Per constraint, its rows' duals in cvxpy's convention (the negated HiGHS duals);
+        a singleton row takes its column's reduced cost, scaled, where its bound is active."""
+        sol = self._highs.getSolution()
+        y = np.zeros(self._m)
+        y[self._kept] = -np.asarray(sol.row_dual)
+        single = self._singletons
+        if single.rows.size:
+            z = np.asarray(sol.col_dual)[single.cols]
+            bound = b[single.rows] / single.coef
+            active = np.isclose(x[single.cols], bound, rtol=1e-9, atol=1e-7)
+            dual = -z / single.coef  # >= 0 where this row's bound is the active one; a
+            y[single.rows] = np.where(active & (dual > 0), dual, 0.0)  # column at both bounds
+            # (e.g. curtailment at PV = 0) takes the sign of the other bound: then 0 here
+        return {cid: y[o : o + n] for cid, (o, n) in self._constraint_rows.items()}

@@ -90,6 +90,7 @@ class DispatchModel:
         self.path, self.method = solver_path(config.plan.solver, self.n_slots)
         self._hot: HotHighs | None = None
         self._solution: dict[str, Any] = {}  # the variables' values of the last solve
+        self._duals: dict[str, np.ndarray] = {}  # its named constraints' duals
         self._base_reserve = BaseReserve(config)
 
     # ----------------------------------------------------------------- inputs
@@ -228,8 +229,9 @@ class DispatchModel:
     # ------------------------------------------------------------------ solve
     def _run(self, values: dict[str, Any]) -> tuple[bool, str, float]:
         """Solve with these parameter values; returns (optimal, status, objective) and keeps
-        the variables' values in ``self._solution``."""
-        params, variables = self.form.params, self.form.variables
+        the variables' values in ``self._solution`` and the named constraints' duals in
+        ``self._duals``."""
+        params, variables, rows = self.form.params, self.form.variables, self.form.constraints
         if self.path == "hot":
             if self._hot is None:
                 for name, value in values.items():  # the first compile needs values
@@ -238,6 +240,7 @@ class DispatchModel:
                 self._hot = HotHighs(self.form.problem, self.method, opts)
             res = self._hot.solve({params[k].id: v for k, v in values.items()})
             self._solution = {k: res.values[var.id] for k, var in variables.items()}
+            self._duals = {k: res.duals[c.id] for k, c in rows.items()} if res.optimal else {}
             return res.optimal, res.status, res.objective
         for name, value in values.items():
             params[name].value = value
@@ -245,6 +248,8 @@ class DispatchModel:
         prob.solve(solver=self.method, **self.config.plan.solver_options)
         ok = prob.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
         self._solution = {k: var.value for k, var in variables.items()} if ok else {}
+        self._duals = {k: np.ravel(np.asarray(c.dual_value, dtype=float))
+                       for k, c in rows.items()} if ok else {}  # fmt: skip
         return ok, str(prob.status), float(prob.value) if ok else float("nan")
 
     def _values(self, name: str) -> np.ndarray:
@@ -392,4 +397,5 @@ class DispatchModel:
             message=message,
             objective=objective - float(values["demand_charge_per_kw"] @ values["peak_so_far_kw"]),
             soft_violation_kwh=soft,
+            duals=dict(self._duals),
         )

@@ -20,8 +20,9 @@ over the scored days. Exits with status 1 when ours does not beat seasonal-naive
 
 Calendars: DE (national holidays) with the Christmas break configured as shutdowns 24 Dec -
 5 Jan (the data show 1-5 Jan 2018 and 22-31 Dec 2018 at shutdown level); KR holidays. The
-quantiles (10/50/90 %) come from ``forecast_load_with_quantiles`` (28 daily backtests per
-forecast); coverage is the share of actuals below each. A last table issues intraday forecasts
+upper bound is the forecast plus the controller's own margin (``ForecastErrors`` at level 0.9,
+fed each day's issued forecast, as the daemon feeds it); coverage is the share of actuals
+below it. A last table issues intraday forecasts
 every 3 h and compares the recent-level blend with the calendar profile alone by lead time.
 About 4 CPU-minutes; ``--no-quantiles`` skips the quantiles.
 """
@@ -46,11 +47,11 @@ from dispatch.forecast.load import (
     prepare_history,
     seasonal_naive,
 )
-from dispatch.forecast.load_uncertainty import forecast_load_with_quantiles
+from dispatch.forecast.uncertainty import ForecastErrors
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-LEVELS = (0.1, 0.5, 0.9)
+LEVEL = 0.9
 STEP = pd.Timedelta(minutes=15)
 
 
@@ -111,15 +112,13 @@ def run_case(case: Case, quantiles: bool, options: LoadOptions | None = None) ->
     tz = case.calendar.timezone
     load = case.load_kw
     local_days = pd.date_range("2018-01-08", "2018-12-31", freq="D", tz=tz)
+    errors = ForecastErrors(case.calendar, STEP, LEVEL)
+    errors.observe(load)  # only slots before each issue time are read
     frames = []
     for day in local_days:
         now = day.tz_convert("UTC")
         end = (day + pd.DateOffset(days=1)).tz_convert("UTC")
-        if quantiles:
-            ours, qs = forecast_load_with_quantiles(load, now, case.calendar, end, STEP,
-                                                    levels=LEVELS, options=options)
-        else:
-            ours = forecast_load(load, now, case.calendar, end, STEP, options)
+        ours = forecast_load(load, now, case.calendar, end, STEP, options)
         past = prepare_history(load, now, STEP, since=now - pd.Timedelta(days=8))
         frame = pd.DataFrame({
             "actual": load.reindex(ours.index).to_numpy(),
@@ -128,8 +127,8 @@ def run_case(case: Case, quantiles: bool, options: LoadOptions | None = None) ->
             "day": day.date(),
         }, index=ours.index)
         if quantiles:
-            for level in LEVELS:
-                frame[f"q{level:g}"] = qs[level].to_numpy()
+            frame["upper"] = ours.to_numpy() + errors.margin_kw(now, ours.to_numpy())
+            errors.issue(now, ours.to_numpy())
         frames.append(frame)
     out = pd.concat(frames)
     types = case.calendar.day_types(sorted(set(out["day"])))
@@ -187,15 +186,13 @@ def report(case: Case, out: pd.DataFrame, quantiles: bool) -> bool:
             kind = DAY_TYPE_NAMES[int(g['day_type'].iloc[0])]
             print(f"{day:<12}{kind:<14}{nmae(g, 'ours'):>7.3f}{nmae(g, 'naive'):>8.3f}")
     if quantiles:
-        print("\nquantiles: share of actuals below each, mean pinball loss (kW), and the pinball"
-              "\nloss of the point forecast used as that quantile (reference)")
+        print(f"\nupper bound (forecast + margin at level {LEVEL:g}): share of actuals below it,"
+              "\nmean pinball loss (kW), and that of the point forecast used as the bound")
         actual = out["actual"].to_numpy()
-        for level in LEVELS:
-            col = f"q{level:g}"
-            cover = float((out["actual"] <= out[col]).mean())
-            loss = float(pinball(actual, out[col].to_numpy(), level).mean())
-            ref = float(pinball(actual, out["ours"].to_numpy(), level).mean())
-            print(f"  q{level:<5g} coverage {cover:6.3f}  pinball {loss:8.2f}  point {ref:8.2f}")
+        cover = float((out["actual"] <= out["upper"]).mean())
+        loss = float(pinball(actual, out["upper"].to_numpy(), LEVEL).mean())
+        ref = float(pinball(actual, out["ours"].to_numpy(), LEVEL).mean())
+        print(f"  coverage {cover:6.3f}  pinball {loss:8.2f}  point {ref:8.2f}")
     return nmae(out, "ours") < nmae(out, "naive")
 
 

@@ -24,6 +24,10 @@ Precedence inside ``decide``:
    discharge into the reserve; plan following ignores the reserve (the plan priced it).
    ``limits.guard = False`` turns off the import/peak correction of a fresh plan; the export
    limit (anti-backflow) and, in fallback, the import cap are always held.
+   **Curtailed PV.** With export at the limit (``export_at_limit``) the inverters may be
+   curtailing PV, so the measured net load hides the surplus; where the plan's PV forecast
+   for the slot exceeds the PV measured, the battery charges that difference more (never
+   raising the import above the target), and the next reading shows what was really there.
 4. **Clamp** to the charge/discharge limits of the config and of the devices (when reported and
    finite) and the SoC guards: no discharge at/below ``soc_min_frac + margin``, no charge
    at/above ``soc_max_frac - margin``.
@@ -44,6 +48,8 @@ from dispatch.types import Plan, Setpoints, Snapshot
 
 #: Measured powers above this multiple of the largest configured limit are decoding errors.
 PLAUSIBLE_FACTOR = 10.0
+#: Export within this share of the PV DC peak of the export limit counts as at the limit.
+LIMIT_TOL_FRAC = 0.01
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,9 @@ class ControlLimits:
         cost no further demand charge). ``None`` holds only the import cap.
     plausible_kw : float
         Measured grid or battery power beyond this magnitude is treated as a bad reading (kW).
+    limit_tol_kw : float
+        Export within this of ``export_limit_kw`` counts as at the limit (kW): the inverters
+        may be curtailing PV (``export_at_limit``).
     """
 
     import_max_kw: float
@@ -96,10 +105,12 @@ class ControlLimits:
     guard: bool = True
     peak_target_kw: float | None = None
     plausible_kw: float = math.inf
+    limit_tol_kw: float = 0.0
 
     def __post_init__(self) -> None:
         nonneg = ("import_max_kw", "export_limit_kw", "charge_max_kw", "discharge_max_kw",
-                  "soc_margin_frac", "plan_max_age_s", "plan_step_s", "snapshot_max_age_s")
+                  "soc_margin_frac", "plan_max_age_s", "plan_step_s", "snapshot_max_age_s",
+                  "limit_tol_kw")  # fmt: skip
         for name in nonneg:
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
@@ -148,6 +159,7 @@ class ControlLimits:
             safe_p_batt_kw=c.safe_p_batt_kw,
             guard=c.guard,
             plausible_kw=PLAUSIBLE_FACTOR * largest,
+            limit_tol_kw=LIMIT_TOL_FRAC * config.pv_dc_kwp,
         )
         return limits.with_peak_target(peak_target_kw)
 
@@ -180,6 +192,24 @@ class _Step(NamedTuple):
     slot_start: dt.datetime
     p_batt_kw: float
     p_import_kw: float
+    p_pv_available_kw: float  # the plan's PV forecast before curtailment (NaN if unknown)
+
+
+def export_at_limit(p_grid_kw: Any, limits: ControlLimits) -> bool:
+    """Whether a grid reading (kW, import positive) shows export at the site's limit, where
+    the inverters may be curtailing PV: the PV measured is then a lower bound of the PV
+    available, and the net load (grid + battery) an upper bound of the true one. A reading
+    that is not a number is not at the limit."""
+    return bool(_num(p_grid_kw) <= -limits.export_limit_kw + limits.limit_tol_kw)
+
+
+def hidden_pv_kw(snapshot: Snapshot, limits: ControlLimits, step: _Step | str) -> float:
+    """PV the export limit may be hiding (kW, >= 0): with export at the limit, the plan's PV
+    forecast for the slot above the PV measured; 0 otherwise or without a plan."""
+    if not isinstance(step, _Step) or not export_at_limit(snapshot.p_grid_kw, limits):
+        return 0.0
+    hidden = step.p_pv_available_kw - _num(snapshot.p_pv_kw)
+    return hidden if math.isfinite(hidden) and hidden > 0 else 0.0
 
 
 def _aware(value: Any) -> dt.datetime | None:
@@ -282,12 +312,13 @@ def plan_step(
         row = plan.frame.iloc[int(offset_s // step_s)]
         p_batt = _num(row["p_batt_kw"])
         p_import = max(_num(row["p_grid_kw"]), 0.0) if "p_grid_kw" in row.index else 0.0
+        pv = _num(row.get("p_pv_kw", math.nan)) + _num(row.get("p_curtail_kw", 0.0))
         slot = index[int(offset_s // step_s)]
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
         return f"plan unreadable ({type(exc).__name__}: {exc})"
     if not math.isfinite(p_batt):
         return f"plan slot power is not finite ({p_batt})"
-    return _Step(slot, p_batt, p_import if math.isfinite(p_import) else 0.0)
+    return _Step(slot, p_batt, p_import if math.isfinite(p_import) else 0.0, pv)
 
 
 def _safe(limits: ControlLimits, why: str) -> Setpoints:
@@ -396,6 +427,14 @@ def decide(
         target = import_target_kw(limits, None)
     p, note = guard_setpoint(p, net_kw, target, limits.export_limit_kw)
     notes.append(note)
+    hidden = hidden_pv_kw(snapshot, limits, step)
+    if hidden > 0:  # charge what the limit may be curtailing, never importing above target
+        p_hidden, _ = guard_setpoint(p, net_kw - hidden, target, limits.export_limit_kw)
+        p_hidden = max(p_hidden, net_kw - target)
+        if p_hidden < p:
+            notes.append(f"export at limit: +{p - p_hidden:.1f} kW charge for forecast PV "
+                         "the limit may be curtailing")
+            p = p_hidden
     p, note = _clamp(p, charge_cap, discharge_cap, soc_notes)
     notes.append(note)
     return Setpoints(p_batt_kw=float(p) + 0.0, reason="; ".join(n for n in notes if n))

@@ -156,7 +156,9 @@ class ForecastSection(_Model):
         None, description="constant site load (kW) instead of a forecast from measured history"
     )
     history_days: Annotated[int, Field(ge=1, le=400)] = Field(
-        28, description="days of measured load from the store that feed the load forecast"
+        56,
+        description="days of measured load and PV that feed the forecast (the load "
+        "forecaster searches 56 days for matching days)",
     )
     refresh_min: Annotated[float, Field(gt=0, le=1440)] | None = Field(
         None, description="forecast period (min); unset: a new forecast for every plan"

@@ -1,15 +1,20 @@
 """The daemon (``dispatch run``): the composition root where the core and the adapters meet.
 
-Role: APScheduler 3 jobs for control, plan, forecast and housekeeping, and the carbon-ledger
-job after cycles that complete an interval; immutable state swapped between them; status and
-metrics over HTTP on 127.0.0.1; systemd notify and watchdog; clean shutdown with the safe
-state. The one home of apscheduler. Imports the pure core (``control``, ``pipeline``,
-``carbon_ledger``, ``carbon_report`` and what they compose), the adapters (``devices``,
-``store``) and ``config``/``types``; nothing imports it but the CLI. Modules: ``clock``
-(injectable, accelerable time), ``notify`` (sd_notify by hand), ``logs`` (journald-friendly,
-loud once), ``state`` (published state), ``metrics`` (Prometheus), ``cycle`` (control cycle),
-``planning`` (forecast and plan jobs), ``ledger_job`` (carbon ledger records and metrics),
-``core`` (``Daemon``), ``http`` and ``page`` (status server).
+Role: the jobs of the one path, as plain functions over explicit dependencies
+(``runtime.Services``) and published state (``runtime.SiteState``): ``planning.plan_job``
+(forecast when due, plan from a fresh reading) and ``cycle.control_cycle`` (read, decide,
+write, store); the ``Daemon`` (``core``) runs them with APScheduler 3, a replay (``sim``)
+calls the same functions on a simulated clock. Also the carbon-ledger job, status and metrics
+over HTTP on 127.0.0.1, systemd notify and watchdog, and a clean shutdown with the safe
+state. The one home of apscheduler. Modules: ``clock`` (injectable, accelerable time),
+``notify`` (sd_notify by hand), ``logs`` (journald-friendly, loud once), ``state`` (published
+state, plan inputs), ``runtime`` (services and state of the jobs), ``history`` (measured
+slot means in memory), ``feeds`` and ``prices`` (weather, day-ahead prices and intensity as
+known at a time), ``files`` (sources another job keeps current, the PV fit), ``restore``
+(the jobs' state from the store at start), ``planning`` and ``cycle`` (the jobs),
+``reproduce`` (stored plans and setpoints re-run from their stored inputs), ``ledger_job``,
+``metrics``, ``core`` (``Daemon``), ``http`` and ``page`` (status server). No job module
+imports ``core``.
 """
 
 from dispatch.daemon.clock import Clock

@@ -19,7 +19,7 @@ import time
 
 import pandas as pd
 
-from dispatch.control import ControlLimits, ControlState, decide
+from dispatch.control import ControlLimits, ControlState, decide, export_at_limit
 from dispatch.daemon.runtime import Services, SiteState, month_peak_kw, settle
 from dispatch.daemon.state import CycleState, billing_month_of
 from dispatch.devices.client import DeviceClient
@@ -156,7 +156,7 @@ async def control_cycle(sv: Services, st: SiteState) -> CycleState:
                     events, limits.peak_target_kw)  # fmt: skip
     if snap.ok:
         st.history.add(pd.Timestamp(snap.time), snap.p_load_kw, snap.p_pv_kw,
-                       import_after_kw(snap, written))  # fmt: skip
+                       import_after_kw(snap, written), export_at_limit(snap.p_grid_kw, limits))
     last = st.last_cycle.written_kw if st.last_cycle is not None else None
     seconds = time.perf_counter() - t0
     sv.metrics.cycle(snap, sp, last, seconds)

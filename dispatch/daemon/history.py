@@ -2,7 +2,9 @@
 
 Role: every control cycle adds its reading (load, PV, and the import the cycle leaves after
 its setpoint); a slot is closed once time has passed its end, and its mean import is then
-checked against the month's peak (``runtime.settle``). The forecast reads the closed slots'
+checked against the month's peak (``runtime.settle``). A slot also keeps the share of its
+readings with export at the site's limit (``pv_limited``): there the measured PV may have
+been curtailed (``dispatch.forecast.curtailment``). The forecast reads the closed slots'
 load and PV from here instead of the store, so a plan costs no database read. On start the
 history is rebuilt from the store's measurements (``from_rows``). Imports pandas and numpy.
 """
@@ -16,8 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-#: What each slot keeps: mean load, PV and grid power (kW; import positive).
-COLUMNS = ("p_load_kw", "p_pv_kw", "p_grid_kw")
+from dispatch.control import ControlLimits, export_at_limit
+
+#: What each slot keeps: mean load, PV and grid power (kW; import positive), and the share of
+#: readings with export at the limit.
+COLUMNS = ("p_load_kw", "p_pv_kw", "p_grid_kw", "pv_limited")
 
 
 class SlotHistory:
@@ -33,7 +38,7 @@ class SlotHistory:
 
     def __init__(self, step: pd.Timedelta, keep: pd.Timedelta) -> None:
         self.step, self.keep = pd.Timedelta(step), pd.Timedelta(keep)
-        self._closed: dict[int, tuple[float, float, float]] = {}
+        self._closed: dict[int, tuple[float, ...]] = {}
         self._open: int | None = None
         self._sums = np.zeros(len(COLUMNS))
         self._counts = np.zeros(len(COLUMNS))
@@ -41,13 +46,15 @@ class SlotHistory:
     def _slot(self, t: pd.Timestamp) -> int:
         return int(pd.Timestamp(t).value // self.step.value)
 
-    def add(self, t: pd.Timestamp, p_load_kw: float, p_pv_kw: float, p_grid_kw: float) -> None:
-        """Add one reading taken at ``t`` (kW); a NaN value is not counted."""
+    def add(self, t: pd.Timestamp, p_load_kw: float, p_pv_kw: float, p_grid_kw: float,
+            at_limit: bool = False) -> None:  # fmt: skip
+        """Add one reading taken at ``t`` (kW; ``at_limit``: its export was at the site's
+        limit, ``dispatch.control.export_at_limit``); a NaN value is not counted."""
         slot = self._slot(t)
         if self._open is not None and slot != self._open:
             self._close()
         self._open = slot
-        values = np.array([p_load_kw, p_pv_kw, p_grid_kw], dtype=float)
+        values = np.array([p_load_kw, p_pv_kw, p_grid_kw, float(at_limit)], dtype=float)
         ok = np.isfinite(values)
         self._sums[ok] += values[ok]
         self._counts[ok] += 1
@@ -60,7 +67,7 @@ class SlotHistory:
         if slot is None or not counts.any():
             return None
         means = np.where(counts > 0, sums / np.maximum(counts, 1), math.nan)
-        self._closed[slot] = (float(means[0]), float(means[1]), float(means[2]))
+        self._closed[slot] = tuple(float(m) for m in means)
         oldest = slot - int(self.keep / self.step)
         for k in [k for k in self._closed if k < oldest]:
             del self._closed[k]
@@ -85,12 +92,16 @@ class SlotHistory:
 
     @classmethod
     def from_rows(cls, rows: Iterable[Mapping[str, Any]], step: pd.Timedelta,
-                  keep: pd.Timedelta) -> SlotHistory:  # fmt: skip
-        """Rebuild from stored measurement rows (``time_ms`` and the ``COLUMNS``) in time
-        order; every slot is closed (the daemon was not running in between)."""
+                  keep: pd.Timedelta,
+                  limits: ControlLimits | None = None) -> SlotHistory:  # fmt: skip
+        """Rebuild from stored measurement rows (``time_ms`` and the measured ``COLUMNS``) in
+        time order; every slot is closed (the daemon was not running in between). With
+        ``limits``, readings with export at the limit are marked so."""
         history = cls(step, keep)
         for r in rows:
             t = pd.Timestamp(int(r["time_ms"]), unit="ms", tz="UTC")
-            history.add(t, *(float("nan") if r[c] is None else float(r[c]) for c in COLUMNS))
+            load, pv, grid = (math.nan if r[c] is None else float(r[c]) for c in COLUMNS[:3])
+            limited = limits is not None and math.isfinite(grid) and export_at_limit(grid, limits)
+            history.add(t, load, pv, grid, limited)
         history._close()
         return history

@@ -32,7 +32,7 @@ import pandas as pd
 
 from dispatch import pipeline
 from dispatch.daemon import cycle
-from dispatch.daemon.runtime import Services, SiteState, month_peak_kw, settle
+from dispatch.daemon.runtime import Services, SiteState, month_peak_kw, pv_history_kw, settle
 from dispatch.daemon.state import ForecastState, PlanInputs, PlanState, billing_month_of
 from dispatch.forecast.intraday import recent_slots
 from dispatch.pipeline.forecast import (
@@ -118,7 +118,7 @@ async def forecast_step(sv: Services, st: SiteState, now: dt.datetime,
     store it and publish it."""
     since = pd.Timestamp(now) - pd.Timedelta(days=sv.config.forecast.history_days)
     load_kw = st.history.series("p_load_kw", since)
-    pv_kw = st.history.series("p_pv_kw", since)
+    pv_kw = pv_history_kw(sv, st.history, since)
     load_now = snap.p_load_kw if snap is not None and snap.ok else None
     fs = await sv.solver(make_forecast, sv, st, now, load_kw, pv_kw, load_now)
     try:

@@ -19,7 +19,7 @@ import pandas as pd
 from dispatch.control import ControlLimits
 from dispatch.daemon.history import SlotHistory
 from dispatch.daemon.planning import month_targets
-from dispatch.daemon.runtime import Services, SiteState
+from dispatch.daemon.runtime import Services, SiteState, pv_history_kw
 from dispatch.forecast.uncertainty import ForecastErrors
 from dispatch.optimise import DispatchModel
 
@@ -40,9 +40,9 @@ def error_book(sv: Services, now: dt.datetime, history: SlotHistory) -> Forecast
     if first is None:
         return errors
     errors.first_slot = errors.slot(pd.Timestamp(first))
-    both = pd.concat([history.series("p_load_kw"), history.series("p_pv_kw")], axis=1).dropna()
+    both = pd.concat([history.series("p_load_kw"), pv_history_kw(sv, history)], axis=1).dropna()
     errors.observe(both.iloc[:, 0] - both.iloc[:, 1])
-    since = now - dt.timedelta(days=cfg.forecast.history_days + SPARE_DAYS)
+    since = now - dt.timedelta(days=errors.history // errors.day + SPARE_DAYS)
     for start, net in sv.store.issued_net_load(since, now):
         errors.issue(pd.Timestamp(start), np.asarray(net))
     return errors
@@ -55,8 +55,9 @@ def restore(sv: Services, model: DispatchModel) -> SiteState:
     step = pd.Timedelta(minutes=cfg.plan.step_min)
     keep = pd.Timedelta(days=cfg.forecast.history_days + SPARE_DAYS)
     rows = sv.store.rows("measurements", now - keep, now)
-    history = SlotHistory.from_rows((r for r in rows if r["ok"]), step, keep)
-    st = SiteState(ControlLimits.from_config(cfg), model, error_book(sv, now, history), history)
+    limits = ControlLimits.from_config(cfg)
+    history = SlotHistory.from_rows((r for r in rows if r["ok"]), step, keep, limits)
+    st = SiteState(limits, model, error_book(sv, now, history), history)
     last = sv.store.latest_plan_id()
     if last is not None:
         plan, inputs = sv.store.load_plan(last), sv.store.plan_inputs(last) or {}

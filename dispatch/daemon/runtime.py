@@ -35,6 +35,7 @@ from dispatch.devices.client import DeviceClient
 from dispatch.forecast.calibrate import CalibrationFit
 from dispatch.forecast.uncertainty import ForecastErrors
 from dispatch.optimise import DispatchModel
+from dispatch.pipeline.forecast import ClearSkyPV, available_pv_history
 from dispatch.store import Store
 
 log = logging.getLogger("dispatch.daemon")
@@ -102,6 +103,11 @@ class Services:
         """The load forecast's factory calendar (built once: it caches its holidays)."""
         return FactoryCalendar.for_load(self.config)
 
+    @cached_property
+    def clear_sky(self) -> ClearSkyPV:
+        """The site's clear-sky PV per day, the basis of the PV available where curtailed."""
+        return ClearSkyPV(self.config, self.pv_fit)
+
 
 @dataclass
 class SiteState:
@@ -147,6 +153,15 @@ async def store_event(sv: Services, level: str, kind: str, message: str,
         await sv.storer(sv.store.write_event, sv.clock.now(), level, kind, message, device)
     except Exception as exc:
         log.debug("cannot store event %s: %s", kind, exc)
+
+
+def pv_history_kw(sv: Services, history: SlotHistory,
+                  since: pd.Timestamp | None = None) -> pd.Series:  # fmt: skip
+    """Measured PV per closed slot (kW), raised to the PV available where export was at the
+    site's limit (``pipeline.available_pv_history``)."""
+    limited = history.series("pv_limited", since) > 0
+    return available_pv_history(sv.config, history.series("p_pv_kw", since), limited,
+                                sv.clear_sky)
 
 
 def month_peak_kw(sv: Services, st: SiteState, month: str) -> float:

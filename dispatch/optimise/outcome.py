@@ -78,9 +78,9 @@ class SlotInputs:
     ) -> SlotInputs:
         """Gather the arrays of a complete forecast frame (``p_pv_kw``, ``p_load_kw``,
         ``price_import_per_kwh``, ``price_export_per_kwh``, ``ci_g_per_kwh``)."""
-        columns = ["p_pv_kw", "p_load_kw", "price_import_per_kwh", "price_export_per_kwh",
-                   "ci_g_per_kwh"]  # fmt: skip
-        pv, load, p_imp, p_exp, ci = frame[columns].to_numpy(float).T
+        columns = ("p_pv_kw", "p_load_kw", "price_import_per_kwh", "price_export_per_kwh",
+                   "ci_g_per_kwh")  # fmt: skip
+        pv, load, p_imp, p_exp, ci = (frame[c].to_numpy(dtype=float) for c in columns)
         return cls(
             index=pd.DatetimeIndex(frame.index),
             dt_h=dt_h,

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from dispatch.config import SiteConfig
-from dispatch.forecast import calibrate, intraday, load, pv, pv_weather
+from dispatch.forecast import calibrate, curtailment, intraday, load, pv, pv_weather
 from dispatch.forecast.uncertainty import ForecastErrors
 from dispatch.types import InputError
 
@@ -73,6 +73,51 @@ def _chain(config: SiteConfig, index: pd.DatetimeIndex, weather: pd.DataFrame | 
     for a in config.pv:
         out[f"p_pv_{a.name}_kw"] = arrays[a.name] * ratio
     return out
+
+
+class ClearSkyPV:
+    """The site's clear-sky PV (kW; calibrated with ``fit``), computed once per UTC day.
+
+    Parameters
+    ----------
+    config : SiteConfig
+        Site and arrays.
+    fit : CalibrationFit, optional
+        ``dispatch calibrate-pv``'s fit.
+    keep_days : int
+        Days kept (the oldest are dropped beyond).
+    """
+
+    def __init__(self, config: SiteConfig, fit: calibrate.CalibrationFit | None = None,
+                 keep_days: int = 64) -> None:  # fmt: skip
+        self.config, self.fit, self.keep_days = config, fit, keep_days
+        self._days: dict[pd.Timestamp, pd.Series] = {}
+
+    def on(self, index: pd.DatetimeIndex) -> pd.Series:
+        """Clear-sky PV (kW) on ``index`` (UTC slot starts of one step)."""
+        if len(index) == 0:
+            return pd.Series(dtype=float)
+        step = index[1] - index[0] if len(index) > 1 else pd.Timedelta(minutes=15)
+        parts = []
+        for day in index.normalize().unique():
+            if day not in self._days:
+                slots = pd.date_range(day, periods=round(pd.Timedelta(days=1) / step), freq=step)
+                self._days[day] = _chain(self.config, slots, None, self.fit)["p_pv_kw"]
+                for old in sorted(self._days)[: max(0, len(self._days) - self.keep_days)]:
+                    del self._days[old]
+            parts.append(self._days[day])
+        return pd.concat(parts).reindex(index)
+
+
+def available_pv_history(config: SiteConfig, measured_kw: pd.Series, limited: pd.Series,
+                         clear_sky: ClearSkyPV) -> pd.Series:  # fmt: skip
+    """Measured PV (kW) with the slots where export was at the limit raised to the PV that
+    was available (``dispatch.forecast.curtailment``); what persistence, the intra-day
+    correction and the error book learn from."""
+    if measured_kw.empty or not limited.any():
+        return measured_kw
+    return curtailment.available_pv_kw(measured_kw, limited, clear_sky.on(measured_kw.index),
+                                       config.site.timezone)
 
 
 def _covers(weather: pd.DataFrame | None, index: pd.DatetimeIndex) -> bool:

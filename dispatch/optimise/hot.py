@@ -198,7 +198,8 @@ class HotHighs:
             h.setOptionValue("solver", "simplex")
         status = h.getModelStatus()
         optimal = status == highspy.HighsModelStatus.kOptimal
-        x = np.asarray(h.getSolution().col_value) if optimal else np.zeros(self._n)
+        sol = h.getSolution() if optimal else None
+        x = np.asarray(sol.col_value) if sol is not None else np.zeros(self._n)
         values = {
             vid: x[col : col + self._pp.id_to_var[vid].size].reshape(
                 self._pp.id_to_var[vid].shape, order="F"
@@ -206,20 +207,20 @@ class HotHighs:
             for vid, col in self._pp.var_id_to_col.items()
         }
         objective = float(h.getInfo().objective_function_value + q[self._n]) if optimal else np.nan
-        duals = self._duals(b, x) if optimal else {}
+        duals = self._duals(sol, b, x) if sol is not None else {}
         return HotResult(optimal, h.modelStatusToString(status), objective, values, duals)
 
-    def _duals(self, b: np.ndarray, x: np.ndarray) -> dict[int, np.ndarray]:
-        """Per constraint, its rows' duals in cvxpy's convention (the negated HiGHS duals);
-        a singleton row takes its column's reduced cost, scaled, where its bound is active."""
-        sol = self._highs.getSolution()
+    def _duals(self, sol: Any, b: np.ndarray, x: np.ndarray) -> dict[int, np.ndarray]:
+        """Per constraint, its rows' duals in cvxpy's convention (the negated HiGHS duals) from
+        the solution ``sol``; a singleton row takes its column's reduced cost, scaled, where
+        its bound is active."""
         y = np.zeros(self._m)
         y[self._kept] = -np.asarray(sol.row_dual)
         single = self._singletons
         if single.rows.size:
             z = np.asarray(sol.col_dual)[single.cols]
             bound = b[single.rows] / single.coef
-            active = np.isclose(x[single.cols], bound, rtol=1e-9, atol=1e-7)
+            active = np.abs(x[single.cols] - bound) <= 1e-7 + 1e-9 * np.abs(bound)
             dual = -z / single.coef  # >= 0 where this row's bound is the active one; a
             y[single.rows] = np.where(active & (dual > 0), dual, 0.0)  # column at both bounds
             # (e.g. curtailment at PV = 0) takes the sign of the other bound: then 0 here

@@ -6,7 +6,8 @@ checked against the month's peak (``runtime.settle``). A slot also keeps the sha
 readings with export at the site's limit (``pv_limited``): there the measured PV may have
 been curtailed (``dispatch.forecast.curtailment``). The forecast reads the closed slots'
 load and PV from here instead of the store, so a plan costs no database read. On start the
-history is rebuilt from the store's measurements (``from_rows``). Imports pandas and numpy.
+history is rebuilt from the store's measurements (``from_rows``). Imports pandas, numpy and
+``dispatch.control``.
 """
 
 from __future__ import annotations

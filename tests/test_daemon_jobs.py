@@ -177,3 +177,22 @@ def test_a_failed_solve_publishes_the_fallback_plan_with_its_reason(tmp_path: Pa
     d.worker.shutdown()
     d.store_pool.shutdown()
     d.store.close()
+
+
+def test_window_cuts_the_forecast_to_the_plan_slots_or_says_it_does_not_cover() -> None:
+    from dispatch.daemon.planning import window
+    from dispatch.types import Forecast
+
+    index = pd.date_range("2026-07-01", periods=8, freq="15min", tz="UTC")
+    frame = pd.DataFrame({"p_pv_kw": range(8), "p_load_kw": range(10, 18)}, index=index,
+                         dtype=float)  # fmt: skip
+    paths = pd.DataFrame({"1": range(20, 28)}, index=index, dtype=float)
+    forecast = Forecast(frame, load_scenarios_kw=paths)
+    cut = window(forecast, index[2:6])
+    assert cut is not None
+    assert cut.frame["p_pv_kw"].tolist() == [2.0, 3.0, 4.0, 5.0]
+    assert cut.load_scenarios_kw is not None and cut.load_scenarios_kw.index.equals(index[2:6])
+    later = pd.date_range(index[6], periods=4, freq="15min")  # runs past the forecast
+    assert window(forecast, later) is None
+    earlier = pd.date_range(index[0] - pd.Timedelta(minutes=15), periods=4, freq="15min")
+    assert window(forecast, earlier) is None

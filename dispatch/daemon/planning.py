@@ -138,13 +138,15 @@ async def forecast_step(sv: Services, st: SiteState, now: dt.datetime,
 
 def window(forecast: Forecast, index: pd.DatetimeIndex) -> Forecast | None:
     """The forecast on ``index`` (quantiles and paths too), or None when it does not cover."""
-    if not index.isin(forecast.index).all():
+    pos = int(forecast.index.searchsorted(index[0]))
+    rows = slice(pos, pos + len(index))
+    if pos + len(index) > len(forecast.index) or not forecast.index[rows].equals(index):
         return None
 
     def cut(frame: pd.DataFrame | None) -> pd.DataFrame | None:
-        return None if frame is None else frame.loc[index]
+        return None if frame is None else frame.iloc[rows]
 
-    return Forecast(forecast.frame.loc[index], cut(forecast.load_quantiles_kw),
+    return Forecast(forecast.frame.iloc[rows], cut(forecast.load_quantiles_kw),
                     cut(forecast.pv_quantiles_kw), cut(forecast.load_scenarios_kw),
                     forecast.issued_at)  # fmt: skip
 
@@ -170,18 +172,19 @@ def month_targets(plan: Plan, timezone: str) -> dict[str, float]:
     return {m: float(values[months == m].max()) for m in dict.fromkeys(months)}
 
 
-def guard_target(sv: Services, st: SiteState, plan: Plan, now: dt.datetime,
+def guard_target(sv: Services, st: SiteState, targets_kw: dict[str, float], now: dt.datetime,
                  warmup: str | None) -> float | None:  # fmt: skip
-    """The import the guard holds this month (kW): the plan's peak target for the month, never
-    below the month's peak so far. In warm-up the peak so far alone, None while it is 0 (a
-    plan on a fallback forecast sets no target). None without a demand charge."""
+    """The import the guard holds this month (kW): the plan's peak target for the month
+    (``targets_kw``, from ``month_targets``), never below the month's peak so far. In warm-up
+    the peak so far alone, None while it is 0 (a plan on a fallback forecast sets no target).
+    None without a demand charge."""
     if sv.config.tariff.demand_charge_per_kw_month <= 0:
         return None
     month = billing_month_of(now, sv.config.billing_timezone)
     so_far = month_peak_kw(sv, st, month)
     if warmup is not None:
         return so_far if so_far > 0 else None
-    planned = month_targets(plan, sv.config.billing_timezone).get(month, 0.0)
+    planned = targets_kw.get(month, 0.0)
     return max(so_far, planned)
 
 
@@ -239,10 +242,11 @@ async def plan_job(sv: Services, st: SiteState) -> PlanState:
     except DispatchError as exc:
         sv.failures.failed("store:plan", str(exc), exc)
         plan_id = None
+    targets = month_targets(plan, sv.config.billing_timezone)
     if not plan.is_fallback and fs.warmup is None:
-        st.held_target_kw = month_targets(plan, sv.config.billing_timezone)
-    ps = PlanState(plan, plan_id, issued, guard_target(sv, st, plan, now, fs.warmup), fs.source,
-                   inputs, fs.warmup)  # fmt: skip
+        st.held_target_kw = targets
+    ps = PlanState(plan, plan_id, issued, guard_target(sv, st, targets, now, fs.warmup),
+                   fs.source, inputs, fs.warmup)  # fmt: skip
     st.plan_state = ps
     sv.metrics.plan(plan.status, plan.solve_ms)
     level = logging.WARNING if plan.is_fallback else logging.INFO

@@ -110,7 +110,7 @@ class ControlLimits:
     def __post_init__(self) -> None:
         nonneg = ("import_max_kw", "export_limit_kw", "charge_max_kw", "discharge_max_kw",
                   "soc_margin_frac", "plan_max_age_s", "plan_step_s", "snapshot_max_age_s",
-                  "limit_tol_kw")  # fmt: skip
+                  "limit_tol_kw")
         for name in nonneg:
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:

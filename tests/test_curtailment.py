@@ -85,12 +85,23 @@ def test_min_slots_guard_is_what_the_fallback_counts() -> None:
 
 
 def test_slot_history_keeps_the_share_of_readings_at_the_limit() -> None:
-    limits = ControlLimits(import_max_kw=800.0, export_limit_kw=0.0, charge_max_kw=300.0,
-                           discharge_max_kw=300.0, limit_tol_kw=4.0)  # fmt: skip
+    limits = ControlLimits(
+        import_max_kw=800.0,
+        export_limit_kw=0.0,
+        charge_max_kw=300.0,
+        discharge_max_kw=300.0,
+        limit_tol_kw=4.0,
+    )
     t0 = pd.Timestamp("2018-07-02T03:00", tz="UTC")
-    rows = [{"time_ms": (t0 + pd.Timedelta(minutes=m)).value // 10**6, "p_load_kw": 50.0,
-             "p_pv_kw": 150.0, "p_grid_kw": grid}
-            for m, grid in ((0, 3.0), (5, 20.0), (10, -0.5), (15, 30.0))]
+    rows = [
+        {
+            "time_ms": (t0 + pd.Timedelta(minutes=m)).value // 10**6,
+            "p_load_kw": 50.0,
+            "p_pv_kw": 150.0,
+            "p_grid_kw": grid,
+        }
+        for m, grid in ((0, 3.0), (5, 20.0), (10, -0.5), (15, 30.0))
+    ]
     h = SlotHistory.from_rows(rows, pd.Timedelta(minutes=15), pd.Timedelta(days=1), limits)
     np.testing.assert_allclose(h.series("pv_limited").to_numpy(), [2 / 3, 0.0])
     assert export_at_limit(3.9, limits) and not export_at_limit(4.1, limits)
@@ -98,8 +109,14 @@ def test_slot_history_keeps_the_share_of_readings_at_the_limit() -> None:
 
 
 NOW = dt.datetime(2026, 7, 1, 4, 5, tzinfo=dt.UTC)
-LIMITS = ControlLimits(import_max_kw=800.0, export_limit_kw=0.0, charge_max_kw=300.0,
-                       discharge_max_kw=300.0, limit_tol_kw=4.0, peak_target_kw=60.0)  # fmt: skip
+LIMITS = ControlLimits(
+    import_max_kw=800.0,
+    export_limit_kw=0.0,
+    charge_max_kw=300.0,
+    discharge_max_kw=300.0,
+    limit_tol_kw=4.0,
+    peak_target_kw=60.0,
+)
 
 
 def plan_with(p_batt_kw: float, p_pv_kw: float, p_curtail_kw: float = 0.0) -> Plan:
@@ -111,8 +128,14 @@ def plan_with(p_batt_kw: float, p_pv_kw: float, p_curtail_kw: float = 0.0) -> Pl
 
 
 def reading(grid_kw: float, pv_kw: float, batt_kw: float, load_kw: float = 100.0) -> Snapshot:
-    return Snapshot(time=NOW, p_grid_kw=grid_kw, p_pv_kw=pv_kw, p_batt_kw=batt_kw,
-                    p_load_kw=load_kw, soc_frac=0.5)  # fmt: skip
+    return Snapshot(
+        time=NOW,
+        p_grid_kw=grid_kw,
+        p_pv_kw=pv_kw,
+        p_batt_kw=batt_kw,
+        p_load_kw=load_kw,
+        soc_frac=0.5,
+    )
 
 
 def test_at_the_limit_the_battery_charges_the_pv_the_plan_expects() -> None:
@@ -131,3 +154,22 @@ def test_an_over_forecast_of_hidden_pv_never_imports_above_the_target() -> None:
     no_target = dataclasses.replace(LIMITS, peak_target_kw=None)
     sp = decide(reading(0.0, 150.0, -50.0), plan_with(-20.0, 600.0), no_target, NOW)
     assert sp.p_batt_kw == -300.0  # the charge limit; import 250 kW, under the 800 kW cap
+
+
+def test_clear_sky_cache_gives_the_pvlib_chain_on_any_cut_of_its_days() -> None:
+    from dispatch.config import load_config
+    from dispatch.forecast import pv, pv_weather
+    from dispatch.pipeline.forecast import ClearSkyPV, available_pv_history
+    from tests.conftest import CONFIGS
+
+    cfg = load_config(CONFIGS / "suzhou-factory.toml")  # 18:00-04:00 UTC: night to noon there
+    index = pd.date_range("2026-06-30T18:00", periods=40, freq=f"{cfg.plan.step_min}min", tz="UTC")
+    weather = pv_weather.clearsky_weather(cfg.site, index)
+    direct = pv.pv_ac_kw(cfg.site, cfg.pv, weather)["p_pv_kw"]
+    assert direct.max() > 0 and direct.min() == 0  # night and day both in the cut
+    cache = ClearSkyPV(cfg)
+    np.testing.assert_allclose(cache.on(index).to_numpy(), direct.to_numpy(), atol=1e-9)
+    np.testing.assert_allclose(cache.on(index[5:9]).to_numpy(), direct.iloc[5:9], atol=1e-9)
+    measured = direct * 0.5
+    none_limited = pd.Series(False, index=index)
+    assert available_pv_history(cfg, measured, none_limited, cache) is measured

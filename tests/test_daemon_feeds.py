@@ -26,7 +26,8 @@ def write_ci(path: Path, start: pd.Timestamp, n: int) -> pd.Series:
     index = pd.date_range(start, periods=n, freq=Q)
     series = pd.Series(400.0 + np.arange(n), index=index)
     pd.DataFrame({"time": [t.isoformat() for t in index], "ci_g_per_kwh": series}).to_csv(
-        path, index=False)
+        path, index=False
+    )
     return series
 
 
@@ -34,8 +35,10 @@ def test_a_measured_intensity_is_known_up_to_now_then_a_day_earlier(tmp_path: Pa
     path = tmp_path / "ci.csv"
     # measured from 20 h before now until 2 h AFTER now: the future rows must not be used
     measured = write_ci(path, NOW - pd.Timedelta(hours=20), 22 * 4)
-    site = config(carbon={"grid_ci_g_per_kwh": 300.0, "source": "csv", "csv_path": str(path)},
-                  plan={"step_min": 15, "horizon_h": 36})  # fmt: skip
+    site = config(
+        carbon={"grid_ci_g_per_kwh": 300.0, "source": "csv", "csv_path": str(path)},
+        plan={"step_min": 15, "horizon_h": 36},
+    )
     index = pd.date_range(NOW, periods=36 * 4, freq=Q)
     answer = IntensityFeed(site)(index, NOW)
     assert answer.frame is not None and not answer.fallback and "gaps: configured" in answer.note
@@ -50,8 +53,13 @@ def test_a_measured_intensity_is_known_up_to_now_then_a_day_earlier(tmp_path: Pa
 
 
 def test_a_missing_intensity_file_falls_back_to_the_configured_factor(tmp_path: Path) -> None:
-    site = config(carbon={"grid_ci_g_per_kwh": 300.0, "source": "csv",
-                          "csv_path": str(tmp_path / "absent.csv")})  # fmt: skip
+    site = config(
+        carbon={
+            "grid_ci_g_per_kwh": 300.0,
+            "source": "csv",
+            "csv_path": str(tmp_path / "absent.csv"),
+        }
+    )
     answer = IntensityFeed(site)(pd.date_range(NOW, periods=4, freq="h"), NOW)
     assert answer.fallback and answer.frame is None and "cannot read" in answer.note
 
@@ -60,15 +68,22 @@ def test_electricity_maps_forecast_is_used_and_a_failure_falls_back(
     server: RecordedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EM_TOKEN", "secret")
-    site = config(carbon={"grid_ci_g_per_kwh": 300.0, "source": "electricity_maps",
-                          "electricity_maps_zone": "DE", "electricity_maps_token_env": "EM_TOKEN",
-                          "electricity_maps_url": server.url("/v3")})  # fmt: skip
+    site = config(
+        carbon={
+            "grid_ci_g_per_kwh": 300.0,
+            "source": "electricity_maps",
+            "electricity_maps_zone": "DE",
+            "electricity_maps_token_env": "EM_TOKEN",
+            "electricity_maps_url": server.url("/v3"),
+        }
+    )
     doc = fixture_doc("electricitymaps_forecast.json")
     first = pd.Timestamp(doc["forecast"][0]["datetime"])
     index = pd.date_range(first, periods=3, freq="h")
     feed = IntensityFeed(site)
-    api = ElectricityMapsCI("DE", "secret", base_url=server.url("/v3"),
-                            client=make_client([], attempts=1))  # fmt: skip
+    api = ElectricityMapsCI(
+        "DE", "secret", base_url=server.url("/v3"), client=make_client([], attempts=1)
+    )
     feed.read = lambda start, end: api.get_forecast(start=start, end=end).data
     server.serve("/v3/carbon-intensity/forecast", Reply(body=doc))
     answer = feed(index, first)
@@ -83,8 +98,13 @@ def test_electricity_maps_without_its_token_is_a_config_error(monkeypatch) -> No
     from dispatch.types import ConfigError
 
     monkeypatch.delenv("ELECTRICITY_MAPS_TOKEN", raising=False)
-    site = config(carbon={"grid_ci_g_per_kwh": 300.0, "source": "electricity_maps",
-                          "electricity_maps_zone": "DE"})  # fmt: skip
+    site = config(
+        carbon={
+            "grid_ci_g_per_kwh": 300.0,
+            "source": "electricity_maps",
+            "electricity_maps_zone": "DE",
+        }
+    )
     with pytest.raises(ConfigError, match="ELECTRICITY_MAPS_TOKEN"):
         IntensityFeed(site)
 
@@ -94,14 +114,23 @@ def test_a_weather_file_is_read_again_when_another_job_rewrites_it(tmp_path: Pat
     index = pd.date_range(NOW - pd.Timedelta(hours=2), periods=16, freq=Q)
 
     def write(ghi: float, mtime: float) -> None:
-        pd.DataFrame({"time": [t.isoformat() for t in index], "ghi": ghi, "dni": ghi,
-                      "dhi": ghi / 2, "temp_air": 20.0, "wind_speed": 1.0}).to_csv(
-            path, index=False)  # fmt: skip
+        pd.DataFrame(
+            {
+                "time": [t.isoformat() for t in index],
+                "ghi": ghi,
+                "dni": ghi,
+                "dhi": ghi / 2,
+                "temp_air": 20.0,
+                "wind_speed": 1.0,
+            }
+        ).to_csv(path, index=False)
         os.utime(path, (mtime, mtime))
 
     write(100.0, 1_000_000.0)
-    site = config(weather={"source": "file", "file_path": str(path), "refresh_min": 15},
-                  plan={"step_min": 15, "horizon_h": 2})  # fmt: skip
+    site = config(
+        weather={"source": "file", "file_path": str(path), "refresh_min": 15},
+        plan={"step_min": 15, "horizon_h": 2},
+    )
     feed = WeatherFeed(site)
     first = feed(index, NOW)
     assert first.frame is not None and (first.frame["ghi"] == 100.0).all()

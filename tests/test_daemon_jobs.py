@@ -184,8 +184,8 @@ def test_window_cuts_the_forecast_to_the_plan_slots_or_says_it_does_not_cover() 
     from dispatch.types import Forecast
 
     index = pd.date_range("2026-07-01", periods=8, freq="15min", tz="UTC")
-    frame = pd.DataFrame({"p_pv_kw": range(8), "p_load_kw": range(10, 18)}, index=index,
-                         dtype=float)  # fmt: skip
+    columns = {"p_pv_kw": range(8), "p_load_kw": range(10, 18)}
+    frame = pd.DataFrame(columns, index=index, dtype=float)
     paths = pd.DataFrame({"1": range(20, 28)}, index=index, dtype=float)
     forecast = Forecast(frame, load_scenarios_kw=paths)
     cut = window(forecast, index[2:6])

@@ -47,8 +47,14 @@ class SlotHistory:
     def _slot(self, t: pd.Timestamp) -> int:
         return int(pd.Timestamp(t).value // self.step.value)
 
-    def add(self, t: pd.Timestamp, p_load_kw: float, p_pv_kw: float, p_grid_kw: float,
-            at_limit: bool = False) -> None:  # fmt: skip
+    def add(
+        self,
+        t: pd.Timestamp,
+        p_load_kw: float,
+        p_pv_kw: float,
+        p_grid_kw: float,
+        at_limit: bool = False,
+    ) -> None:
         """Add one reading taken at ``t`` (kW; ``at_limit``: its export was at the site's
         limit, ``dispatch.control.export_at_limit``); a NaN value is not counted."""
         slot = self._slot(t)
@@ -92,9 +98,13 @@ class SlotHistory:
         return pd.Series([self._closed[k][i] for k in slots], index=index, dtype=float)
 
     @classmethod
-    def from_rows(cls, rows: Iterable[Mapping[str, Any]], step: pd.Timedelta,
-                  keep: pd.Timedelta,
-                  limits: ControlLimits | None = None) -> SlotHistory:  # fmt: skip
+    def from_rows(
+        cls,
+        rows: Iterable[Mapping[str, Any]],
+        step: pd.Timedelta,
+        keep: pd.Timedelta,
+        limits: ControlLimits | None = None,
+    ) -> SlotHistory:
         """Rebuild from stored measurement rows (``time_ms`` and the measured ``COLUMNS``) in
         time order; every slot is closed (the daemon was not running in between). With
         ``limits``, readings with export at the limit are marked so."""

@@ -245,8 +245,8 @@ async def plan_job(sv: Services, st: SiteState) -> PlanState:
     targets = month_targets(plan, sv.config.billing_timezone)
     if not plan.is_fallback and fs.warmup is None:
         st.held_target_kw = targets
-    ps = PlanState(plan, plan_id, issued, guard_target(sv, st, targets, now, fs.warmup),
-                   fs.source, inputs, fs.warmup)  # fmt: skip
+    target = guard_target(sv, st, targets, now, fs.warmup)
+    ps = PlanState(plan, plan_id, issued, target, fs.source, inputs, fs.warmup)
     st.plan_state = ps
     sv.metrics.plan(plan.status, plan.solve_ms)
     level = logging.WARNING if plan.is_fallback else logging.INFO

@@ -155,8 +155,9 @@ async def store_event(sv: Services, level: str, kind: str, message: str,
         log.debug("cannot store event %s: %s", kind, exc)
 
 
-def pv_history_kw(sv: Services, history: SlotHistory,
-                  since: pd.Timestamp | None = None) -> pd.Series:  # fmt: skip
+def pv_history_kw(
+    sv: Services, history: SlotHistory, since: pd.Timestamp | None = None
+) -> pd.Series:
     """Measured PV per closed slot (kW), raised to the PV available where export was at the
     site's limit (``pipeline.available_pv_history``)."""
     limited = history.series("pv_limited", since) > 0

@@ -28,8 +28,9 @@ DAYLIGHT_FRAC = 0.1
 MIN_SLOTS = 4
 
 
-def available_pv_kw(measured_kw: pd.Series, limited: pd.Series, clear_sky_kw: pd.Series,
-                    timezone: str) -> pd.Series:  # fmt: skip
+def available_pv_kw(
+    measured_kw: pd.Series, limited: pd.Series, clear_sky_kw: pd.Series, timezone: str
+) -> pd.Series:
     """Measured PV with each limited slot raised to the estimate of the PV available.
 
     Parameters
@@ -58,8 +59,17 @@ def available_pv_kw(measured_kw: pd.Series, limited: pd.Series, clear_sky_kw: pd
     day = pv.index.tz_convert(timezone).normalize()
     peak = pd.Series(clear).groupby(day).transform("max").to_numpy()
     usable = ~flag & (clear > DAYLIGHT_FRAC * peak) & np.isfinite(pv.to_numpy())
-    sums = pd.DataFrame({"pv": np.where(usable, pv.to_numpy(), 0.0),
-                         "clear": np.where(usable, clear, 0.0), "n": usable}).groupby(day).sum()
+    sums = (
+        pd.DataFrame(
+            {
+                "pv": np.where(usable, pv.to_numpy(), 0.0),
+                "clear": np.where(usable, clear, 0.0),
+                "n": usable,
+            }
+        )
+        .groupby(day)
+        .sum()
+    )
     ratio = (sums["pv"] / sums["clear"]).where(sums["n"] >= MIN_SLOTS).ffill()
     clearness = ratio.reindex(day).to_numpy()
     estimate = np.fmax(pv.to_numpy(), clear * clearness)

@@ -15,6 +15,10 @@ import pandas as pd
 from dispatch.config import SiteConfig
 from dispatch.types import PLAN_COLUMNS, Plan, PlanCosts
 
+#: The forecast columns a solve reads, in ``SlotInputs`` order.
+_INPUT_COLUMNS = ("p_pv_kw", "p_load_kw", "price_import_per_kwh", "price_export_per_kwh",
+                  "ci_g_per_kwh")
+
 
 @dataclass(frozen=True)
 class SlotInputs:
@@ -78,9 +82,7 @@ class SlotInputs:
     ) -> SlotInputs:
         """Gather the arrays of a complete forecast frame (``p_pv_kw``, ``p_load_kw``,
         ``price_import_per_kwh``, ``price_export_per_kwh``, ``ci_g_per_kwh``)."""
-        columns = ("p_pv_kw", "p_load_kw", "price_import_per_kwh", "price_export_per_kwh",
-                   "ci_g_per_kwh")  # fmt: skip
-        pv, load, p_imp, p_exp, ci = (frame[c].to_numpy(dtype=float) for c in columns)
+        pv, load, p_imp, p_exp, ci = (frame[c].to_numpy(dtype=float) for c in _INPUT_COLUMNS)
         return cls(
             index=pd.DatetimeIndex(frame.index),
             dt_h=dt_h,

@@ -88,16 +88,17 @@ class ClearSkyPV:
         Days kept (the oldest are dropped beyond).
     """
 
-    def __init__(self, config: SiteConfig, fit: calibrate.CalibrationFit | None = None,
-                 keep_days: int = 64) -> None:  # fmt: skip
+    def __init__(
+        self, config: SiteConfig, fit: calibrate.CalibrationFit | None = None, keep_days: int = 64
+    ) -> None:
         self.config, self.fit, self.keep_days = config, fit, keep_days
         self._days: dict[pd.Timestamp, pd.Series] = {}
 
     def on(self, index: pd.DatetimeIndex) -> pd.Series:
-        """Clear-sky PV (kW) on ``index`` (UTC slot starts of one step)."""
+        """Clear-sky PV (kW) on ``index`` (UTC slot starts on the plan step)."""
         if len(index) == 0:
             return pd.Series(dtype=float)
-        step = index[1] - index[0] if len(index) > 1 else pd.Timedelta(minutes=15)
+        step = pd.Timedelta(minutes=self.config.plan.step_min)
         parts = []
         for day in index.normalize().unique():
             if day not in self._days:
@@ -109,8 +110,9 @@ class ClearSkyPV:
         return pd.concat(parts).reindex(index)
 
 
-def available_pv_history(config: SiteConfig, measured_kw: pd.Series, limited: pd.Series,
-                         clear_sky: ClearSkyPV) -> pd.Series:  # fmt: skip
+def available_pv_history(
+    config: SiteConfig, measured_kw: pd.Series, limited: pd.Series, clear_sky: ClearSkyPV
+) -> pd.Series:
     """Measured PV (kW) with the slots where export was at the limit raised to the PV that
     was available (``dispatch.forecast.curtailment``); what persistence, the intra-day
     correction and the error book learn from."""

@@ -24,6 +24,7 @@ import pandas as pd
 
 FORECAST_REQUIRED = ("p_pv_kw", "p_load_kw")
 FORECAST_OPTIONAL = ("price_import_per_kwh", "price_export_per_kwh", "ci_g_per_kwh")
+FORECAST_COLUMNS = (*FORECAST_REQUIRED, *FORECAST_OPTIONAL)
 
 
 class DispatchError(Exception):
@@ -89,7 +90,9 @@ def check_time_index(index: pd.Index, what: str) -> pd.Timedelta:
         raise InputError(f"{what}: time stamps must be tz-aware UTC, got tz={index.tz}")
     if len(index) == 1:
         raise InputError(f"{what}: at least two time stamps are needed to know the step")
-    steps = np.diff(index.as_unit("ns").asi8)  # pandas 3 may hold us or s units
+    steps = np.diff(index.asi8)  # in the index's unit (pandas 3 may hold us or s)
+    if (steps == steps[0]).all() and steps[0] > 0:  # the usual case: one positive step
+        return pd.Timedelta(int(steps[0]), unit=index.unit)
     dup = np.flatnonzero(steps == 0)
     if dup.size:
         raise InputError(f"{what}: duplicate time stamp {index[dup[0]].isoformat()}")
@@ -99,7 +102,7 @@ def check_time_index(index: pd.Index, what: str) -> pd.Timedelta:
             f"{what}: time stamps are not sorted: {index[back[0] + 1].isoformat()} "
             f"follows {index[back[0]].isoformat()}"
         )
-    step = pd.Timedelta(int(steps[0]), unit="ns")
+    step = pd.Timedelta(int(steps[0]), unit=index.unit)
     gap = np.flatnonzero(steps != steps[0])
     if gap.size:
         i = gap[0]
@@ -108,6 +111,20 @@ def check_time_index(index: pd.Index, what: str) -> pd.Timedelta:
             f"{index[i + 1].isoformat()} differs from the first step {step}"
         )
     return step
+
+
+def _float_columns(frame: pd.DataFrame, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The columns ``names`` that ``frame`` has, as float arrays (one conversion of the whole
+    frame when it is all numbers, the usual case; column by column otherwise)."""
+    position = {c: i for i, c in enumerate(frame.columns)}
+    present = [n for n in names if n in position]
+    if len(position) == len(frame.columns):  # unique labels
+        try:
+            values = frame.to_numpy(dtype=float)
+            return {n: values[:, position[n]] for n in present}
+        except (TypeError, ValueError):  # a column of text: convert only the ones needed
+            pass
+    return {n: frame[n].to_numpy(dtype=float) for n in present}
 
 
 @dataclass(frozen=True)
@@ -131,6 +148,9 @@ class Forecast:
         load plus the errors of past forecasts issued at the same time of day.
     issued_at : pandas.Timestamp, optional
         When the forecast was made (UTC).
+
+    The frame is checked and its columns read once, when the forecast is made: to change
+    it, make a new ``Forecast`` of a changed copy.
     """
 
     frame: pd.DataFrame
@@ -139,15 +159,16 @@ class Forecast:
     load_scenarios_kw: pd.DataFrame | None = None
     issued_at: pd.Timestamp | None = None
 
+    _columns: dict[str, np.ndarray] = field(init=False, repr=False, compare=False)
+    _step: pd.Timedelta = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
-        check_time_index(self.frame.index, "forecast")
+        object.__setattr__(self, "_step", check_time_index(self.frame.index, "forecast"))
         missing = [c for c in FORECAST_REQUIRED if c not in self.frame.columns]
         if missing:
             raise InputError(f"forecast: missing column(s) {missing}")
-        for col in (*FORECAST_REQUIRED, *FORECAST_OPTIONAL):
-            if col not in self.frame.columns:
-                continue
-            values = self.frame[col].to_numpy(dtype=float)
+        object.__setattr__(self, "_columns", _float_columns(self.frame, FORECAST_COLUMNS))
+        for col, values in self._columns.items():
             bad = np.flatnonzero(~np.isfinite(values))
             if bad.size:
                 raise InputError(
@@ -185,7 +206,12 @@ class Forecast:
     @property
     def step(self) -> pd.Timedelta:
         """The fixed step between slots."""
-        return self.frame.index[1] - self.frame.index[0]
+        return self._step
+
+    def column(self, name: str) -> np.ndarray:
+        """A checked column of ``frame`` (``p_pv_kw``, ``p_load_kw``, and the optional ones
+        present) as floats; KeyError for any other."""
+        return self._columns[name]
 
 
 @dataclass(frozen=True)

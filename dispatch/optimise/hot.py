@@ -1,26 +1,31 @@
 """A persistent HiGHS model fed from the cvxpy formulation, hot-started every re-solve.
 
 Role: the fast path of ``solve``. cvxpy compiles the DPP problem once into an affine map from
-the parameter vector to the LP's costs, right-hand sides and column bounds; the constraint matrix
-does not depend on the parameters. This module keeps that map and one ``highspy.Highs`` model,
-and per solve only recomputes costs and bounds (three sparse mat-vecs), updates the model and
-re-runs it from the previous basis. Inequality rows on a single variable (caps written as
-constraints) become column bounds, as a presolve would make them. Imports cvxpy and highspy.
+the parameter vector to the LP's costs, right-hand sides and column bounds; the constraint
+matrix does not depend on the parameters. This module keeps that map and one ``highspy.Highs``
+model, and per solve only recomputes costs and bounds (sparse mat-vecs), passes HiGHS the ones
+that changed and re-runs it from the previous basis; duals are mapped back only when read.
+Inequality rows on a single variable (caps written as constraints) become column bounds, as a
+presolve would make them. Imports cvxpy and highspy.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, TypeVar
 
 import cvxpy as cp
 import highspy
 import numpy as np
 import scipy.sparse as sp
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @contextmanager
@@ -37,6 +42,28 @@ def _stdout_silenced() -> Iterator[None]:
         os.close(saved)
 
 
+class Deferred(Mapping[K, V]):
+    """A read-only mapping computed on its first read (e.g. duals nobody may look at)."""
+
+    def __init__(self, make: Callable[[], Mapping[K, V]]) -> None:
+        self._make: Callable[[], Mapping[K, V]] | None = make
+        self._data: Mapping[K, V] = {}
+
+    def _get(self) -> Mapping[K, V]:
+        if self._make is not None:
+            self._data, self._make = self._make(), None
+        return self._data
+
+    def __getitem__(self, key: K) -> V:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
 @dataclass(frozen=True)
 class HotResult:
     """Outcome of one hot solve.
@@ -51,17 +78,17 @@ class HotResult:
         Objective value including cvxpy's constant offset.
     values : dict of int to numpy.ndarray
         Variable id -> value (shaped like the variable).
-    duals : dict of int to numpy.ndarray
+    duals : mapping of int to numpy.ndarray
         Constraint id -> dual value (flat, cvxpy's sign convention: >= 0 for an inequality;
         for a cap lifted into a column bound, the bound's reduced cost when it is the active
-        bound, else 0); empty when not optimal.
+        bound, else 0); computed on first read; empty when not optimal.
     """
 
     optimal: bool
     status: str
     objective: float
     values: dict[int, np.ndarray]
-    duals: dict[int, np.ndarray]
+    duals: Mapping[int, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -81,12 +108,27 @@ class _Singletons:
         starts = csr.indptr[rows]
         return cls(rows, csr.indices[starts], csr.data[starts])
 
+    @cached_property
+    def _sides(self) -> tuple[tuple[np.ndarray, np.ndarray, bool], ...]:
+        """Per side (upper bounds, then lower): its rows' positions, their columns, and
+        whether no column repeats (then a plain fancy-indexed update is exact)."""
+        out = []
+        for side in (self.coef > 0, self.coef < 0):
+            pos = np.flatnonzero(side)
+            cols = self.cols[pos]
+            out.append((pos, cols, np.unique(cols).size == cols.size))
+        return tuple(out)
+
     def apply(self, b: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
         """Tighten ``lower``/``upper`` in place with these rows' right-hand sides ``b``."""
         bound = b[self.rows] / self.coef
-        up = self.coef > 0
-        np.minimum.at(upper, self.cols[up], bound[up])
-        np.maximum.at(lower, self.cols[~up], bound[~up])
+        for limit, tighter, (pos, cols, unique) in zip(
+            (upper, lower), (np.minimum, np.maximum), self._sides, strict=True
+        ):
+            if unique:
+                limit[cols] = tighter(limit[cols], bound[pos])
+            else:
+                tighter.at(limit, cols, bound[pos])
 
 
 class HotHighs:
@@ -133,8 +175,20 @@ class HotHighs:
         self._m = m
         # the rows of A follow the program's (canonical) constraints: equalities, then the rest
         offsets = np.cumsum([0, *(c.size for c in pp.constraints)])
-        self._constraint_rows = {c.id: (int(o), int(c.size))
-                                 for c, o in zip(pp.constraints, offsets[:-1], strict=True)}
+        self._constraint_rows = {
+            c.id: (int(o), int(c.size)) for c, o in zip(pp.constraints, offsets[:-1], strict=True)
+        }
+        self._param_slices = [
+            (pid, col, pp.param_id_to_size[pid])
+            for pid, col in pp.param_id_to_col.items()
+            if pid != -1
+        ]
+        self._var_slices = [
+            (vid, col, pp.id_to_var[vid].size, pp.id_to_var[vid].shape)
+            for vid, col in pp.var_id_to_col.items()
+        ]
+        #: costs, column bounds and row bounds of the last solve (None: send them all)
+        self._last: tuple[np.ndarray, ...] | None = None
         self.method = method
         self._highs = self._new_model(sp.csc_matrix(a_full[kept]), method, options or {})
 
@@ -163,14 +217,37 @@ class HotHighs:
         return h
 
     def _param_vector(self, values: Mapping[int, Any]) -> np.ndarray:
-        pp = self._pp
-        vec = np.zeros(pp.total_param_size + 1)
+        vec = np.zeros(self._pp.total_param_size + 1)
         vec[-1] = 1.0
-        for pid, col in pp.param_id_to_col.items():
-            if pid == -1:
-                continue
-            vec[col : col + pp.param_id_to_size[pid]] = np.ravel(values[pid], order="F")
+        for pid, col, size in self._param_slices:
+            vec[col : col + size] = np.ravel(values[pid], order="F")
         return vec
+
+    def _change(
+        self,
+        q: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        row_lower: np.ndarray,
+        row_upper: np.ndarray,
+    ) -> None:
+        """Pass HiGHS the costs and bounds that differ from the last solve's."""
+        h, last = self._highs, self._last
+        if last is None:
+            h.changeColsCost(self._n, self._cols, q)
+            h.changeColsBounds(self._n, self._cols, lower, upper)
+            h.changeRowsBounds(self._rows.size, self._rows, row_lower, row_upper)
+        else:
+            cols = self._cols[q != last[0]]
+            if cols.size:
+                h.changeColsCost(cols.size, cols, q[cols])
+            cols = self._cols[(lower != last[1]) | (upper != last[2])]
+            if cols.size:
+                h.changeColsBounds(cols.size, cols, lower[cols], upper[cols])
+            rows = self._rows[(row_lower != last[3]) | (row_upper != last[4])]
+            if rows.size:
+                h.changeRowsBounds(rows.size, rows, row_lower[rows], row_upper[rows])
+        self._last = (q, lower, upper, row_lower, row_upper)
 
     def solve(self, values: Mapping[int, Any]) -> HotResult:
         """Solve with new parameter values, starting from the last basis.
@@ -190,24 +267,24 @@ class HotHighs:
         row_upper = b[self._kept]
         row_lower = np.where(self._kept < self._n_eq, row_upper, -inf)
         h = self._highs
-        h.changeColsCost(self._n, self._cols, q[: self._n])
-        h.changeColsBounds(self._n, self._cols, lower, upper)
-        h.changeRowsBounds(self._kept.size, self._rows, row_lower, row_upper)
+        try:
+            self._change(q[: self._n], lower, upper, row_lower, row_upper)
+        except BaseException:
+            self._last = None  # the model may hold part of the change: send all next time
+            raise
         h.run()
         if self.method == "ipm+simplex":
             h.setOptionValue("solver", "simplex")
         status = h.getModelStatus()
         optimal = status == highspy.HighsModelStatus.kOptimal
         sol = h.getSolution() if optimal else None
-        x = np.asarray(sol.col_value) if sol is not None else np.zeros(self._n)
+        x = np.array(sol.col_value) if sol is not None else np.zeros(self._n)
         values = {
-            vid: x[col : col + self._pp.id_to_var[vid].size].reshape(
-                self._pp.id_to_var[vid].shape, order="F"
-            )
-            for vid, col in self._pp.var_id_to_col.items()
+            vid: x[col : col + size].reshape(shape, order="F")
+            for vid, col, size, shape in self._var_slices
         }
-        objective = float(h.getInfo().objective_function_value + q[self._n]) if optimal else np.nan
-        duals = self._duals(sol, b, x) if sol is not None else {}
+        objective = float(h.getObjectiveValue() + q[self._n]) if optimal else np.nan
+        duals: Mapping[int, np.ndarray] = Deferred(lambda: self._duals(sol, b, x)) if sol else {}
         return HotResult(optimal, h.modelStatusToString(status), objective, values, duals)
 
     def _duals(self, sol: Any, b: np.ndarray, x: np.ndarray) -> dict[int, np.ndarray]:

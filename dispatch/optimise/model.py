@@ -20,7 +20,7 @@ import pandas as pd
 from dispatch.config import SiteConfig
 from dispatch.optimise.days_off import BaseReserve
 from dispatch.optimise.formulation import Formulation, build
-from dispatch.optimise.hot import HotHighs
+from dispatch.optimise.hot import Deferred, HotHighs
 from dispatch.optimise.outcome import SlotInputs, fallback_plan, make_plan, plan_frame
 from dispatch.optimise.risk import (
     Recharge,
@@ -90,8 +90,10 @@ class DispatchModel:
         self.path, self.method = solver_path(config.plan.solver, self.n_slots)
         self._hot: HotHighs | None = None
         self._solution: dict[str, Any] = {}  # the variables' values of the last solve
-        self._duals: dict[str, np.ndarray] = {}  # its named constraints' duals
+        self._duals: Mapping[str, np.ndarray] = {}  # its named constraints' duals
         self._base_reserve = BaseReserve(config)
+        self._one_month = np.full(self.n_slots, "month")  # the labels when none are given
+        self._one_month.flags.writeable = False
 
     # ----------------------------------------------------------------- inputs
     def slot_inputs(
@@ -118,9 +120,10 @@ class DispatchModel:
         if not 0.0 <= soc_frac <= 1.0 or not np.isfinite(soc_frac):
             raise InputError(f"soc_frac = {soc_frac} must lie in [0, 1]")
         fixed = self.form.fixed_months
-        if billing_month is None:
-            billing_month = fixed if fixed is not None else ["month"] * self.n_slots
-        months = np.asarray(billing_month, dtype=str)
+        if billing_month is None and fixed is None:
+            months = self._one_month
+        else:
+            months = np.asarray(fixed if billing_month is None else billing_month, dtype=str)
         if len(months) != self.n_slots:
             raise InputError(f"billing_month has {len(months)} labels for {self.n_slots} slots")
         if fixed is not None and tuple(months.tolist()) != fixed:
@@ -134,7 +137,7 @@ class DispatchModel:
             peak_so_far_kw = {str(months[0]): float(peak_so_far_kw)}
         energy = soc_frac * self.config.battery.energy_kwh
         margin = peak_margin_kw(forecast, self.config.plan.peak_risk_quantile)
-        x = SlotInputs.from_frame(f, self.dt_h, months, peak_so_far_kw, energy, margin,
+        x = SlotInputs.from_frame(forecast, self.dt_h, months, peak_so_far_kw, energy, margin,
                                   held_target_kw)  # fmt: skip
         paths, plan = forecast.load_scenarios_kw, self.config.plan
         sized_on_paths = plan.peak_reserve_sizing == "scenarios" and plan.peak_risk_quantile > 0.5
@@ -155,7 +158,7 @@ class DispatchModel:
             **caps,
         }
         big_m = float(np.max(x.load_kw) + caps["charge_cap_kw"].max() + cfg.grid.import_max_kw + 1)
-        months = list(dict.fromkeys(x.billing_month.tolist()))
+        months = x.months
         K = self.form.n_months
         relax = np.full((K, self.n_slots), big_m)
         charge = np.zeros(K)
@@ -190,7 +193,7 @@ class DispatchModel:
         if not uncertain or self.config.tariff.demand_charge_per_kw_month <= 0:
             return base, none
         held = {m: max(float(x.peak_so_far_kw.get(m, 0.0)), float(x.held_target_kw.get(m, 0.0)))
-                for m in dict.fromkeys(x.billing_month.tolist())}  # fmt: skip
+                for m in x.months}  # fmt: skip
         target = np.array([held[m] for m in x.billing_month])
         net = x.load_kw - x.pv_kw
         plan = self.config.plan
@@ -240,7 +243,10 @@ class DispatchModel:
                 self._hot = HotHighs(self.form.problem, self.method, opts)
             res = self._hot.solve({params[k].id: v for k, v in values.items()})
             self._solution = {k: res.values[var.id] for k, var in variables.items()}
-            self._duals = {k: res.duals[c.id] for k, c in rows.items()} if res.optimal else {}
+            duals = res.duals  # computed when read (status page, plan JSON)
+            self._duals = (
+                Deferred(lambda: {k: duals[c.id] for k, c in rows.items()}) if res.optimal else {}
+            )
             return res.optimal, res.status, res.objective
         for name, value in values.items():
             params[name].value = value
@@ -355,7 +361,7 @@ class DispatchModel:
 
     def _slot_targets(self, x: SlotInputs) -> np.ndarray:
         """Each slot's billing-month peak target from the solution (kW)."""
-        months = list(dict.fromkeys(x.billing_month.tolist()))
+        months = x.months
         peaks = self._values("peak_kw")
         target = np.empty(self.n_slots)
         for k, month in enumerate(months):
@@ -397,5 +403,5 @@ class DispatchModel:
             message=message,
             objective=objective - float(values["demand_charge_per_kw"] @ values["peak_so_far_kw"]),
             soft_violation_kwh=soft,
-            duals=dict(self._duals),
+            duals=self._duals,
         )

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from dispatch.config import SiteConfig
-from dispatch.types import PLAN_COLUMNS, Plan, PlanCosts
+from dispatch.types import PLAN_COLUMNS, Forecast, Plan, PlanCosts
 
 #: The forecast columns a solve reads, in ``SlotInputs`` order.
 _INPUT_COLUMNS = ("p_pv_kw", "p_load_kw", "price_import_per_kwh", "price_export_per_kwh",
                   "ci_g_per_kwh")
+
+
+#: The plan frame's columns (built once: a frame per plan).
+_PLAN_INDEX = pd.Index(PLAN_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -69,10 +74,15 @@ class SlotInputs:
     net_scenarios_kw: np.ndarray | None = None
     held_target_kw: Mapping[str, float] = field(default_factory=dict)
 
+    @cached_property
+    def months(self) -> list[str]:
+        """The billing months the horizon touches, in order."""
+        return list(dict.fromkeys(self.billing_month.tolist()))
+
     @classmethod
     def from_frame(
         cls,
-        frame: pd.DataFrame,
+        frame: pd.DataFrame | Forecast,
         dt_h: float,
         billing_month: np.ndarray,
         peak_so_far_kw: Mapping[str, float],
@@ -81,10 +91,16 @@ class SlotInputs:
         held_target_kw: Mapping[str, float] | None = None,
     ) -> SlotInputs:
         """Gather the arrays of a complete forecast frame (``p_pv_kw``, ``p_load_kw``,
-        ``price_import_per_kwh``, ``price_export_per_kwh``, ``ci_g_per_kwh``)."""
-        pv, load, p_imp, p_exp, ci = (frame[c].to_numpy(dtype=float) for c in _INPUT_COLUMNS)
+        ``price_import_per_kwh``, ``price_export_per_kwh``, ``ci_g_per_kwh``), or of a
+        ``Forecast`` with them (the columns it has already checked)."""
+        if isinstance(frame, Forecast):
+            pv, load, p_imp, p_exp, ci = (frame.column(c) for c in _INPUT_COLUMNS)
+            index = frame.index
+        else:
+            pv, load, p_imp, p_exp, ci = (frame[c].to_numpy(dtype=float) for c in _INPUT_COLUMNS)
+            index = pd.DatetimeIndex(frame.index)
         return cls(
-            index=pd.DatetimeIndex(frame.index),
+            index=index,
             dt_h=dt_h,
             pv_kw=pv,
             load_kw=load,
@@ -185,15 +201,16 @@ def plan_frame(
         energy_kwh / config.battery.energy_kwh, inputs.price_import_per_kwh,
         inputs.price_export_per_kwh, inputs.ci_g_per_kwh, peak_target_kw, peak_reserve_kwh,
     )  # fmt: skip
-    return pd.DataFrame(np.column_stack(columns), index=inputs.index, columns=list(PLAN_COLUMNS))
+    return pd.DataFrame(np.column_stack(columns), index=inputs.index, columns=_PLAN_INDEX)
 
 
 def make_plan(
     frame: pd.DataFrame, inputs: SlotInputs, config: SiteConfig, **fields: object
 ) -> Plan:
-    """Wrap a plan frame with its recomputed costs, emissions and peak."""
-    p_grid = frame["p_grid_kw"].to_numpy()
-    costs, kg = costs_of(p_grid, frame["p_batt_kw"].to_numpy(), inputs, config)
+    """Wrap a plan frame (``plan_frame``) with its recomputed costs, emissions and peak."""
+    values, columns = frame.to_numpy(), frame.columns  # one float block: a view
+    p_grid = values[:, columns.get_loc("p_grid_kw")]
+    costs, kg = costs_of(p_grid, values[:, columns.get_loc("p_batt_kw")], inputs, config)
     return Plan(
         frame=frame,
         costs=costs,

@@ -59,6 +59,7 @@ def reference_seconds(scenario: Scenario, solved: list[tuple[SlotInputs, np.ndar
             month=w.billing_month, peak_kw=dict(w.peak_so_far_kw), soc0_frac=soc0,
             terminal_frac=min(soc0, config.battery.soc_max_frac)
             if terminal == "at_least_start" else 0.0, reserve_kwh=reserve,
+            charge_frac=dict(w.demand_charge_frac),
         )  # fmt: skip
         key = tuple(w.billing_month)
         if key not in models:  # a new month layout: new matrix; its first solve is not timed
@@ -77,6 +78,7 @@ def independent_bound(scenario: Scenario) -> float:
         dt_h=x.dt_h, pv_kw=x.pv_kw, load_kw=x.load_kw, price_import=x.price_import_per_kwh,
         price_export=x.price_export_per_kwh, ci_g_per_kwh=x.ci_g_per_kwh, month=x.billing_month,
         peak_kw={}, soc0_frac=scenario.soc_initial_frac, terminal_frac=0.0,
+        charge_frac=dict(x.demand_charge_frac),
     )  # fmt: skip
     objective, _ = ref.solve_cold(ref.build(ref.site_from_config(scenario.config), inst), "ipm")
     return objective

@@ -58,6 +58,7 @@ class Instance:
     soc0_frac: float
     terminal_frac: float
     reserve_kwh: np.ndarray | None = None  # per-slot soft floor; else the site's reserve
+    charge_frac: dict[str, float] | None = None  # share of a month's demand charge billed
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,8 @@ def bounds_and_costs(site: Site, inst: Instance, months: list[str]) -> Lp:
     c[_col("slo", T)] = c[_col("shi", T)] = site.soft_penalty_per_kwh
     c[_col("sres", T)] = dt * site.reserve_penalty_per_kwh
     c[len(BLOCKS) * T] = site.soft_penalty_per_kwh
-    c[len(BLOCKS) * T + 1 :] = site.demand_charge_per_kw
+    share = np.array([(inst.charge_frac or {}).get(m, 1.0) for m in months])
+    c[len(BLOCKS) * T + 1 :] = site.demand_charge_per_kw * share
     lo, hi = np.zeros(n), np.full(n, INF)
     hi[_col("ch", T)] = site.charge_max_kw
     hi[_col("dis", T)] = site.discharge_max_kw
@@ -183,7 +185,7 @@ def bounds_and_costs(site: Site, inst: Instance, months: list[str]) -> Lp:
             np.zeros(T),
         ]
     )
-    offset = -site.demand_charge_per_kw * float(peaks.sum())
+    offset = -site.demand_charge_per_kw * float(share @ peaks)
     return Lp(c, sp.csc_matrix((0, n)), row_lo, row_hi, lo, hi, offset)
 
 

@@ -358,3 +358,30 @@ def day_ahead_published_until(
     ends = wall.normalize() + pd.to_timedelta(days_ahead, unit="D")
     local = ends.tz_localize(market.timezone, ambiguous=True, nonexistent="shift_forward")
     return local.tz_convert("UTC")
+def month_coverage(config: SiteConfig, index: pd.DatetimeIndex) -> dict[str, float]:
+    """The share of each billing month's time that the slots of ``index`` cover.
+
+    1.0 for a month the index covers whole; less for the partial months at the ends of a
+    replay window (a window of local days on UTC billing months, a 7-day run): their demand
+    charge is billed pro rata (``SlotInputs.demand_charge_frac``, ``sim.kpis``).
+
+    Parameters
+    ----------
+    config : SiteConfig
+        The site (``config.billing_timezone``).
+    index : pandas.DatetimeIndex
+        UTC period starts at a fixed step.
+
+    Returns
+    -------
+    dict of str to float
+        Billing-month label (``billing_month``) -> covered share in (0, 1].
+    """
+    labels = billing_month(config, index).to_numpy(str)
+    step = index[1] - index[0]
+    out = {}
+    for month in dict.fromkeys(labels.tolist()):
+        start = pd.Timestamp(f"{month}-01").tz_localize(config.billing_timezone)
+        length = (start + pd.offsets.MonthBegin(1)) - start
+        out[month] = min(1.0, float(np.count_nonzero(labels == month) * step / length))
+    return out

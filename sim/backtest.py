@@ -57,12 +57,15 @@ class Outcome:
 
 
 def period_inputs(scenario: Scenario) -> SlotInputs:
-    """The whole period as optimiser inputs: tariff prices, intensity, billing months."""
+    """The whole period as optimiser inputs: tariff prices, intensity, billing months, and
+    the share of each month's demand charge billed (pro rata for a month the period covers
+    only in part)."""
     config, data = scenario.config, scenario.data
     frame = pipeline.complete_forecast(config, data).frame
     months = tariff.billing_month(config, frame.index).to_numpy(str)
     energy = scenario.soc_initial_frac * config.battery.energy_kwh
-    return SlotInputs.from_frame(frame, config.plan.step_min / 60.0, months, {}, energy)
+    x = SlotInputs.from_frame(frame, config.plan.step_min / 60.0, months, {}, energy)
+    return replace(x, demand_charge_frac=tariff.month_coverage(config, frame.index))
 
 
 def realised(

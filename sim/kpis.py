@@ -7,7 +7,9 @@ Depends on ``dispatch`` (config, tariff), numpy and pandas; pure, no I/O.
 Conventions (per slot of ``dt`` hours, powers in kW, energies in kWh):
 
 - import = max(p_grid, 0), export = max(-p_grid, 0);
-- demand charge of a billing month = rate x its highest import (from zero every month);
+- demand charge of a billing month = rate x its highest import (from zero every month) x the
+  share of the month the frame covers (``month_coverage``: 1 for a whole month; a partial
+  month at either end of a replay window is billed pro rata and marked so);
 - ``total_cost`` = energy cost - export revenue + demand charge + carbon cost + wear cost (the
   optimiser's objective, equal to ``PlanCosts.total``); ``grid_bill`` leaves out carbon and wear;
 - PV available = used PV + curtailed PV; PV used on site = used PV - the part of the export
@@ -106,7 +108,8 @@ def strategy_kpis(frame: pd.DataFrame, config: SiteConfig, strategy: str) -> pd.
         ``peak_import_kw`` and ``peak_time`` (UTC start of the first slot within
         ``PEAK_TIE_KW`` of it: the slot that set it),
         ``peak_target_kw`` (the highest import a live guard was told to hold in the month;
-        NaN without a guard),
+        NaN without a guard), ``month_coverage`` (the share of the billing month covered,
+        which bills its demand charge pro rata; in the total row the lowest),
         ``self_consumption_frac``, ``self_sufficiency_frac``, ``throughput_kwh``,
         ``full_cycles``.
     """
@@ -115,6 +118,7 @@ def strategy_kpis(frame: pd.DataFrame, config: SiteConfig, strategy: str) -> pd.
     targets: dict[str, float] = {}
     if "peak_target_kw" in frame.columns:
         targets = frame["peak_target_kw"].groupby(slots["billing_month"].to_numpy()).max().to_dict()
+    coverage = tariff.month_coverage(config, frame.index)
     rows = []
     for month, part in slots.groupby("billing_month", sort=True):
         row = {"strategy": strategy, "month": str(month)}
@@ -126,7 +130,8 @@ def strategy_kpis(frame: pd.DataFrame, config: SiteConfig, strategy: str) -> pd.
         row["peak_import_kw"] = peak
         row["peak_time"] = peak_at.isoformat()
         row["peak_target_kw"] = targets.get(month, np.nan)
-        row["demand_charge"] = rate * row["peak_import_kw"]
+        row["month_coverage"] = coverage[str(month)]
+        row["demand_charge"] = rate * row["peak_import_kw"] * row["month_coverage"]
         rows.append(_derived(row, config))
     months = pd.DataFrame(rows)
     total = {"strategy": strategy, "month": TOTAL}
@@ -135,6 +140,7 @@ def strategy_kpis(frame: pd.DataFrame, config: SiteConfig, strategy: str) -> pd.
     total["peak_import_kw"] = float(months["peak_import_kw"].iloc[top])
     total["peak_time"] = months["peak_time"].iloc[top]
     total["peak_target_kw"] = float(months["peak_target_kw"].max())
+    total["month_coverage"] = float(months["month_coverage"].min())
     return pd.concat([months, pd.DataFrame([_derived(total, config)])], ignore_index=True)
 
 

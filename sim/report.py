@@ -171,6 +171,11 @@ def render_html(title: str, config: SiteConfig, table: pd.DataFrame, pngs: Seque
         for p in pngs
     )
     monthly = table[table["month"] != TOTAL]
+    partial = sorted(set(monthly.loc[monthly["month_coverage"] < 1.0, "month"]))
+    if partial:
+        head += (f"<p>Partial billing months {html.escape(', '.join(partial))}: the period "
+                 f"covers only part of them, so their demand charge is billed pro rata "
+                 f"(month_coverage).</p>")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
             f"</title><style>{STYLE}</style></head><body>{head}<h2>Totals</h2>"
             f"{_table_html(totals)}<h2>Plots</h2>{figs}<h2>Demand peaks by billing month</h2>"

@@ -12,6 +12,9 @@ A series table::
     scale = 30.0                       # multiply into the unit of the series name
     timestamps = "start"               # or "end": the stamp closes its period
     resample = "hold"                  # "hold", "interpolate" (between stamps) or "mean"
+    values = "mean"                    # each value is its period's mean (default "instant":
+                                       # the value at the stamp); "interpolate" then passes
+                                       # through the centres of the periods
 
 Files in local wall time take three more keys (all optional; ``korea-steel-2018.toml`` uses
 them)::
@@ -78,6 +81,7 @@ class SeriesSpec(BaseModel):
     scale: float = 1.0
     timestamps: Literal["start", "end"] = "start"
     resample: Literal["hold", "interpolate", "mean"] = "hold"
+    values: Literal["instant", "mean"] = "instant"  # a value at its stamp, or its period's mean
     time_format: str | None = None  # strptime format of the time column; None: ISO 8601
     time_zone: str | None = None  # IANA zone of naive stamps; None: naive stamps are UTC
     midnight: Literal["same_day", "previous_day"] = "same_day"  # date on an end stamp's 00:00
@@ -215,8 +219,11 @@ def load_series(spec: SeriesSpec, base: Path, index: pd.DatetimeIndex, name: str
     values = pd.Series(raw[spec.value_column].to_numpy(float) * spec.scale, index=times)
     if spec.regular:
         check_regular(times, raw[spec.time_column], name)
+    period = pd.Series(times).diff().median()
     if spec.timestamps == "end":
-        values.index = values.index - pd.Series(times).diff().median()
+        values.index = values.index - period
+    if spec.values == "mean" and spec.resample == "interpolate":  # a mean belongs at the centre
+        values.index = values.index + period / 2
     values = values[~values.index.duplicated()].sort_index()
     step = index[1] - index[0]
     grid = pd.date_range(index[0], index[-1] + step, freq=step, inclusive="left")
@@ -227,6 +234,8 @@ def load_series(spec: SeriesSpec, base: Path, index: pd.DatetimeIndex, name: str
         joined = values.reindex(values.index.union(grid))
         joined = joined.interpolate(method=method) if method == "time" else joined.ffill()
         out = joined.reindex(grid).ffill()
+        if spec.values == "mean" and spec.resample == "interpolate":  # the first half period
+            out = out.bfill(limit=max(1, round(period / step / 2)))  # holds its own mean
     missing = np.flatnonzero(~np.isfinite(out.to_numpy()))
     if missing.size:
         raise InputError(

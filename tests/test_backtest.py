@@ -3,6 +3,8 @@ bound never beaten, and the bound equal to an independent LP."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench import reference_lp as ref
+from dispatch.optimise import DispatchModel
 from sim import backtest, forecasters
 from sim.scenario import Scenario
 from tests.factories import config
@@ -57,7 +60,9 @@ def test_kpis_equal_an_independent_recomputation_from_the_time_series():
     assert out.costs.export_revenue == pytest.approx((exp * f["price_export_per_kwh"]).sum())
     months = f.index.strftime("%Y-%m")
     peaks = imp.groupby(months).max()
-    assert out.costs.demand_charge == pytest.approx(2.0 * peaks.sum())
+    # 48 h from 2026-03-30 00:00 UTC: March's last two days (48 of its 744 h), billed pro rata
+    assert set(months) == {"2026-03"}
+    assert out.costs.demand_charge == pytest.approx(2.0 * peaks.sum() * 48 / 744)
     assert out.kg_co2 == pytest.approx((imp * f["ci_g_per_kwh"]).sum() / 1000)
     assert out.costs.wear_cost == pytest.approx(0.01 * f["p_batt_kw"].abs().sum())
     b = sc.config.battery
@@ -75,9 +80,28 @@ def test_perfect_foresight_matches_an_independent_lp(days_off):
         dt_h=STEP_H, pv_kw=x.pv_kw, load_kw=x.load_kw, price_import=x.price_import_per_kwh,
         price_export=x.price_export_per_kwh, ci_g_per_kwh=x.ci_g_per_kwh, month=x.billing_month,
         peak_kw={}, soc0_frac=sc.soc_initial_frac, terminal_frac=0.0,
+        charge_frac=dict(x.demand_charge_frac),
     )  # fmt: skip
     objective, _ = ref.solve_cold(ref.build(ref.site_from_config(sc.config), inst))
     assert pf.costs.total == pytest.approx(objective, rel=1e-6)
+
+
+def test_a_partial_billing_month_bills_and_plans_its_demand_charge_pro_rata():
+    """Two days of a month carry 2/31 of its demand charge: in the bill of every strategy
+    and in the perfect-foresight LP, which then shaves less than it would for a whole month
+    (the same two days billed as a whole month)."""
+    sc = toy_day(start="2026-03-30", demand_charge=5.0)
+    x = backtest.period_inputs(sc)
+    assert dict(x.demand_charge_frac) == pytest.approx({"2026-03": 2 / 31})
+    base = backtest.no_battery(sc)
+    peak = float(np.maximum(base.frame["p_grid_kw"], 0).max())
+    assert base.costs.demand_charge == pytest.approx(5.0 * peak * 2 / 31)
+    pro_rata = backtest.perfect_foresight(sc)
+    plan = sc.config.plan.model_copy(update={"terminal_soc": "free"})
+    cfg = sc.config.model_copy(update={"plan": plan})
+    model = DispatchModel(cfg, n_slots=len(x.index), fixed_months=x.billing_month)
+    as_whole = model.solve_inputs(dataclasses.replace(x, demand_charge_frac={}))
+    assert as_whole.peak_import_kw < float(np.maximum(pro_rata.frame["p_grid_kw"], 0).max())
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])

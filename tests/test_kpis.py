@@ -89,7 +89,9 @@ def test_hand_computed_kpis():
     assert row["energy_cost"] == pytest.approx(0.2 * 9)
     assert row["export_revenue"] == pytest.approx(0.05 * 2)
     assert row["kg_co2"] == pytest.approx(0.5 * (10 * 400 + 2 * 600 + 6 * 700) / 1000)
-    assert row["demand_charge"] == pytest.approx(30.0)
+    # two hours of May's 744: its demand charge (3 x 10 kW) billed pro rata, and marked
+    assert row["demand_charge"] == pytest.approx(30.0 * 2 / 744)
+    assert row["month_coverage"] == pytest.approx(2 / 744)
     assert row["peak_time"] == index[0].isoformat()
     assert row["wear_cost"] == pytest.approx(0.01 * 0.5 * 14)
     assert row["self_consumption_frac"] == pytest.approx((10 - 4) / 12)
@@ -97,7 +99,8 @@ def test_hand_computed_kpis():
     assert row["discharge_kwh"] == pytest.approx(6.0)
     assert row["full_cycles"] == pytest.approx(6.0 / 16.0)
     assert row["total_cost"] == pytest.approx(
-        row["energy_cost"] - row["export_revenue"] + 30 + 0.1 * row["kg_co2"] + row["wear_cost"]
+        row["energy_cost"] - row["export_revenue"] + 30 * 2 / 744 + 0.1 * row["kg_co2"]
+        + row["wear_cost"]
     )
 
 

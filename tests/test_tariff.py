@@ -177,11 +177,26 @@ def test_billing_month_in_site_time():
 
 def test_billing_month_in_utc():
     stamps = idx("2026-01-31T22:00", 3, "h")
-    assert tariff.billing_month(GERMANY, stamps).tolist() == ["2026-01", "2026-01", "2026-02"]
-    tariff_berlin = GERMANY.tariff.model_copy(update={"demand_billing_timezone": None})
-    berlin = GERMANY.model_copy(update={"tariff": tariff_berlin})
-    # 23:00Z is 00:00 on 02-01 in Berlin
-    assert tariff.billing_month(berlin, stamps).tolist() == ["2026-01", "2026-02", "2026-02"]
+    # 23:00Z is 00:00 on 02-01 in Berlin, where the German site bills
+    assert tariff.billing_month(GERMANY, stamps).tolist() == ["2026-01", "2026-02", "2026-02"]
+    tariff_utc = GERMANY.tariff.model_copy(update={"demand_billing_timezone": "UTC"})
+    utc = GERMANY.model_copy(update={"tariff": tariff_utc})
+    assert tariff.billing_month(utc, stamps).tolist() == ["2026-01", "2026-01", "2026-02"]
+
+
+def test_month_coverage_counts_local_months_with_their_dst_hour():
+    # Berlin's local 2018: every month whole, March one hour short and October one long
+    year = pd.date_range("2017-12-31T23:00Z", "2018-12-31T23:00Z", freq="15min", inclusive="left")
+    assert tariff.month_coverage(GERMANY, year) == {f"2018-{m:02d}": 1.0 for m in range(1, 13)}
+    # the same local year billed in UTC months: a first "month" of one hour
+    tariff_utc = GERMANY.tariff.model_copy(update={"demand_billing_timezone": "UTC"})
+    utc = GERMANY.model_copy(update={"tariff": tariff_utc})
+    cover = tariff.month_coverage(utc, year)
+    assert cover["2017-12"] == pytest.approx(1 / (31 * 24))
+    assert cover["2018-12"] == pytest.approx(1 - 1 / (31 * 24))
+    week = pd.date_range("2018-06-28T22:00Z", periods=7 * 96, freq="15min")
+    assert tariff.month_coverage(GERMANY, week) == pytest.approx({"2018-06": 2 / 30,
+                                                                  "2018-07": 5 / 31})
 
 
 # --- day-ahead and export -------------------------------------------------------------------

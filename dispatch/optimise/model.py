@@ -165,7 +165,7 @@ class DispatchModel:
         peaks = np.zeros(K)
         for k, month in enumerate(months):
             relax[k, x.billing_month == month] = 0.0
-            charge[k] = cfg.tariff.demand_charge_per_kw_month
+            charge[k] = cfg.tariff.demand_charge_per_kw_month * x.demand_charge_frac.get(month, 1.0)
             peaks[k] = max(0.0, float(x.peak_so_far_kw.get(month, 0.0)))
         p["demand_relax_kw"] = relax
         p["demand_charge_per_kw"] = charge

@@ -17,8 +17,13 @@ from dispatch.config import SiteConfig
 from dispatch.types import PLAN_COLUMNS, Forecast, Plan, PlanCosts
 
 #: The forecast columns a solve reads, in ``SlotInputs`` order.
-_INPUT_COLUMNS = ("p_pv_kw", "p_load_kw", "price_import_per_kwh", "price_export_per_kwh",
-                  "ci_g_per_kwh")
+_INPUT_COLUMNS = (
+    "p_pv_kw",
+    "p_load_kw",
+    "price_import_per_kwh",
+    "price_export_per_kwh",
+    "ci_g_per_kwh",
+)
 
 
 #: The plan frame's columns (built once: a frame per plan).
@@ -58,6 +63,10 @@ class SlotInputs:
         The peak target the live guard holds in each billing month (kW): the target of the
         plan in force. The peak reserve is sized on the larger of it and the peak so far. An
         explicit input, so a stored plan is reproduced from its stored inputs alone.
+    demand_charge_frac : dict of str to float
+        The share of a billing month's demand charge this horizon bills (absent: 1.0, the
+        whole charge): less for a replay window that covers only part of the month
+        (``tariff.month_coverage``). A live plan bills whole months.
     """
 
     index: pd.DatetimeIndex
@@ -73,6 +82,7 @@ class SlotInputs:
     peak_margin_kw: np.ndarray | None = None
     net_scenarios_kw: np.ndarray | None = None
     held_target_kw: Mapping[str, float] = field(default_factory=dict)
+    demand_charge_frac: Mapping[str, float] = field(default_factory=dict)
 
     @cached_property
     def months(self) -> list[str]:
@@ -167,7 +177,8 @@ def costs_of(
     costs = PlanCosts(
         energy_cost=float(dt * np.sum(inputs.price_import_per_kwh * imp)),
         export_revenue=float(dt * np.sum(inputs.price_export_per_kwh * exp)),
-        demand_charge=config.tariff.demand_charge_per_kw_month * sum(increase.values()),
+        demand_charge=config.tariff.demand_charge_per_kw_month
+        * sum(inputs.demand_charge_frac.get(m, 1.0) * kw for m, kw in increase.items()),
         carbon_cost=config.carbon.price_per_kg * kg,
         wear_cost=config.battery.wear_cost_per_kwh * dt * float(np.sum(np.abs(p_batt_kw))),
     )

@@ -85,13 +85,7 @@ def test_min_slots_guard_is_what_the_fallback_counts() -> None:
 
 
 def test_slot_history_keeps_the_share_of_readings_at_the_limit() -> None:
-    limits = ControlLimits(
-        import_max_kw=800.0,
-        export_limit_kw=0.0,
-        charge_max_kw=300.0,
-        discharge_max_kw=300.0,
-        limit_tol_kw=4.0,
-    )
+    limits = LIMITS  # export limit 0 kW, tolerance 4 kW
     t0 = pd.Timestamp("2018-07-02T03:00", tz="UTC")
     rows = [
         {

@@ -192,8 +192,8 @@ class DispatchModel:
         uncertain = x.peak_margin_kw is not None or x.net_scenarios_kw is not None
         if not uncertain or self.config.tariff.demand_charge_per_kw_month <= 0:
             return base, none
-        held = {m: max(float(x.peak_so_far_kw.get(m, 0.0)), float(x.held_target_kw.get(m, 0.0)))
-                for m in x.months}  # fmt: skip
+        so_far, held_kw = x.peak_so_far_kw, x.held_target_kw
+        held = {m: max(float(so_far.get(m, 0.0)), float(held_kw.get(m, 0.0))) for m in x.months}
         target = np.array([held[m] for m in x.billing_month])
         net = x.load_kw - x.pv_kw
         plan = self.config.plan

@@ -179,3 +179,39 @@ def with_savings(table: pd.DataFrame) -> pd.DataFrame:
     out["saving"] = out["month"].map(base).to_numpy(float) - out["total_cost"].to_numpy(float)
     out["share_of_bound"] = out["saving"] / out["month"].map(best).to_numpy(float)
     return out
+
+
+#: Outcome names of the rule baselines (``sim.backtest``, ``sim.rules``) start with these.
+RULE_PREFIXES = ("self_consumption", "peak_shaving", "threshold_ratchet")
+
+
+def against_best_rule(table: pd.DataFrame, strategy: str) -> pd.DataFrame:
+    """Per billing month, ``strategy``'s bill against the cheapest rule baseline's.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``kpi_table`` rows; the rules are the strategies named with ``RULE_PREFIXES``.
+    strategy : str
+        The strategy judged (our controller).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per billing month (``TOTAL`` last: the sums): ``month``, ``best_rule`` (the
+        cheapest rule that month), ``rule_cost`` and ``cost`` (currency) and ``over_rule``
+        (``cost - rule_cost``: positive where the strategy paid more than the best rule).
+        Empty without a rule or without ``strategy``.
+    """
+    columns = ["month", "best_rule", "rule_cost", "cost", "over_rule"]
+    monthly = table[table["month"] != TOTAL]
+    bills = monthly.pivot(index="month", columns="strategy", values="total_cost")
+    rules = [s for s in bills.columns if str(s).startswith(RULE_PREFIXES)]
+    if not rules or strategy not in bills.columns:
+        return pd.DataFrame(columns=columns)
+    out = pd.DataFrame({"month": bills.index, "best_rule": bills[rules].idxmin(axis=1).to_numpy(),
+                        "rule_cost": bills[rules].min(axis=1).to_numpy(),
+                        "cost": bills[strategy].to_numpy()})
+    out["over_rule"] = out["cost"] - out["rule_cost"]
+    total = {"month": TOTAL, "best_rule": "", **out[["rule_cost", "cost", "over_rule"]].sum()}
+    return pd.concat([out, pd.DataFrame([total])], ignore_index=True)

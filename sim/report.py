@@ -26,7 +26,8 @@ from matplotlib.figure import Figure
 from dispatch import tariff
 from dispatch.config import SiteConfig
 from sim import plots
-from sim.kpis import TOTAL, kpi_table
+from sim.kpis import TOTAL, against_best_rule, kpi_table
+from sim.replay import NAME as OURS
 
 SUMMARY_COLUMNS = ("strategy", "total_cost", "saving", "share_of_bound", "grid_bill",
                    "energy_cost", "export_revenue", "demand_charge", "carbon_cost", "wear_cost",
@@ -176,6 +177,13 @@ def render_html(title: str, config: SiteConfig, table: pd.DataFrame, pngs: Seque
         head += (f"<p>Partial billing months {html.escape(', '.join(partial))}: the period "
                  f"covers only part of them, so their demand charge is billed pro rata "
                  f"(month_coverage).</p>")
+    judged = against_best_rule(table, OURS)
+    if len(judged):
+        worse = judged.loc[(judged["month"] != TOTAL) & (judged["over_rule"] > 0), "month"]
+        head += (f"<h2>Against the best rule</h2><p>Each billing month, our controller "
+                 f"({OURS}) against the cheapest rule baseline of that month (over_rule > 0: "
+                 f"it paid more). Months above the best rule: "
+                 f"{html.escape(', '.join(worse)) or 'none'}.</p>{_table_html(judged)}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
             f"</title><style>{STYLE}</style></head><body>{head}<h2>Totals</h2>"
             f"{_table_html(totals)}<h2>Plots</h2>{figs}<h2>Demand peaks by billing month</h2>"

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from sim import backtest, forecasters, replay
+from sim import backtest, forecasters, replay, rules
 from sim.scenario import Scenario
 
 Progress = Callable[[int, int], None]
@@ -21,14 +21,23 @@ STRATEGIES = (
     "no_battery",
     "self_consumption",
     "peak_shaving",
+    "threshold_ratchet",
     "receding_naive",
     "receding_noisy",
     "receding_robust",
     "receding_perfect",
     "perfect_foresight",
 )
-DEFAULT_STRATEGIES = ("no_battery", "self_consumption", "peak_shaving", "receding_naive",
-                      "receding_robust", "receding_perfect", "perfect_foresight")  # fmt: skip
+DEFAULT_STRATEGIES = (
+    "no_battery",
+    "self_consumption",
+    "peak_shaving",
+    "threshold_ratchet",
+    "receding_naive",
+    "receding_robust",
+    "receding_perfect",
+    "perfect_foresight",
+)
 
 
 def run_strategy(
@@ -56,6 +65,8 @@ def run_strategy(
         return backtest.self_consumption(scenario)
     if name == "peak_shaving":
         return backtest.peak_shaving(scenario)
+    if name == rules.NAME:
+        return rules.threshold_ratchet(scenario)
     if name == "perfect_foresight":
         return backtest.perfect_foresight(scenario)
     if name == replay.NAME:  # our controller: the daemon's own jobs

@@ -121,3 +121,16 @@ def test_savings_are_nan_without_the_references(outcomes):
     assert alone["saving"].isna().all() and alone["share_of_bound"].isna().all()
     no_bound = kpis.kpi_table(runs[:2], sc.config)
     assert no_bound["saving"].notna().all() and no_bound["share_of_bound"].isna().all()
+
+
+def test_the_best_rule_is_chosen_month_by_month():
+    rows = [("self_consumption", "2026-01", 10.0), ("self_consumption", "2026-02", 7.0),
+            ("threshold_ratchet", "2026-01", 8.0), ("threshold_ratchet", "2026-02", 9.0),
+            ("receding_robust", "2026-01", 9.0), ("receding_robust", "2026-02", 6.0),
+            ("perfect_foresight", "2026-01", 1.0), ("perfect_foresight", "2026-02", 1.0)]
+    table = pd.DataFrame(rows, columns=["strategy", "month", "total_cost"])
+    judged = kpis.against_best_rule(table, "receding_robust").set_index("month")
+    assert judged.loc["2026-01", "best_rule"] == "threshold_ratchet"  # not the bound
+    assert judged.loc["2026-02", "best_rule"] == "self_consumption"
+    assert judged["over_rule"].tolist() == [1.0, -1.0, 0.0]  # the total sums the months
+    assert kpis.against_best_rule(table, "receding_naive").empty

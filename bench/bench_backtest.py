@@ -17,7 +17,14 @@ Prints, for the scenario (default ``configs/scenarios/germany-factory-2018.toml`
   during the replay) solved by one persistent, hot-started highspy model per billing-month
   layout (bench/reference_lp.py), and the ratio.
 
-Run: ``python -m bench.bench_backtest [--days N] [--scenario S]`` (needs ../shared/data).
+With ``--all``: every real-data plant scenario of ``configs/scenarios`` (metered load), all
+with one ``[plan]`` section (``--plan FILE``'s, else the defaults; each plant keeps its step,
+solver and penalties, which are money in its currency), then per plant and billing month our
+controller's share of the bound's saving, its bill over the best rule's and its demand charge
+against the bound's.
+
+Run: ``python -m bench.bench_backtest [--days N] [--scenario S | --all [--plan FILE]]`` (needs
+../shared/data).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import argparse
 import dataclasses
 import sys
 import time
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -33,10 +41,11 @@ import numpy as np
 import pandas as pd
 
 from bench import reference_lp as ref
+from dispatch.config import PlanSection
 from dispatch.optimise.outcome import SlotInputs
 from sim import backtest, forecasters, replay, rules
 from sim.foresight import Foresight
-from sim.kpis import TOTAL, against_best_rule, kpi_table
+from sim.kpis import BOUND, TOTAL, against_best_rule, kpi_table
 from sim.scenario import Scenario, load_scenario, shared_data_dir
 
 STACK = ("highspy", "cvxpy", "numpy", "pandas", "scipy")
@@ -122,20 +131,34 @@ def monthly_bills(outcomes: list[backtest.Outcome], sc: Scenario) -> pd.DataFram
     return monthly.pivot(index="month", columns="strategy", values="total_cost")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", default=str(DEFAULT))
-    parser.add_argument("--days", type=int, default=None, help="replay only the first N days")
-    args = parser.parse_args()
-    if not shared_data_dir().is_dir():
-        sys.exit(f"needs the real data in {shared_data_dir()}")
-    sc = load_scenario(args.scenario)
-    if args.days:
-        steps_per_day = round(24 * 60 / sc.config.plan.step_min)
-        sc = dataclasses.replace(sc, data=sc.data.iloc[: args.days * steps_per_day])
-    # one slot can set a month's peak, so a solver that breaks a tie differently moves the
-    # shares by about a point: say which versions measured them
-    print("versions: " + ", ".join(f"{p} {metadata.version(p)}" for p in STACK), flush=True)
+#: ``[plan]`` keys ``--all`` keeps from each plant's config: the step, the solver and the
+#: penalties (money, in the tariff's currency); every other key takes the common section.
+KEPT_PLAN_KEYS = ("step_min", "solver", "solver_options", "soft_penalty_per_kwh",
+                  "reserve_penalty_per_kwh")
+
+
+def real_data_scenarios(folder: Path = DEFAULT.parent) -> list[Path]:
+    """The scenarios of ``folder`` whose load is a metered series (not generated)."""
+    found = []
+    for path in sorted(folder.glob("*.toml")):
+        with path.open("rb") as f:
+            if "p_load_kw" in tomllib.load(f).get("series", {}):
+                found.append(path)
+    return found
+
+
+def common_plan(sc: Scenario, plan: PlanSection) -> Scenario:
+    """The scenario with ``plan`` as its ``[plan]`` but for ``KEPT_PLAN_KEYS``."""
+    own = sc.config.plan
+    merged = plan.model_copy(update={k: getattr(own, k) for k in KEPT_PLAN_KEYS})
+    config = sc.config.model_copy(update={"plan": merged})
+    return dataclasses.replace(sc, config=type(config).model_validate(config.model_dump()))
+
+
+def bench_scenario(sc: Scenario) -> pd.DataFrame:
+    """Run and print every strategy on ``sc``; returns our controller's summary per billing
+    month (``TOTAL`` last): share of the bound's saving, bill over the best rule's, and the
+    demand charge against the bound's."""
     base = backtest.no_battery(sc)
     bound = backtest.perfect_foresight(sc)
     print(f"perfect foresight solved in {bound.wall_s:.1f} s", flush=True)
@@ -154,16 +177,16 @@ def main() -> None:
                      "share_of_bound": saving / (base.costs.total - bound.costs.total),
                      "wall_s": out.wall_s})  # fmt: skip
     table = pd.DataFrame(rows)
+    kpis = kpi_table([base, *runs, bound], sc.config)
+    judged = against_best_rule(kpis, replay.NAME)
     risk = sc.config.plan.peak_risk_quantile
     with pd.option_context("display.width", 160, "display.float_format", "{:,.3f}".format):
         print(f"{sc.name}: {len(sc.data)} slots, currency {sc.config.tariff.currency}; "
               f"receding_robust = our controller (the daemon's jobs: its forecasts, peak "
               f"reserve at quantile {risk:g}, live guard)")
         print(table.to_string(index=False))
-        bills = monthly_bills([base, *runs, bound], sc)
         print("\nbill per billing month")
-        print(bills.to_string())
-        judged = against_best_rule(kpi_table([base, *runs, bound], sc.config), replay.NAME)
+        print(monthly_bills([base, *runs, bound], sc).to_string())
         print("\nour controller against the cheapest rule of each billing month")
         print(judged.to_string(index=False))
         worse = judged.loc[(judged["month"] != TOTAL) & (judged["over_rule"] > 0), "month"]
@@ -181,7 +204,57 @@ def main() -> None:
     print(f"reference (the same LPs, persistent highspy, hot-started, solves only): {ref_s:.1f} s")
     print(f"ratio ours / reference: {replay_s / ref_s:.2f}")
     print(f"per plan: ours {1e3 * replay_s / len(solved):.2f} ms, "
-          f"reference {1e3 * ref_s / len(solved):.2f} ms")  # fmt: skip
+          f"reference {1e3 * ref_s / len(solved):.2f} ms", flush=True)  # fmt: skip
+    return summary(kpis, judged)
+
+
+def summary(kpis: pd.DataFrame, judged: pd.DataFrame) -> pd.DataFrame:
+    """Our controller's share, bill over the best rule's and demand charge against the
+    bound's, per billing month (from ``kpi_table`` and ``against_best_rule``)."""
+    by = kpis.set_index(["strategy", "month"])
+    ours, bound = by.loc[replay.NAME], by.loc[BOUND]
+    out = pd.DataFrame({"share_of_bound": ours["share_of_bound"],
+                        "demand_charge": ours["demand_charge"],
+                        "bound_demand_charge": bound["demand_charge"]})
+    over = judged.set_index("month")["over_rule"]
+    return out.join(over).reset_index()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default=str(DEFAULT))
+    parser.add_argument("--all", action="store_true",
+                        help="every real-data plant scenario in configs/scenarios, all with one "
+                        "[plan] section (--plan, else the defaults) but for the step, solver "
+                        "and penalties")  # fmt: skip
+    parser.add_argument("--plan", type=Path, default=None,
+                        help="a TOML file whose [plan] table --all applies to every plant")
+    parser.add_argument("--days", type=int, default=None, help="replay only the first N days")
+    args = parser.parse_args()
+    if not shared_data_dir().is_dir():
+        sys.exit(f"needs the real data in {shared_data_dir()}")
+    # one slot can set a month's peak, so a solver that breaks a tie differently moves the
+    # shares by about a point: say which versions measured them
+    print("versions: " + ", ".join(f"{p} {metadata.version(p)}" for p in STACK), flush=True)
+    paths = real_data_scenarios() if args.all else [Path(args.scenario)]
+    plan = PlanSection()
+    if args.plan is not None:
+        with args.plan.open("rb") as f:
+            plan = PlanSection.model_validate(tomllib.load(f).get("plan", {}))
+    results = {}
+    for path in paths:
+        sc = load_scenario(path)
+        if args.all:
+            sc = common_plan(sc, plan)
+        if args.days:
+            steps_per_day = round(24 * 60 / sc.config.plan.step_min)
+            sc = dataclasses.replace(sc, data=sc.data.iloc[: args.days * steps_per_day])
+        print(f"\n=== {sc.name} ({path.name}) ===", flush=True)
+        results[sc.name] = bench_scenario(sc)
+    if len(results) > 1:
+        print("\n=== every plant, one [plan] section ===")
+        with pd.option_context("display.width", 160, "display.float_format", "{:,.3f}".format):
+            print(pd.concat(results, names=["plant", None]).droplevel(1).to_string())
 
 
 if __name__ == "__main__":

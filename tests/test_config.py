@@ -54,7 +54,7 @@ def test_germany_config_values():
     assert cfg.tariff.day_ahead.adder_per_kwh == 0.12
     assert cfg.tariff.export.mode == "day_ahead"
     assert cfg.billing_timezone == "Europe/Berlin"
-    assert (cfg.plan.step_min, cfg.plan.n_slots) == (15, 168)
+    assert (cfg.plan.step_min, cfg.plan.n_slots) == (15, 144)  # the default 36 h
     market = cfg.tariff.day_ahead_market
     assert market is not None and (market.timezone, market.published) == ("Europe/Berlin", "13:00")
 

@@ -37,7 +37,8 @@ def site(risk: float):
     return config(
         tariff={"demand_charge_per_kw_month": 1.0},
         battery={"wear_cost_per_kwh": 0.2},
-        plan={"step_min": 60, "horizon_h": 4, "terminal_soc": "free", "peak_risk_quantile": risk},
+        plan={"step_min": 60, "horizon_h": 4, "terminal_soc": "free", "peak_risk_quantile": risk,
+              "peak_reserve_recharge": False},
     )
 
 
@@ -208,7 +209,7 @@ def test_reserve_sized_on_paths_goes_to_zero_at_the_median(risk):
     cfg = config(
         tariff={"demand_charge_per_kw_month": 1.0},
         plan={"step_min": 60, "horizon_h": 4, "terminal_soc": "free", "peak_risk_quantile": risk,
-              "peak_reserve_sizing": "scenarios"},
+              "peak_reserve_sizing": "scenarios", "peak_reserve_recharge": False},
     )  # fmt: skip
     fc = forecast(EXPECTED_LOAD, price=PRICES)
     # ten load paths: the third hour 0, 2, ..., 18 kW above the expected 10 kW
@@ -229,7 +230,8 @@ def paths_plan(load_kw: list[float], path_kw: list[float], **plan: object):
     cfg = config(
         tariff={"demand_charge_per_kw_month": 1.0},
         plan={"step_min": 60, "horizon_h": 4, "terminal_soc": "free", "peak_risk_quantile": 0.9,
-              "peak_reserve_sizing": "scenarios", "peak_reserve_window_h": 4, **plan},
+              "peak_reserve_sizing": "scenarios", "peak_reserve_window_h": 4,
+              "peak_reserve_recharge": False, **plan},
     )  # fmt: skip
     fc = forecast(load_kw, price=PRICES)
     paths = pd.DataFrame({1: path_kw}, index=fc.frame.index)

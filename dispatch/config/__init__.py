@@ -194,8 +194,8 @@ class PlanSection(_Model):
     """The receding-horizon plan: step, horizon, terminal rule and solver."""
 
     step_min: Literal[1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60] = 15
-    horizon_h: Annotated[float, Field(gt=0, le=168)] = 24.0
-    terminal_soc: Literal["at_least_start", "target", "free"] = "at_least_start"
+    horizon_h: Annotated[float, Field(gt=0, le=168)] = 36.0
+    terminal_soc: Literal["at_least_start", "target", "free"] = "free"
     terminal_soc_frac: Frac | None = None
     solver: str = Field(
         "auto", description="'auto' (persistent HiGHS), 'highs-simplex', 'highs-ipm' or cvxpy's"
@@ -208,13 +208,13 @@ class PlanSection(_Model):
         1.0, description="price per kWh-slot of dipping below the reserve SoC"
     )
     peak_risk_quantile: Annotated[float, Field(ge=0.5, lt=1.0)] = Field(
-        0.5,
+        0.98,
         description="quantile of the net load the peak reserve is sized for: energy is held "
         "back so that the month's peak target survives a load at this quantile (0.5: the "
         "expected load, no reserve; needs load or PV quantiles in the forecast)",
     )
     peak_reserve_window_h: Annotated[float, Field(gt=0, le=168)] = Field(
-        8.0, description="hours ahead the peak reserve covers"
+        16.0, description="hours ahead the peak reserve covers"
     )
     peak_reserve_sizing: Literal["quantiles", "scenarios"] = Field(
         "quantiles",
@@ -229,7 +229,7 @@ class PlanSection(_Model):
         "spend it on peaks (None: the battery's reserve)",
     )
     peak_reserve_recharge: bool = Field(
-        False,
+        True,
         description="size the peak reserve counting the charging the battery can do below "
         "the month's target between peaks (a site whose load has gaps, e.g. breaks and "
         "evenings, refills there); off: every peak in the window is paid from the reserve",

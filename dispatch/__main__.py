@@ -27,6 +27,7 @@ from dispatch.config import SiteConfig, load_config
 from dispatch.daemon.files import read_calibration
 from dispatch.daemon.reproduce import replan
 from dispatch.devices.probe import format_probe, probe
+from dispatch.devices.registers import check_device_maps
 from dispatch.optimise import DispatchModel
 from dispatch.plan_io import read_history_csv, read_plan_inputs, write_frame, write_plan
 from dispatch.store import Store
@@ -36,9 +37,17 @@ EXIT_INPUT = 1
 EXIT_CONFIG = 78
 
 
+def load_site(path: str) -> SiteConfig:
+    """The site config at ``path`` with every device's register map loaded and checked:
+    ``ConfigError`` (exit 78) for a bad config, an unknown map name or a bad map file."""
+    config = load_config(path)
+    check_device_maps([d.register_map for d in config.devices], str(path))
+    return config
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Print the normalised configuration as JSON."""
-    config = load_config(args.config)
+    """Print the normalised configuration as JSON (after checking every register map)."""
+    config = load_site(args.config)
     print(config.model_dump_json(indent=2))
     return 0
 
@@ -163,7 +172,7 @@ def cmd_calibrate_pv(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT."""
-    config = load_config(args.config)
+    config = load_site(args.config)
     daemon.setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     clock = None
     if args.clock_speed != 1.0 or args.clock_start:
@@ -185,7 +194,7 @@ def _aware_time(text: str, what: str) -> dt.datetime:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     """Read every configured device once and print what it answers (never writes)."""
-    config = load_config(args.config)
+    config = load_site(args.config)
     if not config.devices:
         print("dispatch: no [[devices]] configured", file=sys.stderr)
         return EXIT_INPUT
@@ -208,7 +217,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_sim_device(args: argparse.Namespace) -> int:
     """Serve a simulated plant over Modbus TCP: runs ``python -m sim.server`` in a child
     process (``dispatch`` never imports ``sim``)."""
-    load_config(args.config)  # a bad config is exit 78 here, not in the child
+    load_site(args.config)  # a bad config or map is exit 78 here, not in the child
     try:
         found = importlib.util.find_spec("sim.server") is not None
     except ModuleNotFoundError:

@@ -35,6 +35,7 @@ from dispatch.types import ConfigError, DispatchError, InputError
 
 EXIT_INPUT = 1
 EXIT_CONFIG = 78
+REINSTALL = "reinstall factory-dispatch with its [sim] extra (pip install 'factory-dispatch[sim]')"
 
 
 def load_site(path: str) -> SiteConfig:
@@ -223,8 +224,8 @@ def cmd_sim_device(args: argparse.Namespace) -> int:
     except ModuleNotFoundError:
         found = False
     if not found:
-        print("dispatch: the simulator (package 'sim') is not importable; run from a source "
-              "checkout or install the project with its sim package", file=sys.stderr)  # fmt: skip
+        print(f"dispatch: sim-device needs the simulator (package 'sim'), which is not "
+              f"importable: {REINSTALL}", file=sys.stderr)
         return EXIT_INPUT
     cmd = [sys.executable, "-m", "sim.server", "--config", args.config, "--host", args.host,
            "--port", str(args.port), "--speed", str(args.speed)]  # fmt: skip
@@ -243,7 +244,8 @@ def cmd_sim_device(args: argparse.Namespace) -> int:
 
 def cmd_sim_tool(args: argparse.Namespace) -> int:
     """``backtest`` / ``sweep``: run ``python -m sim.backtest_cli`` / ``sim.sweep`` in a child
-    process with the same arguments (``dispatch`` never imports ``sim``); its exit code."""
+    process with the same arguments (``dispatch`` never imports ``sim``); its exit code. The
+    child says when the ``[sim]`` extra (matplotlib, dask) is missing (``sim.extra``)."""
     module = {"backtest": "sim.backtest_cli", "sweep": "sim.sweep"}[args.command]
     try:
         found = importlib.util.find_spec(module) is not None
@@ -251,8 +253,7 @@ def cmd_sim_tool(args: argparse.Namespace) -> int:
         found = False
     if not found:
         print(f"dispatch: {args.command} needs the simulator ({module}), which is not "
-              "importable; run from a source checkout or install the project with its sim "
-              "package", file=sys.stderr)  # fmt: skip
+              f"importable: {REINSTALL}", file=sys.stderr)
         return EXIT_INPUT
     cmd = [sys.executable, "-m", module]
     for name in ("scenario", "grid", "out", "days", "scheduler", "executor", "workers"):

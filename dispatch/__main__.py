@@ -224,8 +224,8 @@ def cmd_sim_device(args: argparse.Namespace) -> int:
     except ModuleNotFoundError:
         found = False
     if not found:
-        print(f"dispatch: sim-device needs the simulator (package 'sim'), which is not "
-              f"importable: {REINSTALL}", file=sys.stderr)
+        print("dispatch: sim-device needs the simulator (package 'sim'), which is not "
+              "importable: reinstall factory-dispatch (it ships the sim package)", file=sys.stderr)
         return EXIT_INPUT
     cmd = [sys.executable, "-m", "sim.server", "--config", args.config, "--host", args.host,
            "--port", str(args.port), "--speed", str(args.speed)]  # fmt: skip

@@ -27,6 +27,7 @@ from dispatch.config import SiteConfig, load_config
 from dispatch.daemon.files import read_calibration
 from dispatch.daemon.reproduce import replan
 from dispatch.devices.probe import format_probe, probe
+from dispatch.devices.registers import check_device_maps
 from dispatch.optimise import DispatchModel
 from dispatch.plan_io import read_history_csv, read_plan_inputs, write_frame, write_plan
 from dispatch.store import Store
@@ -34,11 +35,20 @@ from dispatch.types import ConfigError, DispatchError, InputError
 
 EXIT_INPUT = 1
 EXIT_CONFIG = 78
+REINSTALL = "reinstall factory-dispatch with its [sim] extra (pip install 'factory-dispatch[sim]')"
+
+
+def load_site(path: str) -> SiteConfig:
+    """The site config at ``path`` with every device's register map loaded and checked:
+    ``ConfigError`` (exit 78) for a bad config, an unknown map name or a bad map file."""
+    config = load_config(path)
+    check_device_maps([d.register_map for d in config.devices], str(path))
+    return config
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Print the normalised configuration as JSON."""
-    config = load_config(args.config)
+    """Print the normalised configuration as JSON (after checking every register map)."""
+    config = load_site(args.config)
     print(config.model_dump_json(indent=2))
     return 0
 
@@ -163,7 +173,7 @@ def cmd_calibrate_pv(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT."""
-    config = load_config(args.config)
+    config = load_site(args.config)
     daemon.setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     clock = None
     if args.clock_speed != 1.0 or args.clock_start:
@@ -185,7 +195,7 @@ def _aware_time(text: str, what: str) -> dt.datetime:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     """Read every configured device once and print what it answers (never writes)."""
-    config = load_config(args.config)
+    config = load_site(args.config)
     if not config.devices:
         print("dispatch: no [[devices]] configured", file=sys.stderr)
         return EXIT_INPUT
@@ -208,14 +218,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_sim_device(args: argparse.Namespace) -> int:
     """Serve a simulated plant over Modbus TCP: runs ``python -m sim.server`` in a child
     process (``dispatch`` never imports ``sim``)."""
-    load_config(args.config)  # a bad config is exit 78 here, not in the child
+    load_site(args.config)  # a bad config or map is exit 78 here, not in the child
     try:
         found = importlib.util.find_spec("sim.server") is not None
     except ModuleNotFoundError:
         found = False
     if not found:
-        print("dispatch: the simulator (package 'sim') is not importable; run from a source "
-              "checkout or install the project with its sim package", file=sys.stderr)  # fmt: skip
+        print("dispatch: sim-device needs the simulator (package 'sim'), which is not "
+              "importable: reinstall factory-dispatch (it ships the sim package)", file=sys.stderr)
         return EXIT_INPUT
     cmd = [sys.executable, "-m", "sim.server", "--config", args.config, "--host", args.host,
            "--port", str(args.port), "--speed", str(args.speed)]  # fmt: skip
@@ -234,7 +244,8 @@ def cmd_sim_device(args: argparse.Namespace) -> int:
 
 def cmd_sim_tool(args: argparse.Namespace) -> int:
     """``backtest`` / ``sweep``: run ``python -m sim.backtest_cli`` / ``sim.sweep`` in a child
-    process with the same arguments (``dispatch`` never imports ``sim``); its exit code."""
+    process with the same arguments (``dispatch`` never imports ``sim``); its exit code. The
+    child says when the ``[sim]`` extra (matplotlib, dask) is missing (``sim.extra``)."""
     module = {"backtest": "sim.backtest_cli", "sweep": "sim.sweep"}[args.command]
     try:
         found = importlib.util.find_spec(module) is not None
@@ -242,8 +253,7 @@ def cmd_sim_tool(args: argparse.Namespace) -> int:
         found = False
     if not found:
         print(f"dispatch: {args.command} needs the simulator ({module}), which is not "
-              "importable; run from a source checkout or install the project with its sim "
-              "package", file=sys.stderr)  # fmt: skip
+              f"importable: {REINSTALL}", file=sys.stderr)
         return EXIT_INPUT
     cmd = [sys.executable, "-m", module]
     for name in ("scenario", "grid", "out", "days", "scheduler", "executor", "workers"):

@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from dispatch.types import ConfigError, DispatchError
-from sim import report, sweep
+from sim import sweep
+from sim.extra import MissingExtraError, require
 from sim.kpis import TOTAL
 from sim.scenario import load_scenario
 from sim.strategies import DEFAULT_STRATEGIES, STRATEGIES, ProgressLine, run_strategy
@@ -68,6 +69,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the backtest and write the report; returns the exit code."""
     args = parse(argv)
+    try:  # before hours of replays: the report at the end needs matplotlib
+        report = require("sim.report", "the backtest report")
+    except MissingExtraError as exc:
+        print(f"backtest: {exc}", file=sys.stderr)
+        return 1
     try:
         sc = sweep.first_days(load_scenario(args.scenario), args.days)
         print(f"{sc.name}: {len(sc.data)} slots from {sc.data.index[0].isoformat()}",

@@ -1,6 +1,6 @@
 """Modbus TCP server on 127.0.0.1 that serves a simulated plant through a register map.
 
-Role: the stand-in for hardware. Serves the register image of a map (``configs/registers``:
+Role: the stand-in for hardware. Serves the register image of a map (``dispatch/devices/maps``:
 SunSpec with discovery header and model chain, or a vendor map; laid out by
 ``sim.server_image``), advances a battery on a clock that may run faster than real time,
 reacts to control writes through the same ``dispatch.devices.commands`` interpretation the
@@ -307,7 +307,7 @@ async def start_server(rmap: RegisterMap | str, host: str = "127.0.0.1", port: i
     Parameters
     ----------
     rmap : RegisterMap or str
-        The map, or its name under ``configs/registers``.
+        The map, or a ``register_map`` value: a shipped map's name or a ``.toml`` path.
     host, port : str, int
         Where to listen (port 0: any free port).
     speed : float

@@ -1,6 +1,6 @@
 """The register image the simulated device serves: layout and initial values.
 
-Role: lay out the registers of a map (``configs/registers``) for ``sim.server``: a fixed
+Role: lay out the registers of a map (``dispatch/devices/maps``) for ``sim.server``: a fixed
 vendor map as its fields plus small gaps, a SunSpec map as the "SunS" marker, the model chain
 ``SUNSPEC_ORDER`` (headers and bodies) and the end marker; cut the image into pymodbus
 ``SimData`` blocks; and list the values a fresh device holds (scale factors, nameplate strings,

@@ -4,7 +4,8 @@ Role: expand a grid (site-config overrides crossed with named variants) into poi
 point's strategies on the scenario and gather the KPI rows into one frame. Every point loads
 the scenario itself from its path, so a cluster only needs the project installed and the same
 data path on each machine (``$SHARED_DATA``); no change to the scenario files. Depends on
-``sim.scenario``, ``sim.strategies``, ``sim.kpis``, ``dispatch.config``; Dask lazily.
+``sim.scenario``, ``sim.strategies``, ``sim.kpis``, ``dispatch.config``; Dask lazily, through
+``sim.extra`` (the ``[sim]`` extra).
 
 A grid TOML::
 
@@ -42,6 +43,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.config import SiteConfig, parse_config
+from sim.extra import MissingExtraError, require
 from sim.kpis import kpi_table
 from sim.scenario import Scenario, load_scenario
 from sim.strategies import DEFAULT_STRATEGIES, ProgressLine, run_strategy
@@ -177,20 +179,18 @@ def _dask(path: str, points: Sequence[Point], strategies: Sequence[str], days: i
           progress: Tick, scheduler: Any, workers: int | None) -> Results:  # fmt: skip
     """Every point on a Dask cluster (``scheduler``: address or cluster; None: a new
     ``LocalCluster``); results in point order."""
-    from distributed import Client, LocalCluster
-    from distributed import as_completed as dask_completed
-
+    distributed = require("distributed", "a sweep on Dask")
     cluster = None
     if scheduler is None:  # the embedded default: a local cluster of worker processes
-        cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1,
+        cluster = distributed.LocalCluster(n_workers=workers or 2, threads_per_worker=1,
                                processes=True, dashboard_address=None)  # fmt: skip
     try:
-        with Client(scheduler or cluster) as client:
+        with distributed.Client(scheduler or cluster) as client:
             futures = [client.submit(run_point, path, p, strategies, days, pure=False)
                        for p in points]  # fmt: skip
             index = {f.key: k for k, f in enumerate(futures)}
             results: list[Any] = [None] * len(points)
-            for done, fut in enumerate(dask_completed(futures), start=1):
+            for done, fut in enumerate(distributed.as_completed(futures), start=1):
                 results[index[fut.key]] = fut.result()
                 progress(done, len(points))
             return results
@@ -264,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sweep: {n} points x {len(grid.strategies)} strategies", file=sys.stderr)
         table = run_sweep(args.scenario, grid, args.executor, args.scheduler, args.workers,
                           ProgressLine("sweep", unit="points"))  # fmt: skip
+    except MissingExtraError as exc:
+        print(f"sweep: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # the CLI boundary: one line, non-zero exit
         print(f"sweep: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

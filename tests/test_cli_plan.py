@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from dispatch.__main__ import EXIT_CONFIG, EXIT_INPUT, main
+from dispatch.devices.registers import shipped_map_text
 from tests.conftest import CONFIGS
 
 SUZHOU = CONFIGS / "suzhou-factory.toml"
@@ -151,3 +152,37 @@ def test_console_script_runs_as_a_process(tmp_path):
     )
     assert proc.returncode == EXIT_CONFIG
     assert "cannot read the file" in proc.stderr
+
+
+def _with_device(register_map: str) -> str:
+    """The Suzhou config with one device on ``register_map``."""
+    return SUZHOU.read_text() + f'\n[[devices]]\nname = "pcs-1"\nregister_map = "{register_map}"\n'
+
+
+def test_a_misspelt_register_map_exits_78_naming_the_key_and_the_known_maps(tmp_path, capsys):
+    cfg = tmp_path / "site.toml"
+    cfg.write_text(_with_device("huawei_sun2000_lun"))
+    for command in (["check-config", str(cfg)], ["probe", "--config", str(cfg)]):
+        code, out, err = run(capsys, *command)
+        assert code == EXIT_CONFIG and not out
+        assert "devices[0].register_map = 'huawei_sun2000_lun'" in err
+        assert "huawei_sun2000_luna, sungrow_sh, sunspec, victron_gx_ess" in err
+
+
+def test_a_map_of_ones_own_is_found_beside_the_config_from_any_cwd(tmp_path, capsys,
+                                                                   monkeypatch):
+    site, elsewhere = tmp_path / "etc", tmp_path / "var"
+    site.mkdir()
+    elsewhere.mkdir()
+    own = site / "maps" / "my_pcs.toml"
+    own.parent.mkdir()
+    own.write_text(shipped_map_text("sunspec"), encoding="utf-8")
+    (site / "site.toml").write_text(_with_device("maps/my_pcs.toml"))
+    monkeypatch.chdir(elsewhere)
+    code, out, _ = run(capsys, "check-config", str(site / "site.toml"))
+    assert code == 0
+    assert json.loads(out)["devices"][0]["register_map"] == str(own)
+    own.write_text("name = [", encoding="utf-8")
+    code, _, err = run(capsys, "check-config", str(site / "site.toml"))
+    assert code == EXIT_CONFIG
+    assert f"devices[0].register_map = '{own}': register map is not valid TOML" in err

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dispatch.config import load_config, parse_config
+from dispatch.config import anchor_map_paths, load_config, parse_config
 from dispatch.types import ConfigError
 from tests.conftest import CONFIGS
 from tests.factories import BASE
@@ -196,3 +196,12 @@ def test_soft_limits_priced_below_an_energy_price_are_refused():
     assert "plan.soft_penalty_per_kwh = 100" in text and "190.74 KRW/kWh" in text
     raw["plan"]["soft_penalty_per_kwh"] = 130000.0
     assert parse_config(raw).plan.soft_penalty_per_kwh == 130000.0
+
+
+def test_relative_register_map_paths_are_taken_from_the_config_folder(tmp_path: Path):
+    data = {"devices": [{"register_map": "sunspec"}, {"register_map": "maps/own.toml"},
+                        {"register_map": "/abs/own.toml"}, "not a table"]}
+    out = anchor_map_paths(data, tmp_path)
+    assert [d["register_map"] if isinstance(d, dict) else d for d in out["devices"]] == [
+        "sunspec", str(tmp_path / "maps" / "own.toml"), "/abs/own.toml", "not a table"]
+    assert data["devices"][1]["register_map"] == "maps/own.toml"  # the input is not changed

@@ -124,7 +124,8 @@ def test_sim_device_says_when_sim_is_missing(monkeypatch: pytest.MonkeyPatch,
     cfg = Path(__file__).resolve().parents[1] / "configs" / "suzhou-factory.toml"
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert main(["sim-device", "--config", str(cfg)]) == 1
-    assert "simulator (package 'sim') is not importable" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "simulator (package 'sim'), which is not importable: reinstall factory-dispatch" in err
 
 
 def test_export_writes_csv_from_the_store(tmp_path: Path) -> None:

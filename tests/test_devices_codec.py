@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dispatch.devices import codec, commands
-from dispatch.devices.registers import MAPS_DIR, FieldSpec, Resolved, load_map, parse_map, resolve
+from dispatch.devices.registers import (
+    FieldSpec,
+    Resolved,
+    check_device_maps,
+    load_map,
+    parse_map,
+    resolve,
+    shipped_map_text,
+    shipped_maps,
+)
 from dispatch.types import ConfigError, DeviceError
 
-SHIPPED = sorted(p.stem for p in MAPS_DIR.glob("*.toml"))
+SHIPPED = shipped_maps()
 
 
 def _words(value: int, n: int, order: str = "big") -> list[int]:
@@ -28,6 +38,43 @@ def _words(value: int, n: int, order: str = "big") -> list[int]:
 def test_every_shipped_map_loads(name: str) -> None:
     m = load_map(name)
     assert m.fields and m.control is not None
+
+
+def test_the_shipped_maps_are_package_data() -> None:
+    assert SHIPPED == ["huawei_sun2000_luna", "sungrow_sh", "sunspec", "victron_gx_ess"]
+    folder = resources.files("dispatch.devices").joinpath("maps")
+    assert all(folder.joinpath(f"{name}.toml").is_file() for name in SHIPPED)
+
+
+def test_an_unknown_map_name_lists_the_shipped_ones() -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_map("sunspek")
+    text = str(exc.value)
+    assert "no register map 'sunspek'" in text
+    assert "huawei_sun2000_luna, sungrow_sh, sunspec, victron_gx_ess" in text
+    assert "path ending in .toml" in text
+
+
+def test_a_map_of_ones_own_loads_by_path(tmp_path: Path) -> None:
+    own = tmp_path / "my_pcs.toml"
+    own.write_text(shipped_map_text("sungrow_sh").replace('name = "', 'name = "mine-', 1),
+                   encoding="utf-8")
+    assert load_map(own).name.startswith("mine-")
+    assert load_map(str(own)).name.startswith("mine-")
+    with pytest.raises(ConfigError, match="cannot read register map"):
+        load_map(tmp_path / "absent.toml")
+
+
+def test_device_maps_are_checked_with_their_key_paths(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text('name = "x"\nfields = []\nkind = "vendor"\n')
+    with pytest.raises(ConfigError) as exc:
+        check_device_maps(["sunspec", "sungrow", str(tmp_path / "bad.toml")], "site.toml")
+    lines = exc.value.problems
+    assert len(lines) == 2 and exc.value.source == "site.toml"
+    assert lines[0].startswith("devices[1].register_map = 'sungrow': no register map")
+    assert lines[1].startswith(f"devices[2].register_map = '{tmp_path / 'bad.toml'}': kind = ")
+    assert "kind = 'vendor'" in lines[1]
+    assert [m.name for m in check_device_maps(["sunspec"])] == [load_map("sunspec").name]
 
 
 def test_map_errors_name_the_key_path(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from dispatch.config import DeviceSection, parse_config
 from dispatch.devices import commands
 from dispatch.devices.client import DeviceClient, DeviceReading
 from dispatch.devices.probe import format_probe, probe
-from dispatch.devices.registers import MAPS_DIR, load_map, parse_map
+from dispatch.devices.registers import load_map, parse_map, shipped_map_text
 from dispatch.devices.snapshot import merge, read_snapshot
 from dispatch.types import ConfigError, DeviceError, Setpoints
 from sim.server import start_server
@@ -80,7 +80,7 @@ def test_probe_lists_models_and_values_with_units() -> None:
 
 
 def _map_with_704_control():
-    data = tomllib.loads((MAPS_DIR / "sunspec.toml").read_text(encoding="utf-8"))
+    data = tomllib.loads(shipped_map_text("sunspec"))
     data["control"] = {
         "kind": "signed", "setpoint_field": "p_wset_kw", "revert_field": "wset_revert_timeout_s",
         "mode": {"field": "wset_enable", "active": 1, "default": 0},

@@ -35,6 +35,7 @@ from dispatch.config.runtime import (
     PricesSection,
     StoreSection,
     WeatherSection,
+    is_map_path,
 )
 from dispatch.config.tariffs import (
     DayAheadMarketSection,
@@ -56,8 +57,8 @@ __all__ = [
     "ForecastSection", "GridSection", "HttpSection", "PlanSection", "PricesSection",
     "PvArraySection", "SeasonSection", "SiteConfig", "SiteSection", "StoreSection",
     "TariffSection", "TouRule", "WeatherSection",
-    "load_config", "matching_rules", "minute_of_day", "parse_config", "rule_minutes",
-    "season_of_day",
+    "anchor_map_paths", "is_map_path", "load_config", "matching_rules", "minute_of_day",
+    "parse_config", "rule_minutes", "season_of_day",
 ]  # fmt: skip
 
 
@@ -360,6 +361,9 @@ def parse_config(data: dict[str, Any], source: str | None = None) -> SiteConfig:
 def load_config(path: str | Path) -> SiteConfig:
     """Read and validate a TOML site configuration file.
 
+    A relative ``register_map`` path is taken from the config file's folder
+    (``anchor_map_paths``); every other relative path in it from the working directory.
+
     Raises
     ------
     ConfigError
@@ -374,4 +378,19 @@ def load_config(path: str | Path) -> SiteConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", str(p)) from None
-    return parse_config(data, str(p))
+    return parse_config(anchor_map_paths(data, p.parent), str(p))
+
+
+def anchor_map_paths(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``data`` with each relative ``devices[i].register_map`` path (``"my_pcs.toml"``) made
+    absolute against ``folder``, the config file's folder; names of shipped maps unchanged."""
+    devices = data.get("devices")
+    if not isinstance(devices, list):
+        return data
+    anchored = []
+    for dev in devices:
+        rmap = dev.get("register_map") if isinstance(dev, dict) else None
+        if isinstance(rmap, str) and is_map_path(rmap) and not Path(rmap).is_absolute():
+            dev = {**dev, "register_map": str((folder / rmap).resolve())}
+        anchored.append(dev)
+    return {**data, "devices": anchored}

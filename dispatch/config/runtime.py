@@ -4,18 +4,29 @@ forecast job."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from dispatch.config.base import NonNegFloat, PosFloat, _Model
 
+MAP_SUFFIX = ".toml"
+
+
+def is_map_path(register_map: str | Path) -> bool:
+    """Whether a ``register_map`` value is a file of the site's own (a path ending in
+    ``.toml``) rather than the name of a map shipped in ``dispatch/devices/maps``."""
+    return isinstance(register_map, Path) or register_map.endswith(MAP_SUFFIX)
+
 
 class DeviceSection(_Model):
     """One Modbus endpoint (``[[devices]]``): where it is, which register map, how to write.
 
-    The register map is a TOML file name under ``configs/registers`` (``"sunspec"``,
-    ``"huawei_sun2000_luna"``...) or a path; it is loaded and checked by ``dispatch.devices``.
+    The register map is the name of a shipped map (``"sunspec"``, ``"huawei_sun2000_luna"``,
+    ...: package data in ``dispatch/devices/maps``) or a path ending in ``.toml`` to a map of
+    the site's own, relative to the config file's folder (``load_config`` makes it absolute).
+    It is loaded and checked by ``dispatch.devices`` (``dispatch check-config`` does so).
     """
 
     name: str

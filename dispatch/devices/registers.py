@@ -1,27 +1,35 @@
-"""Register maps as data: the pydantic model of ``configs/registers/*.toml`` and its loader.
+"""Register maps as data: the pydantic model of the map files and their loader.
 
 Role: describe where each quantity lives on a device (address, table, type, word order, scale
 or SunSpec scale-factor point, sign to the site-bus convention, access) and how the battery is
-commanded (``[control]``). Pure: no Modbus I/O here. May import ``dispatch.types`` only.
+commanded (``[control]``). Pure: no Modbus I/O here.
 
 A field's ``name`` is ours and carries its unit after scaling (``p_batt_kw``, ``soc_frac``,
 ``revert_timeout_s``); ``point`` is the device's own name, kept for commissioning and tests.
 For a ``kind = "sunspec"`` map, ``address`` is the offset from the model's ID register and
 ``model`` / ``instance`` say which discovered model block it lives in.
+May import ``dispatch.types`` and, for the rule that tells a map's path from its name,
+``dispatch.config.runtime``.
+
+The shipped maps are package data, ``dispatch/devices/maps/<name>.toml``, read with
+``importlib.resources`` (so they are found in an installed wheel as in a source checkout). A
+site's ``register_map`` is a shipped name, or a path ending in ``.toml`` (a map of its own).
 """
 
 from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from dispatch.config.runtime import is_map_path
 from dispatch.types import ConfigError, DeviceError
 
-MAPS_DIR = Path(__file__).resolve().parents[2] / "configs" / "registers"
+MAPS_PACKAGE, MAPS_FOLDER = "dispatch.devices", "maps"  # package data: the shipped maps
 RegType = Literal[
     "int16", "uint16", "int32", "uint32", "float32", "acc32", "string",
     "sunssf", "enum16", "bitfield16", "bitfield32",
@@ -228,29 +236,97 @@ def parse_map(data: dict[str, Any], source: str | None = None) -> RegisterMap:
         raise ConfigError([_format(e) for e in exc.errors()], source) from None
 
 
-def load_map(name_or_path: str | Path) -> RegisterMap:
-    """Load a register map by file name under ``configs/registers`` or by path.
+def shipped_maps() -> list[str]:
+    """Names of the register maps shipped with the package (``"sunspec"``, ...), sorted."""
+    folder = resources.files(MAPS_PACKAGE).joinpath(MAPS_FOLDER)
+    return sorted(
+        f.name.removesuffix(".toml") for f in folder.iterdir() if f.name.endswith(".toml")
+    )
 
-    Parameters
-    ----------
-    name_or_path : str or pathlib.Path
-        ``"sunspec"`` (looked up as ``configs/registers/sunspec.toml``) or a TOML file path.
+
+def shipped_map_text(name: str) -> str:
+    """The TOML text of the shipped map ``name``.
 
     Raises
     ------
     ConfigError
-        When the file is missing, not TOML, or invalid.
+        When no shipped map has that name; the message lists the known names.
     """
+    if name not in shipped_maps():
+        raise ConfigError(f"no register map {name!r}: {_allowed()}")
+    folder = resources.files(MAPS_PACKAGE).joinpath(MAPS_FOLDER)
+    return folder.joinpath(f"{name}.toml").read_text(encoding="utf-8")
+
+
+def _allowed() -> str:
+    return (f"the shipped maps are {', '.join(shipped_maps())}; a map of your own is a path "
+            "ending in .toml")
+
+
+def load_map(name_or_path: str | Path) -> RegisterMap:
+    """Load a shipped register map by name, or a map of your own by path.
+
+    Parameters
+    ----------
+    name_or_path : str or pathlib.Path
+        A shipped name (``"sunspec"``, ``"huawei_sun2000_luna"``, ...: ``shipped_maps()``) or
+        a path ending in ``.toml`` (relative: to the working directory; a site config's
+        relative paths are made absolute by ``dispatch.config.load_config``).
+
+    Raises
+    ------
+    ConfigError
+        When the name is unknown (naming the known ones), or the file is missing, not TOML,
+        or invalid.
+    """
+    if not is_map_path(name_or_path):
+        name = str(name_or_path)
+        return _parse_text(shipped_map_text(name), f"{MAPS_FOLDER}/{name}.toml (shipped)")
     p = Path(name_or_path)
-    if p.suffix != ".toml" and not p.exists():
-        p = MAPS_DIR / f"{name_or_path}.toml"
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read register map: {exc.strerror}", str(p)) from None
+    return _parse_text(text, str(p))
+
+
+def _parse_text(text: str, source: str) -> RegisterMap:
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"register map is not valid TOML: {exc}", str(p)) from None
-    return parse_map(data, str(p))
+        raise ConfigError(f"register map is not valid TOML: {exc}", source) from None
+    return parse_map(data, source)
+
+
+def check_device_maps(register_maps: list[str], source: str | None = None) -> list[RegisterMap]:
+    """Load the register map of every ``[[devices]]`` entry, in order.
+
+    Parameters
+    ----------
+    register_maps : list of str
+        ``devices[i].register_map`` of a site config.
+    source : str, optional
+        The config file, for the message.
+
+    Returns
+    -------
+    list of RegisterMap
+
+    Raises
+    ------
+    ConfigError
+        One line per bad entry, naming its key (``devices[1].register_map = 'sunspek'``) and
+        what is allowed (the shipped names) or what is wrong with the file.
+    """
+    maps, problems = [], []
+    for i, value in enumerate(register_maps):
+        try:
+            maps.append(load_map(value))
+        except ConfigError as exc:
+            problems.append(f"devices[{i}].register_map = {value!r}: {'; '.join(exc.problems)}")
+    if problems:
+        raise ConfigError(problems, source)
+    return maps
 
 
 @dataclass(frozen=True)

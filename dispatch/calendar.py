@@ -6,8 +6,10 @@ days and planned shutdowns, for both the tariff (three day types) and the load f
 Fine-grained day types (codes index ``DAY_TYPE_NAMES``), in order of precedence:
 
 1. ``shutdown``: the date lies in one of the inclusive shutdown ranges;
-2. ``workday``: the date is a make-up working day (worked by decree), even when it is also a
-   weekend day or a (public or extra) holiday: the explicit list wins;
+2. ``workday``: the date is a make-up working day (worked by decree: the ``holidays``
+   package's ``weekend_workdays`` of the country, e.g. China's adjusted working days, and the
+   configured ``makeup_workdays``), even when it is also a weekend day or a (public or extra)
+   holiday: the explicit list wins;
 3. ``holiday``: a public holiday of the calendar's country (and subdivision) or an extra
    holiday;
 4. ``weekend_first`` / ``rest_day``: the weekday is a weekend day; the first one listed (e.g.
@@ -87,7 +89,8 @@ class FactoryCalendar:
     shutdowns : tuple of (date, date)
         Inclusive date ranges of planned shutdowns (e.g. the Christmas break).
     makeup_workdays : tuple of date
-        Dates worked although they are weekend days or holidays.
+        Dates worked although they are weekend days or holidays, beyond those the ``holidays``
+        package knows for the country.
     extra_holidays : tuple of date
         Site holidays beyond the public ones.
 
@@ -107,6 +110,8 @@ class FactoryCalendar:
     extra_holidays: tuple[dt.date, ...] = ()
     _years: dict[int, frozenset[dt.date]] = field(default_factory=dict, init=False, repr=False,
                                                   compare=False)  # fmt: skip
+    _worked: dict[int, frozenset[dt.date]] = field(default_factory=dict, init=False,
+                                                   repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -121,7 +126,7 @@ class FactoryCalendar:
         for start, end in self.shutdowns:
             if end < start:
                 raise InputError(f"calendar: shutdown ({start}, {end}) ends before it starts")
-        self._public_holidays(())  # fails early on an unknown country or subdivision
+        self._decreed(())  # fails early on an unknown country or subdivision
 
     @classmethod
     def from_config(cls, config: SiteConfig, shutdowns: Iterable[DateRange] = ()) -> Self:
@@ -165,14 +170,17 @@ class FactoryCalendar:
         ``forecast.shutdowns`` (the tariff's calendar has none)."""
         return cls.from_config(config, config.forecast.shutdowns)
 
-    def _public_holidays(self, years: Iterable[int]) -> set[dt.date]:
-        """Public holidays over ``years``, from one ``holidays`` object (empty years: a check).
+    def _decreed(self, years: Iterable[int]) -> tuple[set[dt.date], set[dt.date]]:
+        """Public holidays and decreed working days (weekend days worked in exchange for a
+        bridge holiday, e.g. China's adjusted working days: ``weekend_workdays`` of the
+        ``holidays`` package) over ``years``, from one ``holidays`` object (empty years: a
+        check of the country).
 
         Raises ``InputError`` whose ``__cause__`` is the ``holidays`` package's
         ``NotImplementedError`` for an unknown country or subdivision.
         """
         if self.country is None:
-            return set()
+            return set(), set()
         wanted = set(years)
         new = sorted(wanted - self._years.keys())
         if new or not wanted:
@@ -184,9 +192,12 @@ class FactoryCalendar:
                     f"calendar: no public holidays for country={self.country!r}, "
                     f"subdivision={self.subdivision!r}: {exc}"
                 ) from exc
+            worked = getattr(found, "weekend_workdays", ())
             for year in new:  # kept per year: a calendar asks for the same years again
                 self._years[year] = frozenset(d for d in found if d.year == year)
-        return set().union(*(self._years[y] for y in wanted))
+                self._worked[year] = frozenset(d for d in worked if d.year == year)
+        return (set().union(*(self._years[y] for y in wanted)),
+                set().union(*(self._worked[y] for y in wanted)))
 
     def day_types(self, dates: Sequence[dt.date] | pd.DatetimeIndex) -> np.ndarray:
         """Day-type code of each site-local date (index into ``DAY_TYPE_NAMES``).
@@ -203,8 +214,9 @@ class FactoryCalendar:
             ``SHUTDOWN``); precedence as in the module docstring.
         """
         days = local_dates(dates, self.timezone)
-        off = self._public_holidays({d.year for d in days}) | set(self.extra_holidays)
-        makeup = set(self.makeup_workdays)
+        public, decreed = self._decreed({d.year for d in days})
+        off = public | set(self.extra_holidays)
+        makeup = decreed | set(self.makeup_workdays)
         first = self.weekend_days[0] if len(self.weekend_days) > 1 else None
         out = np.full(len(days), WORK, dtype=np.int64)
         for i, d in enumerate(days):

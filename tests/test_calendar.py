@@ -109,8 +109,21 @@ def test_tariff_day_types_from_a_utc_index_use_the_site_date() -> None:
 
 def test_weekend_and_makeup_tariff_day_types_in_suzhou() -> None:
     days = [dt.date(2026, 11, 7), dt.date(2026, 11, 8), dt.date(2026, 11, 9), dt.date(2026, 1, 4)]
-    # Sat, Sun, Mon, and Sunday 2026-01-04 which the config lists as a makeup workday
+    # Sat, Sun, Mon, and Sunday 2026-01-04, a working day by the State Council's arrangement
     assert tariff_day_types(days, SUZHOU).tolist() == ["weekend", "weekend", "workday", "workday"]
+
+
+def test_china_s_adjusted_working_days_need_no_yearly_config() -> None:
+    assert SUZHOU.tariff.makeup_workdays == []
+    # the State Council's arrangements for 2025 and 2026: weekend days worked in exchange for
+    # bridge holidays (2025-02-03, 2026-01-02 are the days off they pay for)
+    worked = [dt.date(2025, 1, 26), dt.date(2025, 2, 8), dt.date(2026, 1, 4), dt.date(2026, 2, 28)]
+    assert all(d.weekday() >= 5 for d in worked)
+    assert tariff_day_types(worked, SUZHOU).tolist() == ["workday"] * 4
+    assert tariff_day_types([dt.date(2025, 2, 3), dt.date(2026, 1, 2)], SUZHOU).tolist() == [
+        "holiday", "holiday"]
+    # a country without such days keeps its weekends
+    assert tariff_day_types([dt.date(2026, 1, 4)], GERMANY).tolist() == ["weekend"]
 
 
 def test_weekend_makeup_and_extra_holidays_in_a_built_config() -> None:
@@ -137,7 +150,7 @@ def test_german_subdivision_holidays() -> None:
 @given(day=st.dates(dt.date(2020, 1, 1), dt.date(2030, 12, 31)))
 def test_tariff_day_types_follow_the_precedence(day: dt.date) -> None:
     public = holidays.country_holidays("CN", years=day.year)
-    if day in SUZHOU.tariff.makeup_workdays:
+    if day in SUZHOU.tariff.makeup_workdays or day in public.weekend_workdays:
         expected = "workday"
     elif day in public:
         expected = "holiday"

@@ -1,8 +1,9 @@
 """The ``dispatch`` command line.
 
 Role: parse arguments, read files, call the composition (``pipeline``), print results and map
-errors to exit codes: 0 ok, 1 bad input data, 78 bad configuration (EX_CONFIG, so systemd does
-not restart a service that cannot work).
+errors to exit codes: 0 ok, 1 bad input data, 78 what a person must fix (EX_CONFIG: a bad
+configuration or register map, a solver that is not installed, an unreadable store), so
+systemd does not restart a service that cannot work.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ import pandas as pd
 from dispatch import __version__, carbon_cli, daemon, pipeline, sources
 from dispatch.config import SiteConfig, load_config
 from dispatch.daemon.files import read_calibration
+from dispatch.daemon.notify import watchdog_interval_s
 from dispatch.daemon.reproduce import replan
 from dispatch.devices.probe import format_probe, probe
 from dispatch.devices.registers import check_device_maps
 from dispatch.optimise import DispatchModel
+from dispatch.pipeline import checks
 from dispatch.plan_io import read_history_csv, read_plan_inputs, write_frame, write_plan
-from dispatch.store import Store
+from dispatch.store import Store, StoreError
 from dispatch.types import ConfigError, DispatchError, InputError
 
 EXIT_INPUT = 1
@@ -47,8 +50,14 @@ def load_site(path: str) -> SiteConfig:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Print the normalised configuration as JSON (after checking every register map)."""
+    """Print the normalised configuration as JSON after checking every register map, a test
+    solve with the configured solver and the control period against the shipped unit's
+    watchdog; implausible values are warned about on stderr."""
     config = load_site(args.config)
+    checks.check_solver(config)
+    checks.check_watchdog(config, checks.SHIPPED_WATCHDOG_S)
+    for line in checks.plausibility_warnings(config):
+        print(f"dispatch: warning: {line}", file=sys.stderr)
     print(config.model_dump_json(indent=2))
     return 0
 
@@ -174,6 +183,7 @@ def cmd_calibrate_pv(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT."""
     config = load_site(args.config)
+    checks.check_watchdog(config, watchdog_interval_s())
     daemon.setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     clock = None
     if args.clock_speed != 1.0 or args.clock_start:
@@ -413,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except ConfigError as exc:
+    except (ConfigError, StoreError) as exc:  # a person must fix these: systemd must not retry
         print(f"dispatch: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except DispatchError as exc:

@@ -4,6 +4,7 @@ clear errors and exit codes for bad input."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -186,3 +187,39 @@ def test_a_map_of_ones_own_is_found_beside_the_config_from_any_cwd(tmp_path, cap
     code, _, err = run(capsys, "check-config", str(site / "site.toml"))
     assert code == EXIT_CONFIG
     assert f"devices[0].register_map = '{own}': register map is not valid TOML" in err
+
+
+@pytest.mark.parametrize(("old", "new", "key"), [
+    ('solver = "auto"', 'solver = "GUROBI"', "plan.solver = 'GUROBI'"),
+    ('solver = "auto"', 'solver = "auto"\nsolver_options = {bogus_option = 3}',
+     "HiGHS rejected option bogus_option"),
+    ("[plan]", "[control]\ncycle_s = 45\n\n[plan]", "control.cycle_s = 45 s cannot feed"),
+])
+def test_check_config_refuses_what_would_fail_in_service(tmp_path, capsys, old, new, key):
+    bad = tmp_path / "site.toml"
+    text = SUZHOU.read_text()
+    assert old in text
+    bad.write_text(text.replace(old, new, 1))
+    code, out, err = run(capsys, "check-config", str(bad))
+    assert code == EXIT_CONFIG and out == ""
+    assert key in err
+
+
+def test_check_config_warns_on_a_power_in_w_and_an_energy_in_mwh(tmp_path, capsys):
+    slip = tmp_path / "site.toml"
+    text = SUZHOU.read_text()
+    assert "energy_kwh = 15550.0" in text
+    slip.write_text(text.replace("energy_kwh = 15550.0", "energy_kwh = 15.55"))
+    code, out, err = run(capsys, "check-config", str(slip))
+    assert code == 0 and json.loads(out)["battery"]["energy_kwh"] == 15.55
+    assert "battery.charge_max_kw = 3000 kW over battery.energy_kwh = 15.55 kWh is 193 C" in err
+    code, _, err = run(capsys, "check-config", str(SUZHOU))
+    assert code == 0 and "warning" not in err
+
+
+def test_run_refuses_a_cycle_the_watchdog_cannot_wait_for(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WATCHDOG_USEC", "8000000")  # 8 s; the Suzhou cycle is 5 s
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    code, _, err = run(capsys, "run", "--config", str(SUZHOU))
+    assert code == EXIT_CONFIG
+    assert "control.cycle_s = 5 s cannot feed the systemd watchdog of 8 s" in err

@@ -28,7 +28,7 @@ from dispatch.optimise.risk import (
     peak_margin_kw,
     peak_reserve_floor_kwh,
 )
-from dispatch.types import Forecast, InputError, Plan
+from dispatch.types import ConfigError, Forecast, InputError, Plan
 
 #: Above this many slots a first solve from scratch is faster with interior point than with dual
 #: simplex (seconds at 2016 slots); re-solves stay hot-started simplex (bench_optimise).
@@ -51,7 +51,7 @@ def solver_path(name: str, n_slots: int) -> tuple[str, str]:
     if name in ("highs-simplex", "highs-ipm", "highs-ipm+simplex"):
         return "hot", name.removeprefix("highs-")
     if name.upper() not in cp.installed_solvers():
-        raise InputError(
+        raise ConfigError(
             f"plan.solver = {name!r} is not available; use 'auto', 'highs-simplex', 'highs-ipm', "
             f"'highs-ipm+simplex' or one of {cp.installed_solvers()}"
         )

@@ -223,3 +223,15 @@ def test_run_refuses_a_cycle_the_watchdog_cannot_wait_for(tmp_path, monkeypatch,
     code, _, err = run(capsys, "run", "--config", str(SUZHOU))
     assert code == EXIT_CONFIG
     assert "control.cycle_s = 5 s cannot feed the systemd watchdog of 8 s" in err
+
+
+def test_run_on_a_store_that_is_not_a_database_exits_78(tmp_path):
+    store = tmp_path / "history.sqlite3"
+    store.write_bytes(b"not a database, " * 512)
+    site = tmp_path / "site.toml"
+    site.write_text(SUZHOU.read_text().replace("[plan]", f'[store]\npath = "{store}"\n\n[plan]', 1))
+    proc = subprocess.run([sys.executable, "-m", "dispatch", "run", "--config", str(site)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == EXIT_CONFIG, proc.stderr
+    assert "file is not a database" in proc.stderr
+    assert store.read_bytes() == b"not a database, " * 512  # left as it was

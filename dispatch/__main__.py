@@ -33,7 +33,7 @@ from dispatch.devices.registers import check_device_maps
 from dispatch.optimise import DispatchModel
 from dispatch.pipeline import checks
 from dispatch.plan_io import read_history_csv, read_plan_inputs, write_frame, write_plan
-from dispatch.store import Store, StoreError
+from dispatch.store import Store, StoreOpenError
 from dispatch.types import ConfigError, DispatchError, InputError
 
 EXIT_INPUT = 1
@@ -423,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (ConfigError, StoreError) as exc:  # a person must fix these: systemd must not retry
+    except (ConfigError, StoreOpenError) as exc:  # a person must fix these: systemd must not retry
         print(f"dispatch: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except DispatchError as exc:

@@ -38,7 +38,15 @@ Design
 from dispatch.store.codec import EVENT_LEVELS, DemandPeak, from_ms, to_ms
 from dispatch.store.db import Store
 from dispatch.store.ledger_tables import GENESIS_HASH, LedgerHead
-from dispatch.store.schema import MIGRATIONS, RETAINED, SCHEMA_VERSION, TABLES, StoreError, migrate
+from dispatch.store.schema import (
+    MIGRATIONS,
+    RETAINED,
+    SCHEMA_VERSION,
+    TABLES,
+    StoreError,
+    StoreOpenError,
+    migrate,
+)
 
 __all__ = [
     "EVENT_LEVELS",
@@ -51,6 +59,7 @@ __all__ = [
     "LedgerHead",
     "Store",
     "StoreError",
+    "StoreOpenError",
     "from_ms",
     "migrate",
     "to_ms",

@@ -24,7 +24,7 @@ from dispatch.config import SiteConfig
 from dispatch.store import codec, housekeeping
 from dispatch.store.codec import DemandPeak
 from dispatch.store.ledger_tables import LedgerTables
-from dispatch.store.schema import RETAINED, TABLES, StoreError, check_table, migrate
+from dispatch.store.schema import RETAINED, TABLES, StoreError, StoreOpenError, check_table, migrate
 from dispatch.types import PLAN_COLUMNS, Forecast, InputError, Plan, Setpoints, Snapshot
 
 #: An event as ``(level, kind, message, device or None)``.
@@ -75,8 +75,8 @@ class Store(LedgerTables):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"{self.path}: cannot create its folder: {exc.strerror}") from exc
-        with self._errors("open"):
+            raise StoreOpenError(f"{self.path}: cannot create its folder: {exc.strerror}") from exc
+        with self._errors("open", StoreOpenError):
             self.version = migrate(self._conn(), str(self.path))
 
     @classmethod
@@ -89,12 +89,12 @@ class Store(LedgerTables):
 
     # ------------------------------------------------------------ connections
     @contextlib.contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
-        """Turn sqlite errors into ``StoreError`` naming the file and the action."""
+    def _errors(self, what: str, error: type[StoreError] = StoreError) -> Iterator[None]:
+        """Turn sqlite errors into ``error`` naming the file and the action."""
         try:
             yield
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {what}: {exc}") from exc
+            raise error(f"{self.path}: {what}: {exc}") from exc
 
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use (WAL, FULL sync unless not durable,

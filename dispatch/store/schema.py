@@ -125,6 +125,11 @@ class StoreError(DispatchError):
     """The history database cannot be used; the message names the file or table and cause."""
 
 
+class StoreOpenError(StoreError):
+    """The history database cannot be opened at all (not a database, unreadable, no folder):
+    a person must fix it, so the command line exits 78 and systemd does not retry."""
+
+
 def check_table(name: str) -> str:
     """``name`` if it is a table of the store, else ``StoreError`` listing the tables."""
     if name not in TABLES:

@@ -29,8 +29,10 @@ OFFSET_COLUMNS = ("credit_type", "serial", "vintage_year", "tonnes", "purchased_
                   "retired_on", "registry")  # fmt: skip
 
 
-def _open(config: SiteConfig) -> Store:
-    return Store.from_config(config, state_dir())
+def _open(config: SiteConfig, must_exist: bool = True) -> Store:
+    """The site's store; one that is not there yet is opened (created) only to add offsets:
+    verifying or reporting on a new empty store would report nothing as intact."""
+    return Store.from_config(config, state_dir(), must_exist)
 
 
 def _check(store: Store, head: str | None) -> carbon_ledger.LedgerCheck:
@@ -120,7 +122,7 @@ def cmd_offsets_add(args: argparse.Namespace) -> int:
     assert purchased is not None
     new = ledger.OffsetRecord(args.type, args.serial.strip(), args.vintage, args.tonnes,
                               purchased, retired, args.registry)  # fmt: skip
-    with _open(config) as store:
+    with _open(config, must_exist=False) as store:
         registry = carbon_ledger.offsets_from_rows(store.offsets())
         _validated([*registry, new], len(registry))
         store.add_offset({c: getattr(new, c) for c in OFFSET_COLUMNS})

@@ -217,3 +217,14 @@ def test_every_carbon_command_has_help(command: list[str], capsys: pytest.Captur
     text = capsys.readouterr().out
     assert text.startswith(f"usage: dispatch carbon {' '.join(command)}".rstrip())
     assert "--config" in text or command in ([], ["offsets"])
+
+
+def test_verify_and_report_on_a_missing_store_refuse_and_create_nothing(tmp_path: Path):
+    cfg = write_config(tmp_path)
+    path = Path(load_config(cfg).store.path)
+    assert not path.exists()
+    for command in (["verify"], ["report", "--period", "2026-06"], ["offsets", "list"]):
+        out = cli("carbon", *command, "--config", str(cfg))
+        assert out.returncode == 78, (command, out.stdout, out.stderr)
+        assert "no store there" in out.stderr and "intact" not in out.stdout
+        assert not path.exists()  # no empty store made to report on

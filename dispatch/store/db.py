@@ -80,11 +80,20 @@ class Store(LedgerTables):
             self.version = migrate(self._conn(), str(self.path))
 
     @classmethod
-    def from_config(cls, config: SiteConfig, base_dir: str | Path | None = None) -> Store:
+    def from_config(
+        cls, config: SiteConfig, base_dir: str | Path | None = None, must_exist: bool = False
+    ) -> Store:
         """Open the store of ``config.store``; a relative path is taken under ``base_dir``
-        (e.g. systemd's ``$STATE_DIRECTORY``) when given."""
+        (e.g. systemd's ``$STATE_DIRECTORY``) when given. With ``must_exist`` (a command that
+        only reads or checks history) a missing file is ``StoreOpenError``, not a new empty
+        store."""
         s = config.store
         path = Path(s.path) if base_dir is None else Path(base_dir) / s.path
+        if must_exist and not path.is_file():
+            raise StoreOpenError(
+                f"{path}: no store there (store.path = {s.path!r}): the daemon has not run "
+                f"with this config, or the path is wrong; nothing to read"
+            )
         return cls(path, s.retention_days, s.retention_days_by_table)
 
     # ------------------------------------------------------------ connections

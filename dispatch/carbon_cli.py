@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from dispatch import carbon_ledger, carbon_report, ledger
 from dispatch.config import SiteConfig, load_config
@@ -114,12 +115,27 @@ def _validated(registry: list[ledger.OffsetRecord], changed: int) -> None:
         raise InputError("offsets: " + "; ".join(p.split(": ", 1)[1] for p in mine))
 
 
+def _site_today(config: SiteConfig) -> dt.date:
+    return dt.datetime.now(ZoneInfo(config.site.timezone)).date()
+
+
+def _not_ahead(day: dt.date | None, what: str, config: SiteConfig) -> None:
+    """Refuse a purchase or retirement dated after today at the site: a retirement is a
+    fact on a registry, not a plan."""
+    today = _site_today(config)
+    if day is not None and day > today:
+        raise InputError(f"offsets: {what} {day.isoformat()} lies after today ({today} at the "
+                         f"site); record a purchase or retirement once it has happened")
+
+
 def cmd_offsets_add(args: argparse.Namespace) -> int:
     """Register a purchased credit batch (optionally already retired)."""
     config = load_config(args.config)
     purchased = _date(args.purchased, "--purchased")
     retired = _date(args.retired, "--retired")
     assert purchased is not None
+    _not_ahead(purchased, "--purchased", config)
+    _not_ahead(retired, "--retired", config)
     new = ledger.OffsetRecord(args.type, args.serial.strip(), args.vintage, args.tonnes,
                               purchased, retired, args.registry)  # fmt: skip
     with _open(config, must_exist=False) as store:
@@ -133,7 +149,8 @@ def cmd_offsets_add(args: argparse.Namespace) -> int:
 def cmd_offsets_retire(args: argparse.Namespace) -> int:
     """Retire (cancel) a held batch on a date (today by default)."""
     config = load_config(args.config)
-    on = _date(args.on, "--on") or dt.datetime.now(dt.UTC).astimezone().date()
+    on = _date(args.on, "--on") or _site_today(config)
+    _not_ahead(on, "--on", config)
     with _open(config) as store:
         registry = carbon_ledger.offsets_from_rows(store.offsets())
         found = [i for i, o in enumerate(registry)

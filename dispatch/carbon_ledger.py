@@ -276,19 +276,33 @@ def verify_rows(rows: list[Mapping[str, Any]], expected_head: str | None = None)
 
 
 def offsets_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[ledger.OffsetRecord]:
-    """Offsets registry records from ``Store.offsets()`` rows (dates as ISO text)."""
+    """Offsets registry records from ``Store.offsets()`` rows (dates as ISO text).
+
+    Raises
+    ------
+    InputError
+        For a row that does not read as a batch (a number or date that is not one, a missing
+        column), naming its position, serial and the bad value: the registry was edited
+        outside ``dispatch carbon offsets``.
+    """
     out = []
-    for r in rows:
+    for i, r in enumerate(rows):
         retired = r.get("retired_on")
-        out.append(
-            ledger.OffsetRecord(
-                credit_type=str(r["credit_type"]),
-                serial=str(r["serial"]),
-                vintage_year=int(r["vintage_year"]),
-                tonnes=float(r["tonnes"]),
-                purchased_on=dt.date.fromisoformat(str(r["purchased_on"])),
-                retired_on=None if retired is None else dt.date.fromisoformat(str(retired)),
-                registry=str(r.get("registry") or ""),
+        try:
+            out.append(
+                ledger.OffsetRecord(
+                    credit_type=str(r["credit_type"]),
+                    serial=str(r["serial"]),
+                    vintage_year=int(r["vintage_year"]),
+                    tonnes=float(r["tonnes"]),
+                    purchased_on=dt.date.fromisoformat(str(r["purchased_on"])),
+                    retired_on=None if retired is None else dt.date.fromisoformat(str(retired)),
+                    registry=str(r.get("registry") or ""),
+                )
             )
-        )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(
+                f"offsets registry row {i + 1} (serial {r.get('serial')!r}) is malformed: "
+                f"{exc}; it was edited outside `dispatch carbon offsets`"
+            ) from None
     return out

@@ -228,3 +228,34 @@ def test_verify_and_report_on_a_missing_store_refuse_and_create_nothing(tmp_path
         assert out.returncode == 78, (command, out.stdout, out.stderr)
         assert "no store there" in out.stderr and "intact" not in out.stdout
         assert not path.exists()  # no empty store made to report on
+
+
+def test_a_purchase_or_retirement_after_today_is_refused(site: Path, capsys):
+    ahead = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+    add = ("add", "--type", "CCER", "--serial", "CC-1", "--vintage", "2025", "--tonnes", "120",
+           "--purchased", "2026-03-01")
+    assert main(offsets(site, *add, "--retired", "2099-01-01")) == 1
+    assert "--retired 2099-01-01 lies after today" in capsys.readouterr().err
+    bought_ahead = list(add)
+    bought_ahead[-1] = ahead
+    assert main(offsets(site, *bought_ahead)) == 1
+    assert f"--purchased {ahead} lies after today" in capsys.readouterr().err
+    assert main(offsets(site, *add)) == 0
+    assert main(offsets(site, "retire", "--type", "CCER", "--serial", "CC-1", "--on", ahead)) == 1
+    assert "lies after today" in capsys.readouterr().err
+    assert main(offsets(site, "retire", "--type", "CCER", "--serial", "CC-1")) == 0  # today
+
+
+def test_a_malformed_registry_row_is_named_not_a_traceback(site: Path, capsys):
+    assert main(offsets(site, "add", "--type", "CCER", "--serial", "CC-9", "--vintage", "2025",
+                        "--tonnes", "5", "--purchased", "2026-03-01")) == 0
+    conn = sqlite3.connect(load_config(site).store.path, isolation_level=None)
+    conn.execute("UPDATE offsets SET purchased_on = 'last spring' WHERE serial = 'CC-9'")
+    conn.close()
+    capsys.readouterr()
+    for command in (offsets(site, "list"), ["carbon", "report", "--config", str(site),
+                                            "--period", "2026"]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert "offsets registry row 1 (serial 'CC-9') is malformed" in err
+        assert "last spring" in err

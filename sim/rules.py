@@ -58,7 +58,7 @@ def holdable_threshold_kw(net_kw: np.ndarray, dt_h: float, battery: BatterySecti
     per slot, kW, slots of ``dt_h`` hours), starting with the battery full (within
     ``TOLERANCE_KW``, never below 0 and never below what the discharge limit allows).
 
-    The threshold is searched on a grid of 32 candidates per round, the bracket narrowed to
+    The threshold is searched on a grid of 33 candidates per round, the bracket narrowed to
     the grid step around the lowest one held, until it is narrower than ``TOLERANCE_KW``.
     """
     net = np.asarray(net_kw, dtype=float)

@@ -8,6 +8,7 @@ of the two lines (their labels use darker shades, so only the lines have these c
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import struct
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 
 from dispatch.config import parse_config
 from dispatch.daemon import Clock, Daemon, Notifier
+from dispatch.daemon.page import local_time, percent
 from tests.test_daemon_jobs import T0, config, plan_once
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -93,3 +95,11 @@ def test_status_page_draws_the_plan_and_soc_in_chromium(tmp_path: Path) -> None:
     colours = png_pixels(shot)
     assert BLUE in colours, "the battery-power line is not drawn"
     assert GREEN in colours, "the SoC line is not drawn"
+
+
+def test_times_are_site_local_and_soc_a_whole_percentage() -> None:
+    t = dt.datetime(2026, 12, 7, 8, 15, 30, 123456, tzinfo=dt.UTC)
+    assert local_time(t, "Asia/Shanghai") == "2026-12-07 16:15"
+    assert local_time(t, "Europe/Berlin") == "2026-12-07 09:15"
+    assert percent(0.497) == "50 %" and percent(1.0) == "100 %"
+    assert percent(float("nan")) == "-" and percent(None) == "-"

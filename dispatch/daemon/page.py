@@ -8,14 +8,27 @@ resources). Imports the standard library and this package's state types.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import math
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     from dispatch.daemon.core import Daemon
 
 W, H, PAD = 720, 260, 40
+
+
+def local_time(t: dt.datetime, timezone: str) -> str:
+    """``t`` as the site reads it: ``YYYY-MM-DD HH:MM`` in ``timezone`` (IANA name)."""
+    return t.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def percent(frac: Any) -> str:
+    """A fraction as a whole percentage (``0.497`` -> ``50 %``); ``-`` when unknown."""
+    ok = isinstance(frac, int | float) and math.isfinite(frac)
+    return f"{100.0 * frac:.0f} %" if ok else "-"
 
 
 def status_doc(d: Daemon) -> dict[str, Any]:
@@ -91,7 +104,7 @@ def plan_svg(d: Daemon) -> str:
     if p is None:
         return '<svg id="plan-chart" width="720" height="60"><text x="10" y="30">no plan yet' \
                "</text></svg>"
-    f = p.plan.frame
+    f, tz = p.plan.frame, d.config.site.timezone
     batt = [float(v) for v in f["p_batt_kw"]]
     soc = [float(v) for v in f["soc_frac"]]
     lim = max(d.config.battery.charge_max_kw, d.config.battery.discharge_max_kw)
@@ -109,14 +122,14 @@ def plan_svg(d: Daemon) -> str:
              f'±{lim:g})</text>',
              f'<text x="{W - PAD}" y="{PAD - 8}" text-anchor="end" fill="#1e6b1e">SoC 0-100 %'
              "</text>",
-             f'<text x="{PAD}" y="{H - 10}">{html.escape(f.index[0].isoformat())}</text>',
+             f'<text x="{PAD}" y="{H - 10}">{html.escape(local_time(f.index[0], tz))}</text>',
              f'<text x="{W - PAD}" y="{H - 10}" text-anchor="end">'
-             f"{html.escape(f.index[-1].isoformat())}</text>"]  # fmt: skip
+             f"{html.escape(local_time(f.index[-1], tz))} ({html.escape(tz)})</text>"]  # fmt: skip
     c = d.last_cycle
     if c is not None and math.isfinite(c.snapshot.soc_frac):
         y = H - PAD - (H - 2 * PAD) * c.snapshot.soc_frac
         parts.append(f'<circle id="soc-now" cx="{PAD}" cy="{y:.1f}" r="5" fill="#d62728">'
-                     f"<title>measured SoC {c.snapshot.soc_frac:.3f}</title></circle>")
+                     f"<title>measured SoC {percent(c.snapshot.soc_frac)}</title></circle>")
     parts.append("</svg>")
     return "".join(parts)
 
@@ -130,9 +143,14 @@ def html_page(d: Daemon) -> str:
     def fmt(v: Any, spec: str = ".1f") -> str:
         return format(v, spec) if isinstance(v, int | float) and math.isfinite(v) else "-"
 
-    rows = [("time", s["time"]), ("plan", f"{plan.get('status', '-')} ({plan.get('solver', '')})"),
+    tz = d.config.site.timezone
+    issued = d.plan_state.issued_at if d.plan_state is not None else None
+    age = fmt(plan.get("age_s"), ".0f")
+    made = "-" if issued is None else f"{local_time(issued, tz)}, {age} s ago"
+    rows = [("time", f"{local_time(d.clock.now(), tz)} ({tz})"),
+            ("plan", f"{plan.get('status', '-')} ({plan.get('solver', '')}), made {made}"),
             ("setpoint", f"{fmt(cyc.get('setpoint_kw'))} kW: {cyc.get('reason', '-')}"),
-            ("SoC", fmt(snap.get("soc_frac"), ".3f")),
+            ("SoC", percent(snap.get("soc_frac"))),
             ("grid / pv / battery / load", " / ".join(fmt(snap.get(k)) for k in
              ("p_grid_kw", "p_pv_kw", "p_batt_kw", "p_load_kw")) + " kW"),
             ("forecast", s.get("forecast", {}).get("source", "-")),

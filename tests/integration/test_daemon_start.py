@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -116,4 +117,8 @@ def test_a_fresh_store_never_discharges_to_hold_a_zero_peak_target(tmp_path: Pat
     assert abs(soc[0] - 0.5) < 0.1  # no full-power discharge every cycle
     assert seen["status"]["plan"]["warmup"].startswith("warm-up:")
     assert "warm-up" in seen["page"]
+    # the page reads as the site does: local time, SoC in whole percent
+    page = seen["page"]  # a UTC site: the zone named, minutes, no ISO offset or microseconds
+    assert re.search(r"<th>time</th><td>\d{4}-\d\d-\d\d \d\d:\d\d \(UTC\)</td>", page)
+    assert re.search(r"<th>SoC</th><td>\d{1,3} %</td>", page)
     assert seen["metrics"][("dispatch_warmup", ())] == 1.0

@@ -58,6 +58,10 @@ def test_write_read_back_and_battery_follows(map_name: str) -> None:
         await c.restore_default()
         await _settle(ps)
         assert ps.window() is None  # back in the device's own mode
+        ctl = c.map.control
+        assert ctl is not None
+        for field in {ctl.setpoint_field, ctl.charge_field, ctl.discharge_field} - {None}:
+            assert ps.get(str(field)) == 0.0, field  # no power or rate left behind
 
     asyncio.run(_with_server(map_name, body))
 

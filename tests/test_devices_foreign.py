@@ -65,6 +65,7 @@ def test_reference_datastore_huawei_write_order_and_values() -> None:
             assert await _regs(server, 47100, 1) == [1]
             await c.restore_default()
             assert await _regs(server, 47100, 1) == [0]
+            assert await _regs(server, 47247, 4) == [0, 0, 0, 0]  # no power left behind
         finally:
             c.close()
             await server.shutdown()

@@ -80,11 +80,15 @@ def _power_writes(c: ControlSpec, p: float, base_kw: float | None) -> list[tuple
 
 
 def default_writes(rmap: RegisterMap) -> list[tuple[str, float]]:
-    """Field writes that hand the battery back to the device's own default mode."""
+    """Field writes that hand the battery back to the device's own default mode: the command
+    to idle, every power or rate register to 0 (no full-power value is left behind for a
+    local operator or a mode switch to pick up), then the mode to its default."""
     c = _control(rmap)
     out: list[tuple[str, float]] = []
     if c.command is not None:
         out.append((c.command.field, float(c.command.idle)))
+    powers = (c.setpoint_field,) if c.kind == "signed" else (c.charge_field, c.discharge_field)
+    out += [(str(f), 0.0) for f in dict.fromkeys(powers) if f is not None]
     if c.mode is not None:
         out.append((c.mode.field, float(c.mode.default)))
     return out

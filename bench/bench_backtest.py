@@ -203,8 +203,8 @@ def bench_scenario(sc: Scenario) -> pd.DataFrame:
           f"{replay_s:.1f} s for {len(solved)} plans")
     print(f"reference (the same LPs, persistent highspy, hot-started, solves only): {ref_s:.1f} s")
     print(f"ratio ours / reference: {replay_s / ref_s:.2f}")
-    print(f"per plan: ours {1e3 * replay_s / len(solved):.2f} ms, "
-          f"reference {1e3 * ref_s / len(solved):.2f} ms", flush=True)  # fmt: skip
+    per_plan_ms = 1e3 * replay_s / len(solved), 1e3 * ref_s / len(solved)
+    print("per plan: ours {:.2f} ms, reference {:.2f} ms".format(*per_plan_ms), flush=True)
     return summary(kpis, judged)
 
 
@@ -223,10 +223,11 @@ def summary(kpis: pd.DataFrame, judged: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default=str(DEFAULT))
-    parser.add_argument("--all", action="store_true",
-                        help="every real-data plant scenario in configs/scenarios, all with one "
-                        "[plan] section (--plan, else the defaults) but for the step, solver "
-                        "and penalties")  # fmt: skip
+    every_plant = (
+        "every real-data plant scenario in configs/scenarios, all with one [plan] section "
+        "(--plan, else the defaults) but for the step, solver and penalties"
+    )
+    parser.add_argument("--all", action="store_true", help=every_plant)
     parser.add_argument("--plan", type=Path, default=None,
                         help="a TOML file whose [plan] table --all applies to every plant")
     parser.add_argument("--days", type=int, default=None, help="replay only the first N days")

@@ -20,6 +20,59 @@ T0 = dt.datetime(2026, 6, 1, 5, 40, tzinfo=dt.UTC)  # valley until 06:00, then p
 SPEED = 240.0  # plant seconds per real second: a 10 s cycle every 42 ms, a 5 min step in 1.25 s
 
 
+#: ``T0`` as the ``--start`` / ``--clock-start`` of a simulator and daemon run as processes.
+START = T0.isoformat()
+#: A site for a daemon run as a process against ``sim-device`` (``.format(register_map=...,
+#: port=..., db=...)``): 200 kWh / 100 kW, a constant 50 kW load, 10 s cycles, 5 min plans.
+SITE = """
+[site]
+latitude_deg = 31.3
+longitude_deg = 120.6
+timezone = "UTC"
+[grid]
+import_max_kw = 500.0
+[battery]
+energy_kwh = 200.0
+charge_max_kw = 100.0
+discharge_max_kw = 100.0
+[tariff]
+bands = {{ valley = 0.1, peak = 0.5 }}
+rules = [{{ band = "valley", start = "00:00", end = "06:00" }},
+         {{ band = "peak", start = "06:00", end = "24:00" }}]
+[carbon]
+grid_ci_g_per_kwh = 500.0
+[plan]
+step_min = 5
+horizon_h = 6
+[[devices]]
+name = "bess"
+register_map = "{register_map}"
+port = {port}
+timeout_s = 0.3
+retries = 0
+min_write_interval_s = 0.0
+revert_timeout_s = 120.0
+charge_max_kw = 100.0
+discharge_max_kw = 100.0
+[control]
+cycle_s = 10.0
+snapshot_max_age_s = 60.0
+[store]
+path = "{db}"
+[http]
+port = 0
+[forecast]
+load_kw = 50.0
+"""
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server a test starts as a process)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def site_config(port: int, db: Path, **control: Any) -> SiteConfig:
     """A 200 kWh / 100 kW site matching ``sim.server.default_physics`` (PV 30, load 80 kW)."""
     return parse_config({

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,57 +14,10 @@ from pathlib import Path
 import pytest
 
 from dispatch.store import Store
+from tests.integration.conftest import SITE, START, free_port
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-START = "2026-06-01T05:40:00+00:00"
-
-SITE = """
-[site]
-latitude_deg = 31.3
-longitude_deg = 120.6
-timezone = "UTC"
-[grid]
-import_max_kw = 500.0
-[battery]
-energy_kwh = 200.0
-charge_max_kw = 100.0
-discharge_max_kw = 100.0
-[tariff]
-bands = {{ valley = 0.1, peak = 0.5 }}
-rules = [{{ band = "valley", start = "00:00", end = "06:00" }},
-         {{ band = "peak", start = "06:00", end = "24:00" }}]
-[carbon]
-grid_ci_g_per_kwh = 500.0
-[plan]
-step_min = 5
-horizon_h = 6
-[[devices]]
-name = "bess"
-register_map = "sunspec"
-port = {port}
-timeout_s = 0.3
-retries = 0
-min_write_interval_s = 0.0
-revert_timeout_s = 120.0
-charge_max_kw = 100.0
-discharge_max_kw = 100.0
-[control]
-cycle_s = 10.0
-snapshot_max_age_s = 60.0
-[store]
-path = "{db}"
-[http]
-port = 0
-[forecast]
-load_kw = 50.0
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def count(db: Path, table: str) -> int:
@@ -96,7 +48,7 @@ def wait_rows(db: Path, n: int, proc: subprocess.Popen[bytes], timeout_s: float 
 def test_kill_9_then_restart_then_sigterm(tmp_path: Path) -> None:
     port, db = free_port(), tmp_path / "dispatch.sqlite3"
     cfg = tmp_path / "site.toml"
-    cfg.write_text(SITE.format(port=port, db=db))
+    cfg.write_text(SITE.format(register_map="sunspec", port=port, db=db))
     sim = subprocess.Popen([sys.executable, "-m", "sim.server", "--config", str(cfg), "--port",
                             str(port), "--speed", "60", "--start", START, "--pv-kw", "30",
                             "--load-kw", "80"], cwd=ROOT, stdout=subprocess.PIPE)  # fmt: skip

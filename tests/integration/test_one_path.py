@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from dispatch.daemon.reproduce import redecide, replan_all
 from dispatch.plan_io import write_frame
 from dispatch.store import Store
 from sim.loadprofile import demo_load_kw
+from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,12 +80,6 @@ path = "{db}"
 [http]
 port = 0
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def dispatch(*args: str) -> list[str]:

@@ -32,51 +32,11 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from dispatch.store import Store
+from tests.integration.conftest import SITE, START, free_port
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-START = "2026-06-01T05:40:00+00:00"
 SHIPPED = ["huawei_sun2000_luna", "sungrow_sh", "sunspec", "victron_gx_ess"]
-SITE = """
-[site]
-latitude_deg = 31.3
-longitude_deg = 120.6
-timezone = "UTC"
-[grid]
-import_max_kw = 500.0
-[battery]
-energy_kwh = 200.0
-charge_max_kw = 100.0
-discharge_max_kw = 100.0
-[tariff]
-bands = {{ valley = 0.1, peak = 0.5 }}
-rules = [{{ band = "valley", start = "00:00", end = "06:00" }},
-         {{ band = "peak", start = "06:00", end = "24:00" }}]
-[carbon]
-grid_ci_g_per_kwh = 500.0
-[plan]
-step_min = 5
-horizon_h = 6
-[[devices]]
-name = "bess"
-register_map = "{register_map}"
-port = {port}
-timeout_s = 0.3
-retries = 0
-min_write_interval_s = 0.0
-revert_timeout_s = 120.0
-charge_max_kw = 100.0
-discharge_max_kw = 100.0
-[control]
-cycle_s = 10.0
-snapshot_max_age_s = 60.0
-[store]
-path = "{db}"
-[http]
-port = 0
-[forecast]
-load_kw = 50.0
-"""
 SCENARIO = """
 name = "wheel"
 site_config = "site.toml"
@@ -178,12 +138,6 @@ def make_venv(wheel: Path, where: Path, extras: set[str]) -> tuple[Path, dict[st
            if not k.startswith("PYTHON") and k != "VIRTUAL_ENV"}
     env |= {"PYTHONNOUSERSITE": "1", "PYTHONUNBUFFERED": "1"}
     return bin_dir, env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_listening(port: int, proc: subprocess.Popen[str], timeout_s: float = 30.0) -> None:

@@ -153,13 +153,11 @@ def test_sim_device_runs_the_simulator_as_a_child_and_stops_it(tmp_path: Path) -
     import time
 
     root = Path(__file__).resolve().parents[1]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    from tests.integration.test_daemon_process import SITE
+    from tests.integration.conftest import SITE, free_port
 
+    port = free_port()
     cfg = tmp_path / "site.toml"  # 200 kWh / 100 kW: fits the SunSpec registers
-    cfg.write_text(SITE.format(port=port, db=tmp_path / "h.sqlite3"))
+    cfg.write_text(SITE.format(register_map="sunspec", port=port, db=tmp_path / "h.sqlite3"))
     cmd = [sys.executable, "-m", "dispatch", "sim-device", "--config", str(cfg), "--port",
            str(port)]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(root)}

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench openapi clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_optimise
+
+openapi: $(STAMP)  # the REST API's spec, checked in (tests/test_api.py compares)
+	$(BIN)/python -c 'import json; from dispatch.daemon.api import openapi_spec; \
+	print(json.dumps(openapi_spec(), indent=1, sort_keys=True))' > docs/openapi.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info

@@ -13,7 +13,9 @@ Precedence inside ``decide``:
 2. **Base setpoint.** The battery power of the plan slot containing ``now``; or, when there is no
    usable plan (none, status ``"fallback"``, older than ``plan_max_age_s``, ``now`` outside its
    horizon, unreadable), rule-based self-consumption: charge from PV surplus, discharge to cover
-   import while the SoC is above the reserve (``soc_reserve_frac + soc_margin_frac``).
+   import while the SoC is above the reserve (``soc_reserve_frac + soc_margin_frac``). An
+   operator's manual setpoint (``manual_kw``) takes the plan's place; its guard holds only
+   the import cap and the export limit.
 3. **Live guard.** From the measured net load without the battery,
    ``net = p_grid_kw + p_batt_kw``, the grid power after a new setpoint ``p`` is ``net - p``.
    The guard keeps ``-export_limit <= net - p <= target``: if the import would exceed the
@@ -385,6 +387,7 @@ def decide(
     limits: ControlLimits,
     now: dt.datetime,
     state: ControlState | None = None,
+    manual_kw: float | None = None,
 ) -> Setpoints:
     """Battery setpoint for the coming control cycle.
 
@@ -400,13 +403,17 @@ def decide(
         The current time (tz-aware).
     state : ControlState, optional
         When the plan was issued.
+    manual_kw : float, optional
+        An operator's fixed battery power (kW, > 0 discharge) in place of the plan: still
+        inside the import cap, the export limit, the power limits and the SoC guards (not the
+        peak target), and never outside the safe state's precedence.
 
     Returns
     -------
     Setpoints
         ``p_batt_kw`` within every limit (kW), with a reason naming the case: ``"plan"``,
-        ``"fallback self-consumption"``, ``"peak guard"``, ``"export guard"``, ``"soc guard"``,
-        ``"limit"`` or ``"safe"``. Never raises for bad data.
+        ``"fallback self-consumption"``, ``"operator: manual"``, ``"peak guard"``, ``"export
+        guard"``, ``"soc guard"``, ``"limit"`` or ``"safe"``. Never raises for bad data.
     """
     now_utc = _aware(now)
     if now_utc is None:
@@ -417,7 +424,10 @@ def decide(
     net_kw = _num(snapshot.p_grid_kw) + _num(snapshot.p_batt_kw)
     charge_cap, discharge_cap, soc_notes = power_caps(snapshot, limits)
     step = plan_step(plan, limits, now_utc, state)
-    if isinstance(step, _Step):
+    if manual_kw is not None and math.isfinite(manual_kw):
+        p, notes, target = manual_kw, [f"operator: manual {manual_kw:.1f} kW"], limits.import_max_kw
+        step = "manual setpoint"  # no plan slot: no forecast PV behind the export limit
+    elif isinstance(step, _Step):
         p = step.p_batt_kw
         notes = [f"plan slot {step.slot_start.isoformat()}: {p:.1f} kW"]
         target = import_target_kw(limits, step.p_import_kw) if limits.guard else math.inf

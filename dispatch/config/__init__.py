@@ -361,8 +361,9 @@ def parse_config(data: dict[str, Any], source: str | None = None) -> SiteConfig:
 def load_config(path: str | Path) -> SiteConfig:
     """Read and validate a TOML site configuration file.
 
-    A relative ``register_map`` path is taken from the config file's folder
-    (``anchor_map_paths``); every other relative path in it from the working directory.
+    A relative ``register_map`` path and ``http.token_file`` are taken from the config
+    file's folder (``anchor_map_paths``); every other relative path in it from the working
+    directory.
 
     Raises
     ------
@@ -382,8 +383,13 @@ def load_config(path: str | Path) -> SiteConfig:
 
 
 def anchor_map_paths(data: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """``data`` with each relative ``devices[i].register_map`` path (``"my_pcs.toml"``) made
-    absolute against ``folder``, the config file's folder; names of shipped maps unchanged."""
+    """``data`` with each relative ``devices[i].register_map`` path (``"my_pcs.toml"``) and
+    ``http.token_file`` made absolute against ``folder``, the config file's folder; names of
+    shipped maps unchanged."""
+    http = data.get("http")
+    token = http.get("token_file") if isinstance(http, dict) else None
+    if isinstance(token, str) and token and not Path(token).is_absolute():
+        data = {**data, "http": {**http, "token_file": str((folder / token).resolve())}}
     devices = data.get("devices")
     if not isinstance(devices, list):
         return data

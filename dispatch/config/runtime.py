@@ -124,11 +124,21 @@ class StoreSection(_Model):
 
 
 class HttpSection(_Model):
-    """The daemon's read-only status and metrics server (``[http]``)."""
+    """The daemon's status page, REST API and metrics server (``[http]``). Without a
+    ``token_file`` the API is read-only; with one, ``POST /api/v1/...`` needs its token as
+    ``Authorization: Bearer <token>``."""
 
-    enabled: bool = Field(True, description="serve /, /status, /plan and /metrics")
+    enabled: bool = Field(True, description="serve /, /api/v1, /metrics and /healthz")
     host: str = Field("127.0.0.1", description="listen address; keep it local or firewalled")
     port: Annotated[int, Field(ge=0, le=65535)] = Field(8787, description="0: any free port")
+    token_file: str | None = Field(
+        None,
+        description="file holding the API's bearer token (one line); unset: read-only API. "
+        "Relative: in the config file's folder (systemd: the credentials directory)",
+    )
+    max_override_h: Annotated[float, Field(gt=0, le=168)] = Field(
+        24.0, description="longest an operator override (pause, manual, reserve, target) lasts"
+    )
 
 
 class WeatherSection(_Model):

@@ -30,6 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from dispatch.config import SiteConfig
 from dispatch.daemon import cycle, ledger_job, planning
+from dispatch.daemon.api import read_token
 from dispatch.daemon.clock import Clock
 from dispatch.daemon.feeds import Feeds
 from dispatch.daemon.files import read_calibration
@@ -37,6 +38,7 @@ from dispatch.daemon.http import StatusServer
 from dispatch.daemon.logs import FailureLog
 from dispatch.daemon.metrics import Metrics
 from dispatch.daemon.notify import Notifier
+from dispatch.daemon.operator import Operator
 from dispatch.daemon.restore import restore
 from dispatch.daemon.runtime import Services, SiteState, store_event
 from dispatch.daemon.state import CycleState, ForecastState, PlanState, billing_month_of
@@ -89,6 +91,7 @@ class Daemon:
             feeds=Feeds.from_config(config),  # ConfigError for a source that cannot work
             metrics=Metrics(), failures=FailureLog(), solver=self.in_worker,
             storer=self.in_store, pv_fit=fit,
+            operator=Operator(config, self.clock.now, self._record_event),
         )  # fmt: skip
         self.notifier = notifier or Notifier()
         self.state: SiteState | None = None
@@ -100,8 +103,9 @@ class Daemon:
         self.month = billing_month_of(self.clock.now(), config.billing_timezone)
         self.scheduler: AsyncIOScheduler | None = None
         self.running: set[asyncio.Task[Any]] = set()
-        self.http = StatusServer(self, config.http.host,
-                                 config.http.port if http_port is None else http_port)  # fmt: skip
+        port = config.http.port if http_port is None else http_port
+        token = read_token(config.http.token_file)  # ConfigError: exit 78
+        self.http = StatusServer(self, self.operator, token, config.http.host, port)
         self.started_at = self.clock.now()
         self.cycles_completed = 0
         self.last_control_run_s = time.monotonic()
@@ -117,6 +121,11 @@ class Daemon:
     def metrics(self) -> Metrics:
         """Prometheus metrics."""
         return self.services.metrics
+
+    @property
+    def operator(self) -> Operator:
+        """The operator's overrides (REST API, MQTT)."""
+        return self.services.operator  # type: ignore[return-value]
 
     @property
     def failures(self) -> FailureLog:
@@ -156,6 +165,11 @@ class Daemon:
     async def in_store(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a store call in the store thread (fsyncs never block the event loop)."""
         return await asyncio.get_running_loop().run_in_executor(self.store_pool, fn, *args)
+
+    def _record_event(self, t: dt.datetime, level: str, kind: str, message: str) -> None:
+        """Store an event from another thread (an operator's command), in the store thread."""
+        done = self.store_pool.submit(self.store.write_event, t, level, kind, message, None)
+        done.result(timeout=STOP_WAIT_S)
 
     async def prepare(self) -> SiteState:
         """Build the model and restore the jobs' state from the store (once)."""

@@ -1,12 +1,12 @@
 """The fast control cycle and the shutdown writes.
 
 Role: the control half of the one path: read every device into one ``Snapshot`` -> the plan
-step in force -> ``control.decide`` -> write the setpoint to each battery device with
-read-back -> store the cycle (one transaction) -> history and metrics; the ``Daemon`` then
-feeds the systemd watchdog, a replay steps its plant. Device failures are the devices' own
-back-off plus one loud log line and one stored event per episode; the controller's fallbacks
-handle the data. Imports ``control``, ``devices``, ``types`` and this package (never
-``core``).
+step in force -> ``control.decide``, with the operator's overrides in force -> write the
+setpoint to each battery device with read-back -> store the cycle (one transaction) ->
+history and metrics; the ``Daemon`` then feeds the systemd watchdog, a replay steps its
+plant. Device failures are the devices' own back-off plus one loud log line and one stored
+event per episode; the controller's fallbacks handle the data. Imports ``control``,
+``devices``, ``types`` and this package (never ``core``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import time
 import pandas as pd
 
 from dispatch.control import ControlLimits, ControlState, decide, export_at_limit
+from dispatch.daemon.operator import InForce
 from dispatch.daemon.runtime import Services, SiteState, month_peak_kw, settle
 from dispatch.daemon.state import CycleState, billing_month_of
 from dispatch.devices.client import DeviceClient
@@ -141,10 +142,12 @@ async def control_cycle(sv: Services, st: SiteState) -> CycleState:
         now = sv.clock.now()
         ps = st.plan_state
         state = ControlState(ps.issued_at) if ps is not None else None
-        limits = limits_now(sv, st, now)
-        sp = decide(snap, ps.plan if ps is not None else None, limits, now, state)
+        force, expired = sv.operator.in_force(now) if sv.operator else (InForce(), [])
+        limits = force.limits(limits_now(sv, st, now))
+        sp = force.pause_setpoints() or decide(snap, ps.plan if ps is not None else None,
+                                                limits, now, state, force.manual_kw)
         written, actions, more = await write_all(sv, sp, sv.clock.monotonic())
-    events += more
+    events += more + [("info", "operator_expired", m, None) for m in expired]
     if sp.reason.startswith("safe") != st.in_safe_state:
         st.in_safe_state = not st.in_safe_state
         level = "warning" if st.in_safe_state else "info"

@@ -232,6 +232,9 @@ async def plan_job(sv: Services, st: SiteState) -> PlanState:
     months = set(forecast.index.tz_convert(sv.config.billing_timezone).strftime("%Y-%m"))
     held = {m: v for m, v in st.held_target_kw.items() if m in months}
     cap = warmup_cap_kw(peaks[month], snap) if fs.warmup is not None else None
+    override = sv.operator.peek(now).get("peak_target") if sv.operator else None
+    if override is not None:  # the operator's target caps the plan's import too
+        cap = min(float(override.value), math.inf if cap is None else cap)
     plan = await sv.solver(pipeline.plan, st.model, forecast, soc, peaks, held, cap)
     inputs = PlanInputs(fs.forecast_id, soc, peaks, held, cap)
     issued = sv.clock.now()

@@ -30,6 +30,7 @@ from dispatch.daemon.feeds import Feeds
 from dispatch.daemon.history import SlotHistory
 from dispatch.daemon.logs import FailureLog
 from dispatch.daemon.metrics import Metrics
+from dispatch.daemon.operator import Operator
 from dispatch.daemon.state import CycleState, ForecastState, PlanState, billing_month_of
 from dispatch.devices.client import DeviceClient
 from dispatch.forecast.calibrate import CalibrationFit
@@ -84,6 +85,8 @@ class Services:
         ``forecast.pv_calibration``, read once at start.
     device_lock : asyncio.Lock
         Held by whoever talks to the devices (one request at a time per client).
+    operator : Operator, optional
+        The operator's overrides (REST API, MQTT); None: none (replays).
     """
 
     config: SiteConfig
@@ -97,6 +100,7 @@ class Services:
     storer: Runner = inline
     pv_fit: CalibrationFit | None = None
     device_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    operator: Operator | None = None
 
     @cached_property
     def calendar(self) -> FactoryCalendar:

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 import socket
+import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -73,7 +74,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def site_config(port: int, db: Path, **control: Any) -> SiteConfig:
+def site_config(port: int, db: Path, http: dict | None = None, **control: Any) -> SiteConfig:
     """A 200 kWh / 100 kW site matching ``sim.server.default_physics`` (PV 30, load 80 kW)."""
     return parse_config({
         "site": {"latitude_deg": 31.3, "longitude_deg": 120.6, "timezone": "UTC"},
@@ -91,7 +92,7 @@ def site_config(port: int, db: Path, **control: Any) -> SiteConfig:
                      "backoff_initial_s": 5.0, "backoff_max_s": 20.0}],
         "control": {"cycle_s": 10.0, "snapshot_max_age_s": 60.0, **control},
         "store": {"path": str(db)},
-        "http": {"port": 0},
+        "http": {"port": 0, **(http or {})},
         "forecast": {"load_kw": 50.0},
     }, "tests.integration")  # fmt: skip
 
@@ -112,6 +113,17 @@ class Run:
         url = f"http://127.0.0.1:{self.daemon.http.port}{path}"
         with urllib.request.urlopen(url, timeout=5) as resp:
             return resp.read()
+
+    def post(self, path: str, doc: Any, token: str) -> tuple[int, Any]:
+        """POST JSON with a bearer token; returns (status, JSON answer)."""
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.daemon.http.port}{path}", json.dumps(doc).encode(),
+            {"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
 
     async def fetch(self, path: str) -> bytes:
         return await asyncio.to_thread(self.get, path)
@@ -138,7 +150,8 @@ class Run:
                 return self.notes
 
 
-def run_daemon(tmp_path: Path, scenario: Callable[[Run], Awaitable[None]], **control: Any) -> Run:
+def run_daemon(tmp_path: Path, scenario: Callable[[Run], Awaitable[None]],
+               http: dict | None = None, **control: Any) -> Run:
     """Start simulator and daemon, run ``scenario``, stop the daemon (SIGTERM path)."""
     sock_path = tmp_path / "notify.sock"
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -147,7 +160,7 @@ def run_daemon(tmp_path: Path, scenario: Callable[[Run], Awaitable[None]], **con
     async def main() -> Run:
         sim = await start_server("sunspec", speed=SPEED,
                                  battery=default_physics(start=T0, soc_frac=0.5))  # fmt: skip
-        config = site_config(sim.port, tmp_path / "dispatch.sqlite3", **control)
+        config = site_config(sim.port, tmp_path / "dispatch.sqlite3", http, **control)
         daemon = Daemon(config, Clock(T0, SPEED), notifier=Notifier(str(sock_path)))
         run = Run(daemon, sim, notify)
         stop = asyncio.Event()

@@ -32,6 +32,7 @@ from dispatch.config.runtime import (
     DeviceSection,
     ForecastSection,
     HttpSection,
+    MqttSection,
     PricesSection,
     StoreSection,
     WeatherSection,
@@ -54,7 +55,7 @@ from dispatch.types import ConfigError
 __all__ = [
     "DAY_TYPES", "BatterySection", "CarbonSection", "CertificateSection", "ControlSection",
     "DayAheadMarketSection", "DayAheadSection", "DerivedBand", "DeviceSection", "ExportSection",
-    "ForecastSection", "GridSection", "HttpSection", "PlanSection", "PricesSection",
+    "ForecastSection", "GridSection", "HttpSection", "MqttSection", "PlanSection", "PricesSection",
     "PvArraySection", "SeasonSection", "SiteConfig", "SiteSection", "StoreSection",
     "TariffSection", "TouRule", "WeatherSection",
     "anchor_map_paths", "is_map_path", "load_config", "matching_rules", "minute_of_day",
@@ -267,6 +268,7 @@ class SiteConfig(_Model):
     control: ControlSection = ControlSection()
     store: StoreSection = StoreSection()
     http: HttpSection = HttpSection()
+    mqtt: MqttSection = MqttSection()
     forecast: ForecastSection = ForecastSection()
     prices: PricesSection = PricesSection()
     weather: WeatherSection = WeatherSection()
@@ -361,9 +363,9 @@ def parse_config(data: dict[str, Any], source: str | None = None) -> SiteConfig:
 def load_config(path: str | Path) -> SiteConfig:
     """Read and validate a TOML site configuration file.
 
-    A relative ``register_map`` path and ``http.token_file`` are taken from the config
-    file's folder (``anchor_map_paths``); every other relative path in it from the working
-    directory.
+    A relative ``register_map`` path and secret file (``SECRET_FILES``) are taken from the
+    config file's folder (``anchor_map_paths``); every other relative path in it from the
+    working directory.
 
     Raises
     ------
@@ -382,14 +384,19 @@ def load_config(path: str | Path) -> SiteConfig:
     return parse_config(anchor_map_paths(data, p.parent), str(p))
 
 
+#: Files of secrets found beside the config when relative (systemd: its credentials folder).
+SECRET_FILES = (("http", "token_file"), ("mqtt", "password_file"))
+
+
 def anchor_map_paths(data: dict[str, Any], folder: Path) -> dict[str, Any]:
     """``data`` with each relative ``devices[i].register_map`` path (``"my_pcs.toml"``) and
-    ``http.token_file`` made absolute against ``folder``, the config file's folder; names of
-    shipped maps unchanged."""
-    http = data.get("http")
-    token = http.get("token_file") if isinstance(http, dict) else None
-    if isinstance(token, str) and token and not Path(token).is_absolute():
-        data = {**data, "http": {**http, "token_file": str((folder / token).resolve())}}
+    secret file (``SECRET_FILES``) made absolute against ``folder``, the config file's
+    folder; names of shipped maps unchanged."""
+    for section, key in SECRET_FILES:
+        part = data.get(section)
+        value = part.get(key) if isinstance(part, dict) else None
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            data = {**data, section: {**part, key: str((folder / value).resolve())}}
     devices = data.get("devices")
     if not isinstance(devices, list):
         return data

@@ -141,6 +141,36 @@ class HttpSection(_Model):
     )
 
 
+class MqttSection(_Model):
+    """State to an MQTT broker with Home Assistant discovery, and the operator's commands
+    from it (``[mqtt]``). The daemon runs the same when the broker is down and reconnects."""
+
+    enabled: bool = Field(False, description="publish state (and discovery) to the broker")
+    host: str = Field("127.0.0.1", description="broker host")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(1883, description="broker port")
+    username: str | None = Field(None, description="broker user (unset: anonymous)")
+    password_file: str | None = Field(
+        None, description="file holding the broker password; relative: beside the config"
+    )
+    topic_prefix: str | None = Field(
+        None, description="topics under this (unset: dispatch/<site name>)"
+    )
+    discovery_prefix: str = Field("homeassistant", description="Home Assistant's prefix")
+    publish_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        10.0, description="state publish interval (clock s); every cycle when shorter"
+    )
+    commands: bool = Field(
+        False, description="accept operator commands on <prefix>/cmd/<kind> (false: read-only)"
+    )
+
+    @field_validator("topic_prefix", "discovery_prefix")
+    @classmethod
+    def _topic(cls, v: str | None) -> str | None:
+        if v is not None and (not v or any(c in v for c in "#+") or v.endswith("/")):
+            raise ValueError("a topic prefix is non-empty, has no '#' or '+' and no trailing /")
+        return v
+
+
 class WeatherSection(_Model):
     """Where the PV forecast's weather comes from (``[weather]``), for ``forecast.pv_source =
     'weather'``: clear sky, the Open-Meteo forecast API, or a weather file another job keeps

@@ -29,7 +29,7 @@ from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.interval import IntervalTrigger
 
 from dispatch.config import SiteConfig
-from dispatch.daemon import cycle, ledger_job, planning
+from dispatch.daemon import cycle, ledger_job, mqtt, planning
 from dispatch.daemon.api import read_token
 from dispatch.daemon.clock import Clock
 from dispatch.daemon.feeds import Feeds
@@ -37,6 +37,7 @@ from dispatch.daemon.files import read_calibration
 from dispatch.daemon.http import StatusServer
 from dispatch.daemon.logs import FailureLog
 from dispatch.daemon.metrics import Metrics
+from dispatch.daemon.mqtt import MqttLink
 from dispatch.daemon.notify import Notifier
 from dispatch.daemon.operator import Operator
 from dispatch.daemon.restore import restore
@@ -106,6 +107,7 @@ class Daemon:
         port = config.http.port if http_port is None else http_port
         token = read_token(config.http.token_file)  # ConfigError: exit 78
         self.http = StatusServer(self, self.operator, token, config.http.host, port)
+        self.mqtt = MqttLink(config, self.operator) if config.mqtt.enabled else None
         self.started_at = self.clock.now()
         self.cycles_completed = 0
         self.last_control_run_s = time.monotonic()
@@ -211,6 +213,19 @@ class Daemon:
             self.cycles_completed += 1
             self.notifier.watchdog()
             self.start_ledger_job()
+            self.publish_mqtt()
+
+    def publish_mqtt(self) -> None:
+        """The state to the MQTT broker when due (dropped while it is down)."""
+        now_s = self.clock.monotonic()
+        if self.mqtt is not None and self.mqtt.due(now_s):
+            try:
+                self.mqtt.publish_state(mqtt.state_doc(self), now_s)
+            except Exception as exc:  # never a reason to miss a control cycle
+                if self.failures.failed("mqtt", f"{type(exc).__name__}: {exc}", exc):
+                    log.error("mqtt: cannot publish the state: %s", exc)
+            else:
+                self.failures.ok("mqtt")
 
     def start_ledger_job(self) -> None:
         """Start the carbon-ledger job beside the control loop when an interval completed
@@ -249,6 +264,8 @@ class Daemon:
         await self._event("info", "start", f"daemon started, clock speed {self.clock.speed:g}")
         await self.plan_job()
         self.http.start()
+        if self.mqtt is not None:
+            self.mqtt.start()
         self.scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
         self._add_jobs(self.scheduler)
         self.scheduler.start()
@@ -320,6 +337,8 @@ class Daemon:
         for c in self.clients:
             c.close()
         self.http.stop()
+        if self.mqtt is not None:
+            self.mqtt.stop()
         self.worker.shutdown(wait=True)
         self.store_pool.shutdown(wait=True)
         self.store.close()

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
+import shutil
 import socket
+import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -67,6 +71,37 @@ load_kw = 50.0
 """
 
 
+class Mosquitto:
+    """A real Mosquitto broker on 127.0.0.1 (Debian package ``mosquitto``), anonymous."""
+
+    BINARY = shutil.which("mosquitto") or ("/usr/sbin/mosquitto"
+                                           if Path("/usr/sbin/mosquitto").exists() else None)
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        self.folder, self.port = folder, port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Mosquitto:
+        conf = self.folder / f"mosquitto-{self.port}.conf"
+        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                        "persistence false\n")
+        self.proc = subprocess.Popen([str(self.BINARY), "-c", str(conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s, contextlib.suppress(OSError):
+                s.connect(("127.0.0.1", self.port))
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not listen on {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 now (for a server a test starts as a process)."""
     with socket.socket() as s:
@@ -74,7 +109,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def site_config(port: int, db: Path, http: dict | None = None, **control: Any) -> SiteConfig:
+def site_config(port: int, db: Path, http: dict | None = None, mqtt: dict | None = None,
+                **control: Any) -> SiteConfig:
     """A 200 kWh / 100 kW site matching ``sim.server.default_physics`` (PV 30, load 80 kW)."""
     return parse_config({
         "site": {"latitude_deg": 31.3, "longitude_deg": 120.6, "timezone": "UTC"},
@@ -93,6 +129,7 @@ def site_config(port: int, db: Path, http: dict | None = None, **control: Any) -
         "control": {"cycle_s": 10.0, "snapshot_max_age_s": 60.0, **control},
         "store": {"path": str(db)},
         "http": {"port": 0, **(http or {})},
+        "mqtt": mqtt or {},
         "forecast": {"load_kw": 50.0},
     }, "tests.integration")  # fmt: skip
 
@@ -151,7 +188,7 @@ class Run:
 
 
 def run_daemon(tmp_path: Path, scenario: Callable[[Run], Awaitable[None]],
-               http: dict | None = None, **control: Any) -> Run:
+               http: dict | None = None, mqtt: dict | None = None, **control: Any) -> Run:
     """Start simulator and daemon, run ``scenario``, stop the daemon (SIGTERM path)."""
     sock_path = tmp_path / "notify.sock"
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -160,7 +197,7 @@ def run_daemon(tmp_path: Path, scenario: Callable[[Run], Awaitable[None]],
     async def main() -> Run:
         sim = await start_server("sunspec", speed=SPEED,
                                  battery=default_physics(start=T0, soc_frac=0.5))  # fmt: skip
-        config = site_config(sim.port, tmp_path / "dispatch.sqlite3", http, **control)
+        config = site_config(sim.port, tmp_path / "dispatch.sqlite3", http, mqtt, **control)
         daemon = Daemon(config, Clock(T0, SPEED), notifier=Notifier(str(sock_path)))
         run = Run(daemon, sim, notify)
         stop = asyncio.Event()

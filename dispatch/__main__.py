@@ -25,7 +25,9 @@ import pandas as pd
 
 from dispatch import __version__, carbon_cli, daemon, pipeline, sources
 from dispatch.config import SiteConfig, load_config
+from dispatch.daemon.api import read_token
 from dispatch.daemon.files import read_calibration
+from dispatch.daemon.mqtt import read_password
 from dispatch.daemon.notify import watchdog_interval_s
 from dispatch.daemon.reproduce import replan
 from dispatch.devices.probe import format_probe, probe
@@ -51,11 +53,14 @@ def load_site(path: str) -> SiteConfig:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Print the normalised configuration as JSON after checking every register map, a test
-    solve with the configured solver and the control period against the shipped unit's
-    watchdog; implausible values are warned about on stderr."""
+    solve with the configured solver, the control period against the shipped unit's
+    watchdog and the API token and MQTT password files; implausible values are warned about
+    on stderr."""
     config = load_site(args.config)
     checks.check_solver(config)
     checks.check_watchdog(config, checks.SHIPPED_WATCHDOG_S)
+    read_token(config.http.token_file)  # the files of secrets the daemon reads at start
+    read_password(config.mqtt.password_file)
     for line in checks.plausibility_warnings(config):
         print(f"dispatch: warning: {line}", file=sys.stderr)
     print(config.model_dump_json(indent=2))

@@ -144,6 +144,15 @@ def test_bad_config_exits_78_naming_the_key(tmp_path, capsys):
     assert "battery.soc_min_frac = 1.5" in err
 
 
+def test_check_config_reads_the_api_token_file_beside_the_config(tmp_path, capsys):
+    site = tmp_path / "site.toml"
+    site.write_text(SUZHOU.read_text() + '\n[http]\ntoken_file = "api-token"\n')
+    code, _, err = run(capsys, "check-config", str(site))
+    assert code == EXIT_CONFIG and "cannot read the API token" in err and "api-token" in err
+    (tmp_path / "api-token").write_text("0123456789abcdef0123\n")
+    assert run(capsys, "check-config", str(site))[0] == 0
+
+
 def test_console_script_runs_as_a_process(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "dispatch", "check-config", str(tmp_path / "no.toml")],

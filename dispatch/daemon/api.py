@@ -112,6 +112,8 @@ def build_app(daemon: Daemon, operator: Operator, token: str | None) -> FastAPI:
         version="1",
         summary="Status, plan, history and operator overrides of one site's dispatch daemon",
         default_response_class=CleanJSON,
+        docs_url=None,  # Swagger UI and ReDoc load from a CDN: the plant LAN is offline
+        redoc_url=None,
     )
     def authorised(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> None:
         if token is None:

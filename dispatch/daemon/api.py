@@ -156,11 +156,7 @@ def build_app(daemon: Daemon, operator: Operator, token: str | None) -> FastAPI:
     @app.get("/api/v1/status", tags=["status"])
     def status() -> dict[str, Any]:
         """The last control cycle, the plan and forecast in force, failures, overrides."""
-        now = daemon.clock.now()
-        return status_doc(daemon) | {
-            "overrides": [o.as_dict() for o in operator.peek(now).overrides],
-            "writable": token is not None,
-        }
+        return status_doc(daemon) | {"writable": token is not None}
 
     @app.get("/plan", include_in_schema=False)
     @app.get("/api/v1/plan", tags=["status"])

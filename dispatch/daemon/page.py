@@ -32,12 +32,13 @@ def percent(frac: Any) -> str:
 
 
 def status_doc(d: Daemon) -> dict[str, Any]:
-    """The ``/status`` document."""
+    """The ``/api/v1/status`` document (also ``/status``)."""
     now = d.clock.now()
     doc: dict[str, Any] = {"time": now.isoformat(), "clock_speed": d.clock.speed,
                            "started_at": d.started_at.isoformat(),
                            "site": d.config.site.name, "failing": d.failures.failing(),
                            "safe_state": d.in_safe_state}  # fmt: skip
+    doc["overrides"] = [o.as_dict() for o in d.operator.peek(now).overrides]
     c = d.last_cycle
     if c is not None:
         s = c.snapshot
@@ -158,7 +159,9 @@ def html_page(d: Daemon) -> str:
             ("limits that bind", ", ".join(f"{b['limit']} ({b['slots']} slots)"
                                            for b in plan.get("binding", [])) or "none"),
             ("peak target", f"{fmt(plan.get('peak_target_kw'))} kW"),
-            ("failing", ", ".join(s["failing"]) or "none")]  # fmt: skip
+            ("failing", ", ".join(s["failing"]) or "none"),
+            ("operator", "; ".join(o.describe() for o in d.operator.peek(d.clock.now()).overrides)
+             or "none (following the plan)")]  # fmt: skip
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
                     for k, v in rows)  # fmt: skip
     title = html.escape(f"dispatch - {d.config.site.name}")
@@ -166,5 +169,5 @@ def html_page(d: Daemon) -> str:
             '<meta http-equiv="refresh" content="10"><style>body{font-family:sans-serif;'
             "margin:1em}th{text-align:left;padding-right:1em}</style></head><body>"
             f"<h1>{title}</h1><table>{table}</table><h2>Plan</h2>{plan_svg(d)}"
-            '<p><a href="/status">status</a> · <a href="/plan">plan</a> · '
+            '<p><a href="/api/v1/status">status</a> · <a href="/api/v1/plan">plan</a> · '
             '<a href="/metrics">metrics</a></p></body></html>')  # fmt: skip

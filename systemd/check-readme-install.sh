@@ -8,8 +8,9 @@
 #      PCS on 127.0.0.1:5020, served by `dispatch sim-device` from the installed package);
 #   2. after 75 s (past WatchdogSec=60s): the unit's state, its user, journal, store rows;
 #   3. a register map of one's own beside the config, as a credential in a drop-in;
-#   4. SIGTERM: the exit status;
-#   5. the former layout (config 0640 root, read through ConfigurationDirectory=): exit 78.
+#   4. the REST API's token as a credential: an operator write with and without it;
+#   5. SIGTERM: the exit status;
+#   6. the former layout (config 0640 root, read through ConfigurationDirectory=): exit 78.
 # Needs root, systemd-nspawn (Debian package systemd-container), overlayfs, and the network to
 # reach PyPI (the README's pip line). Not part of `make test`: about 3 minutes.
 # Usage: sudo systemd/check-readme-install.sh [LOG]   (LOG default: ./readme-install.log)
@@ -96,6 +97,33 @@ systemctl daemon-reload && systemctl restart dispatch
 sleep 20
 systemctl show dispatch -p ActiveState -p SubState -p NRestarts -p ExecMainStatus
 /opt/dispatch/.venv/bin/dispatch probe --config /etc/dispatch/site.toml | head -2
+echo "=== the REST API's token as a credential (docs/integration.md): an operator write"
+(umask 077; /opt/dispatch/.venv/bin/python -c 'import secrets; print(secrets.token_hex(24))' \
+  > /etc/dispatch/api-token)
+printf '\n[http]\ntoken_file = "api-token"\n' >> /etc/dispatch/site.toml
+printf '[Service]\nLoadCredential=api-token:/etc/dispatch/api-token\n' \
+  > /etc/systemd/system/dispatch.service.d/api-token.conf
+/opt/dispatch/.venv/bin/dispatch check-config /etc/dispatch/site.toml > /dev/null && echo "check-config: ok"
+systemctl daemon-reload && systemctl restart dispatch
+sleep 15
+systemctl show dispatch -p ActiveState -p SubState -p NRestarts
+/opt/dispatch/.venv/bin/python - <<'PY'
+import json, urllib.error, urllib.request
+token = open("/etc/dispatch/api-token").read().strip()
+def post(doc, tok=token):
+    req = urllib.request.Request("http://127.0.0.1:8787/api/v1/mode", json.dumps(doc).encode(),
+                                 {"Content-Type": "application/json", "Authorization": f"Bearer {tok}"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+who = {"who": "readme check", "why": "operator write under the unit"}
+print("no token:", post({"mode": "pause", "minutes": 5, **who}, "x" * 20)[0])
+print("manual:", post({"mode": "manual", "p_batt_kw": -100, "minutes": 5, **who}))
+print("auto:", post({"mode": "auto", **who}))
+print("healthz:", urllib.request.urlopen("http://127.0.0.1:8787/healthz", timeout=5).status)
+PY
 echo "=== SIGTERM"
 systemctl stop dispatch
 systemctl show dispatch -p ActiveState -p ExecMainStatus -p Result

@@ -4,8 +4,9 @@ Role: build everything from a ``SiteConfig``, run the APScheduler 3 ``AsyncIOSch
 one job each for control (every ``control.cycle_s``), plan (every plan step, aligned to the
 clock), forecast (hourly) and housekeeping (retention, month change), the carbon-ledger job
 after a control cycle that completed an interval (``ledger_job``), guard every job
-boundary (the only catch-all places), serve status and metrics, talk to systemd, and stop
-cleanly on SIGTERM/SIGINT with the safe state and the devices' default mode. Scheduling is in
+boundary (the only catch-all places), serve the status page, REST API and metrics
+(``http``), publish to MQTT after a cycle (``mqtt``), hold the operator's overrides
+(``operator``), talk to systemd, and stop cleanly on SIGTERM/SIGINT with the safe state and the devices' default mode. Scheduling is in
 real seconds; every time the jobs see comes from the injectable ``Clock``.
 """
 

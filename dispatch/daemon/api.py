@@ -46,6 +46,15 @@ MAX_RANGE = dt.timedelta(days=7)
 #: Completed control cycles a healthy daemon may miss before ``/healthz`` says 503.
 HEALTHY_CYCLES = 3
 BEARER = HTTPBearer(auto_error=False)
+#: The error answers the spec documents (each a JSON ``{"detail": ...}``).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "the body is not JSON"},
+    401: {"description": "no or a wrong bearer token"},
+    403: {"description": "read-only: no [http] token_file is configured"},
+    404: {"description": "no such table"},
+    422: {"description": "refused: a bad field, or beyond the site's limits (named)"},
+    503: {"description": "the store cannot be used now (or, for /healthz, no recent cycle)"},
+}
 HISTORY_TABLES = ("measurements", "setpoints", "events", "plans", "forecasts", "demand_peak")
 
 
@@ -86,13 +95,32 @@ def read_token(path: str | None) -> str | None:
     return token
 
 
-def _range(start: dt.datetime, end: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
-    end = end or start + MAX_RANGE
-    if start.tzinfo is None or end.tzinfo is None:
-        raise HTTPException(422, "start and end need a UTC offset (e.g. 2026-05-01T00:00Z)")
-    if not start < end <= start + MAX_RANGE:
+#: A query time: ISO 8601 with a UTC offset (documented as ``date-time`` in the spec).
+Time = Annotated[
+    str,
+    Query(
+        json_schema_extra={"format": "date-time"},
+        description="ISO 8601 with a UTC offset, e.g. 2026-05-01T00:00Z",
+    ),
+]
+
+
+def _time(name: str, text: str) -> dt.datetime:
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise HTTPException(422, f"{name} = {text!r} is not an ISO 8601 time") from None
+    if t.tzinfo is None:
+        raise HTTPException(422, f"{name} needs a UTC offset (e.g. 2026-05-01T00:00Z)")
+    return t
+
+
+def _range(start: str, end: str | None) -> tuple[dt.datetime, dt.datetime]:
+    t0 = _time("start", start)
+    t1 = _time("end", end) if end is not None else t0 + MAX_RANGE
+    if not t0 < t1 <= t0 + MAX_RANGE:
         raise HTTPException(422, f"need start < end <= start + {MAX_RANGE.days} days")
-    return start, end
+    return t0, t1
 
 
 def build_app(daemon: Daemon, operator: Operator, token: str | None) -> FastAPI:
@@ -115,6 +143,7 @@ def build_app(daemon: Daemon, operator: Operator, token: str | None) -> FastAPI:
         docs_url=None,  # Swagger UI and ReDoc load from a CDN: the plant LAN is offline
         redoc_url=None,
     )
+
     def authorised(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> None:
         if token is None:
             raise HTTPException(403, "read-only: no [http] token_file is configured")
@@ -132,13 +161,17 @@ def build_app(daemon: Daemon, operator: Operator, token: str | None) -> FastAPI:
             raise HTTPException(422, str(exc)) from None
         return {"override": new.as_dict() if new is not None else None}
 
-    write = {"dependencies": [Depends(authorised)], "tags": ["operator"]}
+    write = {
+        "dependencies": [Depends(authorised)],
+        "tags": ["operator"],
+        "responses": {c: ERRORS[c] for c in (400, 401, 403, 422, 503)},
+    }
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
         return html_page(daemon)
 
-    @app.get("/healthz", tags=["status"])
+    @app.get("/healthz", tags=["status"], responses={503: ERRORS[503]})
     def healthz() -> CleanJSON:
         """200 while control cycles complete (the last within three cycles), else 503."""
         c, now = daemon.last_cycle, daemon.clock.now()
@@ -173,34 +206,41 @@ def build_app(daemon: Daemon, operator: Operator, token: str | None) -> FastAPI:
         f = fs.frame
         records = zip(f.index, f.to_dict("records"), strict=True)
         slots = [{"time": t.isoformat(), **row} for t, row in records]
-        return {"forecast_id": fs.forecast_id, "issued_at": fs.issued_at.isoformat(),
-                "source": fs.source, "warmup": fs.warmup, "slots": slots}
+        return {
+            "forecast_id": fs.forecast_id,
+            "issued_at": fs.issued_at.isoformat(),
+            "source": fs.source,
+            "warmup": fs.warmup,
+            "slots": slots,
+        }
 
-    @app.get("/api/v1/history/{table}", tags=["history"])
-    def history(
-        table: str, start: dt.datetime, end: dt.datetime | None = None
-    ) -> dict[str, Any]:
+    @app.get(
+        "/api/v1/history/{table}",
+        tags=["history"],
+        responses={404: ERRORS[404], 422: ERRORS[422], 503: ERRORS[503]},
+    )
+    def history(table: str, start: Time, end: Time | None = None) -> dict[str, Any]:
         """Stored rows of a table with time in [start, end), at most 7 days."""
         if table not in HISTORY_TABLES:
             raise HTTPException(404, f"no table {table!r}: one of {', '.join(HISTORY_TABLES)}")
-        start, end = _range(start, end)
+        t0, t1 = _range(start, end)
         try:
-            rows = daemon.store.rows(table, start, end)
+            rows = daemon.store.rows(table, t0, t1)
         except DispatchError as exc:
             raise HTTPException(503, str(exc)) from None
         return {"table": table, "time_column": TABLES[table][0], "rows": rows}
 
-    @app.get("/api/v1/events", tags=["history"])
+    @app.get("/api/v1/events", tags=["history"], responses={422: ERRORS[422], 503: ERRORS[503]})
     def events(
-        start: dt.datetime,
-        end: dt.datetime | None = None,
+        start: Time,
+        end: Time | None = None,
         kind: Annotated[str | None, Query(description="only events of this kind")] = None,
     ) -> dict[str, Any]:
         """Stored events in [start, end), at most 7 days: operator writes, faults, plans."""
         rows = history("events", start, end)["rows"]
         return {"events": [r for r in rows if kind is None or r["kind"] == kind]}
 
-    @app.get("/api/v1/carbon", tags=["carbon"])
+    @app.get("/api/v1/carbon", tags=["carbon"], responses={503: ERRORS[503]})
     def carbon() -> dict[str, Any]:
         """The carbon ledger's month and year figures (t CO2) and its head."""
         try:

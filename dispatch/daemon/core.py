@@ -6,8 +6,9 @@ clock), forecast (hourly) and housekeeping (retention, month change), the carbon
 after a control cycle that completed an interval (``ledger_job``), guard every job
 boundary (the only catch-all places), serve the status page, REST API and metrics
 (``http``), publish to MQTT after a cycle (``mqtt``), hold the operator's overrides
-(``operator``), talk to systemd, and stop cleanly on SIGTERM/SIGINT with the safe state and the devices' default mode. Scheduling is in
-real seconds; every time the jobs see comes from the injectable ``Clock``.
+(``operator``), talk to systemd, and stop cleanly on SIGTERM/SIGINT with the safe state and
+the devices' default mode. Scheduling is in real seconds; every time the jobs see comes from
+the injectable ``Clock``.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ class CommandStoreError(CommandError):
 
 
 class _Command(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # no "1" for 1, no true for 1.0
     who: Who
     why: Why
 

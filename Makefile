@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench openapi clean
+.PHONY: demo test lint bench openapi config-doc clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ bench: $(STAMP)
 openapi: $(STAMP)  # the REST API's spec, checked in (tests/test_api.py compares)
 	$(BIN)/python -c 'import json; from dispatch.daemon.api import openapi_spec; \
 	print(json.dumps(openapi_spec(), indent=1, sort_keys=True))' > docs/openapi.json
+
+config-doc: $(STAMP)  # docs/config.md from the pydantic models (tests/test_config_doc.py compares)
+	$(BIN)/python -c 'from dispatch.config.doc import config_markdown; \
+	print(config_markdown(), end="")' > docs/config.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info

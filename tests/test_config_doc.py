@@ -1,0 +1,28 @@
+"""``docs/config.md`` is generated from the pydantic models and must be current; every key of
+every model has its row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dispatch.config import SiteConfig
+from dispatch.config.doc import config_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_checked_in_reference_is_current() -> None:
+    assert (ROOT / "docs" / "config.md").read_text() == config_markdown(), "run `make config-doc`"
+
+
+def test_every_key_of_every_section_has_a_row_under_its_table() -> None:
+    text = config_markdown()
+    schema = SiteConfig.model_json_schema()
+    for name, model in schema["$defs"].items():
+        for key in model.get("properties", {}):
+            assert f"| `{key}` |" in text, f"{name}.{key} has no row"
+    http = text.split("\n## [http]\n", 1)[1].split("\n## ", 1)[0]
+    assert "| `token_file` | string or null | `null` |" in http
+    assert "| `max_override_h` | number | `24.0` | > 0, <= 168 |" in http
+    site = text.split("\n## [site]\n", 1)[1].split("\n## ", 1)[0]
+    assert "| `latitude_deg` | number | **required** | >= -90, <= 90 |" in site

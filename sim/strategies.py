@@ -7,9 +7,10 @@ long replays on stderr. Depends on ``sim.backtest``.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from typing import TextIO
+
+from tqdm import tqdm
 
 from sim import backtest, forecasters, replay, rules
 from sim.scenario import Scenario
@@ -80,29 +81,23 @@ def run_strategy(
 
 
 class ProgressLine:
-    """A one-line progress display on a stream, redrawn at most every ``every_s`` seconds.
+    """A tqdm progress bar on a stream (stderr by default), quiet when the stream is not a
+    terminal unless ``quiet=False``; redrawn at most every ``every_s`` seconds.
 
-    Call it as ``progress(done, total)``; it ends its line when ``done == total``.
+    Call it as ``progress(done, total)``; it closes its bar when ``done == total``.
     """
 
     def __init__(self, label: str, stream: TextIO | None = None, every_s: float = 0.5,
-                 unit: str = "slots") -> None:  # fmt: skip
-        self.label, self.unit = label, unit
+                 unit: str = "slots", quiet: bool | None = None) -> None:
+        self.label, self.unit, self.every_s = label, unit, every_s
         self.stream = stream if stream is not None else sys.stderr
-        self.every_s = every_s
-        self.t0 = time.perf_counter()
-        self.last = -float("inf")
+        self.quiet = quiet  # None: tqdm's own choice, off when the stream is not a terminal
+        self.bar: tqdm | None = None
 
     def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if done < total and now - self.last < self.every_s:
-            return
-        self.last = now
-        elapsed = now - self.t0
-        eta = elapsed / done * (total - done) if done else float("nan")
-        bar = "#" * int(30 * done / max(total, 1))
-        self.stream.write(f"\r{self.label:<18} [{bar:<30}] {done:>6}/{total} {self.unit} "
-                          f"{elapsed:6.1f} s, {eta:6.1f} s left")  # fmt: skip
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.label, unit=f" {self.unit}", file=self.stream,
+                            mininterval=self.every_s, disable=self.quiet, dynamic_ncols=True)
+        self.bar.update(done - self.bar.n)
         if done >= total:
-            self.stream.write("\n")
-        self.stream.flush()
+            self.bar.close()

@@ -49,9 +49,21 @@ def test_progress_line_reaches_the_total(toy_outcomes):
 
     sc, _ = toy_outcomes
     stream = io.StringIO()
-    backtest.receding(sc, forecasters.perfect, progress=ProgressLine("x", stream, every_s=0.0))
+    line = ProgressLine("x", stream, every_s=0.0, quiet=False)
+    backtest.receding(sc, forecasters.perfect, progress=line)
     text = stream.getvalue()
-    assert f"{len(sc.data)}/{len(sc.data)} slots" in text and text.endswith("\n")
+    n = len(sc.data)
+    assert "x: 100%" in text and f"{n}/{n}" in text and "slots/s" in text
+    assert text.endswith("\n")
+
+
+def test_progress_is_quiet_when_its_stream_is_not_a_terminal(toy_outcomes):
+    import io
+
+    sc, _ = toy_outcomes
+    stream = io.StringIO()
+    backtest.receding(sc, forecasters.perfect, progress=ProgressLine("x", stream))
+    assert stream.getvalue() == ""
 
 
 def test_suzhou_scenario_loads_on_generated_data():

@@ -1,6 +1,6 @@
 """``python -m sim.backtest_cli``: backtest a scenario's strategies and write the report.
 
-Runs the chosen strategies on the scenario (or its first ``--days`` days) with a progress line
+Runs the chosen strategies on the scenario (or its first ``--days`` days) with a tqdm progress bar
 on stderr for the receding-horizon replays, sweeps the carbon price with the perfect-foresight
 optimum for the cost-versus-CO2 curve (local processes), and writes ``kpis.csv``,
 ``timeseries.csv``, the PNG plots and ``report.html`` into ``--out`` (see ``sim.report``).

@@ -13,7 +13,8 @@ slot means in memory), ``feeds`` and ``prices`` (weather, day-ahead prices and i
 known at a time), ``files`` (sources another job keeps current, the PV fit), ``restore``
 (the jobs' state from the store at start), ``planning`` and ``cycle`` (the jobs),
 ``reproduce`` (stored plans and setpoints re-run from their stored inputs), ``ledger_job``,
-``metrics``, ``core`` (``Daemon``), ``http`` and ``page`` (status server). No job module
+``metrics`` and ``observe`` (what a cycle tells them), ``core`` (``Daemon``), ``http`` and
+``page`` (status server). No job module
 imports ``core``.
 """
 

@@ -3,7 +3,8 @@
 Role: the control half of the one path: read every device into one ``Snapshot`` -> the plan
 step in force -> ``control.decide``, with the operator's overrides in force -> write the
 setpoint to each battery device with read-back -> store the cycle (one transaction) ->
-history and metrics; the ``Daemon`` then feeds the systemd watchdog, a replay steps its
+history and metrics (``observe`` for what the cycle worked with: peak, target, plan slot,
+fault levels, tracking); the ``Daemon`` then feeds the systemd watchdog, a replay steps its
 plant. Device failures are the devices' own back-off plus one loud log line and one stored
 event per episode; the controller's fallbacks handle the data. Imports ``control``,
 ``devices``, ``types`` and this package (never ``core``).
@@ -20,6 +21,7 @@ import time
 import pandas as pd
 
 from dispatch.control import ControlLimits, ControlState, decide, export_at_limit
+from dispatch.daemon.observe import cycle_metrics
 from dispatch.daemon.operator import InForce
 from dispatch.daemon.runtime import Services, SiteState, month_peak_kw, settle
 from dispatch.daemon.state import CycleState, billing_month_of
@@ -163,6 +165,7 @@ async def control_cycle(sv: Services, st: SiteState) -> CycleState:
     last = st.last_cycle.written_kw if st.last_cycle is not None else None
     seconds = time.perf_counter() - t0
     sv.metrics.cycle(snap, sp, last, seconds)
+    cycle_metrics(sv, st, now, snap, limits)
     _data_ages(sv, st, now, snap)
     cycle = CycleState(now, snap, sp, written, actions, seconds)
     st.last_cycle = cycle

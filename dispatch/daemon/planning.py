@@ -125,6 +125,7 @@ async def forecast_step(sv: Services, st: SiteState, now: dt.datetime,
         f_id = await sv.storer(sv.store.write_forecast, fs.forecast, fs.issued_at, fs.source)
         fs = dataclasses.replace(fs, forecast_id=f_id)
         sv.failures.ok("store:forecast")
+        sv.metrics.store_written(sv.clock.now())
     except DispatchError as exc:  # the published forecast stands; the record is lost
         sv.failures.failed("store:forecast", str(exc), exc)
     st.forecast_state = fs
@@ -242,6 +243,7 @@ async def plan_job(sv: Services, st: SiteState) -> PlanState:
         record = inputs.as_dict() | {"warmup": fs.warmup}
         plan_id: int | None = await sv.storer(sv.store.write_plan, plan, issued, record)
         sv.failures.ok("store:plan")
+        sv.metrics.store_written(sv.clock.now())
     except DispatchError as exc:
         sv.failures.failed("store:plan", str(exc), exc)
         plan_id = None

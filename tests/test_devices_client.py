@@ -183,6 +183,23 @@ def test_frozen_and_out_of_range_values_are_flagged() -> None:
     asyncio.run(_with_server("sunspec", body, speed=0.0, frozen_reads=5))
 
 
+def test_writes_to_the_control_registers_do_not_unfreeze_a_frozen_device() -> None:
+    async def body(ps: PlantServer, c: DeviceClient) -> None:
+        ps.faults.frozen = True
+        stale = []
+        for i in range(10):
+            stale.append((await read_snapshot([c], NOW, float(i))).stale)
+            if i >= 5:  # commands and handbacks change the control registers
+                await (c.restore_default() if i % 2 else c.write(Setpoints(30.0, "plan"), i))
+        assert stale[:5] == [()] * 5 and stale[5:] == [("bess",)] * 5  # latched
+        ps.faults.frozen = False
+        ps.battery.energy_kwh -= 2.0  # a measured point (the SoC) moves
+        ps.advance(1.0)
+        assert (await read_snapshot([c], NOW, 11.0)).stale == ()  # fresh again
+
+    asyncio.run(_with_server("sunspec", body, speed=0.0, frozen_reads=5))
+
+
 def test_a_failed_sequence_forces_a_full_rewrite_next_time() -> None:
     async def body(ps: PlantServer, c: DeviceClient) -> None:
         await c.write(Setpoints(30.0, "plan"), 0.0)

@@ -26,6 +26,11 @@ MAX_BLOCK = 120
 MAX_GAP = 16
 
 
+class ReadbackError(DeviceError):
+    """A register read back differs from what was written: the device does not keep its
+    commands (a fault; the client then tries the handback)."""
+
+
 @dataclass(frozen=True)
 class WriteOutcome:
     """What ``DeviceClient.write`` did.
@@ -170,12 +175,13 @@ class DeviceClient:
         wanted |= {fields[n].spec.sf for n in list(wanted) if n in fields and fields[n].spec.sf}
         chosen = [fields[n] for n in wanted if n in fields]
         raw: dict[str, list[int]] = {}
-        image: list[list[int]] = []
         for table, uid, start, count, members in _blocks(chosen):
             regs = await self.transport.read(start, count, table, uid)
-            image.append(regs)
             for f in members:
                 raw[f.spec.name] = regs[f.address - start : f.address - start + f.spec.count]
+        # frozen is judged on the measured (read-only) points: our own writes to the control
+        # registers must not make a frozen device look alive again
+        image = [raw[n] for n in sorted(raw) if fields[n].spec.access != "rw"]
         values, missing = self._decode(raw, fields)
         missing += [n for n in sorted(wanted) if n not in fields and n not in values]
         return DeviceReading(values, tuple(sorted(set(missing))), self._frozen(image, names))
@@ -201,6 +207,8 @@ class DeviceClient:
         return values, missing
 
     def _frozen(self, image: list[list[int]], names: list[str] | None) -> bool:
+        """Whether the measured points have read the same ``cfg.frozen_reads`` times in a row
+        (latched until one of them moves)."""
         if names is not None:
             return False
         self._same_reads = self._same_reads + 1 if image == self._last_image else 0
@@ -230,7 +238,7 @@ class DeviceClient:
         await self.transport.write(r.address, words, r.spec.unit_id)
         back = await self.transport.read(r.address, len(words), r.spec.table, r.spec.unit_id)
         if back != words:
-            raise DeviceError(
+            raise ReadbackError(
                 f"device {self.name!r}: read-back mismatch at {r.address} ({name}): wrote "
                 f"{words}, read {back}; no further control registers written"
             )
@@ -330,11 +338,22 @@ class DeviceClient:
             if age is not None and age < self.cfg.min_write_interval_s:
                 return WriteOutcome("rate_limited", self.last_written_kw, clamped)
         prev = self.last_written_kw
-        for name, value in commands.command_writes(self.map, p, revert, base):
-            await self.write_field(name, value)
+        try:
+            for name, value in commands.command_writes(self.map, p, revert, base):
+                await self.write_field(name, value)
+        except ReadbackError as exc:  # the device does not keep what it is told: hand back
+            raise ReadbackError(f"{exc}; {await self._hand_back()}") from None
         self.last_written_kw, self.last_write_s, self.failures = p, now_s, 0
         unchanged = rearm and prev is not None and abs(p - prev) < self.cfg.deadband_kw
         return WriteOutcome("rearmed" if unchanged else "written", p, clamped)
+
+    async def _hand_back(self) -> str:
+        """Try the handback after a failed command; says how it went."""
+        try:
+            await self.restore_default()
+        except DeviceError as exc:
+            return f"the handback to the default mode failed too: {exc}"
+        return "handed back to the device's default mode"
 
     async def restore_default(self) -> None:
         """Hand the battery back to the device's default mode (shutdown, fallback)."""

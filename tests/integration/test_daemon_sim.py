@@ -129,6 +129,8 @@ def test_exception_responses_then_writes_that_do_not_stick(tmp_path: Path) -> No
     assert "exception response code 4" in faults[0]["message"]
     writes = [e for e in events if e["kind"] == "device_write"]
     assert any("read-back mismatch" in e["message"] for e in writes)
+    assert all("handed back to the device's default mode" in e["message"] for e in writes
+               if "read-back mismatch" in e["message"])  # the client tried the handback
     failed = [r for r in stored(tmp_path, "setpoints") if r["write_ok"] == 0]
     assert failed  # recorded as failed writes
     window = run.extra["window"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -151,6 +152,7 @@ def test_jobs_held_back_by_a_wall_clock_jump_are_rescheduled(tmp_path: Path) -> 
             await asyncio.sleep(0.05)
         job = d.scheduler.get_job("control")  # type: ignore[union-attr]
         job.modify(next_run_time=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+        d.wall_s = lambda: time.time() - 3600.0  # what APScheduler saw: the clock went back
         await asyncio.sleep(0.3)
         held = d.cycles_completed
         await asyncio.sleep(1.2)  # > STALL_CYCLES x 0.2 s: the guard reschedules
@@ -161,6 +163,30 @@ def test_jobs_held_back_by_a_wall_clock_jump_are_rescheduled(tmp_path: Path) -> 
 
     held, after, _ = asyncio.run(run())
     assert after > held + 1
+
+
+def test_a_long_cycle_is_not_taken_for_a_clock_jump(tmp_path: Path) -> None:
+    """A slow device holds the control job longer than three cycles: the wall clock kept pace
+    with the monotonic one, so nothing is rescheduled (no burst of extra plans)."""
+    data = config(tmp_path, load_kw=3000.0).model_dump()
+    data["control"] = {"cycle_s": 0.2}
+    data["carbon"].pop("certificates", None)
+    d = Daemon(parse_config(data), Clock(T0, 1.0), notifier=Notifier(""))
+
+    async def run() -> tuple[bool, bool]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(d.run(stop))
+        while d.cycles_completed < 2:
+            await asyncio.sleep(0.05)
+        d.last_control_run_s, d.last_control_wall_s = time.monotonic() - 5, time.time() - 5
+        long_cycle = d.check_stall()
+        d.last_control_run_s, d.last_control_wall_s = time.monotonic() - 5, time.time() + 3595
+        jumped = d.check_stall()
+        stop.set()
+        await task
+        return long_cycle, jumped
+
+    assert asyncio.run(run()) == (False, True)
 
 
 @pytest.mark.filterwarnings("ignore:Solution may be inaccurate")

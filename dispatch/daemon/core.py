@@ -112,7 +112,9 @@ class Daemon:
         self.mqtt = MqttLink(config, self.operator) if config.mqtt.enabled else None
         self.started_at = self.clock.now()
         self.cycles_completed = 0
+        self.wall_s: Callable[[], float] = time.time  # the system clock APScheduler plans on
         self.last_control_run_s = time.monotonic()
+        self.last_control_wall_s = self.wall_s()
         self._guard_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------- what others read
@@ -210,7 +212,7 @@ class Daemon:
 
     async def control_job(self) -> None:
         """The fast loop; the watchdog is fed only after a completed cycle."""
-        self.last_control_run_s = time.monotonic()
+        self.last_control_run_s, self.last_control_wall_s = time.monotonic(), self.wall_s()
         if await self.guarded("control", cycle.control_cycle):
             self.cycles_completed += 1
             self.notifier.watchdog()
@@ -296,21 +298,29 @@ class Daemon:
 
     def check_stall(self) -> bool:
         """Reschedule every job to run now when the control job has not started for
-        ``STALL_CYCLES`` cycles: APScheduler plans on the wall clock, so a backward jump of
-        the system time would otherwise hold the jobs until the clock catches up (asyncio's
-        own timers are monotonic, so this check still runs). True when it rescheduled."""
+        ``STALL_CYCLES`` cycles *and* the system clock jumped meanwhile: APScheduler plans on
+        the wall clock, so a backward jump would hold the jobs until it catches up (asyncio's
+        timers are monotonic, so this check still runs). A long cycle (a slow device) is no
+        jump: the wall clock kept pace with the monotonic one, and nothing is rescheduled.
+        True when it rescheduled."""
         s = self.scheduler
         limit = STALL_CYCLES * self.clock.real_s(self.config.control.cycle_s)
         idle_s = time.monotonic() - self.last_control_run_s
         if s is None or s.state != STATE_RUNNING or idle_s < limit:
             return False
-        log.warning("control job idle for %.1f s (wall clock jump?): rescheduling all jobs",
-                    idle_s)  # fmt: skip
+        jump_s = (self.wall_s() - self.last_control_wall_s) - idle_s
+        if abs(jump_s) < limit:
+            return False
+        log.warning(
+            "the system clock jumped %+.0f s (control idle for %.1f s): rescheduling all jobs",
+            jump_s,
+            idle_s,
+        )
         now = dt.datetime.now(dt.UTC)
         for job in s.get_jobs():
             job.modify(next_run_time=now)
         s.wakeup()
-        self.last_control_run_s = time.monotonic()
+        self.last_control_run_s, self.last_control_wall_s = time.monotonic(), self.wall_s()
         return True
 
     async def _stall_guard(self) -> None:

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from dispatch.config import DeviceSection
+from dispatch.devices import commands
 from dispatch.devices.client import DeviceClient
 from dispatch.devices.snapshot import read_snapshot
 from dispatch.types import DeviceError, Setpoints
@@ -198,6 +199,24 @@ def test_writes_to_the_control_registers_do_not_unfreeze_a_frozen_device() -> No
         assert (await read_snapshot([c], NOW, 11.0)).stale == ()  # fresh again
 
     asyncio.run(_with_server("sunspec", body, speed=0.0, frozen_reads=5))
+
+
+@pytest.mark.parametrize("map_name", MAPS)
+def test_a_device_that_drops_out_of_the_command_is_rewritten_at_once(map_name: str) -> None:
+    async def body(ps: PlantServer, c: DeviceClient) -> None:
+        assert (await c.write(Setpoints(40.0, "plan"), 0.0)).action == "written"
+        await _settle(ps)
+        held = await c.write(Setpoints(40.0, "plan"), 1.0)  # same setpoint, device holds it
+        assert held.action == "deadband"
+        for name, value in commands.default_writes(c.map):  # a local operator, a reboot
+            ps.put(name, value)
+        assert ps.window() is None
+        out = await c.write(Setpoints(40.0, "plan"), 2.0)  # not skipped by the deadband
+        assert out.action == "rewritten" and out.drifted
+        await _settle(ps)
+        assert ps.window() == pytest.approx((40.0, 40.0))
+
+    asyncio.run(_with_server(map_name, body))
 
 
 def test_a_failed_sequence_forces_a_full_rewrite_next_time() -> None:

@@ -119,6 +119,9 @@ async def write_all(sv: Services, sp: Setpoints, now_s: float) -> tuple[
         if sv.failures.ok(key):
             events.append(("info", "device_recovered", f"{c.name} accepts writes again", c.name))
         actions[c.name] = out.action
+        if out.drifted:  # rebooted, or a local operator took it over: told again at once
+            events.append(("warning", "device_rewritten", f"{c.name} no longer held the "
+                           f"command ({', '.join(out.drifted)}): rewritten", c.name))
         if total is not None:
             total += out.p_batt_kw
     return (total if targets else None), actions, events

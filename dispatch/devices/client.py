@@ -26,6 +26,11 @@ MAX_BLOCK = 120
 MAX_GAP = 16
 
 
+#: Relative (and absolute, in the field's units) tolerance of the command check: a device
+#: holding its last command reads back what was written, to its register's resolution.
+DRIFT_TOL = 0.01
+
+
 class ReadbackError(DeviceError):
     """A register read back differs from what was written: the device does not keep its
     commands (a fault; the client then tries the handback)."""
@@ -38,16 +43,21 @@ class WriteOutcome:
     Attributes
     ----------
     action : str
-        ``"written"``, ``"rearmed"``, ``"deadband"``, ``"rate_limited"`` or ``"default_mode"``.
+        ``"written"``, ``"rearmed"``, ``"rewritten"`` (the device had dropped the last
+        command: ``drifted`` names the fields), ``"deadband"``, ``"rate_limited"`` or
+        ``"default_mode"``.
     p_batt_kw : float
         The setpoint after clamping (kW, > 0 discharge).
     clamped : bool
         True when the request was cut to a device or configured limit.
+    drifted : tuple of str
+        The command fields the device no longer held before a rewrite.
     """
 
     action: str
     p_batt_kw: float
     clamped: bool = False
+    drifted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,7 @@ class DeviceClient:
         self.models: dict[tuple[int, int], int] = {}
         self.last_written_kw: float | None = None
         self.last_write_s: float | None = None
+        self.commanded: list[tuple[str, float]] = []  # the last command's field writes
         self.failures = 0
         self.next_try_s = -math.inf
         self._last_image: list[list[int]] | None = None
@@ -320,6 +331,7 @@ class DeviceClient:
         except DeviceError:
             self.record_failure(now_s)
             self.last_written_kw = None  # a half-done sequence: the next write is a full one
+            self.commanded = []
             raise
 
     async def _write(self, sp: Setpoints, now_s: float) -> WriteOutcome:
@@ -332,20 +344,37 @@ class DeviceClient:
         await self._check_revert_resolution(revert)
         age = None if self.last_write_s is None else now_s - self.last_write_s
         rearm = age is not None and age >= revert / 2
+        skip = None
         if self.last_written_kw is not None and not rearm:
             if abs(p - self.last_written_kw) < self.cfg.deadband_kw:
-                return WriteOutcome("deadband", self.last_written_kw, clamped)
-            if age is not None and age < self.cfg.min_write_interval_s:
-                return WriteOutcome("rate_limited", self.last_written_kw, clamped)
+                skip = "deadband"
+            elif age is not None and age < self.cfg.min_write_interval_s:
+                skip = "rate_limited"
+        drifted = await self._drifted() if skip else []
+        if skip and not drifted:
+            return WriteOutcome(skip, self.last_written_kw, clamped)  # type: ignore[arg-type]
         prev = self.last_written_kw
+        writes = commands.command_writes(self.map, p, revert, base)
         try:
-            for name, value in commands.command_writes(self.map, p, revert, base):
+            for name, value in writes:
                 await self.write_field(name, value)
         except ReadbackError as exc:  # the device does not keep what it is told: hand back
             raise ReadbackError(f"{exc}; {await self._hand_back()}") from None
         self.last_written_kw, self.last_write_s, self.failures = p, now_s, 0
+        self.commanded = writes
+        if drifted:  # dropped out of our command (a reboot, a local operator): rewritten now
+            return WriteOutcome("rewritten", p, clamped, tuple(drifted))
         unchanged = rearm and prev is not None and abs(p - prev) < self.cfg.deadband_kw
         return WriteOutcome("rearmed" if unchanged else "written", p, clamped)
+
+    async def _drifted(self) -> list[str]:
+        """The fields of the last command that the device no longer holds (compared within
+        ``DRIFT_TOL`` of the value written, in the field's units)."""
+        if not self.commanded:
+            return []
+        got = (await self.read([n for n, _ in self.commanded])).values
+        return [n for n, v in self.commanded
+                if not math.isclose(got.get(n, math.nan), v, rel_tol=DRIFT_TOL, abs_tol=DRIFT_TOL)]
 
     async def _hand_back(self) -> str:
         """Try the handback after a failed command; says how it went."""
@@ -357,6 +386,7 @@ class DeviceClient:
 
     async def restore_default(self) -> None:
         """Hand the battery back to the device's default mode (shutdown, fallback)."""
+        self.commanded = []
         for name, value in commands.default_writes(self.map):
             await self.write_field(name, value)
         self.last_written_kw = None

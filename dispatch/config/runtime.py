@@ -81,6 +81,14 @@ class ControlSection(_Model):
         0.0, description="battery power written in the safe state (kW, > 0 discharge)"
     )
     guard: bool = Field(True, description="live peak-shaving and export guard between plans")
+    follow_fault_cycles: Annotated[int, Field(ge=0, le=1000)] = Field(
+        6,
+        description="cycles in a row the measured battery power may miss the accepted "
+        "setpoint by more than 5 % of the rating before the safe state (0: never)",
+    )
+    follow_fault_hold_s: Annotated[float, Field(gt=0, le=86400)] = Field(
+        300.0, description="how long a battery that did not follow stays in the safe state (s)"
+    )
 
 
 class PricesSection(_Model):

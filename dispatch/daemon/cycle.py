@@ -21,10 +21,16 @@ import time
 import pandas as pd
 
 from dispatch.control import ControlLimits, ControlState, decide, export_at_limit
-from dispatch.daemon.observe import cycle_metrics
+from dispatch.daemon.observe import (
+    accepted_kw,
+    cycle_metrics,
+    follow_tolerance_kw,
+    measured_batt_kw,
+)
 from dispatch.daemon.operator import InForce
 from dispatch.daemon.runtime import Services, SiteState, month_peak_kw, settle
 from dispatch.daemon.state import CycleState, billing_month_of
+from dispatch.daemon.tracking import TrackingFault
 from dispatch.devices.client import DeviceClient
 from dispatch.devices.snapshot import read_snapshot
 from dispatch.types import DeviceError, Setpoints, Snapshot
@@ -144,6 +150,7 @@ async def control_cycle(sv: Services, st: SiteState) -> CycleState:
         now_s = sv.clock.monotonic()
         snap = await read_all(sv, sv.clock.now(), now_s)
         events = _read_events(sv, snap)
+        snap = _tracking(sv, st, snap, now_s, events)
         now = sv.clock.now()
         ps = st.plan_state
         state = ControlState(ps.issued_at) if ps is not None else None
@@ -173,6 +180,31 @@ async def control_cycle(sv: Services, st: SiteState) -> CycleState:
     cycle = CycleState(now, snap, sp, written, actions, seconds)
     st.last_cycle = cycle
     return cycle
+
+
+def _tracking(sv: Services, st: SiteState, snap: Snapshot, now_s: float,
+              events: list[Event]) -> Snapshot:
+    """``snap`` with a fault while the batteries do not follow what they accepted
+    (``tracking.TrackingFault``); its raising and its end are events."""
+    c = sv.config.control
+    if st.tracking is None:
+        st.tracking = TrackingFault(c.follow_fault_cycles, c.follow_fault_hold_s)
+    tr = st.tracking
+    if tr.release(now_s):
+        events.append(("info", "tracking_retry", "the tracking fault's hold ended: control "
+                       "resumes", None))
+    batteries = battery_clients(sv.devices)
+    rated_kw = max(sv.config.battery.charge_max_kw, sv.config.battery.discharge_max_kw)
+    raised = tr.observe(measured_batt_kw(snap, batteries), accepted_kw(st.last_cycle),
+                        follow_tolerance_kw(batteries, rated_kw), now_s)
+    if raised is not None:
+        events.append(("error", "not_following", raised, None))
+        log.error("control: %s", raised)
+    if not tr.latched(now_s):
+        return snap
+    left_s = (tr.until_s or now_s) - now_s
+    why = f"battery not following its setpoint (tracking fault, {left_s:.0f} s left)"
+    return dataclasses.replace(snap, faults=(*snap.faults, why))
 
 
 def _data_ages(sv: Services, st: SiteState, now: dt.datetime, snap: Snapshot) -> None:

@@ -32,6 +32,7 @@ from dispatch.daemon.logs import FailureLog
 from dispatch.daemon.metrics import Metrics
 from dispatch.daemon.operator import Operator
 from dispatch.daemon.state import CycleState, ForecastState, PlanState, billing_month_of
+from dispatch.daemon.tracking import TrackingFault
 from dispatch.devices.client import DeviceClient
 from dispatch.forecast.calibrate import CalibrationFit
 from dispatch.forecast.uncertainty import ForecastErrors
@@ -136,6 +137,8 @@ class SiteState:
         The plan and forecast in force and the last completed control cycle.
     in_safe_state : bool
         Whether the last cycle ended in the safe state.
+    tracking : TrackingFault or None
+        Whether the batteries follow their setpoints (built by the first cycle).
     """
 
     limits: ControlLimits
@@ -148,6 +151,7 @@ class SiteState:
     forecast_state: ForecastState | None = None
     last_cycle: CycleState | None = None
     in_safe_state: bool = False
+    tracking: TrackingFault | None = None
 
 
 async def store_event(sv: Services, level: str, kind: str, message: str,

@@ -182,3 +182,19 @@ def test_times_are_site_local_and_soc_a_whole_percentage() -> None:
     assert local_time(t, "Europe/Berlin") == "2026-12-07 09:15"
     assert percent(0.497) == "50 %" and percent(1.0) == "100 %"
     assert percent(float("nan")) == "-" and percent(None) == "-"
+
+
+def test_a_fallback_plan_is_said_to_be_one(tmp_path: Path) -> None:
+    """A failed solve publishes a fallback plan; the page says control does not follow it."""
+    data = config(tmp_path, load_kw=3000.0).model_dump()
+    data["plan"].update(solver="CLARABEL", solver_options={"max_iter": 1})
+    d = Daemon(parse_config(data), Clock(T0, 1.0), notifier=Notifier(""))
+    plan_once(d)
+    try:
+        text = text_of(html_page(d))
+    finally:
+        d.worker.shutdown()
+        d.store_pool.shutdown()
+        d.store.close()
+    assert "The plan is a fallback (" in text and "rule-based self-consumption" in text
+    assert "fallback" in text.split("Devices, faults and plan")[1]

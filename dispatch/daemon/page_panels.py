@@ -171,8 +171,14 @@ def next_hours_panel(d: Daemon, bands: pd.Series | None) -> str:
         items.append(
             f"<li>{esc(text)} ({esc(names)}), SoC {100 * seg['soc']:.0f} % at the end</li>"
         )
+    caveat = ""
+    if p.plan.is_fallback:
+        caveat = (
+            f'<p class="missing">The plan is a fallback ({esc(p.plan.message or "no solve")}):'
+            " control runs rule-based self-consumption instead.</p>"
+        )
     return (
-        f'<section id="next"><h2>Next {WORDS_AHEAD_H:.0f} hours (plan)</h2>'
+        f'<section id="next"><h2>Next {WORDS_AHEAD_H:.0f} hours (plan)</h2>{caveat}'
         f'<ol id="next-hours">{"".join(items)}</ol></section>'
     )
 

@@ -1,9 +1,12 @@
-"""What the status server shows: JSON documents and the HTML page with an SVG chart.
+"""What the status server shows: JSON documents and the control room's HTML page.
 
 Role: pure rendering of the daemon's published state (plan, last cycle, forecast, failures)
-into ``/status`` and ``/plan`` documents and a self-contained HTML page (inline SVG polylines
-of the plan's battery power and SoC, the measured SoC as a marker; no scripts, no external
-resources). Imports the standard library and this package's state types.
+into ``/status`` and ``/plan`` documents and a self-contained HTML page: the headline, then
+the panels of ``page_panels`` (live reading, next hours, plan and price charts against the
+tariff bands, grid import against the peak target, savings against no battery) and the
+devices, faults, plan and overrides here. Server-rendered inline SVG: no scripts, no
+external resources, so it works offline on a plant LAN. The savings are read from the store
+(``savings``). Imports the standard library, pandas, ``tariff`` and this package.
 """
 
 from __future__ import annotations
@@ -14,10 +17,27 @@ import math
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
+
+from dispatch import tariff
+from dispatch.daemon import page_panels as panels
+from dispatch.daemon import savings as sv
+from dispatch.types import DispatchError
+
 if TYPE_CHECKING:
     from dispatch.daemon.core import Daemon
 
-W, H, PAD = 720, 260, 40
+STYLE = (
+    "body{font-family:sans-serif;margin:1em;max-width:940px;color:#222}"
+    "h1{font-size:1.4em;margin:0 0 .3em}h2{font-size:1.1em;margin:1.2em 0 .3em}"
+    "th{text-align:left;padding-right:1em;vertical-align:top}td{padding-right:1em}"
+    "td.num{text-align:right;white-space:nowrap}.note{color:#555;font-size:.9em}"
+    ".missing{color:#a33}.big{font-size:1.3em;margin:.2em 0}.bad{color:#a33;font-weight:bold}"
+    ".legend{list-style:none;padding:0;margin:.2em 0}.legend li{display:inline-block;"
+    "margin-right:1em;font-size:.9em}.swatch{display:inline-block;width:1em;height:1em;"
+    "border:1px solid #aaa;vertical-align:middle;margin-right:.3em}"
+    "#headline td{font-weight:bold}#savings-table td,#savings-table th{white-space:nowrap}"
+)
 
 
 def local_time(t: dt.datetime, timezone: str) -> str:
@@ -86,88 +106,148 @@ def plan_doc(d: Daemon) -> dict[str, Any]:
             "summary": p.plan.summary(), "shadow_prices": prices, "slots": slots}  # fmt: skip
 
 
-def _points(values: list[float], lo: float, hi: float) -> str:
-    n = max(len(values) - 1, 1)
-    span = (hi - lo) or 1.0
-    pts = []
-    for i, v in enumerate(values):
-        if not math.isfinite(v):
-            continue
-        x = PAD + (W - 2 * PAD) * i / n
-        y = H - PAD - (H - 2 * PAD) * (v - lo) / span
-        pts.append(f"{x:.1f},{y:.1f}")
-    return " ".join(pts)
+def plan_bands(d: Daemon) -> pd.Series | None:
+    """The tariff band of each slot of the plan in force (None without a plan)."""
+    p = d.plan_state
+    if p is None or p.plan.frame.empty:
+        return None
+    index = p.plan.frame.index
+    step = pd.Timedelta(minutes=d.config.plan.step_min)
+    full = index.append(pd.DatetimeIndex([index[-1] + step])) if len(index) == 1 else index
+    return tariff.band_per_slot(d.config, full).reindex(index)
 
 
-def plan_svg(d: Daemon) -> str:
-    """Inline SVG: planned battery power (kW, left axis) and SoC (0-100 %, right axis)."""
+def forecast_kind(d: Daemon) -> str:
+    """Where the plan's forecast came from in one word: weather, fallback or warm-up."""
+    f, p = d.forecast_state, d.plan_state
+    if p is not None and p.warmup:
+        return "warm-up"
+    if f is None:
+        return "-"
+    if f.fallbacks:
+        return f"fallback ({', '.join(f.fallbacks)})"
+    return "weather" if "weather" in f.source else "no weather source (clear sky)"
+
+
+def override_words(kind: str, value: str | float) -> str:
+    """An operator override in words: pause, a manual kW, a reserve in %, a peak target."""
+    if kind == "mode":
+        return (
+            "paused (devices in their default mode)"
+            if value == "pause"
+            else (f"manual battery {panels.kw(float(value))}")
+        )
+    if kind == "reserve":
+        return f"reserve SoC {percent(float(value))}"
+    return f"peak target {panels.kw(float(value))}"
+
+
+def status_panel(d: Daemon) -> str:
+    """Devices up or down, the safe state, failing jobs, the plan, forecast and overrides."""
+    now, tz, c = d.clock.now(), d.config.site.timezone, d.last_cycle
+    rows = []
+    for client in d.clients:
+        if c is None:
+            state = "unknown (no cycle yet)"
+        else:
+            faults = [f for f in c.snapshot.faults if f.startswith(f"{client.name}:")]
+            down = faults or client.name in c.snapshot.stale
+            state = f"DOWN: {'; '.join(faults) or 'stale'}" if down else "up"
+            if client.name in c.actions:
+                state += f", write: {c.actions[client.name]}"
+        rows.append((f"device {client.name}", state))
+    if not d.clients:
+        rows.append(("devices", "none configured"))
+    reason = c.setpoints.reason if c is not None else ""
+    rows.append(("safe state", f"YES: {reason}" if d.in_safe_state else "no"))
+    failing = d.failures.failing()
+    rows.append(("failing", ", ".join(f"{k} ({n}x)" for k, n in failing.items()) or "none"))
     p = d.plan_state
     if p is None:
-        return '<svg id="plan-chart" width="720" height="60"><text x="10" y="30">no plan yet' \
-               "</text></svg>"
-    f, tz = p.plan.frame, d.config.site.timezone
-    batt = [float(v) for v in f["p_batt_kw"]]
-    soc = [float(v) for v in f["soc_frac"]]
-    lim = max(d.config.battery.charge_max_kw, d.config.battery.discharge_max_kw)
-    zero_y = H - PAD - (H - 2 * PAD) * 0.5
-    parts = [f'<svg id="plan-chart" xmlns="http://www.w3.org/2000/svg" width="{W}" '
-             f'height="{H}" viewBox="0 0 {W} {H}">',
-             f'<rect x="{PAD}" y="{PAD}" width="{W - 2 * PAD}" height="{H - 2 * PAD}" '
-             'fill="none" stroke="#999"/>',
-             f'<line x1="{PAD}" y1="{zero_y}" x2="{W - PAD}" y2="{zero_y}" stroke="#ccc"/>',
-             f'<polyline id="p-batt" fill="none" stroke="#1f77b4" stroke-width="2" '
-             f'points="{_points(batt, -lim, lim)}"/>',
-             f'<polyline id="soc" fill="none" stroke="#2ca02c" stroke-width="2" '
-             f'points="{_points(soc, 0.0, 1.0)}"/>',
-             f'<text x="{PAD}" y="{PAD - 8}" fill="#174a7c">battery kW (+ discharge, '
-             f'±{lim:g})</text>',
-             f'<text x="{W - PAD}" y="{PAD - 8}" text-anchor="end" fill="#1e6b1e">SoC 0-100 %'
-             "</text>",
-             f'<text x="{PAD}" y="{H - 10}">{html.escape(local_time(f.index[0], tz))}</text>',
-             f'<text x="{W - PAD}" y="{H - 10}" text-anchor="end">'
-             f"{html.escape(local_time(f.index[-1], tz))} ({html.escape(tz)})</text>"]  # fmt: skip
-    c = d.last_cycle
-    if c is not None and math.isfinite(c.snapshot.soc_frac):
-        y = H - PAD - (H - 2 * PAD) * c.snapshot.soc_frac
-        parts.append(f'<circle id="soc-now" cx="{PAD}" cy="{y:.1f}" r="5" fill="#d62728">'
-                     f"<title>measured SoC {percent(c.snapshot.soc_frac)}</title></circle>")
-    parts.append("</svg>")
-    return "".join(parts)
+        rows.append(("plan", "no plan yet"))
+    else:
+        s = p.plan.summary()
+        age = panels.ago((now - p.issued_at).total_seconds())
+        made = f"made {local_time(p.issued_at, tz)}, {age} ago"
+        rows.append(("plan", f"{s['status']} ({s['solver']}), {made}"))
+        binding = ", ".join(f"{b['limit']} ({b['slots']} slots)" for b in s.get("binding", []))
+        rows.append(("limits that bind", binding or "none"))
+    rows.append(("forecast", forecast_kind(d)))
+    f = d.forecast_state
+    if f is not None:
+        rows.append(("forecast made of", f.source))
+    rows.append(("warm-up", (p.warmup if p is not None else None) or "no"))
+    overrides = d.operator.peek(now).overrides
+    text = "; ".join(
+        f"{override_words(o.kind, o.value)} until {local_time(o.until, tz)} by {o.who}: {o.why}"
+        for o in overrides
+    )
+    rows.append(("operator", text or "none (following the plan)"))
+    body = "".join(
+        f"<tr><th>{html.escape(k)}</th><td{' class=bad' * _bad(k, v)}>{html.escape(v)}</td></tr>"
+        for k, v in rows
+    )
+    return f'<section id="status"><h2>Devices, faults and plan</h2><table>{body}</table></section>'
+
+
+def _bad(key: str, value: str) -> bool:
+    return value.startswith(("DOWN", "YES")) or (key == "failing" and value != "none")
+
+
+def _savings(d: Daemon) -> tuple[sv.Savings, sv.Savings, pd.DataFrame, str]:
+    """Today's and this month's savings, today's interval accounts and a problem (empty
+    figures and the error on a store or input error: the page still renders)."""
+    cfg, now = d.config, d.clock.now()
+    day, month = sv.day_start(now, cfg.site.timezone), sv.month_start(now, cfg.billing_timezone)
+    known = d.forecast_state.frame if d.forecast_state is not None else None
+    empty = pd.DataFrame(columns=list(sv.COLUMNS), index=pd.DatetimeIndex([], tz="UTC"))
+    try:
+        accounts = sv.measured_accounts(d.store, cfg, min(day, month), now)
+        today = accounts[accounts.index >= pd.Timestamp(day)]
+        this_month = accounts[accounts.index >= pd.Timestamp(month)]
+        return sv.savings(today, cfg, known), sv.savings(this_month, cfg, known), today, ""
+    except DispatchError as exc:
+        none = sv.savings(empty, cfg)
+        return none, none, empty, f"savings cannot be computed: {exc}"
 
 
 def html_page(d: Daemon) -> str:
-    """The status page: headline figures and the plan chart; refreshes itself every 10 s."""
-    s = status_doc(d)
-    cyc, plan = s.get("cycle", {}), s.get("plan", {})
-    snap = cyc.get("snapshot", {})
-
-    def fmt(v: Any, spec: str = ".1f") -> str:
-        return format(v, spec) if isinstance(v, int | float) and math.isfinite(v) else "-"
-
-    tz = d.config.site.timezone
-    issued = d.plan_state.issued_at if d.plan_state is not None else None
-    age = fmt(plan.get("age_s"), ".0f")
-    made = "-" if issued is None else f"{local_time(issued, tz)}, {age} s ago"
-    rows = [("time", f"{local_time(d.clock.now(), tz)} ({tz})"),
-            ("plan", f"{plan.get('status', '-')} ({plan.get('solver', '')}), made {made}"),
-            ("setpoint", f"{fmt(cyc.get('setpoint_kw'))} kW: {cyc.get('reason', '-')}"),
-            ("SoC", percent(snap.get("soc_frac"))),
-            ("grid / pv / battery / load", " / ".join(fmt(snap.get(k)) for k in
-             ("p_grid_kw", "p_pv_kw", "p_batt_kw", "p_load_kw")) + " kW"),
-            ("forecast", s.get("forecast", {}).get("source", "-")),
-            ("warm-up", plan.get("warmup") or "no"),
-            ("limits that bind", ", ".join(f"{b['limit']} ({b['slots']} slots)"
-                                           for b in plan.get("binding", [])) or "none"),
-            ("peak target", f"{fmt(plan.get('peak_target_kw'))} kW"),
-            ("failing", ", ".join(s["failing"]) or "none"),
-            ("operator", "; ".join(o.describe() for o in d.operator.peek(d.clock.now()).overrides)
-             or "none (following the plan)")]  # fmt: skip
-    table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-                    for k, v in rows)  # fmt: skip
-    title = html.escape(f"dispatch - {d.config.site.name}")
-    return (f'<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>'
-            '<meta http-equiv="refresh" content="10"><style>body{font-family:sans-serif;'
-            "margin:1em}th{text-align:left;padding-right:1em}</style></head><body>"
-            f"<h1>{title}</h1><table>{table}</table><h2>Plan</h2>{plan_svg(d)}"
-            '<p><a href="/api/v1/status">status</a> · <a href="/api/v1/plan">plan</a> · '
-            '<a href="/metrics">metrics</a></p></body></html>')  # fmt: skip
+    """The status page; refreshes itself every 30 s (a meta refresh, no script)."""
+    cfg, now = d.config, d.clock.now()
+    tz = cfg.site.timezone
+    c = d.last_cycle
+    bands = plan_bands(d)
+    today, month, today_accounts, problem = _savings(d)
+    target, _, _, _ = panels.peak_values(d)
+    offset = pd.Timestamp(now).tz_convert(tz).strftime("UTC%z")
+    cur = cfg.tariff.currency
+    saved = panels.money(today.saved, cur) if today.intervals else "nothing measured yet"
+    mode = "no control cycle yet"
+    if c is not None:
+        mode = "SAFE STATE" if d.in_safe_state else c.setpoints.reason.split(":")[0]
+    headline = [
+        ("time", f"{local_time(now, tz)} ({tz})", f"site time, {offset[:-2]}:{offset[-2:]}"),
+        ("SoC", percent(c.snapshot.soc_frac) if c is not None else "-", ""),
+        ("battery", panels.batt_words(c.snapshot.p_batt_kw) if c is not None else "-", mode),
+        ("peak target", panels.kw(target), "this month's grid import limit"),
+        ("saved today", saved, "energy cost against no battery"),
+    ]
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td>"
+        f"<td class='note'>{html.escape(n)}</td></tr>"
+        for k, v, n in headline
+    )
+    title = html.escape(f"dispatch - {cfg.site.name}")
+    body = (
+        f'<h1>{title}</h1><table id="headline">{rows}</table>'
+        f"{panels.live_panel(d)}{panels.next_hours_panel(d, bands)}"
+        f"{panels.plan_panel(d, bands)}{panels.peak_panel(d, today_accounts)}"
+        f"{panels.savings_panel(d, today, month, problem)}{status_panel(d)}"
+        '<p><a href="/api/v1/status">status</a> · <a href="/api/v1/plan">plan</a> · '
+        '<a href="/metrics">metrics</a></p>'
+    )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f'<meta http-equiv="refresh" content="30"><style>{STYLE}</style></head>'
+        f"<body>{body}</body></html>"
+    )

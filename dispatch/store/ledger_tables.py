@@ -107,9 +107,14 @@ class LedgerTables:
                 )
         return n
 
-    def ledger(self, with_seq: bool = False) -> list[dict[str, Any]]:
-        """Every ledger record in stored (append) order; ``seq`` (the row id) on request."""
-        rows = self._read("read ledger", "SELECT * FROM ledger_intervals ORDER BY seq")
+    def ledger(self, with_seq: bool = False, since_utc: str | None = None) -> list[dict[str, Any]]:
+        """Every ledger record in stored (append) order; ``seq`` (the row id) on request;
+        only those starting at or after ``since_utc`` (``TIME_FORMAT`` text) when given."""
+        if since_utc is None:
+            rows = self._read("read ledger", "SELECT * FROM ledger_intervals ORDER BY seq")
+        else:
+            sql = "SELECT * FROM ledger_intervals WHERE start_utc >= ? ORDER BY seq"
+            rows = self._read("read ledger", sql, (since_utc,))
         if not rows:
             return []
         names = list(rows[0].keys())

@@ -28,11 +28,12 @@ from dispatch.daemon.observe import (
     measured_batt_kw,
 )
 from dispatch.daemon.operator import InForce
-from dispatch.daemon.runtime import Services, SiteState, month_peak_kw, settle
+from dispatch.daemon.runtime import Services, SiteState, month_peak_kw, settle, store_event
 from dispatch.daemon.state import CycleState, billing_month_of
 from dispatch.daemon.tracking import TrackingFault
 from dispatch.devices.client import DeviceClient
 from dispatch.devices.snapshot import read_snapshot
+from dispatch.store import StoreError
 from dispatch.types import DeviceError, Setpoints, Snapshot
 
 log = logging.getLogger("dispatch.daemon")
@@ -167,19 +168,43 @@ async def control_cycle(sv: Services, st: SiteState) -> CycleState:
                        sp.reason, None))  # fmt: skip
         getattr(log, level)("control: %s", sp.reason)
     plan_id = ps.plan_id if ps is not None else None
-    await sv.storer(sv.store.record_cycle, snap, sp, now, plan_id, written, written is not None,
-                    events, limits.peak_target_kw)  # fmt: skip
+    record = (snap, sp, now, plan_id, written, written is not None, events, limits.peak_target_kw)
+    stored = await store_cycle(sv, st, record)
     if snap.ok:
         st.history.add(pd.Timestamp(snap.time), snap.p_load_kw, snap.p_pv_kw,
                        import_after_kw(snap, written), export_at_limit(snap.p_grid_kw, limits))
     last = st.last_cycle.written_kw if st.last_cycle is not None else None
     seconds = time.perf_counter() - t0
     sv.metrics.cycle(snap, sp, last, seconds)
-    cycle_metrics(sv, st, now, snap, limits)
+    cycle_metrics(sv, st, now, snap, limits, stored)
     _data_ages(sv, st, now, snap)
     cycle = CycleState(now, snap, sp, written, actions, seconds)
     st.last_cycle = cycle
     return cycle
+
+
+async def store_cycle(sv: Services, st: SiteState, record: tuple) -> bool:
+    """Store the cycle's ``record`` (``Store.record_cycle``'s arguments) after any kept back
+    while the store failed, oldest first; True when all are stored. A store that fails (a
+    full disk, a locked or read-only file) never stops control: the records wait in memory
+    (``SiteState.unstored``, the newest ``UNSTORED_MAX``; older ones are dropped and counted),
+    ``store:cycle`` is failing on the status page, and the next cycles try again."""
+    if len(st.unstored) == st.unstored.maxlen:
+        st.unstored_dropped += 1
+    st.unstored.append(record)
+    try:
+        while st.unstored:
+            await sv.storer(sv.store.record_cycle, *st.unstored[0])
+            st.unstored.popleft()
+    except StoreError as exc:
+        sv.failures.failed("store:cycle", f"{exc} ({len(st.unstored)} cycle(s) kept back)", exc)
+        return False
+    late = sv.failures.ok("store:cycle")
+    if late:
+        dropped, st.unstored_dropped = st.unstored_dropped, 0
+        message = f"the store works again after {late} failed cycle(s); {dropped} dropped"
+        await store_event(sv, "warning" if dropped else "info", "store_recovered", message)
+    return True
 
 
 def _tracking(sv: Services, st: SiteState, snap: Snapshot, now_s: float,

@@ -64,13 +64,19 @@ def slot_in_force(plan: Plan | None, now: dt.datetime, step: pd.Timedelta) -> di
 
 
 def cycle_metrics(
-    sv: Services, st: SiteState, now: dt.datetime, snap: Snapshot, limits: ControlLimits
+    sv: Services,
+    st: SiteState,
+    now: dt.datetime,
+    snap: Snapshot,
+    limits: ControlLimits,
+    stored: bool = True,
 ) -> None:
-    """Record what the cycle at ``now`` worked with (its reading ``snap``, its ``limits``);
-    call it after the cycle's record is committed and before ``st.last_cycle`` becomes this
-    cycle."""
+    """Record what the cycle at ``now`` worked with (its reading ``snap``, its ``limits``;
+    ``stored``: its record committed); call it after the cycle's store write and before
+    ``st.last_cycle`` becomes this cycle."""
     m, cfg = sv.metrics, sv.config
-    m.store_written(sv.clock.now())
+    if stored:
+        m.store_written(sv.clock.now())
     month = billing_month_of(now, cfg.billing_timezone)
     m.peaks(month_peak_kw(sv, st, month), limits.peak_target_kw)
     plan = st.plan_state.plan if st.plan_state is not None else None

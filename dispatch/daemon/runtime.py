@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -42,6 +43,8 @@ from dispatch.store import Store
 
 log = logging.getLogger("dispatch.daemon")
 T = TypeVar("T")
+#: Cycle records kept in memory while the store fails (a day of 10 s cycles).
+UNSTORED_MAX = 8640
 #: Runs a blocking call somewhere (a worker thread in the daemon, inline in a replay).
 Runner = Callable[..., Awaitable[Any]]
 
@@ -139,6 +142,9 @@ class SiteState:
         Whether the last cycle ended in the safe state.
     tracking : TrackingFault or None
         Whether the batteries follow their setpoints (built by the first cycle).
+    unstored : deque
+        Cycle records kept back while the store fails (``cycle.store_cycle``), the newest
+        ``UNSTORED_MAX``; ``unstored_dropped`` counts the older ones dropped.
     """
 
     limits: ControlLimits
@@ -152,6 +158,8 @@ class SiteState:
     last_cycle: CycleState | None = None
     in_safe_state: bool = False
     tracking: TrackingFault | None = None
+    unstored: deque[tuple] = field(default_factory=lambda: deque(maxlen=UNSTORED_MAX))
+    unstored_dropped: int = 0
 
 
 async def store_event(sv: Services, level: str, kind: str, message: str,

@@ -219,6 +219,15 @@ def test_a_device_that_drops_out_of_the_command_is_rewritten_at_once(map_name: s
     asyncio.run(_with_server(map_name, body))
 
 
+def test_a_sunspec_command_allows_grid_charging() -> None:
+    async def body(ps: PlantServer, c: DeviceClient) -> None:
+        ps.put("grid_charging", 0)  # the device's "PV only"
+        await c.write(Setpoints(-40.0, "plan: valley charge"), 0.0)
+        assert ps.get("grid_charging") == 1 and ps.get("storctl_mod") == 3
+
+    asyncio.run(_with_server("sunspec", body))
+
+
 def test_a_failed_sequence_forces_a_full_rewrite_next_time() -> None:
     async def body(ps: PlantServer, c: DeviceClient) -> None:
         await c.write(Setpoints(30.0, "plan"), 0.0)

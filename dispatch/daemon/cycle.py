@@ -21,6 +21,8 @@ import time
 import pandas as pd
 
 from dispatch.control import ControlLimits, ControlState, decide, export_at_limit
+from dispatch.daemon.health import EVENT_LEVEL, site_health
+from dispatch.daemon.metrics import fault_level
 from dispatch.daemon.observe import (
     accepted_kw,
     cycle_metrics,
@@ -167,6 +169,7 @@ async def control_cycle(sv: Services, st: SiteState) -> CycleState:
         events.append((level, "safe_state" if st.in_safe_state else "control_resumed",
                        sp.reason, None))  # fmt: skip
         getattr(log, level)("control: %s", sp.reason)
+    _health(sv, st, snap, sp, events)
     plan_id = ps.plan_id if ps is not None else None
     record = (snap, sp, now, plan_id, written, written is not None, events, limits.peak_target_kw)
     stored = await store_cycle(sv, st, record)
@@ -205,6 +208,20 @@ async def store_cycle(sv: Services, st: SiteState, record: tuple) -> bool:
         message = f"the store works again after {late} failed cycle(s); {dropped} dropped"
         await store_event(sv, "warning" if dropped else "info", "store_recovered", message)
     return True
+
+
+def _health(sv: Services, st: SiteState, snap: Snapshot, sp: Setpoints,
+            events: list[Event]) -> None:
+    """The site's fault level after this cycle (``health.site_health``); a change is an
+    event."""
+    levels = {c.name: fault_level(c.failures, c.name in snap.stale) for c in sv.devices}
+    safe = sp.reason if sp.reason.startswith("safe") else None
+    off = st.tracking.off_cycles if st.tracking is not None else 0
+    h = site_health(levels, safe, off, sv.failures.failing())
+    sv.metrics.site_fault_level.set(h.code)
+    if h.level != st.health.level:
+        events.append((EVENT_LEVEL[h.level], "site_level", f"site {h.describe()}", None))
+    st.health = h
 
 
 def _tracking(sv: Services, st: SiteState, snap: Snapshot, now_s: float,

@@ -164,6 +164,11 @@ class Metrics:
                                     "source (weather: clear sky; intensity: configured)",
                                     ["input"], registry=r)  # fmt: skip
         self.carbon_target_year: Gauge | None = None
+        self.site_fault_level = Gauge(
+            "dispatch_site_fault_level",
+            "The site's fault level after the last cycle: 0 ok, 1 warning, 2 fault",
+            registry=r,
+        )
         self.plan_status.state("none")
         self._add_site(r)
         self._add_health(r)

@@ -83,6 +83,7 @@ ENTITIES = (
     Entity("carbon_month_t_co2", "Scope 2 CO2 this month (location)", "t"),
     Entity("plan_status", "Plan status"),
     Entity("mode", "Operating mode"),
+    Entity("site_level", "Fault level (ok, warning, fault)"),
     Entity("safe_state", "Safe state", device_class="problem", component="binary_sensor"),
     Entity("device_fault", "Device fault", device_class="problem", component="binary_sensor"),
 )
@@ -111,6 +112,7 @@ def state_doc(d: Daemon) -> dict[str, Any]:
         "mode": mode,
         "overrides": [o.describe() for o in force.overrides],
         "safe_state": d.in_safe_state,
+        "site_level": st.health.level if st is not None else "unknown",
         "device_fault": bool(s.faults) if s is not None else False,
         "failing": d.failures.failing(),
         "carbon_month_t_co2": _num(figures.get("location_t_co2"), 3),

@@ -59,6 +59,8 @@ def status_doc(d: Daemon) -> dict[str, Any]:
                            "site": d.config.site.name, "failing": d.failures.failing(),
                            "safe_state": d.in_safe_state}  # fmt: skip
     doc["overrides"] = [o.as_dict() for o in d.operator.peek(now).overrides]
+    health = d.state.health if d.state is not None else None
+    doc["health"] = {"level": health.level, "reasons": list(health.reasons)} if health else None
     c = d.last_cycle
     if c is not None:
         s = c.snapshot
@@ -145,7 +147,8 @@ def override_words(kind: str, value: str | float) -> str:
 def status_panel(d: Daemon) -> str:
     """Devices up or down, the safe state, failing jobs, the plan, forecast and overrides."""
     now, tz, c = d.clock.now(), d.config.site.timezone, d.last_cycle
-    rows = []
+    health = d.state.health if d.state is not None and c is not None else None
+    rows = [("site", health.describe() if health is not None else "unknown (no cycle yet)")]
     for client in d.clients:
         if c is None:
             state = "unknown (no cycle yet)"
@@ -191,7 +194,9 @@ def status_panel(d: Daemon) -> str:
 
 
 def _bad(key: str, value: str) -> bool:
-    return value.startswith(("DOWN", "YES")) or (key == "failing" and value != "none")
+    return value.startswith(("DOWN", "YES", "fault", "warning")) or (
+        key == "failing" and value != "none"
+    )
 
 
 def _savings(d: Daemon) -> tuple[sv.Savings, sv.Savings, pd.DataFrame, str]:

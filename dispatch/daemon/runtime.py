@@ -28,6 +28,7 @@ from dispatch.calendar import FactoryCalendar
 from dispatch.config import SiteConfig
 from dispatch.control import ControlLimits
 from dispatch.daemon.feeds import Feeds
+from dispatch.daemon.health import Health
 from dispatch.daemon.history import SlotHistory
 from dispatch.daemon.logs import FailureLog
 from dispatch.daemon.metrics import Metrics
@@ -142,6 +143,8 @@ class SiteState:
         Whether the last cycle ended in the safe state.
     tracking : TrackingFault or None
         Whether the batteries follow their setpoints (built by the first cycle).
+    health : Health
+        The site's fault level after the last cycle (``health.site_health``).
     unstored : deque
         Cycle records kept back while the store fails (``cycle.store_cycle``), the newest
         ``UNSTORED_MAX``; ``unstored_dropped`` counts the older ones dropped.
@@ -158,6 +161,7 @@ class SiteState:
     last_cycle: CycleState | None = None
     in_safe_state: bool = False
     tracking: TrackingFault | None = None
+    health: Health = field(default_factory=Health)
     unstored: deque[tuple] = field(default_factory=lambda: deque(maxlen=UNSTORED_MAX))
     unstored_dropped: int = 0
 

@@ -159,4 +159,6 @@ def test_out_of_range_values_and_a_silent_device_give_the_safe_state(tmp_path: P
     assert not back.default_mode and "plan slot" in back.reason
     faults = [e["message"] for e in stored(tmp_path, "events") if e["kind"] == "device_fault"]
     assert any("timeout" in m for m in faults)
+    levels = [e["message"] for e in stored(tmp_path, "events") if e["kind"] == "site_level"]
+    assert any(m.startswith("site fault: safe: ") for m in levels) and levels[-1] == "site ok"
     assert_no_unsafe_setpoint(tmp_path)

@@ -30,6 +30,7 @@ from dispatch.daemon.files import read_calibration
 from dispatch.daemon.mqtt import read_password
 from dispatch.daemon.notify import watchdog_interval_s
 from dispatch.daemon.reproduce import replan
+from dispatch.devices import commission
 from dispatch.devices.probe import format_probe, probe
 from dispatch.devices.registers import check_device_maps
 from dispatch.optimise import DispatchModel
@@ -219,6 +220,19 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return EXIT_INPUT if any(r.error for r in results) else 0
 
 
+def cmd_commission(args: argparse.Namespace) -> int:
+    """Walk each battery device through hold, charge, discharge, its revert timer and the
+    handback at a small power; print the pass/fail table (exit 1 when a check fails)."""
+    config = load_site(args.config)
+    if not config.devices:
+        print("dispatch: no [[devices]] configured", file=sys.stderr)
+        return EXIT_INPUT
+    s = commission.Settings(args.power_kw, args.timeout_s, args.revert_s)
+    checks = asyncio.run(commission.commission(list(config.devices), s))
+    print(commission.format_checks(checks))
+    return EXIT_INPUT if any(c.ok is False for c in checks) else 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a time range of one store table to CSV."""
     config = load_config(args.config)
@@ -323,6 +337,17 @@ def _add_daemon_commands(sub: Any) -> None:
     pr = sub.add_parser("probe", help="read every configured device once and list its values")
     pr.add_argument("--config", required=True, help="site configuration (TOML)")
     pr.set_defaults(func=cmd_probe)
+
+    cm = sub.add_parser("commission", help="walk each battery through hold, charge, discharge, "
+                        "revert timer and handback at a small power; a pass/fail table")
+    cm.add_argument("--config", required=True, help="site configuration (TOML)")
+    cm.add_argument("--power-kw", type=float, default=None,
+                    help="test power (default 5 %% of the smaller limit, at least 1 kW)")
+    cm.add_argument("--timeout-s", type=float, default=10.0,
+                    help="how long the measured power may take to follow (s, default 10)")
+    cm.add_argument("--revert-s", type=float, default=10.0,
+                    help="the revert timer to test (s, default 10)")
+    cm.set_defaults(func=cmd_commission)
 
     ex = sub.add_parser("export", help="write a time range of a store table to CSV")
     ex.add_argument("--config", required=True, help="site configuration (TOML)")

@@ -118,6 +118,7 @@ class DeviceClient:
         self.last_written_kw: float | None = None
         self.last_write_s: float | None = None
         self.commanded: list[tuple[str, float]] = []  # the last command's field writes
+        self.last_revert_s: float | None = None  # its revert timer (s)
         self.failures = 0
         self.next_try_s = -math.inf
         self._last_image: list[list[int]] | None = None
@@ -344,8 +345,9 @@ class DeviceClient:
         await self._check_revert_resolution(revert)
         age = None if self.last_write_s is None else now_s - self.last_write_s
         rearm = age is not None and age >= revert / 2
+        same_timer = revert == self.last_revert_s  # a new revert timer is always written
         skip = None
-        if self.last_written_kw is not None and not rearm:
+        if self.last_written_kw is not None and not rearm and same_timer:
             if abs(p - self.last_written_kw) < self.cfg.deadband_kw:
                 skip = "deadband"
             elif age is not None and age < self.cfg.min_write_interval_s:
@@ -361,7 +363,7 @@ class DeviceClient:
         except ReadbackError as exc:  # the device does not keep what it is told: hand back
             raise ReadbackError(f"{exc}; {await self._hand_back()}") from None
         self.last_written_kw, self.last_write_s, self.failures = p, now_s, 0
-        self.commanded = writes
+        self.commanded, self.last_revert_s = writes, revert
         if drifted:  # dropped out of our command (a reboot, a local operator): rewritten now
             return WriteOutcome("rewritten", p, clamped, tuple(drifted))
         unchanged = rearm and prev is not None and abs(p - prev) < self.cfg.deadband_kw

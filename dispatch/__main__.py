@@ -14,7 +14,7 @@ import datetime as dt
 import importlib.util
 import json
 import logging
-import signal
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -245,9 +245,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_sim_device(args: argparse.Namespace) -> int:
-    """Serve a simulated plant over Modbus TCP: runs ``python -m sim.server`` in a child
-    process (``dispatch`` never imports ``sim``)."""
-    load_site(args.config)  # a bad config or map is exit 78 here, not in the child
+    """Serve a simulated plant over Modbus TCP: replaces this process with
+    ``python -m sim.server`` (``dispatch`` never imports ``sim``), so no child is left behind
+    and SIGTERM / SIGKILL reach the simulator itself. It prints its address once bound."""
+    load_site(args.config)  # a bad config or map is exit 78 here, before the exec
     try:
         found = importlib.util.find_spec("sim.server") is not None
     except ModuleNotFoundError:
@@ -260,15 +261,30 @@ def cmd_sim_device(args: argparse.Namespace) -> int:
            "--port", str(args.port), "--speed", str(args.speed)]  # fmt: skip
     if args.start:
         cmd += ["--start", _aware_time(args.start, "--start").isoformat()]
-    child = subprocess.Popen(cmd)
-    previous = signal.signal(signal.SIGTERM, lambda sig, _frame: child.send_signal(sig))
-    try:
-        rc = child.wait()
-    except KeyboardInterrupt:  # Ctrl-C reaches the child through the terminal as well
-        rc = child.wait()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    return 0 if rc in (-signal.SIGTERM, -signal.SIGINT) else rc
+    for flag, value in SIM_FAULT_FLAGS:
+        given = getattr(args, flag.removeprefix("--").replace("-", "_"))
+        if value and given:
+            cmd.append(flag)
+        elif not value and given is not None:
+            cmd += [flag, str(given)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, cmd)  # returns only by raising OSError
+    return EXIT_INPUT  # pragma: no cover
+
+
+# ``sim-device`` options handed to ``python -m sim.server``: (flag, is a switch)
+SIM_FAULT_FLAGS = (
+    ("--register-map", False),
+    ("--pv-kw", False),
+    ("--load-kw", False),
+    ("--fault-not-following", True),
+    ("--fault-frozen", True),
+    ("--fault-mode-drop-s", False),
+    ("--fault-delay-ms", False),
+    ("--fault-writes-ignored", True),
+    ("--fault-exception", False),
+)
 
 
 def cmd_sim_tool(args: argparse.Namespace) -> int:
@@ -360,9 +376,23 @@ def _add_daemon_commands(sub: Any) -> None:
     sd = sub.add_parser("sim-device", help="serve a simulated plant over Modbus TCP (testing)")
     sd.add_argument("--config", required=True, help="site configuration (TOML)")
     sd.add_argument("--host", default="127.0.0.1")
-    sd.add_argument("--port", type=int, default=5020)
+    sd.add_argument("--port", type=int, default=5020, help="TCP port (0: any; it is printed)")
     sd.add_argument("--speed", type=float, default=1.0, help="plant seconds per real second")
     sd.add_argument("--start", help="plant time at start, ISO 8601 with offset (default now)")
+    sd.add_argument("--register-map", help="serve this map instead of devices[0]'s (or sunspec)")
+    sd.add_argument("--pv-kw", type=float, help="constant PV (kW) instead of clear sky")
+    sd.add_argument("--load-kw", type=float, help="constant load (kW) instead of the profile")
+    f = sd.add_argument_group("fault injection")
+    f.add_argument("--fault-not-following", action="store_true",
+                   help="writes stick in the registers but the battery does not follow")
+    f.add_argument("--fault-frozen", action="store_true", help="measurements stop updating")
+    f.add_argument("--fault-mode-drop-s", type=float, metavar="S",
+                   help="a local operator resets the control mode S s after each command")
+    f.add_argument("--fault-delay-ms", type=float, metavar="MS", help="delay every answer")
+    f.add_argument("--fault-writes-ignored", action="store_true",
+                   help="answer writes but store zeros")
+    f.add_argument("--fault-exception", type=int, metavar="CODE",
+                   help="answer every request with this Modbus exception code")
     sd.set_defaults(func=cmd_sim_device)
 
 

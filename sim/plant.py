@@ -176,6 +176,8 @@ class Plant:
         dis = min(dis, max(load + grid.export_limit_kw, 0.0))
         if self.options.limit_import:
             ch = min(ch, max(pv + grid.import_max_kw - load, 0.0))
+        if not self.options.grid_charging:
+            ch = min(ch, max(pv - load, 0.0))
         return min(max(p, -ch), dis)
 
     def _advance(self, h: float, pv: float, load: float, cmd: Command | None) -> None:

@@ -41,6 +41,9 @@ class PlantOptions:
         Seed of the measurement-noise generator.
     limit_import : bool
         Reduce charging so that it does not push the import above ``grid.import_max_kw``.
+    grid_charging : bool
+        Whether the battery may charge from the grid; ``False`` (SunSpec ``ChaGriSet`` = PV)
+        limits charging to the PV surplus ``max(pv - load, 0)`` (kW).
     """
 
     soc_initial_frac: float | None = None
@@ -52,6 +55,7 @@ class PlantOptions:
     noise_sigma_kw: float = 0.0
     seed: int = 0
     limit_import: bool = True
+    grid_charging: bool = True
 
 
 def check_options(o: PlantOptions, soc_min: float, soc_max: float) -> None:

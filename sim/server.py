@@ -4,9 +4,13 @@ Role: the stand-in for hardware. Serves the register image of a map (``dispatch/
 SunSpec with discovery header and model chain, or a vendor map; laid out by
 ``sim.server_image``), advances a battery on a clock that may run faster than real time,
 reacts to control writes through the same ``dispatch.devices.commands`` interpretation the
-client uses, drops back to the default mode when the map's revert timer expires, and injects
-faults on command (silence, exception responses, disconnects, frozen values, out-of-range
-values, writes that do not stick).
+client uses (SunSpec: 124 ``StorCtl_Mod`` bits with ``InWRte``/``OutWRte``, 704 ``WSet`` /
+``WSetPct`` with its own revert timer, ``ChaGriSet``), drops back to the default mode when the
+map's revert timer expires, answers exception 2 for unmapped or read-only addresses and 3 for
+values a device would refuse (``sim.server_rules``), and injects faults on command
+(``sim.server_faults``: silence, exception responses, disconnects, frozen values, out-of-range
+values, writes that do not stick, writes not followed, slow answers, mode dropped by a local
+operator). The command line is ``sim.server_cli`` (``python -m sim.server``).
 Built on ``pymodbus.simulator`` (``SimData`` / ``SimDevice``) with ``ModbusTcpServer``.
 Depends on ``dispatch`` (never the reverse).
 
@@ -18,118 +22,48 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
 from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from dispatch.config import SiteConfig, parse_config
+from dispatch.config import SiteConfig
 from dispatch.devices import codec, commands
 from dispatch.devices.registers import RegisterMap, Resolved, load_map
 from sim.loadprofile import demo_load_kw, pv_available_kw
-from sim.plant import Plant, PlantOptions
-from sim.server_image import SUNS_BASE, blocks, build_image, initial_values
+from sim.plant import Plant
+from sim.server_faults import CONTROL_REGISTERS, CONTROL_UNIT, Faults
+from sim.server_image import (
+    SUNS_BASE,
+    Ratings,
+    blocks,
+    build_image,
+    check_ratings,
+    extra_fields,
+    initial_values,
+    scale_factors,
+)
+from sim.server_physics import DEFAULT_START, PlantPhysics, default_physics
+from sim.server_rules import accepts
+
+__all__ = [
+    "CONTROL_UNIT",
+    "DEFAULT_START",
+    "Faults",
+    "PlantPhysics",
+    "PlantServer",
+    "default_physics",
+    "serve",
+    "start_server",
+]
 
 TICK_S = 0.02
-CONTROL_UNIT = 247
-DEFAULT_START = dt.datetime(2026, 6, 1, 4, tzinfo=dt.UTC)
-
-
-class PlantPhysics:
-    """Drives a ``sim.plant.Plant`` with the battery window the control registers ask for.
-
-    The server owns the revert timers (they live in the register map), so the plant gets
-    windows without a timeout and ``release`` when the registers say "default mode".
-    ``p_pv_kw`` / ``p_load_kw`` (kW) are held constant unless ``None`` (then the plant's own
-    series are used). Plant time starts at ``start`` (tz-aware) and advances with the steps.
-    """
-
-    def __init__(self, plant: Plant, start: dt.datetime, p_pv_kw: float | None = None,
-                 p_load_kw: float | None = None) -> None:  # fmt: skip
-        self.plant, self.now = plant, start
-        self.p_pv_kw, self.p_load_kw = p_pv_kw, p_load_kw
-        b = plant.site.battery
-        self.charge_max_kw, self.discharge_max_kw = b.charge_max_kw, b.discharge_max_kw
-        self.soc_min_frac, self.energy_kwh = b.soc_min_frac, b.energy_kwh
-        self._window: tuple[float, float] | None = None
-        plant.step(start, 0.0, p_pv_kw, p_load_kw)
-
-    @property
-    def p_batt_kw(self) -> float:
-        """Battery power now (kW, > 0 discharge)."""
-        return float(self.plant.state.p_batt_kw)
-
-    @property
-    def soc_frac(self) -> float:
-        """True state of charge (fraction)."""
-        return float(self.plant.state.soc_frac)
-
-    def step(self, dt_s: float, window: tuple[float, float] | None) -> None:
-        """Advance ``dt_s`` plant seconds with the battery held in ``window`` (None: own mode)."""
-        if window is not None:
-            window = (min(window), window[1])
-        if window != self._window:
-            if window is None:
-                self.plant.release(self.now)
-            else:
-                self.plant.set_battery_window(window[0], window[1], self.now)
-            self._window = window
-        self.plant.step(self.now, dt_s, self.p_pv_kw, self.p_load_kw)
-        self.now += dt.timedelta(seconds=dt_s)
-
-    def measurements(self) -> dict[str, float]:
-        """Meter readings (our units) under every name a register map may publish."""
-        m = {k: v for k, v in self.plant.measure().items() if not k.endswith("_max_kw")}
-        p = m["p_batt_kw"]
-        m.update(soc_713_frac=m["soc_frac"], soc_802_frac=m["soc_frac"], p_inverter_ac_kw=p,
-                 charge_state=3.0 if p > 1e-6 else 4.0 if p < -1e-6 else 6.0)  # fmt: skip
-        return m
-
-
-def default_physics(
-    *, energy_kwh: float = 200.0, charge_max_kw: float = 100.0, discharge_max_kw: float = 100.0,
-    soc_frac: float = 0.5, p_pv_kw: float = 30.0, p_load_kw: float = 80.0,
-    start: dt.datetime = DEFAULT_START, **options: Any,
-) -> PlantPhysics:
-    """A plant for tests and demos: a 500 kW grid connection, SoC window 5-95 %, constant PV
-    and load (kW); ``options`` override ``sim.plant.PlantOptions`` fields."""
-    site = parse_config({
-        "site": {"latitude_deg": 31.3, "longitude_deg": 120.6, "timezone": "UTC"},
-        "grid": {"import_max_kw": 500.0, "export_max_kw": 500.0},
-        "battery": {"energy_kwh": energy_kwh, "charge_max_kw": charge_max_kw,
-                    "discharge_max_kw": discharge_max_kw, "soc_min_frac": 0.05,
-                    "soc_max_frac": 0.95},
-        "tariff": {"bands": {"flat": 0.1},
-                   "rules": [{"band": "flat", "start": "00:00", "end": "00:00"}]},
-        "carbon": {"grid_ci_g_per_kwh": 500.0},
-    }, "sim.server.default_physics")  # fmt: skip
-    plant = Plant(site, PlantOptions(soc_initial_frac=soc_frac, **options), start=start)
-    return PlantPhysics(plant, start, p_pv_kw, p_load_kw)
-
-
-@dataclass
-class Faults:
-    """Faults to inject: set attributes at any time (tests), or over Modbus on unit id
-    ``CONTROL_UNIT``: holding register 0 = bits (1 silent, 2 frozen, 4 out of range, 8 writes
-    ignored, 16 drop all connections once), register 1 = exception code to answer (0: none).
-    The control unit itself never fails."""
-
-    silent: bool = False
-    exception_code: int | None = None
-    frozen: bool = False
-    out_of_range: bool = False
-    writes_ignored: bool = False
-
-    def set_bits(self, bits: int, exception_code: int) -> None:
-        """Apply the control unit's register values."""
-        self.silent, self.frozen = bool(bits & 1), bool(bits & 2)
-        self.out_of_range, self.writes_ignored = bool(bits & 4), bool(bits & 8)
-        self.exception_code = exception_code or None
 
 
 @dataclass
@@ -141,12 +75,16 @@ class PlantServer:
     fields: dict[str, Resolved]
     unit_id: int
     speed: float
+    ratings: Ratings
     faults: Faults = field(default_factory=Faults)
     server: ModbusTcpServer | None = None
     registers: dict[int | None, list[int]] = field(default_factory=dict)
     start_address: dict[int | None, int] = field(default_factory=dict)
     plant_time_s: float = 0.0
     last_control_s: float | None = None
+    last_wset_s: float | None = None
+    operator_took_over: bool = False
+    applied: tuple[float, float] | None = None
     port: int = 0
     _task: asyncio.Task[None] | None = None
 
@@ -203,21 +141,50 @@ class PlantServer:
                     continue
         return out
 
-    def window(self) -> tuple[float, float] | None:
-        """The battery power window the control registers ask for (None: default mode)."""
-        if self.rmap.control is None:
-            return None
+    def _value(self, name: str, default: float) -> float:
         try:
-            return commands.power_window(self.rmap, self.control_values(),
-                                         self.battery.charge_max_kw, self.battery.discharge_max_kw)
-        except (KeyError, ValueError):
-            return None
+            return self.get(name) if name in self.fields else default
+        except codec.MissingValueError:
+            return default
+
+    def window(self) -> tuple[float, float] | None:
+        """The battery power window the control registers ask for (kW; None: default mode).
+
+        The map's control section first (SunSpec 124: ``StorCtl_Mod`` bit 0 applies
+        ``InWRte``, bit 1 ``OutWRte``, each a limit that forces the other direction when
+        negative), then SunSpec 704: with ``WSetEna`` = 1 the battery runs at ``WSet`` (W,
+        ``WSetMod`` = 1) or ``WSetPct`` (% of the rating, ``WSetMod`` = 0) inside that window.
+        """
+        w = None
+        if self.rmap.control is not None:
+            b = self.battery
+            try:
+                values = self.control_values()
+                w = commands.power_window(self.rmap, values, b.charge_max_kw, b.discharge_max_kw)
+            except (KeyError, ValueError):
+                w = None
+        if int(self._value("wset_enable", 0.0)) != 1:
+            return w
+        if int(self._value("wset_mode", 1.0)) == 1:
+            p = self._value("p_wset_kw", 0.0)
+        else:
+            pct = self._value("m704_wset_pct", 0.0)
+            b = self.battery
+            p = pct / 100.0 * (b.discharge_max_kw if pct >= 0 else b.charge_max_kw)
+        lo, hi = w if w is not None else (-self.battery.charge_max_kw, math.inf)
+        p = min(max(p, lo), hi, self.battery.discharge_max_kw)
+        return (p, p)
 
     def advance(self, dt_s: float) -> None:
         """Advance the plant by ``dt_s`` plant seconds and publish the measurements."""
         self.plant_time_s += dt_s
         self._check_revert()
-        self.battery.step(dt_s, self.window())
+        self._check_wset_revert()
+        self._check_operator()
+        if not self.faults.not_following:
+            self.applied = self.window()
+        grid_charging = int(self._value("grid_charging", 1.0)) == 1
+        self.battery.step(dt_s, self.applied, grid_charging)
         if self.faults.frozen:
             return
         values = self.battery.measurements()
@@ -239,6 +206,38 @@ class PlantServer:
                 self.put(name, value)
             self.last_control_s = None
 
+    def _check_wset_revert(self) -> None:
+        """SunSpec 704: ``WSetRvrtTms`` after the last ``WSet`` write, ``WSetEna`` takes
+        ``WSetEnaRvrt``; ``WSetRvrtRem`` counts down meanwhile."""
+        if self.last_wset_s is None or "wset_revert_timeout_s" not in self.fields:
+            return
+        tms = self._value("wset_revert_timeout_s", 0.0)
+        if tms <= 0:
+            return
+        rem = max(tms - (self.plant_time_s - self.last_wset_s), 0.0)
+        self.put("wset_revert_remaining_s", float(math.ceil(rem)))
+        if rem <= 0.0:
+            self.put("wset_enable", self._value("m704_wset_ena_rvrt", 0.0))
+            self.last_wset_s = None
+
+    def _check_operator(self) -> None:
+        """Fault: a local operator puts the control mode back to its default
+        ``faults.mode_drop_s`` plant seconds after the last control write."""
+        drop_s, c = self.faults.mode_drop_s, self.rmap.control
+        if drop_s <= 0 or c is None or self.last_control_s is None or self.operator_took_over:
+            return
+        if self.plant_time_s - self.last_control_s < drop_s:
+            return
+        if c.mode is not None:
+            self.put(c.mode.field, float(c.mode.default))
+        elif c.command is not None:
+            self.put(c.command.field, float(c.command.idle))
+        if "wset_enable" in self.fields:
+            self.put("wset_enable", 0.0)
+        if "m802_loc_rem_ctl" in self.fields:
+            self.put("m802_loc_rem_ctl", 1.0)  # LocRemCtl: LOCAL
+        self.operator_took_over = True
+
     async def _run(self) -> None:
         last = time.monotonic()
         while True:
@@ -252,6 +251,8 @@ class PlantServer:
                      regs: list[int], values: list[int] | list[bool] | None) -> ExcCodes | None:
         """pymodbus simulator hook (bound to one unit id with ``functools.partial``), awaited
         before every read and write is served."""
+        if self.faults.delay_s > 0:
+            await asyncio.sleep(self.faults.delay_s)
         while self.faults.silent:
             await asyncio.sleep(0.05)  # no answer while silent; a late one afterwards
         if self.faults.exception_code is not None:
@@ -262,23 +263,48 @@ class PlantServer:
                    and r.address < address + count and address < r.address + r.spec.count]
         if any(r.spec.access != "rw" for r in touched) or not touched:
             return ExcCodes.ILLEGAL_ADDRESS
+        after = list(regs)
+        after[address - start : address - start + len(values)] = [int(v) for v in values]
+        fits = (self._acceptable(r, after[r.address - start :][: r.spec.count]) for r in touched)
+        if not all(fits):
+            return ExcCodes.ILLEGAL_VALUE
         if self.faults.writes_ignored:
             values[:] = [0] * len(values)  # type: ignore[index]
+        self._note_control(touched)
+        return None
+
+    def _acceptable(self, r: Resolved, words: list[int]) -> bool:
+        """Would a device store these registers in field ``r``? (range rules: exception 3)"""
+        try:
+            value = codec.decode(r, words, self._sf(r))
+        except codec.DeviceError:  # a "not implemented" sentinel or a bad word count
+            return False
+        if isinstance(value, str):
+            return True
+        return accepts(self.rmap, r.spec.name, value, self.ratings.power_kw)
+
+    def _note_control(self, touched: list[Resolved]) -> None:
         c = self.rmap.control
         ctl = {c.mode.field if c.mode else None, c.command.field if c.command else None,
                c.setpoint_field, c.charge_field, c.discharge_field} if c else set()
-        if any(r.spec.name in ctl for r in touched):
+        wset = {"wset_enable", "wset_mode", "p_wset_kw", "m704_wset_pct"}
+        names = {r.spec.name for r in touched}
+        if names & (ctl | wset):
             self.last_control_s = self.plant_time_s
-        return None
+            self.operator_took_over = False
+            if "m802_loc_rem_ctl" in self.fields:
+                self.put("m802_loc_rem_ctl", 0.0)  # LocRemCtl: REMOTE
+        if names & wset:
+            self.last_wset_s = self.plant_time_s
 
     async def control_action(self, fc: int, start: int, address: int, count: int,
                              regs: list[int], values: list[int] | list[bool] | None) -> None:
         """Hook of the fault-injection unit (``CONTROL_UNIT``)."""
         if values is None:
             return
-        new = list(regs[:2])
+        new = list(regs[:CONTROL_REGISTERS])
         new[address - start : address - start + len(values)] = [int(v) for v in values]
-        self.faults.set_bits(new[0], new[1])
+        self.faults.set_registers(new)
         if new[0] & 16:  # one shot: drop the connections after this answer, keep bit clear
             asyncio.get_running_loop().call_later(0.01, self.disconnect_all)
             if address == start:
@@ -301,7 +327,7 @@ class PlantServer:
 async def start_server(rmap: RegisterMap | str, host: str = "127.0.0.1", port: int = 0,
                        speed: float = 1.0, battery: PlantPhysics | None = None,
                        unit_id: int | None = None, sunspec_base: int = SUNS_BASE,
-                       rtu_framing: bool = False) -> PlantServer:
+                       rtu_framing: bool = False, strict: bool = False) -> PlantServer:
     """Start serving; returns once the port is bound (read it from ``.port``).
 
     Parameters
@@ -320,16 +346,32 @@ async def start_server(rmap: RegisterMap | str, host: str = "127.0.0.1", port: i
         Where "SunS" sits for a SunSpec map (40000, 0 or 50000).
     rtu_framing : bool
         Speak Modbus RTU frames (with CRC) over the TCP socket, to stand in for a serial line.
+    strict : bool
+        Refuse ratings the map's registers cannot hold (``ConfigError``); otherwise such
+        values saturate at the register's limit (a 100 kW test battery behind a map made for
+        a 10 kW inverter).
+
+    Raises
+    ------
+    ConfigError
+        With ``strict``, naming each field that cannot hold the battery's ratings.
     """
     m = load_map(rmap) if isinstance(rmap, str) else rmap
+    physics = battery or default_physics()
+    ratings = Ratings.of_site(physics.plant.site)
+    sfs = scale_factors(m, ratings)
+    if strict:
+        check_ratings(m, ratings, sfs)
     fields, images = build_image(m, sunspec_base)
+    fields.update(extra_fields(m, fields))
     uid = m.unit_id if unit_id is None else unit_id
-    ps = PlantServer(m, battery or default_physics(), fields, uid, speed)
+    ps = PlantServer(m, physics, fields, uid, speed, ratings)
     ids = {key: uid if key is None else key for key in images}
     devices = [SimDevice(id=ids[key], simdata=blocks(img), action=partial(ps.action, key))
                for key, img in images.items()]
     devices.append(SimDevice(id=CONTROL_UNIT, action=ps.control_action,
-                             simdata=[SimData(0, values=[0, 0], datatype=DataType.REGISTERS)]))
+                             simdata=[SimData(0, values=[0] * CONTROL_REGISTERS,
+                                              datatype=DataType.REGISTERS)]))
     framer = FramerType.RTU if rtu_framing else FramerType.SOCKET
     ps.server = ModbusTcpServer(devices, address=(host, port), framer=framer)
     for key, dev_id in ids.items():
@@ -337,7 +379,7 @@ async def start_server(rmap: RegisterMap | str, host: str = "127.0.0.1", port: i
         ps.registers[key], ps.start_address[key] = regs, start
     b = ps.battery
     for name, value in initial_values(m, fields, b.charge_max_kw, b.discharge_max_kw,
-                                      b.energy_kwh, b.soc_min_frac):
+                                      b.energy_kwh, b.soc_min_frac, sfs):
         ps.put(name, value)
     ps.advance(0.0)
     await ps.server.serve_forever(background=True)
@@ -346,9 +388,19 @@ async def start_server(rmap: RegisterMap | str, host: str = "127.0.0.1", port: i
     return ps
 
 
-async def serve(config: SiteConfig, host: str = "127.0.0.1", port: int = 5020,
-                speed: float = 1.0, *, start: dt.datetime | None = None,
-                p_pv_kw: float | None = None, p_load_kw: float | None = None) -> None:  # fmt: skip
+async def serve(
+    config: SiteConfig,
+    host: str = "127.0.0.1",
+    port: int = 5020,
+    speed: float = 1.0,
+    *,
+    start: dt.datetime | None = None,
+    p_pv_kw: float | None = None,
+    p_load_kw: float | None = None,
+    register_map: str | None = None,
+    faults: Faults | None = None,
+    ready: Callable[[PlantServer], None] | None = None,
+) -> None:
     """Serve the first configured device's map until cancelled (``dispatch sim-device``).
 
     Parameters
@@ -363,6 +415,17 @@ async def serve(config: SiteConfig, host: str = "127.0.0.1", port: int = 5020,
     p_pv_kw, p_load_kw : float, optional
         Constant PV and load (kW); otherwise a week of clear-sky PV from the site's arrays
         and the demo factory load (``sim.loadprofile``).
+    register_map : str, optional
+        Serve this map instead (a shipped name or a ``.toml`` path).
+    faults : Faults, optional
+        Faults to show from the start (``sim.server_faults``).
+    ready : callable, optional
+        Called with the running server once the port is bound (it tells the port).
+
+    Raises
+    ------
+    ConfigError
+        When the map's registers cannot represent the site's ratings.
     """
     t0 = start or dt.datetime.now(dt.UTC).replace(microsecond=0)
     pv = load = None
@@ -370,39 +433,20 @@ async def serve(config: SiteConfig, host: str = "127.0.0.1", port: int = 5020,
         load = demo_load_kw(config, t0, days=7)
         pv = pv_available_kw(config, load.index)
     plant = Plant(config, start=t0, pv_kw=pv, load_kw=load)
-    name = config.devices[0].register_map if config.devices else "sunspec"
-    ps = await start_server(name, host, port, speed, PlantPhysics(plant, t0, p_pv_kw, p_load_kw))
+    name = register_map or (config.devices[0].register_map if config.devices else "sunspec")
+    physics = PlantPhysics(plant, t0, p_pv_kw, p_load_kw)
+    ps = await start_server(name, host, port, speed, physics, strict=True)
+    if faults is not None:
+        ps.faults = faults
+    if ready is not None:
+        ready(ps)
     try:
         await asyncio.Event().wait()
     finally:
         await ps.stop()
 
 
-if __name__ == "__main__":  # ``dispatch sim-device`` runs this as a subprocess
-    import argparse
-    import contextlib
-    import sys
+if __name__ == "__main__":  # ``dispatch sim-device`` runs (execs) this
+    from sim.server_cli import main
 
-    from dispatch.config import load_config
-    from dispatch.types import ConfigError
-
-    cli = argparse.ArgumentParser(prog="python -m sim.server",
-                                  description="Serve a simulated plant over Modbus TCP.")
-    cli.add_argument("--config", required=True, help="site configuration (TOML)")
-    cli.add_argument("--host", default="127.0.0.1")
-    cli.add_argument("--port", type=int, default=5020)
-    cli.add_argument("--speed", type=float, default=1.0, help="plant seconds per real second")
-    cli.add_argument("--start", help="plant time at start, ISO 8601 with offset (default now)")
-    cli.add_argument("--pv-kw", type=float, help="constant PV (kW) instead of clear sky")
-    cli.add_argument("--load-kw", type=float, help="constant load (kW) instead of the profile")
-    ns = cli.parse_args()
-    try:
-        site = load_config(ns.config)
-    except ConfigError as exc:
-        print(f"sim-device: {exc}", file=sys.stderr)
-        sys.exit(78)
-    t_start = dt.datetime.fromisoformat(ns.start) if ns.start else None
-    print(f"sim-device: serving on {ns.host}:{ns.port} at {ns.speed:g}x", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(site, ns.host, ns.port, ns.speed, start=t_start,
-                          p_pv_kw=ns.pv_kw, p_load_kw=ns.load_kw))  # fmt: skip
+    raise SystemExit(main())

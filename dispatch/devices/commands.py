@@ -115,11 +115,16 @@ def power_window(
     -------
     (low, high) or None
         ``None`` when the device is in its own default mode; ``low == high`` for a forced
-        setpoint.
+        setpoint. For ``sunspec_124``, ``StorCtl_Mod`` bit 0 alone applies ``InWRte`` as
+        the charge limit and bit 1 alone ``OutWRte`` as the discharge limit (the other side
+        stays at the physical limit).
     """
     c = _control(rmap)
-    if c.mode is not None and int(values.get(c.mode.field, c.mode.default)) != c.mode.active:
-        return None
+    if c.mode is not None:
+        mode = int(values.get(c.mode.field, c.mode.default))
+        # SunSpec 124: any StorCtl_Mod bit applies its limit; other maps: only the active mode
+        if mode == c.mode.default or (c.kind != "sunspec_124" and mode != c.mode.active):
+            return None
     if c.kind == "signed":
         p = float(values[str(c.setpoint_field)])
         return (p, p)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dispatch import carbon_ledger, ledger
+from dispatch.carbon import chain as ledger
+from dispatch.carbon import compose as carbon_ledger
 from dispatch.config import load_config, parse_config
 from dispatch.daemon import Clock, Daemon, Notifier
 from dispatch.daemon import ledger_job as ledger_job_module

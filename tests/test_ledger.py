@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatch import carbon, ledger
+from dispatch.carbon import accounting as carbon
+from dispatch.carbon import chain as ledger
+from dispatch.carbon import offsets
 from dispatch.types import InputError
 from tests.factories import config
 
@@ -166,7 +168,7 @@ def test_an_untouched_year_of_15_minute_records_verifies():
     assert result.ok, result.reason
 
 
-OFFSET = ledger.OffsetRecord(
+OFFSET = offsets.OffsetRecord(
     "CCER",
     "CCER-2025-000123",
     2025,
@@ -178,21 +180,21 @@ OFFSET = ledger.OffsetRecord(
 
 
 def test_valid_registry_has_no_problems():
-    held = ledger.OffsetRecord("carbon_inclusive", "JS-PH-77", 2026, 3.5, dt.date(2026, 5, 2))
-    assert ledger.check_offsets([OFFSET, held]) == []
-    ledger.validate_offsets([OFFSET, held])
+    held = offsets.OffsetRecord("carbon_inclusive", "JS-PH-77", 2026, 3.5, dt.date(2026, 5, 2))
+    assert offsets.check_offsets([OFFSET, held]) == []
+    offsets.validate_offsets([OFFSET, held])
 
 
 def test_double_retirement_is_rejected():
-    again = ledger.OffsetRecord(
+    again = offsets.OffsetRecord(
         "CCER", "CCER-2025-000123", 2025, 120.0, dt.date(2026, 2, 1), dt.date(2026, 9, 1)
     )
-    problems = ledger.check_offsets([OFFSET, again])
+    problems = offsets.check_offsets([OFFSET, again])
     assert problems == [
         "offset 1 (CCER 'CCER-2025-000123'): retired twice (double retirement), see offset 0"
     ]
     with pytest.raises(InputError, match="double retirement"):
-        ledger.validate_offsets([OFFSET, again])
+        offsets.validate_offsets([OFFSET, again])
 
 
 @pytest.mark.parametrize(
@@ -209,7 +211,7 @@ def test_double_retirement_is_rejected():
 def test_offset_problems(change, message):
     from dataclasses import replace
 
-    problems = ledger.check_offsets([replace(OFFSET, **change)])
+    problems = offsets.check_offsets([replace(OFFSET, **change)])
     assert any(message in p for p in problems), problems
 
 

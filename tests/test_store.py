@@ -230,7 +230,7 @@ def test_ledger_is_append_only_and_offsets_unique(store: Store):
 
 
 def test_ledger_chain_from_dispatch_ledger_round_trips_and_verifies(store: Store):
-    ledger = pytest.importorskip("dispatch.ledger")
+    ledger = pytest.importorskip("dispatch.carbon.chain")
     conn = sqlite3.connect(store.path)
     names = [r[1] for r in conn.execute("PRAGMA table_info(ledger_intervals)")]
     conn.close()

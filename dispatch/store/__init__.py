@@ -6,7 +6,7 @@ billing month's demand peak and the carbon ledger (interval records chained by h
 registry). May import ``dispatch.types`` and ``dispatch.config``; never the pure core or the
 other adapters. Modules: ``schema`` (tables, migrations), ``codec`` (value types <-> rows),
 ``housekeeping`` (retention, CSV export), ``ledger_tables`` (ledger, head and offsets methods),
-``db`` (``Store``).
+``db`` (``Store``), ``paths`` (``state_dir``).
 
 Design
 ------
@@ -26,18 +26,19 @@ Design
   WAL lets readers (status page, exports) read while one writer commits; writers (the control
   loop in the asyncio thread, a plan solved in an executor thread) wait up to ``timeout_s`` for
   each other. Never share a ``sqlite3`` connection between threads yourself.
-- **Ledger**: ``ledger_intervals`` has a column per field of ``dispatch.ledger.IntervalRecord``
-  (stored as given, so ``IntervalRecord(**row)`` re-verifies), is append-only (triggers refuse
-  UPDATE and DELETE; tamper tests drop them first) and is never pruned. ``offsets`` mirrors
-  ``dispatch.ledger.OffsetRecord``; a serial is unique per credit type. The two modules are
-  siblings: the composition root maps records to rows. ``ledger_head`` (one row, schema v4)
-  keeps the chain's head outside the ledger, written in the same transaction as each append,
-  which must continue it (``ledger_tables``).
+- **Ledger**: ``ledger_intervals`` has a column per field of
+  ``dispatch.carbon.chain.IntervalRecord`` (stored as given, so ``IntervalRecord(**row)``
+  re-verifies), is append-only (triggers refuse UPDATE and DELETE; tamper tests drop them first)
+  and is never pruned. ``offsets`` mirrors ``dispatch.carbon.offsets.OffsetRecord``; a serial is
+  unique per credit type. The two modules are siblings: the composition root maps records to
+  rows. ``ledger_head`` (one row, schema v4) keeps the chain's head outside the ledger, written
+  in the same transaction as each append, which must continue it (``ledger_tables``).
 """
 
 from dispatch.store.codec import EVENT_LEVELS, DemandPeak, from_ms, to_ms
 from dispatch.store.db import Store
 from dispatch.store.ledger_tables import GENESIS_HASH, LedgerHead
+from dispatch.store.paths import state_dir
 from dispatch.store.schema import (
     MIGRATIONS,
     RETAINED,
@@ -62,5 +63,6 @@ __all__ = [
     "StoreOpenError",
     "from_ms",
     "migrate",
+    "state_dir",
     "to_ms",
 ]

@@ -3,7 +3,7 @@
 Role: the ``Store`` methods (a mixin of ``dispatch.store.db.Store``) that append to the
 append-only ``ledger_intervals`` table, keep its head in ``ledger_head`` in the same
 transaction, read both back, and keep the ``offsets`` registry. The store does not import
-``dispatch.ledger`` (siblings): it checks only that each appended record's ``prev_hash``
+``dispatch.carbon.chain`` (siblings): it checks only that each appended record's ``prev_hash``
 continues the stored head, so no writer can fork or re-start the chain; hashing and
 verification are the pure core's. Imports ``dispatch.types`` and the store's own modules.
 
@@ -26,7 +26,7 @@ from dispatch.store import codec
 from dispatch.store.schema import StoreError
 from dispatch.types import InputError
 
-#: ``prev_hash`` of the first record (equals ``dispatch.ledger.GENESIS``).
+#: ``prev_hash`` of the first record (equals ``dispatch.carbon.chain.GENESIS``).
 GENESIS_HASH = "0" * 64
 
 
@@ -69,7 +69,7 @@ class LedgerTables:
         """Append carbon-ledger interval records and move the head, in one transaction.
 
         Each record maps the columns of ``ledger_intervals`` (the fields of
-        ``dispatch.ledger.IntervalRecord``, e.g. ``record._asdict()``) to values. The first
+        ``dispatch.carbon.chain.IntervalRecord``, e.g. ``record._asdict()``) to values. The first
         record's ``prev_hash`` must be the stored head's ``record_hash`` (``GENESIS_HASH`` for
         an empty ledger) and each next one the ``record_hash`` of the one before.
 
@@ -139,7 +139,7 @@ class LedgerTables:
     # --------------------------------------------------------------- offsets
     def add_offset(self, record: Mapping[str, Any]) -> int:
         """Register a carbon-credit batch (columns of ``offsets``, the fields of
-        ``dispatch.ledger.OffsetRecord``; dates as ``datetime.date`` or ISO text)."""
+        ``dispatch.carbon.offsets.OffsetRecord``; dates as ``datetime.date`` or ISO text)."""
         row = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in record.items()}
         tonnes = row.get("tonnes")
         if isinstance(tonnes, float) and not math.isfinite(tonnes):

@@ -56,7 +56,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "peak_import_kw REAL NOT NULL, time_ms INTEGER NOT NULL, slot_start_ms INTEGER, "
         "updated_ms INTEGER NOT NULL)",
     ),
-    (  # v2: carbon ledger (columns = dispatch.ledger.IntervalRecord fields) and offsets
+    (  # v2: carbon ledger (columns = dispatch.carbon.chain.IntervalRecord fields) and offsets
         "CREATE TABLE ledger_intervals (seq INTEGER PRIMARY KEY, start_utc TEXT NOT NULL "
         "UNIQUE, end_utc TEXT NOT NULL, load_kwh REAL NOT NULL, pv_kwh REAL NOT NULL, "
         "curtail_kwh REAL NOT NULL, import_kwh REAL NOT NULL, export_kwh REAL NOT NULL, "

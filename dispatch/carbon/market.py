@@ -2,8 +2,8 @@
 
 Role: spread the configured energy attribute certificates over the intervals' grid imports and
 price the rest at the residual mix (method note ``"market"`` of
-``dispatch.carbon.METHOD_NOTES``). Works on the per-interval accounts of
-``dispatch.carbon.interval_accounting`` or the ledger without importing them. May import only
+``dispatch.carbon.accounting.METHOD_NOTES``). Works on the per-interval accounts of
+``accounting.interval_accounting`` or the ledger without importing them. May import only
 ``dispatch.types``, ``dispatch.config``, numpy and pandas; no I/O, no wall clock.
 """
 

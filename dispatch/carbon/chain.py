@@ -1,8 +1,8 @@
-"""Pure carbon-ledger integrity: interval records, canonical form, hash chain, offsets registry.
+"""Pure carbon-ledger integrity: interval records, canonical form, hash chain.
 
 Role: the record types the store keeps in its append-only ledger tables, and the functions that
 make the ledger tamper-evident. May import only ``dispatch.types``, numpy, pandas, hashlib and
-json; no I/O, no wall clock (so the store can use it without reaching the pure core).
+json; no I/O, no wall clock.
 
 Integrity scheme:
 
@@ -22,7 +22,6 @@ Integrity scheme:
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import math
 from dataclasses import dataclass
@@ -38,16 +37,15 @@ from dispatch.types import InputError
 DECIMALS = 6
 GENESIS = "0" * 64
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-CREDIT_TYPES = ("CCER", "carbon_inclusive", "VCS", "GS", "other")
 
 
 class IntervalRecord(NamedTuple):
     """One ledger row: an interval's flows, intensity and emissions, and its hashes.
 
     Energies in kWh, intensity in g CO2/kWh, emissions in kg CO2; the meaning of each field
-    is that of the same column in ``dispatch.carbon.interval_accounting``. Times are UTC text
-    ``YYYY-MM-DDTHH:MM:SSZ``; ``end_utc`` is exclusive. An immutable named tuple (cheap to
-    build by the tens of thousands); ``record._replace(...)`` makes an edited copy.
+    is that of the same column in ``dispatch.carbon.accounting.interval_accounting``. Times
+    are UTC text ``YYYY-MM-DDTHH:MM:SSZ``; ``end_utc`` is exclusive. An immutable named tuple
+    (cheap to build by the tens of thousands); ``record._replace(...)`` makes an edited copy.
     """
 
     start_utc: str
@@ -280,11 +278,12 @@ def records_from_accounts(
     Parameters
     ----------
     accounts : pandas.DataFrame
-        Indexed by UTC interval start with the columns of ``dispatch.carbon.ACCOUNT_COLUMNS``.
+        Indexed by UTC interval start with the columns of
+        ``dispatch.carbon.accounting.ACCOUNT_COLUMNS``.
     step : pandas.Timedelta
         Interval length (``end = start + step``).
     method_version : str
-        ``dispatch.carbon.METHOD_VERSION`` used to compute the accounts.
+        ``dispatch.carbon.accounting.METHOD_VERSION`` used to compute the accounts.
     """
     index = pd.DatetimeIndex(accounts.index).tz_convert("UTC")
     starts = list(index.strftime(TIME_FORMAT))
@@ -316,83 +315,3 @@ def records_frame(records: list[IntervalRecord]) -> pd.DataFrame:
     frame.index = pd.DatetimeIndex(pd.to_datetime(frame["start_utc"], format=TIME_FORMAT, utc=True))
     frame.index.name = "start"
     return frame
-
-
-@dataclass(frozen=True)
-class OffsetRecord:
-    """One purchased carbon credit batch in the offsets registry.
-
-    Attributes
-    ----------
-    credit_type : str
-        One of ``CREDIT_TYPES`` (``"CCER"``, ``"carbon_inclusive"`` for local carbon-inclusive
-        (普惠) credits, ``"VCS"``, ``"GS"``, ``"other"``).
-    serial : str
-        Registry serial number or batch id, unique per credit type.
-    vintage_year : int
-        Year the reduction took place.
-    tonnes : float
-        t CO2e in the batch (> 0).
-    purchased_on : datetime.date
-        Purchase date.
-    retired_on : datetime.date or None
-        Retirement (cancellation) date; None while held.
-    registry : str
-        Where the credit is registered (free text).
-    """
-
-    credit_type: str
-    serial: str
-    vintage_year: int
-    tonnes: float
-    purchased_on: dt.date
-    retired_on: dt.date | None = None
-    registry: str = ""
-
-
-def _offset_problems(i: int, o: OffsetRecord) -> list[str]:
-    where = f"offset {i} ({o.credit_type} {o.serial!r})"
-    problems = []
-    if o.credit_type not in CREDIT_TYPES:
-        problems.append(f"{where}: credit_type must be one of {list(CREDIT_TYPES)}")
-    if not o.serial.strip():
-        problems.append(f"{where}: serial is empty")
-    if not (np.isfinite(o.tonnes) and o.tonnes > 0):
-        problems.append(f"{where}: tonnes = {o.tonnes} must be > 0")
-    if not 1990 <= o.vintage_year <= 2100:
-        problems.append(f"{where}: vintage_year = {o.vintage_year} must lie in 1990..2100")
-    if o.retired_on is not None and o.retired_on < o.purchased_on:
-        problems.append(
-            f"{where}: retired_on {o.retired_on} is before purchased_on {o.purchased_on}"
-        )
-    if o.retired_on is not None and o.vintage_year > o.retired_on.year:
-        problems.append(f"{where}: vintage {o.vintage_year} is after its retirement {o.retired_on}")
-    return problems
-
-
-def check_offsets(offsets: list[OffsetRecord]) -> list[str]:
-    """Problems in an offsets registry, one line each (empty when valid).
-
-    Each batch needs a known credit type, a serial, tonnes > 0, a plausible vintage, and a
-    retirement not before its purchase nor before its vintage year. A serial (per credit type)
-    may appear once: the same serial retired twice is a double retirement.
-    """
-    problems = [p for i, o in enumerate(offsets) for p in _offset_problems(i, o)]
-    seen: dict[tuple[str, str], int] = {}
-    for i, o in enumerate(offsets):
-        key = (o.credit_type, o.serial.strip())
-        if key in seen:
-            j = seen[key]
-            both = o.retired_on is not None and offsets[j].retired_on is not None
-            what = "retired twice (double retirement)" if both else "listed twice"
-            problems.append(f"offset {i} ({o.credit_type} {o.serial!r}): {what}, see offset {j}")
-        else:
-            seen[key] = i
-    return problems
-
-
-def validate_offsets(offsets: list[OffsetRecord]) -> None:
-    """Raise ``InputError`` listing every problem ``check_offsets`` finds."""
-    problems = check_offsets(offsets)
-    if problems:
-        raise InputError("offsets registry:\n" + "\n".join(f"  - {p}" for p in problems))

@@ -3,9 +3,10 @@
 Role: the one code path that turns the control cycles' measured powers into chained ledger
 records (used by the daemon, and by the backtest tests on simulated flows), and turns the
 store's rows back into records, offsets and a verification outcome (used by the CLI and the
-daemon). Pure: imports ``dispatch.carbon``, ``dispatch.ledger``, ``dispatch.config``,
-``dispatch.types``, numpy and pandas; no I/O, no wall clock. The store's rows come in as plain
-mappings (``Store.rows("measurements")``, ``Store.ledger(with_seq=True)``, ``Store.offsets()``).
+daemon). Pure: imports ``dispatch.carbon``'s ``accounting``, ``chain`` and ``offsets``,
+``dispatch.config``, ``dispatch.types``, numpy and pandas; no I/O, no wall clock. The store's
+rows come in as plain mappings (``Store.rows("measurements")``,
+``Store.ledger(with_seq=True)``, ``Store.offsets()``).
 
 From cycles to an interval (a plan step, e.g. 15 min):
 
@@ -32,7 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dispatch import carbon, ledger
+from dispatch.carbon import accounting, chain
+from dispatch.carbon.offsets import OffsetRecord
 from dispatch.config import SiteConfig
 from dispatch.types import InputError
 
@@ -123,8 +125,8 @@ def interval_records(
     config: SiteConfig,
     step: pd.Timedelta,
     ci_series: pd.Series | None = None,
-    prev_hash: str = ledger.GENESIS,
-) -> list[ledger.IntervalRecord]:
+    prev_hash: str = chain.GENESIS,
+) -> list[chain.IntervalRecord]:
     """Chained ledger records of intervals' mean flows.
 
     Parameters
@@ -153,9 +155,9 @@ def interval_records(
     frame = flows[cols].copy()
     if ci_series is not None:
         frame["ci_g_per_kwh"] = ci_series.reindex(frame.index).to_numpy(float)
-    accounts = carbon.interval_accounting(frame, config, step)
-    raw = ledger.records_from_accounts(accounts, step, carbon.METHOD_VERSION)
-    return ledger.chain(raw, prev_hash)
+    accounts = accounting.interval_accounting(frame, config, step)
+    raw = chain.records_from_accounts(accounts, step, accounting.METHOD_VERSION)
+    return chain.chain(raw, prev_hash)
 
 
 # -------------------------------------------------------------------- reading back
@@ -175,7 +177,7 @@ class LedgerCheck:
     kind : str
         ``"ok"``, ``"edited"``, ``"deleted"``, ``"reordered"`` or ``"truncated"``.
     reason : str
-        What ``dispatch.ledger.verify`` found.
+        What ``dispatch.chain.verify`` found.
     head : str
         ``record_hash`` of the last row (empty for an empty ledger).
     """
@@ -194,9 +196,9 @@ class LedgerCheck:
 
 
 def _bad_column(row: Mapping[str, Any]) -> str | None:
-    for f in ledger.RECORD_FIELDS:
+    for f in chain.RECORD_FIELDS:
         v = row.get(f)
-        want_text = f in ledger.STRING_FIELDS
+        want_text = f in chain.STRING_FIELDS
         if (want_text and not isinstance(v, str)) or (
             not want_text and not (isinstance(v, int | float) and not isinstance(v, bool))
         ):
@@ -204,7 +206,7 @@ def _bad_column(row: Mapping[str, Any]) -> str | None:
     return None
 
 
-def records_from_rows(rows: list[Mapping[str, Any]]) -> list[ledger.IntervalRecord]:
+def records_from_rows(rows: list[Mapping[str, Any]]) -> list[chain.IntervalRecord]:
     """Ledger records from stored rows (``seq`` ignored).
 
     Raises
@@ -213,15 +215,15 @@ def records_from_rows(rows: list[Mapping[str, Any]]) -> list[ledger.IntervalReco
         Naming the row and column whose value has the wrong type (a tampered cell).
     """
     out = []
-    kinds = [str if f in ledger.STRING_FIELDS else float for f in ledger.RECORD_FIELDS]
+    kinds = [str if f in chain.STRING_FIELDS else float for f in chain.RECORD_FIELDS]
     for i, row in enumerate(rows):
-        values = [row.get(f) for f in ledger.RECORD_FIELDS]
+        values = [row.get(f) for f in chain.RECORD_FIELDS]
         if not all(type(v) is k for v, k in zip(values, kinds, strict=True)):  # slow path
             problem = _type_problem(i, row)
             if problem is not None:
                 raise InputError(problem)
             values = [float(v) if k is float else v for v, k in zip(values, kinds, strict=True)]
-        out.append(ledger.IntervalRecord(*values))
+        out.append(chain.IntervalRecord(*values))
     return out
 
 
@@ -229,7 +231,7 @@ def _type_problem(i: int, row: Mapping[str, Any]) -> str | None:
     bad = _bad_column(row)
     if bad is None:
         return None
-    want = "text" if bad in ledger.STRING_FIELDS else "number"
+    want = "text" if bad in chain.STRING_FIELDS else "number"
     return (
         f"edited value at {row.get('start_utc')}: column {bad} holds {row.get(bad)!r}, "
         f"not a {want}"
@@ -266,7 +268,7 @@ def verify_rows(rows: list[Mapping[str, Any]], expected_head: str | None = None)
         i = next(i for i, row in enumerate(rows) if _type_problem(i, row) is not None)
         problem = str(_type_problem(i, rows[i]))
         return LedgerCheck(len(rows), i, rows[i].get("seq"), "edited", problem, head)
-    result = ledger.verify(records, expected_head=expected_head)
+    result = chain.verify(records, expected_head=expected_head)
     if result.ok:
         return LedgerCheck(len(rows), None, None, "ok", "ok", head)
     i = result.index
@@ -275,7 +277,7 @@ def verify_rows(rows: list[Mapping[str, Any]], expected_head: str | None = None)
     return LedgerCheck(len(rows), i, seq, _kind(result.reason), result.reason, head)
 
 
-def offsets_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[ledger.OffsetRecord]:
+def offsets_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[OffsetRecord]:
     """Offsets registry records from ``Store.offsets()`` rows (dates as ISO text).
 
     Raises
@@ -290,7 +292,7 @@ def offsets_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[ledger.OffsetRe
         retired = r.get("retired_on")
         try:
             out.append(
-                ledger.OffsetRecord(
+                OffsetRecord(
                     credit_type=str(r["credit_type"]),
                     serial=str(r["serial"]),
                     vintage_year=int(r["vintage_year"]),

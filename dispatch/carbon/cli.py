@@ -1,11 +1,11 @@
 """The ``dispatch carbon`` commands: verify the ledger, report a period, keep the offsets registry.
 
 Role: parse the ``carbon`` sub-commands, open the store named by the config's ``[store]``
-section, and call the ledger composition (``carbon_ledger``) and the reports
-(``carbon_report``). Exit codes: 0 ok, 1 bad input (``InputError``, via ``dispatch.__main__``),
-3 a ledger that does not verify, 78 a bad config. Reads the wall clock only for the default
-retirement date. Imports ``carbon_ledger``, ``carbon_report``, ``ledger``, ``store``,
-``config``, ``types`` and ``daemon.state_dir``.
+section, and call the ledger composition (``compose``) and the reports (``report``). Exit
+codes: 0 ok, 1 bad input (``InputError``, via ``dispatch.__main__``), 3 a ledger that does not
+verify, 78 a bad config. Reads the wall clock only for the default retirement date. Imports
+``dispatch.carbon``'s ``compose``, ``offsets`` and ``report``, ``store`` (with ``state_dir``),
+``config`` and ``types``; never ``daemon``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dispatch import carbon_ledger, carbon_report, ledger
+from dispatch.carbon import compose
+from dispatch.carbon import offsets as credits
+from dispatch.carbon import report as carbon_report
 from dispatch.config import SiteConfig, load_config
-from dispatch.daemon import state_dir
-from dispatch.store import Store
+from dispatch.store import Store, state_dir
 from dispatch.types import InputError
 
 EXIT_TAMPERED = 3
@@ -36,11 +37,11 @@ def _open(config: SiteConfig, must_exist: bool = True) -> Store:
     return Store.from_config(config, state_dir(), must_exist)
 
 
-def _check(store: Store, head: str | None) -> carbon_ledger.LedgerCheck:
+def _check(store: Store, head: str | None) -> compose.LedgerCheck:
     """The stored ledger checked against its chain and the stored (or given) head."""
     rows = store.ledger(with_seq=True)
     expected = head if head is not None else store.ledger_head().record_hash
-    return carbon_ledger.verify_rows(rows, expected)
+    return compose.verify_rows(rows, expected)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -81,8 +82,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not check.ok:
             raise InputError(f"the ledger does not verify ({check.kind} at row {check.index}: "
                              f"{check.reason}); run `dispatch carbon verify`")  # fmt: skip
-        records = carbon_ledger.records_from_rows(store.ledger())
-        offsets = carbon_ledger.offsets_from_rows(store.offsets())
+        records = compose.records_from_rows(store.ledger())
+        offsets = compose.offsets_from_rows(store.offsets())
     report = carbon_report.build_report(records, offsets, config, period)
     render = {"csv": carbon_report.to_csv, "json": carbon_report.to_json,
               "html": carbon_report.to_html}[args.format]  # fmt: skip
@@ -107,9 +108,9 @@ def _date(text: str | None, what: str) -> dt.date | None:
         raise InputError(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None
 
 
-def _validated(registry: list[ledger.OffsetRecord], changed: int) -> None:
+def _validated(registry: list[credits.OffsetRecord], changed: int) -> None:
     """Raise ``InputError`` with the problems of the registry that concern batch ``changed``."""
-    problems = ledger.check_offsets(registry)
+    problems = credits.check_offsets(registry)
     mine = [p for p in problems if p.startswith(f"offset {changed} ")]
     if mine:
         raise InputError("offsets: " + "; ".join(p.split(": ", 1)[1] for p in mine))
@@ -136,10 +137,10 @@ def cmd_offsets_add(args: argparse.Namespace) -> int:
     assert purchased is not None
     _not_ahead(purchased, "--purchased", config)
     _not_ahead(retired, "--retired", config)
-    new = ledger.OffsetRecord(args.type, args.serial.strip(), args.vintage, args.tonnes,
+    new = credits.OffsetRecord(args.type, args.serial.strip(), args.vintage, args.tonnes,
                               purchased, retired, args.registry)  # fmt: skip
     with _open(config, must_exist=False) as store:
-        registry = carbon_ledger.offsets_from_rows(store.offsets())
+        registry = compose.offsets_from_rows(store.offsets())
         _validated([*registry, new], len(registry))
         store.add_offset({c: getattr(new, c) for c in OFFSET_COLUMNS})
     print(json.dumps(_offset_doc(new)))
@@ -152,7 +153,7 @@ def cmd_offsets_retire(args: argparse.Namespace) -> int:
     on = _date(args.on, "--on") or _site_today(config)
     _not_ahead(on, "--on", config)
     with _open(config) as store:
-        registry = carbon_ledger.offsets_from_rows(store.offsets())
+        registry = compose.offsets_from_rows(store.offsets())
         found = [i for i, o in enumerate(registry)
                  if o.credit_type == args.type and o.serial == args.serial.strip()]  # fmt: skip
         if not found:
@@ -162,18 +163,18 @@ def cmd_offsets_retire(args: argparse.Namespace) -> int:
         if registry[i].retired_on is not None:
             raise InputError(f"offsets: {args.type} {args.serial!r} was already retired on "
                              f"{registry[i].retired_on} (a double retirement)")  # fmt: skip
-        registry[i] = ledger.OffsetRecord(**{**_fields(registry[i]), "retired_on": on})
+        registry[i] = credits.OffsetRecord(**{**_fields(registry[i]), "retired_on": on})
         _validated(registry, i)
         store.retire_offset(args.type, registry[i].serial, on)
     print(json.dumps(_offset_doc(registry[i])))
     return 0
 
 
-def _fields(o: ledger.OffsetRecord) -> dict[str, Any]:
+def _fields(o: credits.OffsetRecord) -> dict[str, Any]:
     return {c: getattr(o, c) for c in OFFSET_COLUMNS}
 
 
-def _offset_doc(o: ledger.OffsetRecord) -> dict[str, Any]:
+def _offset_doc(o: credits.OffsetRecord) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in _fields(o).items()}
 
 
@@ -181,7 +182,7 @@ def cmd_offsets_list(args: argparse.Namespace) -> int:
     """List the registry with held and retired totals."""
     config = load_config(args.config)
     with _open(config) as store:
-        docs = [_offset_doc(o) for o in carbon_ledger.offsets_from_rows(store.offsets())]
+        docs = [_offset_doc(o) for o in compose.offsets_from_rows(store.offsets())]
     held = sum(d["tonnes"] for d in docs if d["retired_on"] is None)
     retired = sum(d["tonnes"] for d in docs if d["retired_on"] is not None)
     if args.format == "json":
@@ -235,7 +236,7 @@ def _add_offsets(csub: Any) -> None:
     osub = off.add_subparsers(dest="offsets_command", required=True, metavar="ACTION")
     add = osub.add_parser("add", help="register a purchased batch")
     add.add_argument("--config", required=True, help="site configuration (TOML)")
-    add.add_argument("--type", required=True, choices=ledger.CREDIT_TYPES,
+    add.add_argument("--type", required=True, choices=credits.CREDIT_TYPES,
                      help="credit type (carbon_inclusive: local carbon-inclusive credits)")
     add.add_argument("--serial", required=True, help="registry serial number or batch id")
     add.add_argument("--vintage", required=True, type=int, help="vintage year")
@@ -246,7 +247,7 @@ def _add_offsets(csub: Any) -> None:
     add.set_defaults(func=cmd_offsets_add)
     ret = osub.add_parser("retire", help="retire (cancel) a held batch")
     ret.add_argument("--config", required=True, help="site configuration (TOML)")
-    ret.add_argument("--type", required=True, choices=ledger.CREDIT_TYPES, help="credit type")
+    ret.add_argument("--type", required=True, choices=credits.CREDIT_TYPES, help="credit type")
     ret.add_argument("--serial", required=True, help="serial number or batch id")
     ret.add_argument("--on", help="retirement date YYYY-MM-DD (default: today)")
     ret.set_defaults(func=cmd_offsets_retire)

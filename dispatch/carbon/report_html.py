@@ -1,7 +1,7 @@
 """Pure HTML rendering of a carbon report: one self-contained page, inline SVG, no scripts.
 
-Role: turn the plain-data report of ``dispatch.carbon_report.build_report`` into HTML text
-(re-exported there as ``carbon_report.to_html``). Imports only the standard library; no I/O,
+Role: turn the plain-data report of ``dispatch.carbon.report.build_report`` into HTML text
+(re-exported there as ``report.to_html``). Imports only the standard library; no I/O,
 no wall clock: the same report gives the same text.
 """
 

@@ -1,10 +1,10 @@
 """Pure carbon reports: per-period totals from ledger records, the neutrality trend, rendering.
 
-Role: turn ledger records (``dispatch.ledger``) and the offsets registry into a report for a
-month (``2026-10``), quarter (``2026-Q3``) or year (``2026``) counted in the site's time zone,
-and render it as CSV, JSON or self-contained HTML (``to_html``, from ``dispatch.carbon_html``).
-May import only ``dispatch.types``, ``dispatch.config``, ``dispatch.carbon``,
-``dispatch.carbon_market``, ``dispatch.carbon_html``, ``dispatch.ledger``, numpy, pandas and the
+Role: turn ledger records (``chain``) and the offsets registry into a report for a month
+(``2026-10``), quarter (``2026-Q3``) or year (``2026``) counted in the site's time zone, and
+render it as CSV, JSON or self-contained HTML (``to_html``, from ``report_html``). May import
+only ``dispatch.types``, ``dispatch.config``, the pure parts of ``dispatch.carbon``
+(``accounting``, ``market``, ``chain``, ``offsets``, ``report_html``), numpy, pandas and the
 standard library; no I/O, no wall clock: the same records give the same text.
 
 Net balance: the basis emissions (``carbon.neutrality_basis``, market-based by default) minus
@@ -23,8 +23,10 @@ from typing import Any
 
 import pandas as pd
 
-from dispatch import carbon, carbon_market, ledger
-from dispatch.carbon_html import to_html
+from dispatch.carbon import accounting, chain
+from dispatch.carbon import market as carbon_market
+from dispatch.carbon.offsets import OffsetRecord, validate_offsets
+from dispatch.carbon.report_html import to_html
 from dispatch.config import SiteConfig
 from dispatch.types import InputError
 
@@ -102,17 +104,17 @@ def parse_period(text: str, tz: str = "UTC") -> Period:
 
 
 def _ledger_frame(
-    records: list[ledger.IntervalRecord], config: SiteConfig
+    records: list[chain.IntervalRecord], config: SiteConfig
 ) -> tuple[pd.DataFrame, list]:
     """All records as one frame with the market-based columns and a local month label."""
-    frame = ledger.records_frame(records)
+    frame = chain.records_frame(records)
     market, uses = carbon_market.market_based(frame, config)
     frame = frame.join(market)
     frame["month"] = frame.index.tz_convert(config.site.timezone).strftime("%Y-%m")
     return frame, uses
 
 
-def _retired_by_month(offsets: list[ledger.OffsetRecord]) -> dict[str, float]:
+def _retired_by_month(offsets: list[OffsetRecord]) -> dict[str, float]:
     out: dict[str, float] = {}
     for o in offsets:
         if o.retired_on is not None:
@@ -124,7 +126,7 @@ def _retired_by_month(offsets: list[ledger.OffsetRecord]) -> dict[str, float]:
 def _row(part: pd.DataFrame, retired_t: float, basis: str) -> dict[str, Any]:
     row: dict[str, Any] = {"intervals": len(part)}
     row.update({c: _r(float(part[c].sum())) for c in (*SUM_KWH, *SUM_KG)})
-    losses = carbon.battery_losses(part) if len(part) else {"loss_kwh": 0.0, "loss_kg_co2": 0.0}
+    losses = accounting.battery_losses(part) if len(part) else {"loss_kwh": 0.0, "loss_kg_co2": 0.0}
     row["battery_loss_kwh"] = _r(losses["loss_kwh"])
     row["battery_loss_kg_co2"] = _r(losses["loss_kg_co2"])
     basis_t = float(part[f"{basis}_kg_co2"].sum()) / 1000.0 if len(part) else 0.0
@@ -162,8 +164,8 @@ def _certificates(
 
 
 def build_report(
-    records: list[ledger.IntervalRecord],
-    offsets: list[ledger.OffsetRecord],
+    records: list[chain.IntervalRecord],
+    offsets: list[OffsetRecord],
     config: SiteConfig,
     period: str | Period,
 ) -> dict[str, Any]:
@@ -174,7 +176,7 @@ def build_report(
     records : list of IntervalRecord
         The whole ledger (certificates are allocated over all of it); verify it first.
     offsets : list of OffsetRecord
-        The offsets registry (validated with ``ledger.validate_offsets``).
+        The offsets registry (validated with ``validate_offsets``).
     config : SiteConfig
         Site time zone, factors, certificates, neutrality target and basis.
     period : str or Period
@@ -190,7 +192,7 @@ def build_report(
     """
     tz = config.site.timezone
     p = parse_period(period, tz) if isinstance(period, str) else period
-    ledger.validate_offsets(offsets)
+    validate_offsets(offsets)
     frame, uses = _ledger_frame(records, config)
     basis = config.carbon.neutrality_basis
     retired = _retired_by_month(offsets)
@@ -206,7 +208,7 @@ def build_report(
         "period": {"label": p.label, "kind": p.kind, "start": p.start.isoformat(),
                    "end": p.end.isoformat(), "timezone": tz},
         "ledger": {"records": len(records), "head": records[-1].record_hash if records else ""},
-        "methods": {"version": carbon.METHOD_VERSION, **carbon.METHOD_NOTES},
+        "methods": {"version": accounting.METHOD_VERSION, **accounting.METHOD_NOTES},
         "factors": _factors(config, inside),
         "certificates": _certificates(config, uses),
         "months": months,
@@ -218,7 +220,7 @@ def build_report(
     }
 
 
-def _offset_row(o: ledger.OffsetRecord) -> dict[str, Any]:
+def _offset_row(o: OffsetRecord) -> dict[str, Any]:
     return {
         "credit_type": o.credit_type,
         "serial": o.serial,
@@ -235,11 +237,11 @@ def _month_number(label: str) -> int:
 
 
 def neutrality_target(
-    frame: pd.DataFrame, offsets: list[ledger.OffsetRecord], config: SiteConfig, period: Period
+    frame: pd.DataFrame, offsets: list[OffsetRecord], config: SiteConfig, period: Period
 ) -> dict[str, Any]:
     """Offsets needed to be net zero in the target year, at the current trend.
 
-    The target year's basis emissions are projected with ``carbon.project_year`` from the
+    The target year's basis emissions are projected with ``accounting.project_year`` from the
     monthly basis emissions (before offsets, since offsets are what is being sized) of the
     last 12 months up to the period's end. ``offsets_needed_t_co2`` is that projection minus
     the offsets held unretired at the period end, never below zero.
@@ -261,7 +263,7 @@ def neutrality_target(
     col = f"{config.carbon.neutrality_basis}_kg_co2"
     monthly = frame.groupby("month")[col].sum() / 1000.0 if len(frame) else pd.Series(dtype=float)
     known = {_month_number(m): float(v) for m, v in monthly.items()}
-    trend = carbon.project_year(known, _month_number(period.months()[-1]), year)
+    trend = accounting.project_year(known, _month_number(period.months()[-1]), year)
     if not trend:
         return {"target_year": year, "trend_months": 0, "note": "no data in the last 12 months"}
     end_day = (period.end - pd.Timedelta(days=1)).date()
@@ -276,7 +278,7 @@ def neutrality_target(
     }
 
 
-def _retired(o: ledger.OffsetRecord, by: dt.date) -> bool:
+def _retired(o: OffsetRecord, by: dt.date) -> bool:
     return o.retired_on is not None and o.retired_on <= by
 
 

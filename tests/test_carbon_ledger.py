@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from dispatch.carbon import audit
 from dispatch.carbon import chain as ledger
 from dispatch.carbon import compose as carbon_ledger
 from dispatch.config import load_config, parse_config
@@ -83,7 +84,7 @@ def test_completed_intervals_are_recorded_with_hand_computed_values(store: Store
     head = store.ledger_head()
     assert (head.records, head.end_utc, head.record_hash) == (
         3, "2026-03-02T01:00:00Z", d["record_hash"])
-    check = carbon_ledger.verify_rows(store.ledger(with_seq=True), head.record_hash)
+    check = audit.verify_rows(store.ledger(with_seq=True), head.record_hash)
     assert check.ok and check.records == 3
 
 
@@ -96,7 +97,7 @@ def test_restarts_are_idempotent_and_the_next_interval_continues_the_chain(store
     assert (later.records, later.gaps) == (1, [])
     e = rows(store)["2026-03-02T01:00:00Z"]
     assert (e["import_kwh"], e["location_kg_co2"]) == (2.5, 1.0)
-    assert carbon_ledger.verify_rows(store.ledger(with_seq=True),
+    assert audit.verify_rows(store.ledger(with_seq=True),
                                      store.ledger_head().record_hash).ok  # fmt: skip
 
 
@@ -151,8 +152,8 @@ def test_head_survives_and_detects_deleted_trailing_rows(store: Store, tmp_path:
     conn.commit()
     conn.close()
     rows_now = store.ledger(with_seq=True)
-    assert carbon_ledger.verify_rows(rows_now).ok  # the chain alone is a valid shorter chain
-    check = carbon_ledger.verify_rows(rows_now, store.ledger_head().record_hash)
+    assert audit.verify_rows(rows_now).ok  # the chain alone is a valid shorter chain
+    check = audit.verify_rows(rows_now, store.ledger_head().record_hash)
     assert (check.ok, check.kind, check.index, store.ledger_head().record_hash) == (
         False, "truncated", 2, head)
 
@@ -190,7 +191,7 @@ def test_a_tampered_cell_type_is_reported_not_raised(store: Store):
     conn.execute("UPDATE ledger_intervals SET import_kwh = 'lots' WHERE seq = 2")
     conn.commit()
     conn.close()
-    check = carbon_ledger.verify_rows(store.ledger(with_seq=True))
+    check = audit.verify_rows(store.ledger(with_seq=True))
     assert (check.ok, check.index, check.seq, check.kind) == (False, 1, 2, "edited")
     assert "import_kwh" in check.reason
 

@@ -96,7 +96,8 @@ def test_month_report_hand_computed():
     assert [o["serial"] for o in report["offsets_retired"]] == ["CCER-1"]
     assert report["certificates"][0]["allocated_mwh"] == pytest.approx(0.009)
     assert report["factors"]["intensity_sources"] == {"config_factor": 1, "series": 3}
-    assert report["ledger"] == {"records": 4, "head": RECORDS[-1].record_hash}
+    assert report["ledger"] == {"records": 4, "head": RECORDS[-1].record_hash,
+                                "checkpoint_public_key": None}
 
 
 def test_location_basis_and_other_periods():

@@ -100,12 +100,37 @@ def test_edited_computed_value_is_located():
     assert result.index == 11 and "record_hash" in result.reason
 
 
-def test_rewritten_row_with_fresh_hashes_breaks_the_next_link():
+def test_rewritten_row_with_fresh_hashes_is_named_not_the_next():
     bad = list(CHAIN)
     edited = bad[5]._replace(location_kg_co2=0.0)
     bad[5] = ledger.chain([edited], prev_hash=bad[4].record_hash)[0]
+    result = ledger.verify(bad)  # intervals 5 and 6 are adjacent: nothing missing between
+    assert result.index == 5 and "hashes were recomputed" in result.reason
+    seqs = list(range(1, 21))
+    assert ledger.verify(bad, seqs=seqs).index == 5  # consecutive row numbers say the same
+
+
+def test_a_row_inserted_before_the_first_is_named_not_the_genuine_first():
+    forged = ledger.chain([CHAIN[0]._replace(start_utc="2025-12-31T23:45:00Z",
+                                             end_utc="2026-01-01T00:00:00Z")])
+    bad = forged + list(CHAIN)
     result = ledger.verify(bad)
-    assert result.index == 6 and "prev_hash" in result.reason
+    assert result.index == 0 and "inserted before the first" in result.reason
+    result = ledger.verify(bad, seqs=[0, *range(1, 21)])  # the store numbers from 1
+    assert result.index == 0 and "inserted row: seq 0" in result.reason
+
+
+def test_a_gap_in_the_row_numbers_is_a_deletion_and_a_lower_number_an_insertion():
+    seqs = [*range(1, 8), *range(9, 22)]  # seq 8 is gone
+    assert ledger.verify(list(CHAIN), seqs=seqs).index == 7
+    assert "rows seq 8..8 are missing" in ledger.verify(list(CHAIN), seqs=seqs).reason
+
+
+def test_a_rechained_row_dated_inside_the_ledger_is_out_of_time_order():
+    back = CHAIN[3]._replace(start_utc="2026-01-01T00:15:00Z", end_utc="2026-01-01T00:30:00Z")
+    bad = list(CHAIN[:3]) + ledger.chain([back, *CHAIN[3:]], CHAIN[2].record_hash)[:1]
+    result = ledger.verify(bad)
+    assert result.index == 3 and "out of time order" in result.reason
 
 
 @pytest.mark.parametrize("i", [0, 9, 19])

@@ -207,28 +207,86 @@ class VerifyResult:
         return self.index is None
 
 
-def _link_problem(records: list[IntervalRecord], i: int, expected: str) -> str:
+def _link_problem(
+    records: list[IntervalRecord], i: int, expected: str, seqs: list[int] | None
+) -> tuple[int, str]:
+    """Where a broken link at ``i`` really starts, and why (see ``verify``)."""
     rec = records[i]
     later = {r.record_hash: j for j, r in enumerate(records) if j >= i}
     if rec.prev_hash in later:
         j = later[rec.prev_hash]
-        return (
+        return i, (
             f"out of order: record {rec.start_utc} should follow the record now at index "
             f"{j} ({records[j].start_utc}); rows were reordered"
         )
     if i == 0 and expected == GENESIS:
-        return "the first record does not start the chain: earlier rows were deleted"
+        return 0, "the first record does not start the chain: earlier rows were deleted"
+    if i > 0 and rec.prev_hash == GENESIS:
+        return 0, (
+            f"inserted before the first: the record now at index {i} ({rec.start_utc}) starts "
+            f"the chain, so the {i} row(s) before it were added in front of it"
+        )
+    adjacent = seqs[i] == seqs[i - 1] + 1 if seqs is not None else (
+        records[i - 1].end_utc == rec.start_utc
+    )
+    if i > 0 and adjacent:  # nothing can be missing between: the previous row was rewritten
+        prev = records[i - 1]
+        return i - 1, (
+            f"edited value at {prev.start_utc}: its hashes were recomputed, but the next "
+            f"record's prev_hash still holds the original"
+        )
     where = f"after {records[i - 1].start_utc}" if i else "at the start"
-    return (
+    return i, (
         f"broken link {where}: prev_hash matches no record; the row before "
         f"{rec.start_utc} was deleted or the previous row rewritten"
     )
 
 
+def _seq_problem(seqs: list[int], i: int) -> str | None:
+    """The store numbers rows 1, 2, 3, ...: a lower number was inserted, a gap was deleted."""
+    want = 1 if i == 0 else seqs[i - 1] + 1
+    if seqs[i] < want:
+        return (
+            f"inserted row: seq {seqs[i]} where the store's numbering has {want}; "
+            f"the row was added by hand" + (" before the first" if i == 0 else "")
+        )
+    if seqs[i] > want:
+        return f"deleted: rows seq {want}..{seqs[i] - 1} are missing before seq {seqs[i]}"
+    return None
+
+
+def _own_problem(rec: IntervalRecord, prev: IntervalRecord | None, expected: str) -> str | None:
+    """What is wrong with one record on its own and beside its predecessor, or None."""
+    try:
+        if inputs_hash(rec) != rec.inputs_hash:
+            return f"edited input at {rec.start_utc}: inputs_hash does not match"
+        if record_hash(rec, expected) != rec.record_hash:
+            return f"edited value at {rec.start_utc}: record_hash does not match"
+    except InputError as exc:
+        return str(exc)
+    if not rec.start_utc < rec.end_utc:
+        return f"out of time order: record {rec.start_utc} ends at {rec.end_utc}"
+    if prev is not None and rec.start_utc < prev.end_utc:
+        return (
+            f"out of time order: record {rec.start_utc} starts before the previous record "
+            f"ends ({prev.end_utc}); it was added after later intervals"
+        )
+    return None
+
+
 def verify(
-    records: list[IntervalRecord], genesis: str = GENESIS, expected_head: str | None = None
+    records: list[IntervalRecord],
+    genesis: str = GENESIS,
+    expected_head: str | None = None,
+    seqs: list[int] | None = None,
 ) -> VerifyResult:
     """Check a ledger's hash chain and name the first bad record.
+
+    Each record must continue the chain (``prev_hash``), match its own hashes and start no
+    earlier than its predecessor ends. A broken link is blamed where the difference starts:
+    on the previous record when nothing can be missing between the two (its hashes were
+    recomputed after an edit), on the first record when a later one starts the chain again
+    (rows inserted in front of it).
 
     Parameters
     ----------
@@ -239,6 +297,9 @@ def verify(
     expected_head : str, optional
         ``record_hash`` the last record must have (an anchor kept outside the ledger);
         detects rows removed from the end.
+    seqs : list of int, optional
+        The store's row numbers (1, 2, 3, ... when untouched); a lower number is an
+        inserted row, a gap deleted rows. Without them, adjacent intervals stand in.
 
     Returns
     -------
@@ -247,19 +308,14 @@ def verify(
     """
     expected = genesis
     for i, rec in enumerate(records):
+        problem = _seq_problem(seqs, i) if seqs is not None else None
+        if problem is not None:
+            return VerifyResult(i, problem)
         if rec.prev_hash != expected:
-            return VerifyResult(i, _link_problem(records, i, expected))
-        try:
-            if inputs_hash(rec) != rec.inputs_hash:
-                return VerifyResult(
-                    i, f"edited input at {rec.start_utc}: inputs_hash does not match"
-                )
-            if record_hash(rec, expected) != rec.record_hash:
-                return VerifyResult(
-                    i, f"edited value at {rec.start_utc}: record_hash does not match"
-                )
-        except InputError as exc:
-            return VerifyResult(i, str(exc))
+            return VerifyResult(*_link_problem(records, i, expected, seqs))
+        problem = _own_problem(rec, records[i - 1] if i else None, expected)
+        if problem is not None:
+            return VerifyResult(i, problem)
         expected = rec.record_hash
     if expected_head is not None and expected != expected_head:
         return VerifyResult(

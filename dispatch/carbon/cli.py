@@ -11,6 +11,7 @@ verify, 78 a bad config. Reads the wall clock only for the default retirement da
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -18,59 +19,77 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dispatch.carbon import compose
+from dispatch.carbon import anchor, audit, compose
 from dispatch.carbon import offsets as credits
 from dispatch.carbon import report as carbon_report
 from dispatch.config import SiteConfig, load_config
-from dispatch.store import Store, state_dir
+from dispatch.store import Store
 from dispatch.types import InputError
 
-EXIT_TAMPERED = 3
 FORMATS = ("csv", "json", "html")
 OFFSET_COLUMNS = ("credit_type", "serial", "vintage_year", "tonnes", "purchased_on",
                   "retired_on", "registry")  # fmt: skip
 
 
 def _open(config: SiteConfig, must_exist: bool = True) -> Store:
-    """The site's store; one that is not there yet is opened (created) only to add offsets:
-    verifying or reporting on a new empty store would report nothing as intact."""
-    return Store.from_config(config, state_dir(), must_exist)
+    return anchor.open_store(config, must_exist)
 
 
-def _check(store: Store, head: str | None) -> compose.LedgerCheck:
-    """The stored ledger checked against its chain and the stored (or given) head."""
-    rows = store.ledger(with_seq=True)
-    expected = head if head is not None else store.ledger_head().record_hash
-    return compose.verify_rows(rows, expected)
+def _location(check: audit.LedgerCheck, rows: list[dict[str, Any]]) -> str:
+    """Where the first problem is, in words: a row, past the last row, or no row."""
+    if check.index is None:
+        return "no single row (see the reason)"
+    if check.index < len(rows):
+        return f"row {check.index} (seq {check.seq}, interval {rows[check.index]['start_utc']})"
+    return f"after the last row (index {check.index})"
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Verify the ledger's hash chain and head; name the first bad row."""
+    """Verify the ledger's chain, head row, triggers and checkpoints; name the first bad row."""
     config = load_config(args.config)
+    trusted = args.public_key or config.carbon.checkpoint_public_key
+    bodies = anchor.load_checkpoints(args.checkpoint or [], trusted)
     with _open(config) as store:
-        check = _check(store, args.head)
+        check = anchor.check_store(store, args.head, bodies)
         rows = store.ledger()
         path = str(store.path)
-    doc: dict[str, Any] = {"store": path, "records": check.records, "ok": check.ok,
-                           "kind": check.kind, "head": check.head}  # fmt: skip
+    doc: dict[str, Any] = {
+        "store": path,
+        "records": check.records,
+        "ok": check.ok,
+        "kind": check.kind,
+        "head": check.head,
+        "checkpoints": [
+            {"file": f, "created_utc": b["created_utc"], "public_key": b["public_key"],
+             "pinned": trusted is not None}
+            for f, b in zip(args.checkpoint or [], bodies, strict=True)
+        ],
+    }
     if rows:
         doc |= {"first_start_utc": rows[0]["start_utc"], "last_end_utc": rows[-1]["end_utc"]}
     if not check.ok:
         bad = rows[check.index] if check.index is not None and check.index < len(rows) else None
-        doc |= {"index": check.index, "seq": check.seq, "reason": check.reason,
-                "start_utc": bad["start_utc"] if bad else None}  # fmt: skip
+        doc |= {
+            "index": check.index,
+            "seq": check.seq,
+            "reason": check.reason,
+            "start_utc": bad["start_utc"] if bad else None,
+            "findings": [dataclasses.asdict(f) for f in check.findings],
+        }
     if args.json:
         print(json.dumps(doc, indent=2))
     elif check.ok:
         span = f", {doc['first_start_utc']} .. {doc['last_end_utc']}" if rows else ""
-        print(f"ledger intact: {check.records} records{span}; head {check.head or '(empty)'} "
-              f"({path})")  # fmt: skip
+        proved = f"; extends {len(bodies)} checkpoint(s)" if bodies else ""
+        head = check.head or "(empty)"
+        print(f"ledger intact: {check.records} records{span}; head {head}{proved} ({path})")
     else:
-        where = (f"row {check.index} (seq {check.seq}, interval {doc['start_utc']})"
-                 if doc["start_utc"] else f"after the last row (index {check.index})")  # fmt: skip
-        print(f"dispatch: ledger does NOT verify ({check.kind}): first bad {where}: "
-              f"{check.reason} ({path})", file=sys.stderr)  # fmt: skip
-    return 0 if check.ok else EXIT_TAMPERED
+        print(
+            f"dispatch: ledger does NOT verify ({check.kind}): first bad "
+            f"{_location(check, rows)}: {check.reason} ({path})",
+            file=sys.stderr,
+        )
+    return 0 if check.ok else anchor.EXIT_TAMPERED
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -78,7 +97,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     period = carbon_report.parse_period(args.period, config.site.timezone)
     with _open(config) as store:
-        check = _check(store, None)
+        check = anchor.check_store(store)
         if not check.ok:
             raise InputError(f"the ledger does not verify ({check.kind} at row {check.index}: "
                              f"{check.reason}); run `dispatch carbon verify`")  # fmt: skip
@@ -208,12 +227,18 @@ def add_commands(sub: Any) -> None:
     )  # fmt: skip
     csub = carbon.add_subparsers(dest="carbon_command", required=True, metavar="ACTION")
     ver = csub.add_parser(
-        "verify", help="check the ledger's hash chain; name the first bad row",
-        description="Exit 0 and a summary when intact; exit 3 naming the first edited, "
-        "deleted or reordered row (or rows removed from the end) otherwise.",
+        "verify", help="check the ledger's chain, head row, triggers and checkpoints",
+        description="Exit 0 and a summary when intact; exit 3 naming the first row that "
+        "differs otherwise: edited, inserted, deleted, reordered or misdated rows, rows "
+        "removed from the end or added past the head row, dropped append-only triggers, "
+        "and any row that departs from a signed checkpoint (--checkpoint).",
     )  # fmt: skip
     ver.add_argument("--config", required=True, help="site configuration (TOML); [store] path")
-    ver.add_argument("--head", help="expected head hash noted elsewhere (default: the stored one)")
+    ver.add_argument("--head", help="a head hash noted earlier: the ledger must pass through it")
+    ver.add_argument("--checkpoint", action="append", metavar="FILE",
+                     help="signed checkpoint the ledger must extend (repeatable)")
+    ver.add_argument("--public-key", help="trusted checkpoint key, 64 hex digits "
+                     "(default: [carbon] checkpoint_public_key; else the key in the file)")
     ver.add_argument("--json", action="store_true", help="print the outcome as JSON")
     ver.set_defaults(func=cmd_verify)
     rep = csub.add_parser(
@@ -227,6 +252,7 @@ def add_commands(sub: Any) -> None:
     rep.add_argument("--format", choices=FORMATS, default="csv", help="output format")
     rep.add_argument("--out", help="file to write (default: standard output)")
     rep.set_defaults(func=cmd_report)
+    anchor.add_commands(csub)
     _add_offsets(csub)
 
 

@@ -1,12 +1,11 @@
-"""Composition of the carbon ledger: measured samples -> interval records; stored rows -> checks.
+"""Composition of the carbon ledger: measured samples -> interval records; stored rows -> records.
 
 Role: the one code path that turns the control cycles' measured powers into chained ledger
 records (used by the daemon, and by the backtest tests on simulated flows), and turns the
-store's rows back into records, offsets and a verification outcome (used by the CLI and the
-daemon). Pure: imports ``dispatch.carbon``'s ``accounting``, ``chain`` and ``offsets``,
-``dispatch.config``, ``dispatch.types``, numpy and pandas; no I/O, no wall clock. The store's
-rows come in as plain mappings (``Store.rows("measurements")``,
-``Store.ledger(with_seq=True)``, ``Store.offsets()``).
+store's rows back into records and offsets (used by ``audit``, the CLI and the daemon). Pure:
+imports ``dispatch.carbon``'s ``accounting``, ``chain`` and ``offsets``, ``dispatch.config``,
+``dispatch.types``, numpy and pandas; no I/O, no wall clock. The store's rows come in as plain
+mappings (``Store.rows("measurements")``, ``Store.ledger(with_seq=True)``, ``Store.offsets()``).
 
 From cycles to an interval (a plan step, e.g. 15 min):
 
@@ -27,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,9 +37,14 @@ from dispatch.config import SiteConfig
 from dispatch.types import InputError
 
 __all__ = [
-    "FLOWS", "LedgerCheck", "interval_flows", "interval_records", "offsets_from_rows",
-    "records_from_rows", "samples_from_rows", "verify_rows",
-]  # fmt: skip
+    "FLOWS",
+    "interval_flows",
+    "interval_records",
+    "offsets_from_rows",
+    "records_from_rows",
+    "samples_from_rows",
+    "type_problem",
+]
 
 FLOWS = ("p_grid_kw", "p_pv_kw", "p_batt_kw", "p_load_kw")
 _NON_NEGATIVE = ("p_pv_kw", "p_load_kw", "p_curtail_kw")
@@ -161,40 +164,6 @@ def interval_records(
 
 
 # -------------------------------------------------------------------- reading back
-@dataclass(frozen=True)
-class LedgerCheck:
-    """Outcome of ``verify_rows``.
-
-    Attributes
-    ----------
-    records : int
-        Rows read.
-    index : int or None
-        Position of the first bad row (None when intact; ``records`` when rows are missing
-        at the end).
-    seq : int or None
-        Its row id in ``ledger_intervals`` (None when intact or past the end).
-    kind : str
-        ``"ok"``, ``"edited"``, ``"deleted"``, ``"reordered"`` or ``"truncated"``.
-    reason : str
-        What ``dispatch.chain.verify`` found.
-    head : str
-        ``record_hash`` of the last row (empty for an empty ledger).
-    """
-
-    records: int
-    index: int | None
-    seq: int | None
-    kind: str
-    reason: str
-    head: str
-
-    @property
-    def ok(self) -> bool:
-        """True when the ledger is intact."""
-        return self.index is None
-
-
 def _bad_column(row: Mapping[str, Any]) -> str | None:
     for f in chain.RECORD_FIELDS:
         v = row.get(f)
@@ -219,7 +188,7 @@ def records_from_rows(rows: list[Mapping[str, Any]]) -> list[chain.IntervalRecor
     for i, row in enumerate(rows):
         values = [row.get(f) for f in chain.RECORD_FIELDS]
         if not all(type(v) is k for v, k in zip(values, kinds, strict=True)):  # slow path
-            problem = _type_problem(i, row)
+            problem = type_problem(i, row)
             if problem is not None:
                 raise InputError(problem)
             values = [float(v) if k is float else v for v, k in zip(values, kinds, strict=True)]
@@ -227,7 +196,8 @@ def records_from_rows(rows: list[Mapping[str, Any]]) -> list[chain.IntervalRecor
     return out
 
 
-def _type_problem(i: int, row: Mapping[str, Any]) -> str | None:
+def type_problem(i: int, row: Mapping[str, Any]) -> str | None:
+    """Why stored row ``i`` cannot be a record (a cell of the wrong type), or None."""
     bad = _bad_column(row)
     if bad is None:
         return None
@@ -236,45 +206,6 @@ def _type_problem(i: int, row: Mapping[str, Any]) -> str | None:
         f"edited value at {row.get('start_utc')}: column {bad} holds {row.get(bad)!r}, "
         f"not a {want}"
     )
-
-
-def _kind(reason: str) -> str:
-    if reason == "ok":
-        return "ok"
-    if "reordered" in reason:
-        return "reordered"
-    if "removed from the end" in reason:
-        return "truncated"
-    if "deleted" in reason:
-        return "deleted"
-    return "edited"
-
-
-def verify_rows(rows: list[Mapping[str, Any]], expected_head: str | None = None) -> LedgerCheck:
-    """Verify stored ledger rows (in ``seq`` order) against their chain and head.
-
-    Parameters
-    ----------
-    rows : list of mapping
-        ``Store.ledger(with_seq=True)``.
-    expected_head : str, optional
-        The head kept outside the ledger (``Store.ledger_head().record_hash``, or one noted
-        elsewhere); detects rows deleted from the end.
-    """
-    head = str(rows[-1].get("record_hash", "")) if rows else ""
-    try:
-        records = records_from_rows(rows)
-    except InputError:
-        i = next(i for i, row in enumerate(rows) if _type_problem(i, row) is not None)
-        problem = str(_type_problem(i, rows[i]))
-        return LedgerCheck(len(rows), i, rows[i].get("seq"), "edited", problem, head)
-    result = chain.verify(records, expected_head=expected_head)
-    if result.ok:
-        return LedgerCheck(len(rows), None, None, "ok", "ok", head)
-    i = result.index
-    assert i is not None
-    seq = rows[i].get("seq") if i < len(rows) else None
-    return LedgerCheck(len(rows), i, seq, _kind(result.reason), result.reason, head)
 
 
 def offsets_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[OffsetRecord]:

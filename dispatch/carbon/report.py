@@ -185,7 +185,8 @@ def build_report(
     Returns
     -------
     dict
-        ``period``, ``ledger`` (record count and head hash), ``methods``, ``factors``,
+        ``period``, ``ledger`` (record count, head hash and the public key that signs its
+        checkpoints, or None), ``methods``, ``factors``,
         ``certificates``, ``months`` (one row per calendar month: energies in kWh, emissions in
         kg CO2, basis, offsets and net in t CO2), ``totals``, ``offsets_retired`` and
         ``target``.
@@ -207,7 +208,11 @@ def build_report(
     return {
         "period": {"label": p.label, "kind": p.kind, "start": p.start.isoformat(),
                    "end": p.end.isoformat(), "timezone": tz},
-        "ledger": {"records": len(records), "head": records[-1].record_hash if records else ""},
+        "ledger": {
+            "records": len(records),
+            "head": records[-1].record_hash if records else "",
+            "checkpoint_public_key": config.carbon.checkpoint_public_key,
+        },
         "methods": {"version": accounting.METHOD_VERSION, **accounting.METHOD_NOTES},
         "factors": _factors(config, inside),
         "certificates": _certificates(config, uses),
@@ -302,6 +307,9 @@ def to_csv(report: dict[str, Any]) -> str:
         f"# carbon report {report['period']['label']} ({report['period']['timezone']})",
         f"# ledger records {report['ledger']['records']} head {report['ledger']['head']}",
     ]
+    key = report["ledger"].get("checkpoint_public_key")
+    if key:
+        lines.append(f"# ledger checkpoints signed by Ed25519 key {key}")
     lines += [f"# method {k}: {v}" for k, v in report["methods"].items()]
     lines += [
         f"# factor {k}: {json.dumps(v, sort_keys=True)}" for k, v in report["factors"].items()

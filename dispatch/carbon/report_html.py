@@ -90,6 +90,11 @@ def _month_table(report: dict[str, Any]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _signed_by(led: dict[str, Any]) -> str:
+    key = led.get("checkpoint_public_key")
+    return f"; checkpoints signed by Ed25519 key {key}" if key else ""
+
+
 def to_html(report: dict[str, Any]) -> str:
     """The report as one self-contained HTML page: summary, monthly chart (inline SVG), monthly
     table, certificates, offsets retired, target, methods and factors. No scripts."""
@@ -112,7 +117,7 @@ def to_html(report: dict[str, Any]) -> str:
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{text-align:left}</style>",
         f"</head><body>\n<h1>{title}</h1>",
         html.escape(f"{p['start']} to {p['end']} ({p['timezone']}); ledger of {led['records']} "
-                    f"records, head {led['head']}").join(("<p>", "</p>")),
+                    f"records, head {led['head']}{_signed_by(led)}").join(("<p>", "</p>")),
         *(f"<h2>{name}</h2>\n{body}" for name, body in sections),
         "</body></html>",
     ]  # fmt: skip

@@ -28,6 +28,8 @@ from dispatch.types import InputError
 
 #: ``prev_hash`` of the first record (equals ``dispatch.carbon.chain.GENESIS``).
 GENESIS_HASH = "0" * 64
+#: The triggers that keep the ledger tables append-only (``dispatch carbon verify`` checks them).
+LEDGER_TRIGGERS = ("ledger_no_update", "ledger_no_delete")
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,12 @@ class LedgerTables:
         first = 0 if with_seq else names.index("seq") + 1  # seq is the first column
         keys = names[first:]
         return [dict(zip(keys, tuple(r)[first:], strict=True)) for r in rows]
+
+    def missing_triggers(self) -> list[str]:
+        """The append-only triggers of ``LEDGER_TRIGGERS`` that are not in the file."""
+        rows = self._read("read triggers", "SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        have = {str(r[0]) for r in rows}
+        return [t for t in LEDGER_TRIGGERS if t not in have]
 
     def ledger_head(self) -> LedgerHead:
         """The stored head (an empty ``LedgerHead`` when nothing was appended)."""

@@ -22,6 +22,7 @@ from dispatch.daemon.ledger_job import LedgerBook, append_completed
 from dispatch.store import GENESIS_HASH, Store, StoreError
 from dispatch.types import Setpoints, Snapshot
 from tests import factories
+from tests import test_carbon_instruments as instruments_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = dt.datetime(2026, 3, 2, 0, 0, tzinfo=dt.UTC)
@@ -222,9 +223,10 @@ def test_the_daemon_job_records_and_exposes_carbon_metrics(tmp_path: Path):
                             p_grid_kw=400.0, p_pv_kw=0.0, p_batt_kw=0.0, p_load_kw=400.0,
                             soc_frac=0.5)  # fmt: skip
             d.store.record_cycle(snap, Setpoints(0.0, "t"), snap.time)
-        d.store.add_offset({"credit_type": "CCER", "serial": "B-1", "vintage_year": 2025,
-                            "tonnes": 0.05, "purchased_on": dt.date(2026, 5, 2),
-                            "retired_on": dt.date(2026, 6, 1), "registry": ""})  # fmt: skip
+        bought = instruments_cases.purchase("CCER:B-1", 0.05, purchased_on="2026-05-02")
+        instruments_cases.append(d.store, "purchase", bought)
+        retired = instruments_cases.retirement("CCER:B-1", 0.05, retired_on="2026-06-01")
+        instruments_cases.append(d.store, "retirement", retired)
         assert d.ledger_book.due(now)
         assert asyncio.run(d.guarded("ledger", d._ledger))
         assert not d.ledger_book.due(now)

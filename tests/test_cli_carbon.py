@@ -215,13 +215,15 @@ def test_offsets_add_retire_list_and_errors(site: Path, capsys: pytest.CaptureFi
     assert "no CCER batch 'nope'" in capsys.readouterr().err
     assert main(offsets(site, "list", "--format", "json")) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["offsets"] == [{"credit_type": "carbon_inclusive", "serial": "SZ-PH-7",
-                               "vintage_year": 2025, "tonnes": 12.5,
-                               "purchased_on": "2026-03-01", "retired_on": "2026-06-30",
-                               "registry": ""}]  # fmt: skip
+    (line,) = doc["offsets"]  # one line: the whole batch retired
+    assert line["serial"].startswith("SZ-PH-7#")  # the batch's first serial and the record
+    assert {k: v for k, v in line.items() if k != "serial"} == {
+        "credit_type": "carbon_inclusive", "vintage_year": 2025, "tonnes": 12.5,
+        "purchased_on": "2026-03-01", "retired_on": "2026-06-30",
+        "registry": "city carbon-inclusive platform (e.g. Suzhou PHCER)"}
     assert (doc["held_t_co2"], doc["retired_t_co2"]) == (0, 12.5)
     assert main(offsets(site, "list")) == 0
-    assert "1 batches; held 0 t CO2e, retired 12.5 t CO2e" in capsys.readouterr().out
+    assert "1 lines; held 0 t CO2e, retired 12.5 t CO2e" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -266,16 +268,23 @@ def test_a_purchase_or_retirement_after_today_is_refused(site: Path, capsys):
     assert main(offsets(site, "retire", "--type", "CCER", "--serial", "CC-1")) == 0  # today
 
 
-def test_a_malformed_registry_row_is_named_not_a_traceback(site: Path, capsys):
-    assert main(offsets(site, "add", "--type", "CCER", "--serial", "CC-9", "--vintage", "2025",
-                        "--tonnes", "5", "--purchased", "2026-03-01")) == 0
-    conn = sqlite3.connect(load_config(site).store.path, isolation_level=None)
-    conn.execute("UPDATE offsets SET purchased_on = 'last spring' WHERE serial = 'CC-9'")
-    conn.close()
+def test_a_malformed_instrument_record_is_named_not_a_traceback(site: Path, capsys):
+    from tests.test_carbon_instruments import append, purchase
+
+    with Store.from_config(load_config(site)) as store:  # a writer that skipped the checks
+        append(store, "purchase", purchase("CCER:CC-9", purchased_on="last spring"))
     capsys.readouterr()
     for command in (offsets(site, "list"), ["carbon", "report", "--config", str(site),
                                             "--period", "2026"]):
         assert main(command) == 1
         err = capsys.readouterr().err
-        assert "offsets registry row 1 (serial 'CC-9') is malformed" in err
-        assert "last spring" in err
+        assert "instrument record 0 (purchase 'CCER:CC-9'): purchased_on = 'last spring'" in err
+    assert main(["carbon", "verify", "--config", str(site), "--json"]) == 3
+    doc = json.loads(capsys.readouterr().out)["instruments"]
+    assert (doc["kind"], doc["index"], doc["seq"]) == ("malformed", 0, 1)
+    conn = sqlite3.connect(load_config(site).store.path, isolation_level=None)
+    conn.execute("DROP TRIGGER instruments_no_update")
+    conn.execute("UPDATE carbon_instruments SET body_json = '{not json' WHERE seq = 1")
+    conn.close()
+    assert main(offsets(site, "list")) == 1
+    assert "instrument record 0 (seq 1) is malformed" in capsys.readouterr().err

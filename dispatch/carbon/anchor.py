@@ -130,12 +130,23 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_TAMPERED
-        rows = store.ledger()
+        held = audit.verify_instruments(store.instruments(), store.instruments_head())
+        if not held.ok:
+            print(
+                f"dispatch: refusing to checkpoint carbon instruments that do NOT verify "
+                f"({held.kind} at record {held.index}: {held.reason})",
+                file=sys.stderr,
+            )
+            return EXIT_TAMPERED
+        rows, inst = store.ledger(), store.instruments()
     hashes = [str(r["record_hash"]) for r in rows]
     end = str(rows[-1]["end_utc"]) if rows else None
-    doc = checkpoint.make_checkpoint(
-        {"intervals": checkpoint.chain_state(hashes, end)}, now_utc(), key
-    )
+    inst_end = str(inst[-1]["recorded_utc"]) if inst else None
+    chains = {
+        "intervals": checkpoint.chain_state(hashes, end),
+        "instruments": checkpoint.chain_state([str(r["record_hash"]) for r in inst], inst_end),
+    }
+    doc = checkpoint.make_checkpoint(chains, now_utc(), key)
     text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
     if args.out:
         out = Path(args.out)

@@ -3,8 +3,9 @@
 Role: turn what the store holds (rows in ``seq`` order, the head row, the triggers that are
 there) and what is kept off the box (signed checkpoints, a head noted elsewhere) into one
 outcome naming the first row that departs from what was proved. Pure: imports
-``dispatch.carbon``'s ``chain``, ``checkpoint`` and ``compose`` and ``dispatch.types``; no I/O,
-no wall clock (``now_utc`` is passed in).
+``dispatch.carbon``'s ``chain``, ``checkpoint``, ``compose`` and ``instruments`` and
+``dispatch.types``; no I/O, no wall clock (``now_utc`` and ``today`` are passed in). The
+carbon instruments (``verify_instruments``) are checked the same way.
 
 Findings, each with the position where the ledger first differs (``index``):
 
@@ -22,14 +23,22 @@ are kept for the report.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from dispatch.carbon import chain, checkpoint, compose
+from dispatch.carbon import chain, checkpoint, compose, instruments
 from dispatch.types import InputError
 
-__all__ = ["Finding", "HeadRow", "LedgerCheck", "head_findings", "verify_rows"]
+__all__ = [
+    "Finding",
+    "HeadRow",
+    "LedgerCheck",
+    "head_findings",
+    "verify_instruments",
+    "verify_rows",
+]
 
 
 class HeadRow(Protocol):
@@ -261,4 +270,72 @@ def _clock_findings(records: list[chain.IntervalRecord], now_utc: str | None) ->
                     f"after now ({now_utc}): it was booked ahead of time",
                 )
             ]
+    return []
+
+
+def verify_instruments(
+    rows: list[Mapping[str, Any]],
+    head: HeadRow | None = None,
+    checkpoints: Sequence[Mapping[str, Any]] = (),
+    today: dt.date | None = None,
+    now_utc: str | None = None,
+) -> LedgerCheck:
+    """Verify the stored carbon instruments (``Store.instruments()``) like the ledger: chain
+    and row numbers, the head row, each checkpoint's ``"instruments"`` chain, and (with
+    ``today``) every record's registry fields (``instruments.problems``); with ``now_utc``,
+    none recorded after it."""
+    last = str(rows[-1].get("record_hash", "")) if rows else ""
+    try:
+        recs = compose.instruments_from_rows(rows)
+    except InputError as exc:
+        i = len(compose_prefix(rows))
+        found = Finding(i, "malformed", str(exc))
+        return LedgerCheck(len(rows), i, rows[i].get("seq"), "malformed", str(exc), last, (found,))
+    bad = instruments.verify(recs)
+    findings = [] if bad is None else [Finding(bad[0], _instrument_kind(bad[1]), bad[1])]
+    hashes = [r.record_hash for r in recs]
+    if head is not None:
+        ends = [r.recorded_utc for r in recs]
+        findings += head_findings(hashes, ends, head, "carbon_instruments")
+    findings += checkpoint_findings(hashes, checkpoints, "instruments")
+    ahead = [i for i, r in enumerate(recs) if now_utc is not None and r.recorded_utc > now_utc]
+    if ahead:
+        findings.append(
+            Finding(
+                ahead[0],
+                "misdated",
+                f"{recs[ahead[0]].name(ahead[0])} was "
+                f"recorded at {recs[ahead[0]].recorded_utc}, after now",
+            )
+        )
+    if today is not None:
+        findings += _registry_findings(recs, today)
+    if not findings:
+        return LedgerCheck(len(rows), None, None, "ok", "ok", last)
+    top = _first(findings)[0]
+    seq = rows[top.index].get("seq") if top.index is not None and top.index < len(rows) else None
+    return LedgerCheck(len(rows), top.index, seq, top.kind, top.reason, last, tuple(findings))
+
+
+def _instrument_kind(reason: str) -> str:
+    word = reason.split(":")[0]
+    return word if word in ("inserted", "deleted", "edited", "misdated") else "deleted"
+
+
+def compose_prefix(rows: list[Mapping[str, Any]]) -> list[Any]:
+    """The instrument records before the first malformed row."""
+    out: list[Any] = []
+    for r in rows:
+        try:
+            out += compose.instruments_from_rows([r])
+        except InputError:
+            return out
+    return out
+
+
+def _registry_findings(recs: list[instruments.Instrument], today: dt.date) -> list[Finding]:
+    for i in range(len(recs)):
+        found = instruments.problems(recs[: i + 1], today)
+        if found:
+            return [Finding(i, "malformed", found[0])]
     return []

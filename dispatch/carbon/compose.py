@@ -2,10 +2,11 @@
 
 Role: the one code path that turns the control cycles' measured powers into chained ledger
 records (used by the daemon, and by the backtest tests on simulated flows), and turns the
-store's rows back into records and offsets (used by ``audit``, the CLI and the daemon). Pure:
-imports ``dispatch.carbon``'s ``accounting``, ``chain`` and ``offsets``, ``dispatch.config``,
-``dispatch.types``, numpy and pandas; no I/O, no wall clock. The store's rows come in as plain
-mappings (``Store.rows("measurements")``, ``Store.ledger(with_seq=True)``, ``Store.offsets()``).
+store's rows back into interval and instrument records (used by ``audit``, the CLI and the
+daemon). Pure: imports ``dispatch.carbon``'s ``accounting``, ``chain`` and ``instruments``,
+``dispatch.config``, ``dispatch.types``, numpy and pandas; no I/O, no wall clock. The store's
+rows come in as plain mappings (``Store.rows("measurements")``, ``Store.ledger(with_seq=True)``,
+``Store.offsets()``).
 
 From cycles to an interval (a plan step, e.g. 15 min):
 
@@ -23,7 +24,7 @@ From cycles to an interval (a plan step, e.g. 15 min):
 
 from __future__ import annotations
 
-import datetime as dt
+import json
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -32,15 +33,15 @@ import numpy as np
 import pandas as pd
 
 from dispatch.carbon import accounting, chain
-from dispatch.carbon.offsets import OffsetRecord
+from dispatch.carbon.instruments import Instrument
 from dispatch.config import SiteConfig
 from dispatch.types import InputError
 
 __all__ = [
     "FLOWS",
+    "instruments_from_rows",
     "interval_flows",
     "interval_records",
-    "offsets_from_rows",
     "records_from_rows",
     "samples_from_rows",
     "type_problem",
@@ -208,34 +209,26 @@ def type_problem(i: int, row: Mapping[str, Any]) -> str | None:
     )
 
 
-def offsets_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[OffsetRecord]:
-    """Offsets registry records from ``Store.offsets()`` rows (dates as ISO text).
+def instruments_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[Instrument]:
+    """Instrument records from ``Store.instruments()`` rows (``body_json`` parsed).
 
     Raises
     ------
     InputError
-        For a row that does not read as a batch (a number or date that is not one, a missing
-        column), naming its position, serial and the bad value: the registry was edited
-        outside ``dispatch carbon offsets``.
+        For a row whose body is not a JSON object or whose columns are not text, naming its
+        position and seq: it was edited outside ``dispatch carbon``.
     """
     out = []
     for i, r in enumerate(rows):
-        retired = r.get("retired_on")
         try:
-            out.append(
-                OffsetRecord(
-                    credit_type=str(r["credit_type"]),
-                    serial=str(r["serial"]),
-                    vintage_year=int(r["vintage_year"]),
-                    tonnes=float(r["tonnes"]),
-                    purchased_on=dt.date.fromisoformat(str(r["purchased_on"])),
-                    retired_on=None if retired is None else dt.date.fromisoformat(str(retired)),
-                    registry=str(r.get("registry") or ""),
-                )
-            )
+            body = json.loads(r["body_json"])
+            texts = [r[c] for c in ("kind", "recorded_utc", "prev_hash", "record_hash")]
+            if not isinstance(body, dict) or not all(isinstance(t, str) for t in texts):
+                raise ValueError("a body that is not an object, or a column that is not text")
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(
-                f"offsets registry row {i + 1} (serial {r.get('serial')!r}) is malformed: "
-                f"{exc}; it was edited outside `dispatch carbon offsets`"
+                f"instrument record {i} (seq {r.get('seq')}) is malformed: {exc}; it was "
+                "edited outside `dispatch carbon`"
             ) from None
+        out.append(Instrument(*texts[:2], body, *texts[2:], seq=int(r.get("seq") or 0)))
     return out

@@ -27,7 +27,7 @@ from dispatch.carbon import accounting, chain
 from dispatch.carbon import market as carbon_market
 from dispatch.carbon.offsets import OffsetRecord, validate_offsets
 from dispatch.carbon.report_html import to_html
-from dispatch.config import SiteConfig
+from dispatch.config import CertificateSection, SiteConfig
 from dispatch.types import InputError
 
 __all__ = ["Period", "build_report", "neutrality_target", "parse_period", "to_csv", "to_html",
@@ -104,11 +104,11 @@ def parse_period(text: str, tz: str = "UTC") -> Period:
 
 
 def _ledger_frame(
-    records: list[chain.IntervalRecord], config: SiteConfig
+    records: list[chain.IntervalRecord], config: SiteConfig, certs: list[CertificateSection]
 ) -> tuple[pd.DataFrame, list]:
     """All records as one frame with the market-based columns and a local month label."""
     frame = chain.records_frame(records)
-    market, uses = carbon_market.market_based(frame, config)
+    market, uses = carbon_market.market_based(frame, config, certs)
     frame = frame.join(market)
     frame["month"] = frame.index.tz_convert(config.site.timezone).strftime("%Y-%m")
     return frame, uses
@@ -154,12 +154,12 @@ def _factors(config: SiteConfig, part: pd.DataFrame) -> dict[str, Any]:
 
 
 def _certificates(
-    config: SiteConfig, uses: list[carbon_market.CertificateUse]
+    certs: list[CertificateSection], n_config: int, uses: list[carbon_market.CertificateUse]
 ) -> list[dict[str, Any]]:
     return [
         {**c.model_dump(mode="json"), "allocated_mwh": _r(u.allocated_mwh),
-         "unused_mwh": _r(u.unused_mwh)}
-        for c, u in zip(config.carbon.certificates, uses, strict=True)
+         "unused_mwh": _r(u.unused_mwh), "source": "config" if k < n_config else "chain"}
+        for k, (c, u) in enumerate(zip(certs, uses, strict=True))
     ]
 
 
@@ -168,6 +168,7 @@ def build_report(
     offsets: list[OffsetRecord],
     config: SiteConfig,
     period: str | Period,
+    certificates: list[CertificateSection] | None = None,
 ) -> dict[str, Any]:
     """The report of one period as plain data (JSON-ready, floats rounded to 6 decimals).
 
@@ -181,6 +182,9 @@ def build_report(
         Site time zone, factors, certificates, neutrality target and basis.
     period : str or Period
         ``"2026-10"``, ``"2026-Q3"``, ``"2026"`` or a parsed period.
+    certificates : list of CertificateSection, optional
+        Certificates recorded in the chained instruments, allocated after the config's
+        (whose ``source`` the report marks ``"config"``: editing the config restates them).
 
     Returns
     -------
@@ -194,7 +198,8 @@ def build_report(
     tz = config.site.timezone
     p = parse_period(period, tz) if isinstance(period, str) else period
     validate_offsets(offsets)
-    frame, uses = _ledger_frame(records, config)
+    certs = [*config.carbon.certificates, *(certificates or [])]
+    frame, uses = _ledger_frame(records, config, certs)
     basis = config.carbon.neutrality_basis
     retired = _retired_by_month(offsets)
     months = [
@@ -215,7 +220,7 @@ def build_report(
         },
         "methods": {"version": accounting.METHOD_VERSION, **accounting.METHOD_NOTES},
         "factors": _factors(config, inside),
-        "certificates": _certificates(config, uses),
+        "certificates": _certificates(certs, len(config.carbon.certificates), uses),
         "months": months,
         "totals": totals,
         "offsets_retired": [

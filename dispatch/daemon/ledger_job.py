@@ -1,11 +1,12 @@
 """The ledger job: one carbon-ledger record per completed plan interval, and the carbon metrics.
 
-Role: after a control cycle that crossed an interval boundary, read the stored cycle samples
-of the completed intervals not yet in the ledger, build their records through
+Role: after a control cycle that crossed an interval boundary, read the stored cycle samples of
+the completed intervals not yet in the ledger, build their records through
 ``dispatch.carbon.compose`` (the same path the backtest tests use) and append them with the
-ledger head in one store transaction; then recompute the month-to-date figures for
-``/metrics`` from the ledger and the offsets registry, as ``dispatch carbon report`` would.
-Imports ``dispatch.carbon``'s ``compose`` and ``report``, ``store``, ``config`` and ``types``.
+ledger head in one store transaction; then recompute the month-to-date figures for ``/metrics``
+from the ledger and the chained carbon instruments, as ``dispatch carbon report`` would. Imports
+``dispatch.carbon``'s ``compose``, ``instruments`` and ``report``, ``store``, ``config`` and
+``types``.
 
 Restarts are idempotent: the next interval to record is the stored head's ``end_utc``, so an
 interval is never recorded twice, and appends must continue the stored head. Intervals
@@ -22,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from dispatch.carbon import compose
+from dispatch.carbon import compose, instruments
 from dispatch.carbon import report as carbon_report
 from dispatch.carbon.chain import TIME_FORMAT
 from dispatch.config import SiteConfig
@@ -160,9 +161,11 @@ def carbon_figures(store: Store, config: SiteConfig, now: dt.datetime) -> dict[s
     first = since.tz_convert("UTC").strftime(TIME_FORMAT)  # the stored text sorts as time
     rows = [r for r in store.ledger() if r["start_utc"] >= first]
     records = compose.records_from_rows(rows)
-    offsets = compose.offsets_from_rows(store.offsets())
+    recs = compose.instruments_from_rows(store.instruments())
+    instruments.validate(recs, local.date())
+    offsets, certs = instruments.offset_view(recs), instruments.certificate_view(recs)
     month = local.strftime("%Y-%m")
-    report = carbon_report.build_report(records, offsets, config, month[:4])
+    report = carbon_report.build_report(records, offsets, config, month[:4], certs)
     row = next(r for r in report["months"] if r["month"] == month)
     target = report["target"]
     return {

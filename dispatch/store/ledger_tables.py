@@ -1,8 +1,8 @@
-"""The carbon-ledger tables of the store: interval records, their head, the offsets registry.
+"""The carbon-ledger tables of the store: interval records, their head, the triggers.
 
 Role: the ``Store`` methods (a mixin of ``dispatch.store.db.Store``) that append to the
 append-only ``ledger_intervals`` table, keep its head in ``ledger_head`` in the same
-transaction, read both back, and keep the ``offsets`` registry. The store does not import
+transaction, read both back, and list missing append-only triggers. The store does not import
 ``dispatch.carbon.chain`` (siblings): it checks only that each appended record's ``prev_hash``
 continues the stored head, so no writer can fork or re-start the chain; hashing and
 verification are the pure core's. Imports ``dispatch.types`` and the store's own modules.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import math
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from dispatch.store import codec
 from dispatch.store.schema import StoreError
-from dispatch.types import InputError
 
 #: ``prev_hash`` of the first record (equals ``dispatch.carbon.chain.GENESIS``).
 GENESIS_HASH = "0" * 64
 #: The triggers that keep the ledger tables append-only (``dispatch carbon verify`` checks them).
-LEDGER_TRIGGERS = ("ledger_no_update", "ledger_no_delete")
+LEDGER_TRIGGERS = ("ledger_no_update", "ledger_no_delete", "instruments_no_update",
+                   "instruments_no_delete")
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ class LedgerHead:
 
 
 class LedgerTables:
-    """Ledger and offsets methods of ``Store`` (relies on its transaction helpers)."""
+    """Ledger methods of ``Store`` (relies on its transaction helpers)."""
 
     if TYPE_CHECKING:  # provided by Store
         path: Any
@@ -143,33 +142,6 @@ class LedgerTables:
             (lo, max(int(skip), 0)),
         )
         return codec.from_ms(int(rows[0][0])) if rows else None
-
-    # --------------------------------------------------------------- offsets
-    def add_offset(self, record: Mapping[str, Any]) -> int:
-        """Register a carbon-credit batch (columns of ``offsets``, the fields of
-        ``dispatch.carbon.offsets.OffsetRecord``; dates as ``datetime.date`` or ISO text)."""
-        row = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in record.items()}
-        tonnes = row.get("tonnes")
-        if isinstance(tonnes, float) and not math.isfinite(tonnes):
-            raise InputError(f"offsets: tonnes = {tonnes} must be a finite number > 0")
-        with self.transaction("add offset") as conn:
-            return self._insert(conn, "offsets", row)
-
-    def offsets(self) -> list[dict[str, Any]]:
-        """Every registered batch in registration order, without ``id``; dates as ISO text."""
-        rows = self._read("read offsets", "SELECT * FROM offsets ORDER BY id")
-        return [{k: v for k, v in dict(r).items() if k != "id"} for r in rows]
-
-    def retire_offset(self, credit_type: str, serial: str, retired_on: dt.date) -> int:
-        """Set the retirement date of a held batch; returns 1, or 0 when no held batch has
-        that credit type and serial (unknown, or already retired)."""
-        with self.transaction("retire offset") as conn:
-            cur = conn.execute(
-                "UPDATE offsets SET retired_on = ? WHERE credit_type = ? AND serial = ? "
-                "AND retired_on IS NULL",
-                (retired_on.isoformat(), credit_type, serial),
-            )
-            return int(cur.rowcount)
 
 
 _HEAD_SQL = "SELECT record_hash, end_utc, records FROM ledger_head"

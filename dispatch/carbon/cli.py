@@ -110,6 +110,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     render = {"csv": carbon_report.to_csv, "json": carbon_report.to_json,
               "html": carbon_report.to_html}[args.format]  # fmt: skip
     text = render(report)
+    for warning in report["warnings"]:
+        print(f"dispatch: warning: {warning}", file=sys.stderr)
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from dispatch.carbon import accounting, chain
+from dispatch.carbon import accounting, chain, coverage
 from dispatch.carbon import market as carbon_market
 from dispatch.carbon.offsets import OffsetRecord, validate_offsets
 from dispatch.carbon.report_html import to_html
@@ -208,6 +208,8 @@ def build_report(
     ]
     inside = frame[frame["month"].isin(p.months())]
     totals = _row(inside, sum(retired.get(m, 0.0) for m in p.months()), basis)
+    cov, warns = _coverage(frame, records, config, p, months)
+    totals["coverage_frac"] = cov["coverage_frac"]
     months_in = set(p.months())
     in_period = [o for o in offsets if o.retired_on and o.retired_on.strftime("%Y-%m") in months_in]
     return {
@@ -223,11 +225,36 @@ def build_report(
         "certificates": _certificates(certs, len(config.carbon.certificates), uses),
         "months": months,
         "totals": totals,
+        "coverage": cov,
+        "warnings": warns,
         "offsets_retired": [
             _offset_row(o) for o in sorted(in_period, key=lambda o: (o.retired_on, o.serial))
         ],
         "target": neutrality_target(frame, offsets, config, p),
     }
+
+
+def _coverage(
+    frame: pd.DataFrame,
+    records: list[chain.IntervalRecord],
+    config: SiteConfig,
+    p: Period,
+    months: list[dict[str, Any]],
+) -> tuple[dict[str, Any], list[str]]:
+    """Coverage of the period and of each month (set in the month rows), and the warnings."""
+    step = pd.Timedelta(minutes=config.plan.step_min)
+    until = pd.Timestamp(records[-1].end_utc) if records else None
+    tz = config.site.timezone
+    warns: list[str] = []
+    for row in months:
+        lo = pd.Timestamp(f"{row['month']}-01").tz_localize(tz)
+        part = frame[frame["month"] == row["month"]]
+        cov = coverage.coverage(list(part.index), lo, lo + pd.DateOffset(months=1), step, until)
+        row["coverage_frac"] = cov["coverage_frac"]
+        warns += coverage.warnings(row["month"], cov)
+    inside = frame[frame["month"].isin(p.months())]
+    total = coverage.coverage(list(inside.index), p.start, p.end, step, until)
+    return {"step_min": config.plan.step_min, **total}, warns
 
 
 def _offset_row(o: OffsetRecord) -> dict[str, Any]:
@@ -298,10 +325,12 @@ def to_json(report: dict[str, Any]) -> str:
 
 
 CSV_COLUMNS = ("intervals", *SUM_KWH, "battery_loss_kwh", *SUM_KG, "battery_loss_kg_co2",
-               "basis_t_co2", "offsets_retired_t_co2", "net_t_co2")  # fmt: skip
+               "basis_t_co2", "offsets_retired_t_co2", "net_t_co2", "coverage_frac")  # fmt: skip
 
 
 def _cell(v: Any) -> str:
+    if v is None:
+        return ""
     return str(v) if isinstance(v, int) else f"{v:.{ROUND}f}"
 
 
@@ -320,6 +349,10 @@ def to_csv(report: dict[str, Any]) -> str:
         f"# factor {k}: {json.dumps(v, sort_keys=True)}" for k, v in report["factors"].items()
     ]
     lines += [f"# target {k}: {json.dumps(v)}" for k, v in report["target"].items()]
+    cov = report["coverage"]
+    lines.append(f"# coverage {cov['recorded_intervals']} of {cov['expected_intervals']} "
+                 f"intervals, {cov['gap_count']} gap(s), {cov['gap_hours']:g} h")
+    lines += [f"# warning {w}" for w in report["warnings"]]
     lines.append(",".join(("month", *CSV_COLUMNS)))
     rows = [*report["months"], {"month": "total", **report["totals"]}]
     lines += [",".join((r["month"], *(_cell(r[c]) for c in CSV_COLUMNS))) for r in rows]

@@ -15,7 +15,7 @@ __all__ = ["HTML_COLUMNS", "to_html"]
 
 HTML_COLUMNS = ("intervals", "import_kwh", "export_kwh", "location_kg_co2", "market_kg_co2",
                 "avoided_pv_kg_co2", "avoided_battery_kg_co2", "battery_loss_kwh",
-                "offsets_retired_t_co2", "net_t_co2")  # fmt: skip
+                "offsets_retired_t_co2", "net_t_co2", "coverage_frac")  # fmt: skip
 
 _SERIES = (
     ("location_kg_co2", "location-based", "#8c8c8c"),
@@ -90,6 +90,12 @@ def _month_table(report: dict[str, Any]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _warnings(items: list[str]) -> str:
+    if not items:
+        return "<p>none: every interval of the period up to the last record is recorded</p>"
+    return "<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in items) + "</ul>"
+
+
 def _signed_by(led: dict[str, Any]) -> str:
     key = led.get("checkpoint_public_key")
     return f"; checkpoints signed by Ed25519 key {key}" if key else ""
@@ -101,7 +107,9 @@ def to_html(report: dict[str, Any]) -> str:
     p, led = report["period"], report["ledger"]
     title = html.escape(f"Carbon report {p['label']}")
     sections = [
+        ("Warnings", _warnings(report.get("warnings", []))),
         ("Totals", _table(list(report["totals"].items()))),
+        ("Coverage", _table(list(report.get("coverage", {}).items()))),
         ("Monthly emissions (t CO2)", _svg_chart(report["months"])),
         ("By month", _month_table(report)),
         ("Certificates", _table([(c["id"], c) for c in report["certificates"]])),

@@ -1,6 +1,6 @@
 """The ``dispatch carbon`` commands: verify the ledger, report a period; the rest registered.
 
-Role: parse the ``carbon`` sub-commands (``keygen`` and ``checkpoint`` from ``anchor``,
+Role: parse the ``carbon`` sub-commands (``keygen`` and ``checkpoint`` from ``anchor``, ``export``,
 ``offsets`` and ``certificates`` from ``instruments_cli``), open the store named by the
 config's ``[store]`` section, and call the audit, the composition and the reports. Exit codes:
 0 ok, 1 bad input (``InputError``, via ``dispatch.__main__``), 3 a ledger or instruments chain
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dispatch.carbon import anchor, audit, compose, instruments, instruments_cli
+from dispatch.carbon import anchor, audit, compose, export, instruments, instruments_cli
 from dispatch.carbon import report as carbon_report
 from dispatch.config import SiteConfig, load_config
 from dispatch.store import Store
@@ -159,4 +159,5 @@ def add_commands(sub: Any) -> None:
     rep.add_argument("--out", help="file to write (default: standard output)")
     rep.set_defaults(func=cmd_report)
     anchor.add_commands(csub)
+    export.add_commands(csub)
     instruments_cli.add_commands(csub)

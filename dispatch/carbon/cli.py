@@ -15,10 +15,11 @@ import argparse
 import dataclasses
 import json
 import sys
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dispatch.carbon import anchor, audit, compose, export, instruments, instruments_cli
+from dispatch.carbon import anchor, audit, compose, export, factors, instruments, instruments_cli
 from dispatch.carbon import report as carbon_report
 from dispatch.config import SiteConfig, load_config
 from dispatch.store import Store
@@ -93,10 +94,35 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if doc["ok"] else anchor.EXIT_TAMPERED
 
 
+def factor_table(config: SiteConfig) -> dict[str, factors.Factor]:
+    """The shipped factor table with the user's ``[carbon] factor_table_path`` rows added."""
+    shipped = resources.files("dispatch.carbon").joinpath("data/grid_factors.csv")
+    table = factors.read_table(shipped.read_text(encoding="utf-8"), "grid_factors.csv")
+    user: list[factors.Factor] = []
+    path = config.carbon.factor_table_path
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"carbon.factor_table_path {path}: {exc.strerror}") from None
+        user = factors.read_table(text, f"carbon.factor_table_path {path}")
+    return factors.merged(table, user)
+
+
+def cmd_factors(args: argparse.Namespace) -> int:
+    """Print the factor table as CSV."""
+    table = factor_table(load_config(args.config))
+    print(",".join(factors.COLUMNS))
+    for f in table.values():
+        print(",".join(f'"{v}"' if "," in str(v) else str(v) for v in f.as_dict().values()))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Build the carbon report of a period from the verified ledger and the offsets."""
     config = load_config(args.config)
     period = carbon_report.parse_period(args.period, config.site.timezone)
+    restate = factors.find(factor_table(config), args.restate) if args.restate else None
     with _open(config) as store:
         check = anchor.check_store(store)
         if not check.ok:
@@ -106,7 +132,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         recs = instruments_cli.load(store, config)
     offsets = instruments.offset_view(recs)
     certs = instruments.certificate_view(recs)
-    report = carbon_report.build_report(records, offsets, config, period, certs)
+    report = carbon_report.build_report(records, offsets, config, period, certs, restate)
     render = {"csv": carbon_report.to_csv, "json": carbon_report.to_json,
               "html": carbon_report.to_html}[args.format]  # fmt: skip
     text = render(report)
@@ -157,6 +183,14 @@ def add_commands(sub: Any) -> None:
     rep.add_argument("--period", required=True, help="2026-10 (month), 2026-Q3, or 2026")
     rep.add_argument("--format", choices=FORMATS, default="csv", help="output format")
     rep.add_argument("--out", help="file to write (default: standard output)")
+    rep.add_argument("--restate", metavar="KEY",
+                     help="restate location-based emissions with this factor of the table "
+                     "(`dispatch carbon factors`), shown beside the recorded figure")
+    fac = csub.add_parser("factors", help="the grid factor table (year, region, source)",
+                          description="The shipped factors (China MEE/NBS) and those of "
+                          "[carbon] factor_table_path, as CSV.")
+    fac.add_argument("--config", required=True, help="site configuration (TOML)")
+    fac.set_defaults(func=cmd_factors)
     rep.set_defaults(func=cmd_report)
     anchor.add_commands(csub)
     export.add_commands(csub)

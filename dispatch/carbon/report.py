@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from dispatch.carbon import accounting, chain, coverage
+from dispatch.carbon import accounting, chain, coverage, factors
 from dispatch.carbon import market as carbon_market
 from dispatch.carbon.offsets import OffsetRecord, validate_offsets
 from dispatch.carbon.report_html import to_html
@@ -169,6 +169,7 @@ def build_report(
     config: SiteConfig,
     period: str | Period,
     certificates: list[CertificateSection] | None = None,
+    restate_with: factors.Factor | None = None,
 ) -> dict[str, Any]:
     """The report of one period as plain data (JSON-ready, floats rounded to 6 decimals).
 
@@ -185,6 +186,9 @@ def build_report(
     certificates : list of CertificateSection, optional
         Certificates recorded in the chained instruments, allocated after the config's
         (whose ``source`` the report marks ``"config"``: editing the config restates them).
+    restate_with : Factor, optional
+        A factor of the table to restate the period's location-based emissions with
+        (``restatement``: both figures and their ratio).
 
     Returns
     -------
@@ -227,6 +231,9 @@ def build_report(
         "totals": totals,
         "coverage": cov,
         "warnings": warns,
+        "restatement": None if restate_with is None else factors.restate(
+            inside["import_kwh"].tolist(), float(inside["location_kg_co2"].sum()), restate_with
+        ),
         "offsets_retired": [
             _offset_row(o) for o in sorted(in_period, key=lambda o: (o.retired_on, o.serial))
         ],
@@ -353,6 +360,14 @@ def to_csv(report: dict[str, Any]) -> str:
     lines.append(f"# coverage {cov['recorded_intervals']} of {cov['expected_intervals']} "
                  f"intervals, {cov['gap_count']} gap(s), {cov['gap_hours']:g} h")
     lines += [f"# warning {w}" for w in report["warnings"]]
+    if report.get("restatement"):
+        r = report["restatement"]
+        f = r["factor"]
+        lines.append(
+            f"# restated with {f['key']} ({f['g_per_kwh']} g/kWh, {f['year']}, {f['region']}): "
+            f"recorded {r['recorded_location_kg_co2']} kg, "
+            f"restated {r['restated_location_kg_co2']} kg"
+        )
     lines.append(",".join(("month", *CSV_COLUMNS)))
     rows = [*report["months"], {"month": "total", **report["totals"]}]
     lines += [",".join((r["month"], *(_cell(r[c]) for c in CSV_COLUMNS))) for r in rows]

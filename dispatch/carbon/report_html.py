@@ -110,6 +110,7 @@ def to_html(report: dict[str, Any]) -> str:
         ("Warnings", _warnings(report.get("warnings", []))),
         ("Totals", _table(list(report["totals"].items()))),
         ("Coverage", _table(list(report.get("coverage", {}).items()))),
+        ("Restatement", _table(list((report.get("restatement") or {}).items()))),
         ("Monthly emissions (t CO2)", _svg_chart(report["months"])),
         ("By month", _month_table(report)),
         ("Certificates", _table([(c["id"], c) for c in report["certificates"]])),

@@ -121,8 +121,9 @@ def grow(cfg: Path, n: int) -> None:
     with Store.from_config(config) as store:
         for k in range(N * 3, (N + n) * 3):
             t = T0 + dt.timedelta(minutes=5 * k)
-            snap = Snapshot(time=t, p_grid_kw=400.0, p_pv_kw=0.0, p_batt_kw=0.0,
-                            p_load_kw=400.0, soc_frac=0.5)  # fmt: skip
+            snap = Snapshot(
+                time=t, p_grid_kw=400.0, p_pv_kw=0.0, p_batt_kw=0.0, p_load_kw=400.0, soc_frac=0.5
+            )
             store.record_cycle(snap, Setpoints(0.0, "t"), t)
         end = T0 + dt.timedelta(minutes=15 * (N + n))
         done = append_completed(store, config, end, LedgerBook(dt.timedelta(minutes=15)))

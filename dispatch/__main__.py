@@ -23,7 +23,8 @@ from typing import Any
 
 import pandas as pd
 
-from dispatch import __version__, carbon_cli, daemon, pipeline, sources
+from dispatch import __version__, daemon, pipeline, sources
+from dispatch.carbon import cli as carbon_cli
 from dispatch.config import SiteConfig, load_config
 from dispatch.daemon.api import read_token
 from dispatch.daemon.files import read_calibration

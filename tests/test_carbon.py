@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dispatch.carbon import grid_intensity_g_per_kwh
+from dispatch.carbon.accounting import grid_intensity_g_per_kwh
 from dispatch.types import ConfigError
 from tests.factories import config
 

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatch import carbon, carbon_market, ledger
+from dispatch.carbon import accounting as carbon
+from dispatch.carbon import chain as ledger
+from dispatch.carbon import market as carbon_market
 from dispatch.types import ConfigError, InputError
 from tests.factories import config
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dispatch import carbon_ledger, ledger
+from dispatch.carbon import audit
+from dispatch.carbon import chain as ledger
+from dispatch.carbon import compose as carbon_ledger
 from dispatch.config import load_config, parse_config
 from dispatch.daemon import Clock, Daemon, Notifier
 from dispatch.daemon import ledger_job as ledger_job_module
@@ -20,6 +22,7 @@ from dispatch.daemon.ledger_job import LedgerBook, append_completed
 from dispatch.store import GENESIS_HASH, Store, StoreError
 from dispatch.types import Setpoints, Snapshot
 from tests import factories
+from tests import test_carbon_instruments as instruments_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = dt.datetime(2026, 3, 2, 0, 0, tzinfo=dt.UTC)
@@ -82,7 +85,7 @@ def test_completed_intervals_are_recorded_with_hand_computed_values(store: Store
     head = store.ledger_head()
     assert (head.records, head.end_utc, head.record_hash) == (
         3, "2026-03-02T01:00:00Z", d["record_hash"])
-    check = carbon_ledger.verify_rows(store.ledger(with_seq=True), head.record_hash)
+    check = audit.verify_rows(store.ledger(with_seq=True), head.record_hash)
     assert check.ok and check.records == 3
 
 
@@ -95,7 +98,7 @@ def test_restarts_are_idempotent_and_the_next_interval_continues_the_chain(store
     assert (later.records, later.gaps) == (1, [])
     e = rows(store)["2026-03-02T01:00:00Z"]
     assert (e["import_kwh"], e["location_kg_co2"]) == (2.5, 1.0)
-    assert carbon_ledger.verify_rows(store.ledger(with_seq=True),
+    assert audit.verify_rows(store.ledger(with_seq=True),
                                      store.ledger_head().record_hash).ok  # fmt: skip
 
 
@@ -150,8 +153,8 @@ def test_head_survives_and_detects_deleted_trailing_rows(store: Store, tmp_path:
     conn.commit()
     conn.close()
     rows_now = store.ledger(with_seq=True)
-    assert carbon_ledger.verify_rows(rows_now).ok  # the chain alone is a valid shorter chain
-    check = carbon_ledger.verify_rows(rows_now, store.ledger_head().record_hash)
+    assert audit.verify_rows(rows_now).ok  # the chain alone is a valid shorter chain
+    check = audit.verify_rows(rows_now, store.ledger_head().record_hash)
     assert (check.ok, check.kind, check.index, store.ledger_head().record_hash) == (
         False, "truncated", 2, head)
 
@@ -189,7 +192,7 @@ def test_a_tampered_cell_type_is_reported_not_raised(store: Store):
     conn.execute("UPDATE ledger_intervals SET import_kwh = 'lots' WHERE seq = 2")
     conn.commit()
     conn.close()
-    check = carbon_ledger.verify_rows(store.ledger(with_seq=True))
+    check = audit.verify_rows(store.ledger(with_seq=True))
     assert (check.ok, check.index, check.seq, check.kind) == (False, 1, 2, "edited")
     assert "import_kwh" in check.reason
 
@@ -220,9 +223,10 @@ def test_the_daemon_job_records_and_exposes_carbon_metrics(tmp_path: Path):
                             p_grid_kw=400.0, p_pv_kw=0.0, p_batt_kw=0.0, p_load_kw=400.0,
                             soc_frac=0.5)  # fmt: skip
             d.store.record_cycle(snap, Setpoints(0.0, "t"), snap.time)
-        d.store.add_offset({"credit_type": "CCER", "serial": "B-1", "vintage_year": 2025,
-                            "tonnes": 0.05, "purchased_on": dt.date(2026, 5, 2),
-                            "retired_on": dt.date(2026, 6, 1), "registry": ""})  # fmt: skip
+        bought = instruments_cases.purchase("CCER:B-1", 0.05, purchased_on="2026-05-02")
+        instruments_cases.append(d.store, "purchase", bought)
+        retired = instruments_cases.retirement("CCER:B-1", 0.05, retired_on="2026-06-01")
+        instruments_cases.append(d.store, "retirement", retired)
         assert d.ledger_book.due(now)
         assert asyncio.run(d.guarded("ledger", d._ledger))
         assert not d.ledger_book.due(now)

@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dispatch import carbon, ledger
-from dispatch import carbon_report as cr
+from dispatch.carbon import accounting as carbon
+from dispatch.carbon import chain as ledger
+from dispatch.carbon import offsets
+from dispatch.carbon import report as cr
 from dispatch.types import InputError
 from tests.factories import config
 from tests.test_carbon_accounting import FRAME
@@ -35,8 +37,8 @@ CFG = config(
 )
 RECORDS = _ledger(FRAME, CFG)
 OFFSETS = [
-    ledger.OffsetRecord("CCER", "CCER-1", 2025, 0.005, dt.date(2026, 6, 1), dt.date(2026, 7, 15)),
-    ledger.OffsetRecord("carbon_inclusive", "PH-9", 2026, 0.25, dt.date(2026, 7, 2)),
+    offsets.OffsetRecord("CCER", "CCER-1", 2025, 0.005, dt.date(2026, 6, 1), dt.date(2026, 7, 15)),
+    offsets.OffsetRecord("carbon_inclusive", "PH-9", 2026, 0.25, dt.date(2026, 7, 2)),
 ]
 
 
@@ -94,7 +96,8 @@ def test_month_report_hand_computed():
     assert [o["serial"] for o in report["offsets_retired"]] == ["CCER-1"]
     assert report["certificates"][0]["allocated_mwh"] == pytest.approx(0.009)
     assert report["factors"]["intensity_sources"] == {"config_factor": 1, "series": 3}
-    assert report["ledger"] == {"records": 4, "head": RECORDS[-1].record_hash}
+    assert report["ledger"] == {"records": 4, "head": RECORDS[-1].record_hash,
+                                "checkpoint_public_key": None}
 
 
 def test_location_basis_and_other_periods():
@@ -191,7 +194,7 @@ def test_neutrality_target_at_the_current_trend():
     frame.loc[month.index, "ci_g_per_kwh"] = 100.0 + 10.0 * (month.to_numpy() - 1)
     cfg = config(carbon={"grid_ci_g_per_kwh": 1.0, "neutrality_target_year": 2027})
     records = _ledger(frame, cfg)
-    held = ledger.OffsetRecord("CCER", "H", 2025, 20.0, dt.date(2025, 6, 1))
+    held = offsets.OffsetRecord("CCER", "H", 2025, 20.0, dt.date(2025, 6, 1))
     target = cr.build_report(records, [held], cfg, "2025")["target"]
     # monthly t: 0.744 * (1 + 0.1 k), k = 0..11; the line continues through 2027 (k = 24..35)
     expected = sum(0.744 * (1 + 0.1 * k) for k in range(24, 36))
@@ -257,7 +260,7 @@ def test_german_factory_year_equals_the_backtest_kpi(shared_data):
 
     scenario = load_scenario(
         cr.__file__.replace(
-            "dispatch/carbon_report.py", "configs/scenarios/germany-factory-2018.toml"
+            "dispatch/carbon/report.py", "configs/scenarios/germany-factory-2018.toml"
         )
     )
     outcome = no_battery(scenario)

@@ -115,9 +115,29 @@ def test_verify_names_the_first_bad_row_and_the_tamper(site: Path, how: str, kin
     assert (doc["ok"], doc["kind"], doc["index"], doc["seq"]) == (False, kind, index, seq)
 
 
+def grow(cfg: Path, n: int) -> None:
+    """Record ``n`` more intervals after the first ``N`` (the daemon carrying on)."""
+    config = load_config(cfg)
+    with Store.from_config(config) as store:
+        for k in range(N * 3, (N + n) * 3):
+            t = T0 + dt.timedelta(minutes=5 * k)
+            snap = Snapshot(
+                time=t, p_grid_kw=400.0, p_pv_kw=0.0, p_batt_kw=0.0, p_load_kw=400.0, soc_frac=0.5
+            )
+            store.record_cycle(snap, Setpoints(0.0, "t"), t)
+        end = T0 + dt.timedelta(minutes=15 * (N + n))
+        done = append_completed(store, config, end, LedgerBook(dt.timedelta(minutes=15)))
+        assert done.records == n
+
+
 def test_verify_against_a_head_noted_elsewhere(site: Path, capsys: pytest.CaptureFixture):
+    with Store.from_config(load_config(site)) as store:
+        noted = store.ledger_head().record_hash
+    grow(site, 4)  # an intact ledger that has grown still passes through the noted head
+    assert main(["carbon", "verify", "--config", str(site), "--head", noted]) == 0
+    assert "ledger intact: 12 records" in capsys.readouterr().out
     assert main(["carbon", "verify", "--config", str(site), "--head", "ab" * 32]) == 3
-    assert "not the expected head" in capsys.readouterr().err
+    assert "no row has the noted head abababababab" in capsys.readouterr().err
 
 
 def test_report_totals_are_hand_computed(site: Path, capsys: pytest.CaptureFixture):
@@ -196,18 +216,21 @@ def test_offsets_add_retire_list_and_errors(site: Path, capsys: pytest.CaptureFi
     assert "no CCER batch 'nope'" in capsys.readouterr().err
     assert main(offsets(site, "list", "--format", "json")) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["offsets"] == [{"credit_type": "carbon_inclusive", "serial": "SZ-PH-7",
-                               "vintage_year": 2025, "tonnes": 12.5,
-                               "purchased_on": "2026-03-01", "retired_on": "2026-06-30",
-                               "registry": ""}]  # fmt: skip
+    (line,) = doc["offsets"]  # one line: the whole batch retired
+    assert line["serial"].startswith("SZ-PH-7#")  # the batch's first serial and the record
+    assert {k: v for k, v in line.items() if k != "serial"} == {
+        "credit_type": "carbon_inclusive", "vintage_year": 2025, "tonnes": 12.5,
+        "purchased_on": "2026-03-01", "retired_on": "2026-06-30",
+        "registry": "city carbon-inclusive platform (e.g. Suzhou PHCER)"}
     assert (doc["held_t_co2"], doc["retired_t_co2"]) == (0, 12.5)
     assert main(offsets(site, "list")) == 0
-    assert "1 batches; held 0 t CO2e, retired 12.5 t CO2e" in capsys.readouterr().out
+    assert "1 lines; held 0 t CO2e, retired 12.5 t CO2e" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["verify"], ["report"], ["offsets"], ["offsets", "add"], ["offsets", "retire"],
+    [[], ["verify"], ["report"], ["checkpoint"], ["offsets"], ["offsets", "add"],
+     ["offsets", "retire"],
      ["offsets", "list"]],
 )
 def test_every_carbon_command_has_help(command: list[str], capsys: pytest.CaptureFixture):
@@ -246,16 +269,23 @@ def test_a_purchase_or_retirement_after_today_is_refused(site: Path, capsys):
     assert main(offsets(site, "retire", "--type", "CCER", "--serial", "CC-1")) == 0  # today
 
 
-def test_a_malformed_registry_row_is_named_not_a_traceback(site: Path, capsys):
-    assert main(offsets(site, "add", "--type", "CCER", "--serial", "CC-9", "--vintage", "2025",
-                        "--tonnes", "5", "--purchased", "2026-03-01")) == 0
-    conn = sqlite3.connect(load_config(site).store.path, isolation_level=None)
-    conn.execute("UPDATE offsets SET purchased_on = 'last spring' WHERE serial = 'CC-9'")
-    conn.close()
+def test_a_malformed_instrument_record_is_named_not_a_traceback(site: Path, capsys):
+    from tests.test_carbon_instruments import append, purchase
+
+    with Store.from_config(load_config(site)) as store:  # a writer that skipped the checks
+        append(store, "purchase", purchase("CCER:CC-9", purchased_on="last spring"))
     capsys.readouterr()
     for command in (offsets(site, "list"), ["carbon", "report", "--config", str(site),
                                             "--period", "2026"]):
         assert main(command) == 1
         err = capsys.readouterr().err
-        assert "offsets registry row 1 (serial 'CC-9') is malformed" in err
-        assert "last spring" in err
+        assert "instrument record 0 (purchase 'CCER:CC-9'): purchased_on = 'last spring'" in err
+    assert main(["carbon", "verify", "--config", str(site), "--json"]) == 3
+    doc = json.loads(capsys.readouterr().out)["instruments"]
+    assert (doc["kind"], doc["index"], doc["seq"]) == ("malformed", 0, 1)
+    conn = sqlite3.connect(load_config(site).store.path, isolation_level=None)
+    conn.execute("DROP TRIGGER instruments_no_update")
+    conn.execute("UPDATE carbon_instruments SET body_json = '{not json' WHERE seq = 1")
+    conn.close()
+    assert main(offsets(site, "list")) == 1
+    assert "instrument record 0 (seq 1) is malformed" in capsys.readouterr().err

@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatch import carbon, ledger
+from dispatch.carbon import accounting as carbon
+from dispatch.carbon import chain as ledger
+from dispatch.carbon import offsets
 from dispatch.types import InputError
 from tests.factories import config
 
@@ -98,12 +100,37 @@ def test_edited_computed_value_is_located():
     assert result.index == 11 and "record_hash" in result.reason
 
 
-def test_rewritten_row_with_fresh_hashes_breaks_the_next_link():
+def test_rewritten_row_with_fresh_hashes_is_named_not_the_next():
     bad = list(CHAIN)
     edited = bad[5]._replace(location_kg_co2=0.0)
     bad[5] = ledger.chain([edited], prev_hash=bad[4].record_hash)[0]
+    result = ledger.verify(bad)  # intervals 5 and 6 are adjacent: nothing missing between
+    assert result.index == 5 and "hashes were recomputed" in result.reason
+    seqs = list(range(1, 21))
+    assert ledger.verify(bad, seqs=seqs).index == 5  # consecutive row numbers say the same
+
+
+def test_a_row_inserted_before_the_first_is_named_not_the_genuine_first():
+    forged = ledger.chain([CHAIN[0]._replace(start_utc="2025-12-31T23:45:00Z",
+                                             end_utc="2026-01-01T00:00:00Z")])
+    bad = forged + list(CHAIN)
     result = ledger.verify(bad)
-    assert result.index == 6 and "prev_hash" in result.reason
+    assert result.index == 0 and "inserted before the first" in result.reason
+    result = ledger.verify(bad, seqs=[0, *range(1, 21)])  # the store numbers from 1
+    assert result.index == 0 and "inserted row: seq 0" in result.reason
+
+
+def test_a_gap_in_the_row_numbers_is_a_deletion_and_a_lower_number_an_insertion():
+    seqs = [*range(1, 8), *range(9, 22)]  # seq 8 is gone
+    assert ledger.verify(list(CHAIN), seqs=seqs).index == 7
+    assert "rows seq 8..8 are missing" in ledger.verify(list(CHAIN), seqs=seqs).reason
+
+
+def test_a_rechained_row_dated_inside_the_ledger_is_out_of_time_order():
+    back = CHAIN[3]._replace(start_utc="2026-01-01T00:15:00Z", end_utc="2026-01-01T00:30:00Z")
+    bad = list(CHAIN[:3]) + ledger.chain([back, *CHAIN[3:]], CHAIN[2].record_hash)[:1]
+    result = ledger.verify(bad)
+    assert result.index == 3 and "out of time order" in result.reason
 
 
 @pytest.mark.parametrize("i", [0, 9, 19])
@@ -166,7 +193,7 @@ def test_an_untouched_year_of_15_minute_records_verifies():
     assert result.ok, result.reason
 
 
-OFFSET = ledger.OffsetRecord(
+OFFSET = offsets.OffsetRecord(
     "CCER",
     "CCER-2025-000123",
     2025,
@@ -178,21 +205,21 @@ OFFSET = ledger.OffsetRecord(
 
 
 def test_valid_registry_has_no_problems():
-    held = ledger.OffsetRecord("carbon_inclusive", "JS-PH-77", 2026, 3.5, dt.date(2026, 5, 2))
-    assert ledger.check_offsets([OFFSET, held]) == []
-    ledger.validate_offsets([OFFSET, held])
+    held = offsets.OffsetRecord("carbon_inclusive", "JS-PH-77", 2026, 3.5, dt.date(2026, 5, 2))
+    assert offsets.check_offsets([OFFSET, held]) == []
+    offsets.validate_offsets([OFFSET, held])
 
 
 def test_double_retirement_is_rejected():
-    again = ledger.OffsetRecord(
+    again = offsets.OffsetRecord(
         "CCER", "CCER-2025-000123", 2025, 120.0, dt.date(2026, 2, 1), dt.date(2026, 9, 1)
     )
-    problems = ledger.check_offsets([OFFSET, again])
+    problems = offsets.check_offsets([OFFSET, again])
     assert problems == [
         "offset 1 (CCER 'CCER-2025-000123'): retired twice (double retirement), see offset 0"
     ]
     with pytest.raises(InputError, match="double retirement"):
-        ledger.validate_offsets([OFFSET, again])
+        offsets.validate_offsets([OFFSET, again])
 
 
 @pytest.mark.parametrize(
@@ -209,7 +236,7 @@ def test_double_retirement_is_rejected():
 def test_offset_problems(change, message):
     from dataclasses import replace
 
-    problems = ledger.check_offsets([replace(OFFSET, **change)])
+    problems = offsets.check_offsets([replace(OFFSET, **change)])
     assert any(message in p for p in problems), problems
 
 

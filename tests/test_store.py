@@ -206,7 +206,7 @@ def ledger_record(i: int) -> dict:
     }  # fmt: skip
 
 
-def test_ledger_is_append_only_and_offsets_unique(store: Store):
+def test_ledger_is_append_only_and_instruments_continue_their_head(store: Store):
     assert store.append_ledger([ledger_record(0), ledger_record(1)]) == 2
     rows = store.ledger()
     assert rows == [ledger_record(0), ledger_record(1)]  # append order, exact values
@@ -220,17 +220,17 @@ def test_ledger_is_append_only_and_offsets_unique(store: Store):
     with pytest.raises(StoreError, match="ledger_intervals"):  # NaN is not a ledger value
         store.append_ledger([{**ledger_record(4), "import_kwh": math.nan}])
     assert store.count("ledger_intervals") == 2  # the failed batches left nothing
-    offset = {"credit_type": "CCER", "serial": "B-1", "vintage_year": 2025, "tonnes": 12.5,
-              "purchased_on": dt.date(2026, 6, 1), "retired_on": None, "registry": "CEEX"}
-    store.add_offset(offset)
-    (row,) = store.rows("offsets", dt.datetime(2026, 6, 1, tzinfo=dt.UTC), T0)
-    assert (row["tonnes"], row["purchased_on"], row["retired_on"]) == (12.5, "2026-06-01", None)
-    with pytest.raises(StoreError, match="offsets"):
-        store.add_offset(offset)  # the same serial twice
+    record = {"kind": "purchase", "recorded_utc": "2026-06-01T00:00:00Z", "body": {"t": 1},
+              "prev_hash": "0" * 64, "record_hash": "b" * 64}
+    store.append_instrument(record)
+    (row,) = store.rows("carbon_instruments", dt.datetime(2026, 6, 1, tzinfo=dt.UTC), T0)
+    assert (row["kind"], row["body_json"], row["seq"]) == ("purchase", '{"t": 1}', 1)
+    with pytest.raises(StoreError, match="does not continue the head"):
+        store.append_instrument(record)  # the same record again: it does not continue it
 
 
 def test_ledger_chain_from_dispatch_ledger_round_trips_and_verifies(store: Store):
-    ledger = pytest.importorskip("dispatch.ledger")
+    ledger = pytest.importorskip("dispatch.carbon.chain")
     conn = sqlite3.connect(store.path)
     names = [r[1] for r in conn.execute("PRAGMA table_info(ledger_intervals)")]
     conn.close()

@@ -75,6 +75,22 @@ class CarbonSection(_Model):
     electricity_maps_token_env: str = Field(
         "ELECTRICITY_MAPS_TOKEN", description="environment variable holding the API token"
     )
+    factor_table_path: str | None = Field(
+        None,
+        description="CSV of grid factors added to the shipped table (key, source, year, region, "
+        "basis, g_per_kwh, published), e.g. provincial factors; `report --restate KEY`",
+    )
+    checkpoint_key_path: str | None = Field(
+        None,
+        description="Ed25519 private key (PEM, from `dispatch carbon keygen`) that signs "
+        "ledger checkpoints; keep it outside the state directory",
+    )
+    checkpoint_public_key: str | None = Field(
+        None,
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="trusted public key (64 hex digits): `verify --checkpoint` accepts only "
+        "checkpoints it signed; shown in every report",
+    )
 
     @model_validator(mode="after")
     def _source(self) -> CarbonSection:

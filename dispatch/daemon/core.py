@@ -17,7 +17,6 @@ import asyncio
 import datetime as dt
 import logging
 import math
-import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -47,7 +46,7 @@ from dispatch.daemon.runtime import Services, SiteState, store_event
 from dispatch.daemon.state import CycleState, ForecastState, PlanState, billing_month_of
 from dispatch.devices.client import DeviceClient
 from dispatch.optimise import DispatchModel
-from dispatch.store import Store
+from dispatch.store import Store, state_dir
 from dispatch.types import ConfigError
 
 log = logging.getLogger("dispatch.daemon")
@@ -391,12 +390,6 @@ class Daemon:
                 loop.remove_signal_handler(sig)
             await self.stop()
         return 0
-
-
-def state_dir() -> str | None:
-    """systemd's ``$STATE_DIRECTORY`` (first entry), or None."""
-    raw = os.environ.get("STATE_DIRECTORY", "")
-    return raw.split(":")[0] or None
 
 
 def run(config: SiteConfig, clock: Clock | None = None) -> int:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dispatch import carbon
+from dispatch.carbon import accounting
 from dispatch.config import SiteConfig
 from dispatch.daemon.files import MtimeCache
 from dispatch.daemon.prices import DayAheadPrices
@@ -187,7 +187,7 @@ class IntensityFeed:
             return Answer(None, f"fallback: configured ({exc})", fallback=True)
         series = frame["ci_g_per_kwh"]
         values = day_before(series, index) if measured else series.reindex(index).to_numpy()
-        default = carbon.grid_intensity_g_per_kwh(self.config, index).to_numpy()
+        default = accounting.grid_intensity_g_per_kwh(self.config, index).to_numpy()
         gaps = ~np.isfinite(values)
         out = pd.DataFrame({"ci_g_per_kwh": np.where(gaps, default, values)}, index=index)
         return Answer(out, self.source + (" (gaps: configured)" if gaps.any() else ""))

@@ -1,11 +1,12 @@
 """The ledger job: one carbon-ledger record per completed plan interval, and the carbon metrics.
 
-Role: after a control cycle that crossed an interval boundary, read the stored cycle samples
-of the completed intervals not yet in the ledger, build their records through
-``dispatch.carbon_ledger`` (the same path the backtest tests use) and append them with the
-ledger head in one store transaction; then recompute the month-to-date figures for
-``/metrics`` from the ledger and the offsets registry, as ``dispatch carbon report`` would.
-Imports ``carbon_ledger``, ``carbon_report``, ``store``, ``config`` and ``types``.
+Role: after a control cycle that crossed an interval boundary, read the stored cycle samples of
+the completed intervals not yet in the ledger, build their records through
+``dispatch.carbon.compose`` (the same path the backtest tests use) and append them with the
+ledger head in one store transaction; then recompute the month-to-date figures for ``/metrics``
+from the ledger and the chained carbon instruments, as ``dispatch carbon report`` would. Imports
+``dispatch.carbon``'s ``compose``, ``instruments`` and ``report``, ``store``, ``config`` and
+``types``.
 
 Restarts are idempotent: the next interval to record is the stored head's ``end_utc``, so an
 interval is never recorded twice, and appends must continue the stored head. Intervals
@@ -22,10 +23,11 @@ from typing import Any
 
 import pandas as pd
 
-from dispatch import carbon_ledger, carbon_report
+from dispatch.carbon import compose, instruments
+from dispatch.carbon import report as carbon_report
+from dispatch.carbon.chain import TIME_FORMAT
 from dispatch.config import SiteConfig
 from dispatch.daemon.runtime import Services, SiteState, store_event
-from dispatch.ledger import TIME_FORMAT
 from dispatch.store import Store
 
 log = logging.getLogger("dispatch.daemon")
@@ -122,10 +124,10 @@ def append_completed(store: Store, config: SiteConfig, now: dt.datetime,
     last = store.measurement_time(after, CATCH_UP_SAMPLES)
     hi = until if last is None else min(max(pd.Timestamp(last).floor(step), lo + step), until)
     rows = store.rows("measurements", lo.to_pydatetime(), hi.to_pydatetime())
-    flows = carbon_ledger.interval_flows(carbon_ledger.samples_from_rows(rows), step, hi)
+    flows = compose.interval_flows(compose.samples_from_rows(rows), step, hi)
     if start is not None:
         flows = flows[flows.index >= start]  # never before the head (e.g. after a step change)
-    records = carbon_ledger.interval_records(flows, config, step, book.ci_known,
+    records = compose.interval_records(flows, config, step, book.ci_known,
                                              head.record_hash)  # fmt: skip
     store.append_ledger(r._asdict() for r in records)
     book.scanned_until = hi
@@ -158,10 +160,12 @@ def carbon_figures(store: Store, config: SiteConfig, now: dt.datetime) -> dict[s
     since = pd.Timestamp(year=local.year - 1, month=1, day=1, tz=config.site.timezone)
     first = since.tz_convert("UTC").strftime(TIME_FORMAT)  # the stored text sorts as time
     rows = [r for r in store.ledger() if r["start_utc"] >= first]
-    records = carbon_ledger.records_from_rows(rows)
-    offsets = carbon_ledger.offsets_from_rows(store.offsets())
+    records = compose.records_from_rows(rows)
+    recs = compose.instruments_from_rows(store.instruments())
+    instruments.validate(recs, local.date())
+    offsets, certs = instruments.offset_view(recs), instruments.certificate_view(recs)
     month = local.strftime("%Y-%m")
-    report = carbon_report.build_report(records, offsets, config, month[:4])
+    report = carbon_report.build_report(records, offsets, config, month[:4], certs)
     row = next(r for r in report["months"] if r["month"] == month)
     target = report["target"]
     return {

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from dispatch import carbon, tariff
+from dispatch import tariff
+from dispatch.carbon import accounting
 from dispatch.config import SiteConfig
 from dispatch.forecast import calibrate, pv, pv_weather
 from dispatch.optimise import DispatchModel
@@ -92,7 +93,7 @@ def complete_forecast(
     if "price_export_per_kwh" not in out.columns:
         out["price_export_per_kwh"] = tariff.export_price_per_kwh(config, index, day_ahead)
     if "ci_g_per_kwh" not in out.columns:
-        out["ci_g_per_kwh"] = carbon.grid_intensity_g_per_kwh(config, index)
+        out["ci_g_per_kwh"] = accounting.grid_intensity_g_per_kwh(config, index)
     return Forecast(out, **quantiles)
 
 

@@ -2,7 +2,7 @@
 
 Role: give the planner a ``ci_g_per_kwh`` column on a UTC period-start index from a file or the
 Electricity Maps v3 API (the configured constant or profile is expanded by the pure
-``dispatch.carbon.grid_intensity_g_per_kwh``) (``/carbon-intensity/latest`` and
+``dispatch.carbon.accounting.grid_intensity_g_per_kwh``) (``/carbon-intensity/latest`` and
 ``/carbon-intensity/forecast``, ``auth-token`` header). May import only ``dispatch.types``,
 ``dispatch.config`` and ``dispatch.sources`` siblings.
 

@@ -2,11 +2,12 @@
 
 Role: the one home of ``sqlite3`` (an I/O adapter). Keeps measurements (snapshots), forecasts,
 plans (a row per plan plus its slots), setpoints with their reasons and read-back, events, the
-billing month's demand peak and the carbon ledger (interval records chained by hash, offsets
-registry). May import ``dispatch.types`` and ``dispatch.config``; never the pure core or the
-other adapters. Modules: ``schema`` (tables, migrations), ``codec`` (value types <-> rows),
-``housekeeping`` (retention, CSV export), ``ledger_tables`` (ledger, head and offsets methods),
-``db`` (``Store``).
+billing month's demand peak and the carbon ledger (interval records and carbon instruments,
+each chained by hash). May import ``dispatch.types`` and ``dispatch.config``; never the pure
+core or the other adapters. Modules: ``schema`` (tables, migrations), ``codec`` (value types
+<-> rows), ``housekeeping`` (retention, CSV export), ``ledger_tables`` and
+``instrument_tables`` (the chains), ``chain_migration`` (schema step 8), ``db`` (``Store``),
+``paths`` (``state_dir``).
 
 Design
 ------
@@ -26,18 +27,21 @@ Design
   WAL lets readers (status page, exports) read while one writer commits; writers (the control
   loop in the asyncio thread, a plan solved in an executor thread) wait up to ``timeout_s`` for
   each other. Never share a ``sqlite3`` connection between threads yourself.
-- **Ledger**: ``ledger_intervals`` has a column per field of ``dispatch.ledger.IntervalRecord``
-  (stored as given, so ``IntervalRecord(**row)`` re-verifies), is append-only (triggers refuse
-  UPDATE and DELETE; tamper tests drop them first) and is never pruned. ``offsets`` mirrors
-  ``dispatch.ledger.OffsetRecord``; a serial is unique per credit type. The two modules are
-  siblings: the composition root maps records to rows. ``ledger_head`` (one row, schema v4)
-  keeps the chain's head outside the ledger, written in the same transaction as each append,
-  which must continue it (``ledger_tables``).
+- **Ledger**: ``ledger_intervals`` has a column per field of
+  ``dispatch.carbon.chain.IntervalRecord`` (stored as given, so ``IntervalRecord(**row)``
+  re-verifies), is append-only (triggers refuse UPDATE and DELETE; tamper tests drop them
+  first) and is never pruned. ``carbon_instruments`` (schema v8) chains the credit purchases,
+  retirements and certificates of ``dispatch.carbon.instruments`` the same way (a v7
+  ``offsets`` table is moved into it by ``chain_migration``). The store and the core are
+  siblings: the composition maps records to rows. ``ledger_head`` and ``instruments_head``
+  (one row each) keep each chain's head outside it, written in the same transaction as each
+  append, which must continue it (``ledger_tables``, ``instrument_tables``).
 """
 
 from dispatch.store.codec import EVENT_LEVELS, DemandPeak, from_ms, to_ms
 from dispatch.store.db import Store
 from dispatch.store.ledger_tables import GENESIS_HASH, LedgerHead
+from dispatch.store.paths import state_dir
 from dispatch.store.schema import (
     MIGRATIONS,
     RETAINED,
@@ -62,5 +66,6 @@ __all__ = [
     "StoreOpenError",
     "from_ms",
     "migrate",
+    "state_dir",
     "to_ms",
 ]

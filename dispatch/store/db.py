@@ -23,6 +23,7 @@ import pandas as pd
 from dispatch.config import SiteConfig
 from dispatch.store import codec, housekeeping
 from dispatch.store.codec import DemandPeak
+from dispatch.store.instrument_tables import InstrumentTables
 from dispatch.store.ledger_tables import LedgerTables
 from dispatch.store.schema import RETAINED, TABLES, StoreError, StoreOpenError, check_table, migrate
 from dispatch.types import PLAN_COLUMNS, Forecast, InputError, Plan, Setpoints, Snapshot
@@ -31,7 +32,7 @@ from dispatch.types import PLAN_COLUMNS, Forecast, InputError, Plan, Setpoints, 
 Event = tuple[str, str, str, str | None]
 
 
-class Store(LedgerTables):
+class Store(LedgerTables, InstrumentTables):
     """The history database of one site.
 
     Parameters

@@ -1,9 +1,9 @@
-"""The carbon-ledger tables of the store: interval records, their head, the offsets registry.
+"""The carbon-ledger tables of the store: interval records, their head, the triggers.
 
 Role: the ``Store`` methods (a mixin of ``dispatch.store.db.Store``) that append to the
 append-only ``ledger_intervals`` table, keep its head in ``ledger_head`` in the same
-transaction, read both back, and keep the ``offsets`` registry. The store does not import
-``dispatch.ledger`` (siblings): it checks only that each appended record's ``prev_hash``
+transaction, read both back, and list missing append-only triggers. The store does not import
+``dispatch.carbon.chain`` (siblings): it checks only that each appended record's ``prev_hash``
 continues the stored head, so no writer can fork or re-start the chain; hashing and
 verification are the pure core's. Imports ``dispatch.types`` and the store's own modules.
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import math
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from dispatch.store import codec
 from dispatch.store.schema import StoreError
-from dispatch.types import InputError
 
-#: ``prev_hash`` of the first record (equals ``dispatch.ledger.GENESIS``).
+#: ``prev_hash`` of the first record (equals ``dispatch.carbon.chain.GENESIS``).
 GENESIS_HASH = "0" * 64
+#: The triggers that keep the ledger tables append-only (``dispatch carbon verify`` checks them).
+LEDGER_TRIGGERS = ("ledger_no_update", "ledger_no_delete", "instruments_no_update",
+                   "instruments_no_delete")
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class LedgerHead:
 
 
 class LedgerTables:
-    """Ledger and offsets methods of ``Store`` (relies on its transaction helpers)."""
+    """Ledger methods of ``Store`` (relies on its transaction helpers)."""
 
     if TYPE_CHECKING:  # provided by Store
         path: Any
@@ -69,7 +70,7 @@ class LedgerTables:
         """Append carbon-ledger interval records and move the head, in one transaction.
 
         Each record maps the columns of ``ledger_intervals`` (the fields of
-        ``dispatch.ledger.IntervalRecord``, e.g. ``record._asdict()``) to values. The first
+        ``dispatch.carbon.chain.IntervalRecord``, e.g. ``record._asdict()``) to values. The first
         record's ``prev_hash`` must be the stored head's ``record_hash`` (``GENESIS_HASH`` for
         an empty ledger) and each next one the ``record_hash`` of the one before.
 
@@ -122,6 +123,12 @@ class LedgerTables:
         keys = names[first:]
         return [dict(zip(keys, tuple(r)[first:], strict=True)) for r in rows]
 
+    def missing_triggers(self) -> list[str]:
+        """The append-only triggers of ``LEDGER_TRIGGERS`` that are not in the file."""
+        rows = self._read("read triggers", "SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        have = {str(r[0]) for r in rows}
+        return [t for t in LEDGER_TRIGGERS if t not in have]
+
     def ledger_head(self) -> LedgerHead:
         """The stored head (an empty ``LedgerHead`` when nothing was appended)."""
         rows = self._read("read ledger_head", _HEAD_SQL)
@@ -140,33 +147,6 @@ class LedgerTables:
             (lo, max(int(skip), 0)),
         )
         return codec.from_ms(int(rows[0][0])) if rows else None
-
-    # --------------------------------------------------------------- offsets
-    def add_offset(self, record: Mapping[str, Any]) -> int:
-        """Register a carbon-credit batch (columns of ``offsets``, the fields of
-        ``dispatch.ledger.OffsetRecord``; dates as ``datetime.date`` or ISO text)."""
-        row = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in record.items()}
-        tonnes = row.get("tonnes")
-        if isinstance(tonnes, float) and not math.isfinite(tonnes):
-            raise InputError(f"offsets: tonnes = {tonnes} must be a finite number > 0")
-        with self.transaction("add offset") as conn:
-            return self._insert(conn, "offsets", row)
-
-    def offsets(self) -> list[dict[str, Any]]:
-        """Every registered batch in registration order, without ``id``; dates as ISO text."""
-        rows = self._read("read offsets", "SELECT * FROM offsets ORDER BY id")
-        return [{k: v for k, v in dict(r).items() if k != "id"} for r in rows]
-
-    def retire_offset(self, credit_type: str, serial: str, retired_on: dt.date) -> int:
-        """Set the retirement date of a held batch; returns 1, or 0 when no held batch has
-        that credit type and serial (unknown, or already retired)."""
-        with self.transaction("retire offset") as conn:
-            cur = conn.execute(
-                "UPDATE offsets SET retired_on = ? WHERE credit_type = ? AND serial = ? "
-                "AND retired_on IS NULL",
-                (retired_on.isoformat(), credit_type, serial),
-            )
-            return int(cur.rowcount)
 
 
 _HEAD_SQL = "SELECT record_hash, end_utc, records FROM ledger_head"

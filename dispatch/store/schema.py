@@ -8,7 +8,9 @@ their time columns. Never edit a released step: append a new one. Imports ``disp
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
+from dispatch.store.chain_migration import offsets_into_chain
 from dispatch.types import DispatchError
 
 _PLAN_SLOT_COLS = (
@@ -16,7 +18,8 @@ _PLAN_SLOT_COLS = (
     "p_export_kw REAL, p_pv_kw REAL, p_curtail_kw REAL, p_load_kw REAL, soc_frac REAL, "
     "price_import_per_kwh REAL, price_export_per_kwh REAL, ci_g_per_kwh REAL"
 )
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+#: Each step is SQL text or a function of the connection (run inside the same transaction).
+MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] = (
     (  # v1: the daemon's history
         "CREATE TABLE measurements (id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, "
         "p_grid_kw REAL, p_pv_kw REAL, p_batt_kw REAL, p_load_kw REAL, soc_frac REAL, "
@@ -56,7 +59,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "peak_import_kw REAL NOT NULL, time_ms INTEGER NOT NULL, slot_start_ms INTEGER, "
         "updated_ms INTEGER NOT NULL)",
     ),
-    (  # v2: carbon ledger (columns = dispatch.ledger.IntervalRecord fields) and offsets
+    (  # v2: carbon ledger (columns = dispatch.carbon.chain.IntervalRecord fields) and offsets
         "CREATE TABLE ledger_intervals (seq INTEGER PRIMARY KEY, start_utc TEXT NOT NULL "
         "UNIQUE, end_utc TEXT NOT NULL, load_kwh REAL NOT NULL, pv_kwh REAL NOT NULL, "
         "curtail_kwh REAL NOT NULL, import_kwh REAL NOT NULL, export_kwh REAL NOT NULL, "
@@ -100,6 +103,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE setpoints ADD COLUMN peak_target_kw REAL",
         "ALTER TABLE setpoints ADD COLUMN measurement_id INTEGER",
     ),
+    (  # v8: carbon instruments (credit purchases, partial retirements, certificates) chained
+        "CREATE TABLE carbon_instruments (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
+        "recorded_utc TEXT NOT NULL, body_json TEXT NOT NULL, prev_hash TEXT NOT NULL, "
+        "record_hash TEXT NOT NULL)",
+        "CREATE TRIGGER instruments_no_update BEFORE UPDATE ON carbon_instruments "
+        "BEGIN SELECT RAISE(ABORT, 'carbon_instruments is append-only'); END",
+        "CREATE TRIGGER instruments_no_delete BEFORE DELETE ON carbon_instruments "
+        "BEGIN SELECT RAISE(ABORT, 'carbon_instruments is append-only'); END",
+        "CREATE TABLE instruments_head (id INTEGER PRIMARY KEY CHECK (id = 1), "
+        "record_hash TEXT NOT NULL, recorded_utc TEXT, records INTEGER NOT NULL)",
+        offsets_into_chain,  # the v2 offsets rows become chained records; the table goes
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -116,7 +131,7 @@ TABLES: dict[str, tuple[str, str, bool]] = {
     "events": ("time_ms", "ms", True),
     "demand_peak": ("time_ms", "ms", False),
     "ledger_intervals": ("start_utc", "utc", False),  # append-only, never pruned
-    "offsets": ("purchased_on", "date", False),
+    "carbon_instruments": ("recorded_utc", "utc", False),  # append-only, never pruned
 }
 RETAINED = tuple(t for t, (_, _, pruned) in TABLES.items() if pruned)
 
@@ -179,7 +194,10 @@ def migrate(conn: sqlite3.Connection, path: str, target: int = SCHEMA_VERSION) -
             )
         for step in MIGRATIONS[current:target]:
             for statement in step:
-                conn.execute(statement)
+                if isinstance(statement, str):
+                    conn.execute(statement)
+                else:
+                    statement(conn)
         if target > current:
             conn.execute(f"PRAGMA user_version = {int(target)}")
         conn.execute("COMMIT")

@@ -22,7 +22,7 @@ Methods (``METHOD_VERSION``), per interval of ``dt`` hours with site-bus powers:
   stored energy, negligible over long periods); their emissions are the losses times the
   average intensity of the charged energy, where charging is fed first by the interval's PV
   surplus and the rest by the grid (see ``battery_losses``).
-- **market-based**: certificates and the residual mix, in ``dispatch.carbon_market``.
+- **market-based**: certificates and the residual mix, in ``dispatch.carbon.market``.
 """
 
 from __future__ import annotations

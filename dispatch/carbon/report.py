@@ -1,10 +1,10 @@
 """Pure carbon reports: per-period totals from ledger records, the neutrality trend, rendering.
 
-Role: turn ledger records (``dispatch.ledger``) and the offsets registry into a report for a
-month (``2026-10``), quarter (``2026-Q3``) or year (``2026``) counted in the site's time zone,
-and render it as CSV, JSON or self-contained HTML (``to_html``, from ``dispatch.carbon_html``).
-May import only ``dispatch.types``, ``dispatch.config``, ``dispatch.carbon``,
-``dispatch.carbon_market``, ``dispatch.carbon_html``, ``dispatch.ledger``, numpy, pandas and the
+Role: turn ledger records (``chain``) and the offsets registry into a report for a month
+(``2026-10``), quarter (``2026-Q3``) or year (``2026``) counted in the site's time zone, and
+render it as CSV, JSON or self-contained HTML (``to_html``, from ``report_html``). May import
+only ``dispatch.types``, ``dispatch.config``, the pure parts of ``dispatch.carbon``
+(``accounting``, ``market``, ``chain``, ``offsets``, ``report_html``), numpy, pandas and the
 standard library; no I/O, no wall clock: the same records give the same text.
 
 Net balance: the basis emissions (``carbon.neutrality_basis``, market-based by default) minus
@@ -23,9 +23,11 @@ from typing import Any
 
 import pandas as pd
 
-from dispatch import carbon, carbon_market, ledger
-from dispatch.carbon_html import to_html
-from dispatch.config import SiteConfig
+from dispatch.carbon import accounting, chain, coverage, factors
+from dispatch.carbon import market as carbon_market
+from dispatch.carbon.offsets import OffsetRecord, validate_offsets
+from dispatch.carbon.report_html import to_html
+from dispatch.config import CertificateSection, SiteConfig
 from dispatch.types import InputError
 
 __all__ = ["Period", "build_report", "neutrality_target", "parse_period", "to_csv", "to_html",
@@ -102,17 +104,17 @@ def parse_period(text: str, tz: str = "UTC") -> Period:
 
 
 def _ledger_frame(
-    records: list[ledger.IntervalRecord], config: SiteConfig
+    records: list[chain.IntervalRecord], config: SiteConfig, certs: list[CertificateSection]
 ) -> tuple[pd.DataFrame, list]:
     """All records as one frame with the market-based columns and a local month label."""
-    frame = ledger.records_frame(records)
-    market, uses = carbon_market.market_based(frame, config)
+    frame = chain.records_frame(records)
+    market, uses = carbon_market.market_based(frame, config, certs)
     frame = frame.join(market)
     frame["month"] = frame.index.tz_convert(config.site.timezone).strftime("%Y-%m")
     return frame, uses
 
 
-def _retired_by_month(offsets: list[ledger.OffsetRecord]) -> dict[str, float]:
+def _retired_by_month(offsets: list[OffsetRecord]) -> dict[str, float]:
     out: dict[str, float] = {}
     for o in offsets:
         if o.retired_on is not None:
@@ -124,7 +126,7 @@ def _retired_by_month(offsets: list[ledger.OffsetRecord]) -> dict[str, float]:
 def _row(part: pd.DataFrame, retired_t: float, basis: str) -> dict[str, Any]:
     row: dict[str, Any] = {"intervals": len(part)}
     row.update({c: _r(float(part[c].sum())) for c in (*SUM_KWH, *SUM_KG)})
-    losses = carbon.battery_losses(part) if len(part) else {"loss_kwh": 0.0, "loss_kg_co2": 0.0}
+    losses = accounting.battery_losses(part) if len(part) else {"loss_kwh": 0.0, "loss_kg_co2": 0.0}
     row["battery_loss_kwh"] = _r(losses["loss_kwh"])
     row["battery_loss_kg_co2"] = _r(losses["loss_kg_co2"])
     basis_t = float(part[f"{basis}_kg_co2"].sum()) / 1000.0 if len(part) else 0.0
@@ -152,20 +154,22 @@ def _factors(config: SiteConfig, part: pd.DataFrame) -> dict[str, Any]:
 
 
 def _certificates(
-    config: SiteConfig, uses: list[carbon_market.CertificateUse]
+    certs: list[CertificateSection], n_config: int, uses: list[carbon_market.CertificateUse]
 ) -> list[dict[str, Any]]:
     return [
         {**c.model_dump(mode="json"), "allocated_mwh": _r(u.allocated_mwh),
-         "unused_mwh": _r(u.unused_mwh)}
-        for c, u in zip(config.carbon.certificates, uses, strict=True)
+         "unused_mwh": _r(u.unused_mwh), "source": "config" if k < n_config else "chain"}
+        for k, (c, u) in enumerate(zip(certs, uses, strict=True))
     ]
 
 
 def build_report(
-    records: list[ledger.IntervalRecord],
-    offsets: list[ledger.OffsetRecord],
+    records: list[chain.IntervalRecord],
+    offsets: list[OffsetRecord],
     config: SiteConfig,
     period: str | Period,
+    certificates: list[CertificateSection] | None = None,
+    restate_with: factors.Factor | None = None,
 ) -> dict[str, Any]:
     """The report of one period as plain data (JSON-ready, floats rounded to 6 decimals).
 
@@ -174,24 +178,32 @@ def build_report(
     records : list of IntervalRecord
         The whole ledger (certificates are allocated over all of it); verify it first.
     offsets : list of OffsetRecord
-        The offsets registry (validated with ``ledger.validate_offsets``).
+        The offsets registry (validated with ``validate_offsets``).
     config : SiteConfig
         Site time zone, factors, certificates, neutrality target and basis.
     period : str or Period
         ``"2026-10"``, ``"2026-Q3"``, ``"2026"`` or a parsed period.
+    certificates : list of CertificateSection, optional
+        Certificates recorded in the chained instruments, allocated after the config's
+        (whose ``source`` the report marks ``"config"``: editing the config restates them).
+    restate_with : Factor, optional
+        A factor of the table to restate the period's location-based emissions with
+        (``restatement``: both figures and their ratio).
 
     Returns
     -------
     dict
-        ``period``, ``ledger`` (record count and head hash), ``methods``, ``factors``,
+        ``period``, ``ledger`` (record count, head hash and the public key that signs its
+        checkpoints, or None), ``methods``, ``factors``,
         ``certificates``, ``months`` (one row per calendar month: energies in kWh, emissions in
         kg CO2, basis, offsets and net in t CO2), ``totals``, ``offsets_retired`` and
         ``target``.
     """
     tz = config.site.timezone
     p = parse_period(period, tz) if isinstance(period, str) else period
-    ledger.validate_offsets(offsets)
-    frame, uses = _ledger_frame(records, config)
+    validate_offsets(offsets)
+    certs = [*config.carbon.certificates, *(certificates or [])]
+    frame, uses = _ledger_frame(records, config, certs)
     basis = config.carbon.neutrality_basis
     retired = _retired_by_month(offsets)
     months = [
@@ -200,17 +212,28 @@ def build_report(
     ]
     inside = frame[frame["month"].isin(p.months())]
     totals = _row(inside, sum(retired.get(m, 0.0) for m in p.months()), basis)
+    cov, warns = _coverage(frame, records, config, p, months)
+    totals["coverage_frac"] = cov["coverage_frac"]
     months_in = set(p.months())
     in_period = [o for o in offsets if o.retired_on and o.retired_on.strftime("%Y-%m") in months_in]
     return {
         "period": {"label": p.label, "kind": p.kind, "start": p.start.isoformat(),
                    "end": p.end.isoformat(), "timezone": tz},
-        "ledger": {"records": len(records), "head": records[-1].record_hash if records else ""},
-        "methods": {"version": carbon.METHOD_VERSION, **carbon.METHOD_NOTES},
+        "ledger": {
+            "records": len(records),
+            "head": records[-1].record_hash if records else "",
+            "checkpoint_public_key": config.carbon.checkpoint_public_key,
+        },
+        "methods": {"version": accounting.METHOD_VERSION, **accounting.METHOD_NOTES},
         "factors": _factors(config, inside),
-        "certificates": _certificates(config, uses),
+        "certificates": _certificates(certs, len(config.carbon.certificates), uses),
         "months": months,
         "totals": totals,
+        "coverage": cov,
+        "warnings": warns,
+        "restatement": None if restate_with is None else factors.restate(
+            inside["import_kwh"].tolist(), float(inside["location_kg_co2"].sum()), restate_with
+        ),
         "offsets_retired": [
             _offset_row(o) for o in sorted(in_period, key=lambda o: (o.retired_on, o.serial))
         ],
@@ -218,7 +241,30 @@ def build_report(
     }
 
 
-def _offset_row(o: ledger.OffsetRecord) -> dict[str, Any]:
+def _coverage(
+    frame: pd.DataFrame,
+    records: list[chain.IntervalRecord],
+    config: SiteConfig,
+    p: Period,
+    months: list[dict[str, Any]],
+) -> tuple[dict[str, Any], list[str]]:
+    """Coverage of the period and of each month (set in the month rows), and the warnings."""
+    step = pd.Timedelta(minutes=config.plan.step_min)
+    until = pd.Timestamp(records[-1].end_utc) if records else None
+    tz = config.site.timezone
+    warns: list[str] = []
+    for row in months:
+        lo = pd.Timestamp(f"{row['month']}-01").tz_localize(tz)
+        part = frame[frame["month"] == row["month"]]
+        cov = coverage.coverage(list(part.index), lo, lo + pd.DateOffset(months=1), step, until)
+        row["coverage_frac"] = cov["coverage_frac"]
+        warns += coverage.warnings(row["month"], cov)
+    inside = frame[frame["month"].isin(p.months())]
+    total = coverage.coverage(list(inside.index), p.start, p.end, step, until)
+    return {"step_min": config.plan.step_min, **total}, warns
+
+
+def _offset_row(o: OffsetRecord) -> dict[str, Any]:
     return {
         "credit_type": o.credit_type,
         "serial": o.serial,
@@ -235,11 +281,11 @@ def _month_number(label: str) -> int:
 
 
 def neutrality_target(
-    frame: pd.DataFrame, offsets: list[ledger.OffsetRecord], config: SiteConfig, period: Period
+    frame: pd.DataFrame, offsets: list[OffsetRecord], config: SiteConfig, period: Period
 ) -> dict[str, Any]:
     """Offsets needed to be net zero in the target year, at the current trend.
 
-    The target year's basis emissions are projected with ``carbon.project_year`` from the
+    The target year's basis emissions are projected with ``accounting.project_year`` from the
     monthly basis emissions (before offsets, since offsets are what is being sized) of the
     last 12 months up to the period's end. ``offsets_needed_t_co2`` is that projection minus
     the offsets held unretired at the period end, never below zero.
@@ -261,7 +307,7 @@ def neutrality_target(
     col = f"{config.carbon.neutrality_basis}_kg_co2"
     monthly = frame.groupby("month")[col].sum() / 1000.0 if len(frame) else pd.Series(dtype=float)
     known = {_month_number(m): float(v) for m, v in monthly.items()}
-    trend = carbon.project_year(known, _month_number(period.months()[-1]), year)
+    trend = accounting.project_year(known, _month_number(period.months()[-1]), year)
     if not trend:
         return {"target_year": year, "trend_months": 0, "note": "no data in the last 12 months"}
     end_day = (period.end - pd.Timedelta(days=1)).date()
@@ -276,7 +322,7 @@ def neutrality_target(
     }
 
 
-def _retired(o: ledger.OffsetRecord, by: dt.date) -> bool:
+def _retired(o: OffsetRecord, by: dt.date) -> bool:
     return o.retired_on is not None and o.retired_on <= by
 
 
@@ -286,10 +332,12 @@ def to_json(report: dict[str, Any]) -> str:
 
 
 CSV_COLUMNS = ("intervals", *SUM_KWH, "battery_loss_kwh", *SUM_KG, "battery_loss_kg_co2",
-               "basis_t_co2", "offsets_retired_t_co2", "net_t_co2")  # fmt: skip
+               "basis_t_co2", "offsets_retired_t_co2", "net_t_co2", "coverage_frac")  # fmt: skip
 
 
 def _cell(v: Any) -> str:
+    if v is None:
+        return ""
     return str(v) if isinstance(v, int) else f"{v:.{ROUND}f}"
 
 
@@ -300,11 +348,26 @@ def to_csv(report: dict[str, Any]) -> str:
         f"# carbon report {report['period']['label']} ({report['period']['timezone']})",
         f"# ledger records {report['ledger']['records']} head {report['ledger']['head']}",
     ]
+    key = report["ledger"].get("checkpoint_public_key")
+    if key:
+        lines.append(f"# ledger checkpoints signed by Ed25519 key {key}")
     lines += [f"# method {k}: {v}" for k, v in report["methods"].items()]
     lines += [
         f"# factor {k}: {json.dumps(v, sort_keys=True)}" for k, v in report["factors"].items()
     ]
     lines += [f"# target {k}: {json.dumps(v)}" for k, v in report["target"].items()]
+    cov = report["coverage"]
+    lines.append(f"# coverage {cov['recorded_intervals']} of {cov['expected_intervals']} "
+                 f"intervals, {cov['gap_count']} gap(s), {cov['gap_hours']:g} h")
+    lines += [f"# warning {w}" for w in report["warnings"]]
+    if report.get("restatement"):
+        r = report["restatement"]
+        f = r["factor"]
+        lines.append(
+            f"# restated with {f['key']} ({f['g_per_kwh']} g/kWh, {f['year']}, {f['region']}): "
+            f"recorded {r['recorded_location_kg_co2']} kg, "
+            f"restated {r['restated_location_kg_co2']} kg"
+        )
     lines.append(",".join(("month", *CSV_COLUMNS)))
     rows = [*report["months"], {"month": "total", **report["totals"]}]
     lines += [",".join((r["month"], *(_cell(r[c]) for c in CSV_COLUMNS))) for r in rows]

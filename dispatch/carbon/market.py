@@ -2,8 +2,8 @@
 
 Role: spread the configured energy attribute certificates over the intervals' grid imports and
 price the rest at the residual mix (method note ``"market"`` of
-``dispatch.carbon.METHOD_NOTES``). Works on the per-interval accounts of
-``dispatch.carbon.interval_accounting`` or the ledger without importing them. May import only
+``dispatch.carbon.accounting.METHOD_NOTES``). Works on the per-interval accounts of
+``accounting.interval_accounting`` or the ledger without importing them. May import only
 ``dispatch.types``, ``dispatch.config``, numpy and pandas; no I/O, no wall clock.
 """
 
@@ -98,7 +98,9 @@ def allocate_certificates(
 
 
 def market_based(
-    accounts: pd.DataFrame, config: SiteConfig
+    accounts: pd.DataFrame,
+    config: SiteConfig,
+    certificates: list[CertificateSection] | None = None,
 ) -> tuple[pd.DataFrame, list[CertificateUse]]:
     """Market-based Scope 2 emissions with the configured certificates and residual mix.
 
@@ -114,6 +116,9 @@ def market_based(
         ``interval_accounting`` or the ledger).
     config : SiteConfig
         ``carbon.certificates``, ``carbon.residual_mix_g_per_kwh`` and ``site.timezone``.
+    certificates : list of CertificateSection, optional
+        The instruments to allocate (default: ``carbon.certificates`` of the config); the
+        reports pass the config's and those in the chained instruments.
 
     Returns
     -------
@@ -121,7 +126,7 @@ def market_based(
         A frame with ``covered_kwh``, ``residual_kwh``, ``residual_ci_g_per_kwh`` and
         ``market_kg_co2`` per interval, and the use of each certificate.
     """
-    certs = list(config.carbon.certificates)
+    certs = list(config.carbon.certificates if certificates is None else certificates)
     imports = accounts["import_kwh"].astype(float)
     covered, uses = allocate_certificates(imports, certs, config.site.timezone)
     factors = np.array([c.ci_g_per_kwh for c in certs], dtype=float)

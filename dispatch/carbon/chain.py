@@ -1,8 +1,8 @@
-"""Pure carbon-ledger integrity: interval records, canonical form, hash chain, offsets registry.
+"""Pure carbon-ledger integrity: interval records, canonical form, hash chain.
 
 Role: the record types the store keeps in its append-only ledger tables, and the functions that
 make the ledger tamper-evident. May import only ``dispatch.types``, numpy, pandas, hashlib and
-json; no I/O, no wall clock (so the store can use it without reaching the pure core).
+json; no I/O, no wall clock.
 
 Integrity scheme:
 
@@ -22,7 +22,6 @@ Integrity scheme:
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import math
 from dataclasses import dataclass
@@ -38,16 +37,15 @@ from dispatch.types import InputError
 DECIMALS = 6
 GENESIS = "0" * 64
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-CREDIT_TYPES = ("CCER", "carbon_inclusive", "VCS", "GS", "other")
 
 
 class IntervalRecord(NamedTuple):
     """One ledger row: an interval's flows, intensity and emissions, and its hashes.
 
     Energies in kWh, intensity in g CO2/kWh, emissions in kg CO2; the meaning of each field
-    is that of the same column in ``dispatch.carbon.interval_accounting``. Times are UTC text
-    ``YYYY-MM-DDTHH:MM:SSZ``; ``end_utc`` is exclusive. An immutable named tuple (cheap to
-    build by the tens of thousands); ``record._replace(...)`` makes an edited copy.
+    is that of the same column in ``dispatch.carbon.accounting.interval_accounting``. Times
+    are UTC text ``YYYY-MM-DDTHH:MM:SSZ``; ``end_utc`` is exclusive. An immutable named tuple
+    (cheap to build by the tens of thousands); ``record._replace(...)`` makes an edited copy.
     """
 
     start_utc: str
@@ -209,28 +207,86 @@ class VerifyResult:
         return self.index is None
 
 
-def _link_problem(records: list[IntervalRecord], i: int, expected: str) -> str:
+def _link_problem(
+    records: list[IntervalRecord], i: int, expected: str, seqs: list[int] | None
+) -> tuple[int, str]:
+    """Where a broken link at ``i`` really starts, and why (see ``verify``)."""
     rec = records[i]
     later = {r.record_hash: j for j, r in enumerate(records) if j >= i}
     if rec.prev_hash in later:
         j = later[rec.prev_hash]
-        return (
+        return i, (
             f"out of order: record {rec.start_utc} should follow the record now at index "
             f"{j} ({records[j].start_utc}); rows were reordered"
         )
     if i == 0 and expected == GENESIS:
-        return "the first record does not start the chain: earlier rows were deleted"
+        return 0, "the first record does not start the chain: earlier rows were deleted"
+    if i > 0 and rec.prev_hash == GENESIS:
+        return 0, (
+            f"inserted before the first: the record now at index {i} ({rec.start_utc}) starts "
+            f"the chain, so the {i} row(s) before it were added in front of it"
+        )
+    adjacent = seqs[i] == seqs[i - 1] + 1 if seqs is not None else (
+        records[i - 1].end_utc == rec.start_utc
+    )
+    if i > 0 and adjacent:  # nothing can be missing between: the previous row was rewritten
+        prev = records[i - 1]
+        return i - 1, (
+            f"edited value at {prev.start_utc}: its hashes were recomputed, but the next "
+            f"record's prev_hash still holds the original"
+        )
     where = f"after {records[i - 1].start_utc}" if i else "at the start"
-    return (
+    return i, (
         f"broken link {where}: prev_hash matches no record; the row before "
         f"{rec.start_utc} was deleted or the previous row rewritten"
     )
 
 
+def _seq_problem(seqs: list[int], i: int) -> str | None:
+    """The store numbers rows 1, 2, 3, ...: a lower number was inserted, a gap was deleted."""
+    want = 1 if i == 0 else seqs[i - 1] + 1
+    if seqs[i] < want:
+        return (
+            f"inserted row: seq {seqs[i]} where the store's numbering has {want}; "
+            f"the row was added by hand" + (" before the first" if i == 0 else "")
+        )
+    if seqs[i] > want:
+        return f"deleted: rows seq {want}..{seqs[i] - 1} are missing before seq {seqs[i]}"
+    return None
+
+
+def _own_problem(rec: IntervalRecord, prev: IntervalRecord | None, expected: str) -> str | None:
+    """What is wrong with one record on its own and beside its predecessor, or None."""
+    try:
+        if inputs_hash(rec) != rec.inputs_hash:
+            return f"edited input at {rec.start_utc}: inputs_hash does not match"
+        if record_hash(rec, expected) != rec.record_hash:
+            return f"edited value at {rec.start_utc}: record_hash does not match"
+    except InputError as exc:
+        return str(exc)
+    if not rec.start_utc < rec.end_utc:
+        return f"out of time order: record {rec.start_utc} ends at {rec.end_utc}"
+    if prev is not None and rec.start_utc < prev.end_utc:
+        return (
+            f"out of time order: record {rec.start_utc} starts before the previous record "
+            f"ends ({prev.end_utc}); it was added after later intervals"
+        )
+    return None
+
+
 def verify(
-    records: list[IntervalRecord], genesis: str = GENESIS, expected_head: str | None = None
+    records: list[IntervalRecord],
+    genesis: str = GENESIS,
+    expected_head: str | None = None,
+    seqs: list[int] | None = None,
 ) -> VerifyResult:
     """Check a ledger's hash chain and name the first bad record.
+
+    Each record must continue the chain (``prev_hash``), match its own hashes and start no
+    earlier than its predecessor ends. A broken link is blamed where the difference starts:
+    on the previous record when nothing can be missing between the two (its hashes were
+    recomputed after an edit), on the first record when a later one starts the chain again
+    (rows inserted in front of it).
 
     Parameters
     ----------
@@ -241,6 +297,9 @@ def verify(
     expected_head : str, optional
         ``record_hash`` the last record must have (an anchor kept outside the ledger);
         detects rows removed from the end.
+    seqs : list of int, optional
+        The store's row numbers (1, 2, 3, ... when untouched); a lower number is an
+        inserted row, a gap deleted rows. Without them, adjacent intervals stand in.
 
     Returns
     -------
@@ -249,19 +308,14 @@ def verify(
     """
     expected = genesis
     for i, rec in enumerate(records):
+        problem = _seq_problem(seqs, i) if seqs is not None else None
+        if problem is not None:
+            return VerifyResult(i, problem)
         if rec.prev_hash != expected:
-            return VerifyResult(i, _link_problem(records, i, expected))
-        try:
-            if inputs_hash(rec) != rec.inputs_hash:
-                return VerifyResult(
-                    i, f"edited input at {rec.start_utc}: inputs_hash does not match"
-                )
-            if record_hash(rec, expected) != rec.record_hash:
-                return VerifyResult(
-                    i, f"edited value at {rec.start_utc}: record_hash does not match"
-                )
-        except InputError as exc:
-            return VerifyResult(i, str(exc))
+            return VerifyResult(*_link_problem(records, i, expected, seqs))
+        problem = _own_problem(rec, records[i - 1] if i else None, expected)
+        if problem is not None:
+            return VerifyResult(i, problem)
         expected = rec.record_hash
     if expected_head is not None and expected != expected_head:
         return VerifyResult(
@@ -280,11 +334,12 @@ def records_from_accounts(
     Parameters
     ----------
     accounts : pandas.DataFrame
-        Indexed by UTC interval start with the columns of ``dispatch.carbon.ACCOUNT_COLUMNS``.
+        Indexed by UTC interval start with the columns of
+        ``dispatch.carbon.accounting.ACCOUNT_COLUMNS``.
     step : pandas.Timedelta
         Interval length (``end = start + step``).
     method_version : str
-        ``dispatch.carbon.METHOD_VERSION`` used to compute the accounts.
+        ``dispatch.carbon.accounting.METHOD_VERSION`` used to compute the accounts.
     """
     index = pd.DatetimeIndex(accounts.index).tz_convert("UTC")
     starts = list(index.strftime(TIME_FORMAT))
@@ -316,83 +371,3 @@ def records_frame(records: list[IntervalRecord]) -> pd.DataFrame:
     frame.index = pd.DatetimeIndex(pd.to_datetime(frame["start_utc"], format=TIME_FORMAT, utc=True))
     frame.index.name = "start"
     return frame
-
-
-@dataclass(frozen=True)
-class OffsetRecord:
-    """One purchased carbon credit batch in the offsets registry.
-
-    Attributes
-    ----------
-    credit_type : str
-        One of ``CREDIT_TYPES`` (``"CCER"``, ``"carbon_inclusive"`` for local carbon-inclusive
-        (普惠) credits, ``"VCS"``, ``"GS"``, ``"other"``).
-    serial : str
-        Registry serial number or batch id, unique per credit type.
-    vintage_year : int
-        Year the reduction took place.
-    tonnes : float
-        t CO2e in the batch (> 0).
-    purchased_on : datetime.date
-        Purchase date.
-    retired_on : datetime.date or None
-        Retirement (cancellation) date; None while held.
-    registry : str
-        Where the credit is registered (free text).
-    """
-
-    credit_type: str
-    serial: str
-    vintage_year: int
-    tonnes: float
-    purchased_on: dt.date
-    retired_on: dt.date | None = None
-    registry: str = ""
-
-
-def _offset_problems(i: int, o: OffsetRecord) -> list[str]:
-    where = f"offset {i} ({o.credit_type} {o.serial!r})"
-    problems = []
-    if o.credit_type not in CREDIT_TYPES:
-        problems.append(f"{where}: credit_type must be one of {list(CREDIT_TYPES)}")
-    if not o.serial.strip():
-        problems.append(f"{where}: serial is empty")
-    if not (np.isfinite(o.tonnes) and o.tonnes > 0):
-        problems.append(f"{where}: tonnes = {o.tonnes} must be > 0")
-    if not 1990 <= o.vintage_year <= 2100:
-        problems.append(f"{where}: vintage_year = {o.vintage_year} must lie in 1990..2100")
-    if o.retired_on is not None and o.retired_on < o.purchased_on:
-        problems.append(
-            f"{where}: retired_on {o.retired_on} is before purchased_on {o.purchased_on}"
-        )
-    if o.retired_on is not None and o.vintage_year > o.retired_on.year:
-        problems.append(f"{where}: vintage {o.vintage_year} is after its retirement {o.retired_on}")
-    return problems
-
-
-def check_offsets(offsets: list[OffsetRecord]) -> list[str]:
-    """Problems in an offsets registry, one line each (empty when valid).
-
-    Each batch needs a known credit type, a serial, tonnes > 0, a plausible vintage, and a
-    retirement not before its purchase nor before its vintage year. A serial (per credit type)
-    may appear once: the same serial retired twice is a double retirement.
-    """
-    problems = [p for i, o in enumerate(offsets) for p in _offset_problems(i, o)]
-    seen: dict[tuple[str, str], int] = {}
-    for i, o in enumerate(offsets):
-        key = (o.credit_type, o.serial.strip())
-        if key in seen:
-            j = seen[key]
-            both = o.retired_on is not None and offsets[j].retired_on is not None
-            what = "retired twice (double retirement)" if both else "listed twice"
-            problems.append(f"offset {i} ({o.credit_type} {o.serial!r}): {what}, see offset {j}")
-        else:
-            seen[key] = i
-    return problems
-
-
-def validate_offsets(offsets: list[OffsetRecord]) -> None:
-    """Raise ``InputError`` listing every problem ``check_offsets`` finds."""
-    problems = check_offsets(offsets)
-    if problems:
-        raise InputError("offsets registry:\n" + "\n".join(f"  - {p}" for p in problems))

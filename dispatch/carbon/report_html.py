@@ -1,7 +1,7 @@
 """Pure HTML rendering of a carbon report: one self-contained page, inline SVG, no scripts.
 
-Role: turn the plain-data report of ``dispatch.carbon_report.build_report`` into HTML text
-(re-exported there as ``carbon_report.to_html``). Imports only the standard library; no I/O,
+Role: turn the plain-data report of ``dispatch.carbon.report.build_report`` into HTML text
+(re-exported there as ``report.to_html``). Imports only the standard library; no I/O,
 no wall clock: the same report gives the same text.
 """
 
@@ -15,7 +15,7 @@ __all__ = ["HTML_COLUMNS", "to_html"]
 
 HTML_COLUMNS = ("intervals", "import_kwh", "export_kwh", "location_kg_co2", "market_kg_co2",
                 "avoided_pv_kg_co2", "avoided_battery_kg_co2", "battery_loss_kwh",
-                "offsets_retired_t_co2", "net_t_co2")  # fmt: skip
+                "offsets_retired_t_co2", "net_t_co2", "coverage_frac")  # fmt: skip
 
 _SERIES = (
     ("location_kg_co2", "location-based", "#8c8c8c"),
@@ -90,13 +90,27 @@ def _month_table(report: dict[str, Any]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _warnings(items: list[str]) -> str:
+    if not items:
+        return "<p>none: every interval of the period up to the last record is recorded</p>"
+    return "<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in items) + "</ul>"
+
+
+def _signed_by(led: dict[str, Any]) -> str:
+    key = led.get("checkpoint_public_key")
+    return f"; checkpoints signed by Ed25519 key {key}" if key else ""
+
+
 def to_html(report: dict[str, Any]) -> str:
     """The report as one self-contained HTML page: summary, monthly chart (inline SVG), monthly
     table, certificates, offsets retired, target, methods and factors. No scripts."""
     p, led = report["period"], report["ledger"]
     title = html.escape(f"Carbon report {p['label']}")
     sections = [
+        ("Warnings", _warnings(report.get("warnings", []))),
         ("Totals", _table(list(report["totals"].items()))),
+        ("Coverage", _table(list(report.get("coverage", {}).items()))),
+        ("Restatement", _table(list((report.get("restatement") or {}).items()))),
         ("Monthly emissions (t CO2)", _svg_chart(report["months"])),
         ("By month", _month_table(report)),
         ("Certificates", _table([(c["id"], c) for c in report["certificates"]])),
@@ -112,7 +126,7 @@ def to_html(report: dict[str, Any]) -> str:
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{text-align:left}</style>",
         f"</head><body>\n<h1>{title}</h1>",
         html.escape(f"{p['start']} to {p['end']} ({p['timezone']}); ledger of {led['records']} "
-                    f"records, head {led['head']}").join(("<p>", "</p>")),
+                    f"records, head {led['head']}{_signed_by(led)}").join(("<p>", "</p>")),
         *(f"<h2>{name}</h2>\n{body}" for name, body in sections),
         "</body></html>",
     ]  # fmt: skip

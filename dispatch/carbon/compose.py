@@ -1,11 +1,12 @@
-"""Composition of the carbon ledger: measured samples -> interval records; stored rows -> checks.
+"""Composition of the carbon ledger: measured samples -> interval records; stored rows -> records.
 
 Role: the one code path that turns the control cycles' measured powers into chained ledger
 records (used by the daemon, and by the backtest tests on simulated flows), and turns the
-store's rows back into records, offsets and a verification outcome (used by the CLI and the
-daemon). Pure: imports ``dispatch.carbon``, ``dispatch.ledger``, ``dispatch.config``,
-``dispatch.types``, numpy and pandas; no I/O, no wall clock. The store's rows come in as plain
-mappings (``Store.rows("measurements")``, ``Store.ledger(with_seq=True)``, ``Store.offsets()``).
+store's rows back into interval and instrument records (used by ``audit``, the CLI and the
+daemon). Pure: imports ``dispatch.carbon``'s ``accounting``, ``chain`` and ``instruments``,
+``dispatch.config``, ``dispatch.types``, numpy and pandas; no I/O, no wall clock. The store's
+rows come in as plain mappings (``Store.rows("measurements")``, ``Store.ledger(with_seq=True)``,
+``Store.offsets()``).
 
 From cycles to an interval (a plan step, e.g. 15 min):
 
@@ -23,23 +24,28 @@ From cycles to an interval (a plan step, e.g. 15 min):
 
 from __future__ import annotations
 
-import datetime as dt
+import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from dispatch import carbon, ledger
+from dispatch.carbon import accounting, chain
+from dispatch.carbon.instruments import Instrument
 from dispatch.config import SiteConfig
 from dispatch.types import InputError
 
 __all__ = [
-    "FLOWS", "LedgerCheck", "interval_flows", "interval_records", "offsets_from_rows",
-    "records_from_rows", "samples_from_rows", "verify_rows",
-]  # fmt: skip
+    "FLOWS",
+    "instruments_from_rows",
+    "interval_flows",
+    "interval_records",
+    "records_from_rows",
+    "samples_from_rows",
+    "type_problem",
+]
 
 FLOWS = ("p_grid_kw", "p_pv_kw", "p_batt_kw", "p_load_kw")
 _NON_NEGATIVE = ("p_pv_kw", "p_load_kw", "p_curtail_kw")
@@ -123,8 +129,8 @@ def interval_records(
     config: SiteConfig,
     step: pd.Timedelta,
     ci_series: pd.Series | None = None,
-    prev_hash: str = ledger.GENESIS,
-) -> list[ledger.IntervalRecord]:
+    prev_hash: str = chain.GENESIS,
+) -> list[chain.IntervalRecord]:
     """Chained ledger records of intervals' mean flows.
 
     Parameters
@@ -153,50 +159,16 @@ def interval_records(
     frame = flows[cols].copy()
     if ci_series is not None:
         frame["ci_g_per_kwh"] = ci_series.reindex(frame.index).to_numpy(float)
-    accounts = carbon.interval_accounting(frame, config, step)
-    raw = ledger.records_from_accounts(accounts, step, carbon.METHOD_VERSION)
-    return ledger.chain(raw, prev_hash)
+    accounts = accounting.interval_accounting(frame, config, step)
+    raw = chain.records_from_accounts(accounts, step, accounting.METHOD_VERSION)
+    return chain.chain(raw, prev_hash)
 
 
 # -------------------------------------------------------------------- reading back
-@dataclass(frozen=True)
-class LedgerCheck:
-    """Outcome of ``verify_rows``.
-
-    Attributes
-    ----------
-    records : int
-        Rows read.
-    index : int or None
-        Position of the first bad row (None when intact; ``records`` when rows are missing
-        at the end).
-    seq : int or None
-        Its row id in ``ledger_intervals`` (None when intact or past the end).
-    kind : str
-        ``"ok"``, ``"edited"``, ``"deleted"``, ``"reordered"`` or ``"truncated"``.
-    reason : str
-        What ``dispatch.ledger.verify`` found.
-    head : str
-        ``record_hash`` of the last row (empty for an empty ledger).
-    """
-
-    records: int
-    index: int | None
-    seq: int | None
-    kind: str
-    reason: str
-    head: str
-
-    @property
-    def ok(self) -> bool:
-        """True when the ledger is intact."""
-        return self.index is None
-
-
 def _bad_column(row: Mapping[str, Any]) -> str | None:
-    for f in ledger.RECORD_FIELDS:
+    for f in chain.RECORD_FIELDS:
         v = row.get(f)
-        want_text = f in ledger.STRING_FIELDS
+        want_text = f in chain.STRING_FIELDS
         if (want_text and not isinstance(v, str)) or (
             not want_text and not (isinstance(v, int | float) and not isinstance(v, bool))
         ):
@@ -204,7 +176,7 @@ def _bad_column(row: Mapping[str, Any]) -> str | None:
     return None
 
 
-def records_from_rows(rows: list[Mapping[str, Any]]) -> list[ledger.IntervalRecord]:
+def records_from_rows(rows: list[Mapping[str, Any]]) -> list[chain.IntervalRecord]:
     """Ledger records from stored rows (``seq`` ignored).
 
     Raises
@@ -213,96 +185,50 @@ def records_from_rows(rows: list[Mapping[str, Any]]) -> list[ledger.IntervalReco
         Naming the row and column whose value has the wrong type (a tampered cell).
     """
     out = []
-    kinds = [str if f in ledger.STRING_FIELDS else float for f in ledger.RECORD_FIELDS]
+    kinds = [str if f in chain.STRING_FIELDS else float for f in chain.RECORD_FIELDS]
     for i, row in enumerate(rows):
-        values = [row.get(f) for f in ledger.RECORD_FIELDS]
+        values = [row.get(f) for f in chain.RECORD_FIELDS]
         if not all(type(v) is k for v, k in zip(values, kinds, strict=True)):  # slow path
-            problem = _type_problem(i, row)
+            problem = type_problem(i, row)
             if problem is not None:
                 raise InputError(problem)
             values = [float(v) if k is float else v for v, k in zip(values, kinds, strict=True)]
-        out.append(ledger.IntervalRecord(*values))
+        out.append(chain.IntervalRecord(*values))
     return out
 
 
-def _type_problem(i: int, row: Mapping[str, Any]) -> str | None:
+def type_problem(i: int, row: Mapping[str, Any]) -> str | None:
+    """Why stored row ``i`` cannot be a record (a cell of the wrong type), or None."""
     bad = _bad_column(row)
     if bad is None:
         return None
-    want = "text" if bad in ledger.STRING_FIELDS else "number"
+    want = "text" if bad in chain.STRING_FIELDS else "number"
     return (
         f"edited value at {row.get('start_utc')}: column {bad} holds {row.get(bad)!r}, "
         f"not a {want}"
     )
 
 
-def _kind(reason: str) -> str:
-    if reason == "ok":
-        return "ok"
-    if "reordered" in reason:
-        return "reordered"
-    if "removed from the end" in reason:
-        return "truncated"
-    if "deleted" in reason:
-        return "deleted"
-    return "edited"
-
-
-def verify_rows(rows: list[Mapping[str, Any]], expected_head: str | None = None) -> LedgerCheck:
-    """Verify stored ledger rows (in ``seq`` order) against their chain and head.
-
-    Parameters
-    ----------
-    rows : list of mapping
-        ``Store.ledger(with_seq=True)``.
-    expected_head : str, optional
-        The head kept outside the ledger (``Store.ledger_head().record_hash``, or one noted
-        elsewhere); detects rows deleted from the end.
-    """
-    head = str(rows[-1].get("record_hash", "")) if rows else ""
-    try:
-        records = records_from_rows(rows)
-    except InputError:
-        i = next(i for i, row in enumerate(rows) if _type_problem(i, row) is not None)
-        problem = str(_type_problem(i, rows[i]))
-        return LedgerCheck(len(rows), i, rows[i].get("seq"), "edited", problem, head)
-    result = ledger.verify(records, expected_head=expected_head)
-    if result.ok:
-        return LedgerCheck(len(rows), None, None, "ok", "ok", head)
-    i = result.index
-    assert i is not None
-    seq = rows[i].get("seq") if i < len(rows) else None
-    return LedgerCheck(len(rows), i, seq, _kind(result.reason), result.reason, head)
-
-
-def offsets_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[ledger.OffsetRecord]:
-    """Offsets registry records from ``Store.offsets()`` rows (dates as ISO text).
+def instruments_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[Instrument]:
+    """Instrument records from ``Store.instruments()`` rows (``body_json`` parsed).
 
     Raises
     ------
     InputError
-        For a row that does not read as a batch (a number or date that is not one, a missing
-        column), naming its position, serial and the bad value: the registry was edited
-        outside ``dispatch carbon offsets``.
+        For a row whose body is not a JSON object or whose columns are not text, naming its
+        position and seq: it was edited outside ``dispatch carbon``.
     """
     out = []
     for i, r in enumerate(rows):
-        retired = r.get("retired_on")
         try:
-            out.append(
-                ledger.OffsetRecord(
-                    credit_type=str(r["credit_type"]),
-                    serial=str(r["serial"]),
-                    vintage_year=int(r["vintage_year"]),
-                    tonnes=float(r["tonnes"]),
-                    purchased_on=dt.date.fromisoformat(str(r["purchased_on"])),
-                    retired_on=None if retired is None else dt.date.fromisoformat(str(retired)),
-                    registry=str(r.get("registry") or ""),
-                )
-            )
+            body = json.loads(r["body_json"])
+            texts = [r[c] for c in ("kind", "recorded_utc", "prev_hash", "record_hash")]
+            if not isinstance(body, dict) or not all(isinstance(t, str) for t in texts):
+                raise ValueError("a body that is not an object, or a column that is not text")
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(
-                f"offsets registry row {i + 1} (serial {r.get('serial')!r}) is malformed: "
-                f"{exc}; it was edited outside `dispatch carbon offsets`"
+                f"instrument record {i} (seq {r.get('seq')}) is malformed: {exc}; it was "
+                "edited outside `dispatch carbon`"
             ) from None
+        out.append(Instrument(*texts[:2], body, *texts[2:], seq=int(r.get("seq") or 0)))
     return out

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dispatch import carbon
+from dispatch.carbon import accounting
 from dispatch.daemon.ledger_job import LedgerBook, append_completed
 from dispatch.daemon.savings import day_start, measured_accounts, month_start, savings
 from dispatch.store import Store
@@ -57,20 +57,20 @@ def check_toy(s: object) -> None:
 
 def test_a_hand_computed_day(tmp_path: Path) -> None:
     cfg = config(tmp_path)
-    accounts = carbon.interval_accounting(toy_flows(), cfg, STEP)
+    accounts = accounting.interval_accounting(toy_flows(), cfg, STEP)
     check_toy(savings(accounts, cfg))
 
 
 def test_one_interval_is_priced_too(tmp_path: Path) -> None:
     """The tariff needs two slots to know the step: a lone interval still gets its price."""
     cfg = config(tmp_path)
-    s = savings(carbon.interval_accounting(toy_flows().iloc[1:2], cfg, STEP), cfg)
+    s = savings(accounting.interval_accounting(toy_flows().iloc[1:2], cfg, STEP), cfg)
     assert s.intervals == 1 and s.saved == pytest.approx((250.0 - 155.0) * 1.08)
 
 
 def test_nothing_measured_saves_nothing(tmp_path: Path) -> None:
     cfg = config(tmp_path)
-    s = savings(carbon.interval_accounting(toy_flows().iloc[:0], cfg, STEP), cfg)
+    s = savings(accounting.interval_accounting(toy_flows().iloc[:0], cfg, STEP), cfg)
     assert s.intervals == 0 and s.until is None and s.saved == 0.0
 
 

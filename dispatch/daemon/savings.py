@@ -1,13 +1,13 @@
 """What the battery saved: measured grid flows against the same site without a battery.
 
 Role: the money and CO2 figures of the status page for today and this billing month. Imports
-``tariff``, ``carbon``, ``carbon_ledger``, ``ledger``, ``store`` and ``config``; no wall clock
+``tariff``, ``carbon`` (accounting, chain, compose), ``store`` and ``config``; no wall clock
 (``now`` is an argument).
 
 What is counted, per completed plan interval (``plan.step_min``):
 
 - **the flows** are the interval's mean measured powers (the carbon ledger's intervals where
-  recorded, else the same ``carbon_ledger.interval_flows`` of the stored cycle readings), so
+  recorded, else the same ``compose.interval_flows`` of the stored cycle readings), so
   an interval with at least one valid reading counts at its mean power; intervals without a
   valid reading (the daemon was down) are not counted, and the current interval only once it
   has ended;
@@ -16,7 +16,7 @@ What is counted, per completed plan interval (``plan.step_min``):
   ``export_price_per_kwh``; a day-ahead tariff with the prices the forecast in force knows,
   intervals without a known price are left out and counted as such);
 - **without battery**: the same load and PV with the grid taking ``load - PV``, a surplus
-  exported up to the export limit (``carbon.interval_accounting``'s counterfactual), at the
+  exported up to the export limit (``accounting.interval_accounting``'s counterfactual), at the
   same prices;
 - **CO2**: the location-based emissions of both (imports x the interval's intensity), so
   storage losses show as added emissions under a flat factor;
@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dispatch import carbon, carbon_ledger, ledger, tariff
+from dispatch import tariff
+from dispatch.carbon import accounting, chain, compose
 from dispatch.config import SiteConfig
 from dispatch.store import Store
 
@@ -146,7 +147,7 @@ def savings(
     Parameters
     ----------
     accounts : pandas.DataFrame
-        By UTC interval start, the ``COLUMNS`` (kWh, kg CO2) of ``carbon.interval_accounting``
+        By UTC interval start, the ``COLUMNS`` (kWh, kg CO2) of ``accounting.interval_accounting``
         (or of ledger records).
     config : SiteConfig
         The tariff (prices, currency, demand charge) and the plan step (interval length).
@@ -189,27 +190,27 @@ def measured_accounts(
 ) -> pd.DataFrame:
     """Accounts of the completed intervals in ``[start, until)`` (UTC; ``until`` floored to
     the plan step): the ledger's records where it has them, the stored readings after its
-    head through the ledger's own path (``carbon_ledger``), one row per interval with a
+    head through the ledger's own path (``carbon.compose``), one row per interval with a
     valid reading."""
     step = pd.Timedelta(minutes=config.plan.step_min)
     lo, hi = pd.Timestamp(start).floor(step), pd.Timestamp(until).floor(step)
     if hi <= lo:
         return pd.DataFrame(columns=list(COLUMNS), index=pd.DatetimeIndex([], tz="UTC"))
-    rows = store.ledger(since_utc=lo.strftime(ledger.TIME_FORMAT))
-    records = carbon_ledger.records_from_rows(rows)
+    rows = store.ledger(since_utc=lo.strftime(chain.TIME_FORMAT))
+    records = compose.records_from_rows(rows)
     frames = []
     if records:
-        booked = ledger.records_frame(records)
+        booked = chain.records_frame(records)
         frames.append(booked.loc[booked.index < hi, list(COLUMNS)])
     head = store.ledger_head().end_utc
     after = max(lo, pd.Timestamp(head)) if head else lo
     if after < hi:
-        samples = carbon_ledger.samples_from_rows(
+        samples = compose.samples_from_rows(
             store.rows("measurements", after.to_pydatetime(), hi.to_pydatetime())
         )
-        flows = carbon_ledger.interval_flows(samples, step, hi)
+        flows = compose.interval_flows(samples, step, hi)
         if not flows.empty:
-            frames.append(carbon.interval_accounting(flows, config, step)[list(COLUMNS)])
+            frames.append(accounting.interval_accounting(flows, config, step)[list(COLUMNS)])
     if not frames:
         return pd.DataFrame(columns=list(COLUMNS), index=pd.DatetimeIndex([], tz="UTC"))
     out = pd.concat(frames).astype(float)

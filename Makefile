@@ -29,9 +29,11 @@ openapi: $(STAMP)  # the REST API's spec, checked in (tests/test_api.py compares
 	$(BIN)/python -c 'import json; from dispatch.daemon.api import openapi_spec; \
 	print(json.dumps(openapi_spec(), indent=1, sort_keys=True))' > docs/openapi.json
 
-config-doc: $(STAMP)  # docs/config.md from the pydantic models (tests/test_config_doc.py compares)
+config-doc: $(STAMP)  # docs/config.md and docs/register-maps.md from the pydantic models
 	$(BIN)/python -c 'from dispatch.config.doc import config_markdown; \
 	print(config_markdown(), end="")' > docs/config.md
+	$(BIN)/python -c 'from dispatch.devices.doc import map_markdown; \
+	print(map_markdown(), end="")' > docs/register-maps.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info

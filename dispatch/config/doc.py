@@ -82,56 +82,73 @@ def _tables(schema: dict[str, Any]) -> list[tuple[str, str]]:
     """(TOML table title, model name) for every model, in the order a reader meets them."""
     defs, out, seen = schema["$defs"], [], set()
 
-    def walk(model: str, title: str) -> None:
-        if model in seen:
-            return
-        seen.add(model)
-        out.append((title, model))
-        for key, prop in defs[model].get("properties", {}).items():
-            inner = title.strip("[]")
+    def children(props: dict[str, Any], inner: str) -> None:
+        for key, prop in props.items():
+            path = f"{inner}.{key}" if inner else key
             for n in [prop, *prop.get("anyOf", [])]:
                 name = _ref(n)
                 keyed = n.get("additionalProperties")
                 if name is not None:
-                    many = n.get("type") == "array"
-                    walk(name, f"[[{inner}.{key}]]" if many else f"[{inner}.{key}]")
+                    walk(name, f"[[{path}]]" if n.get("type") == "array" else f"[{path}]")
                 elif isinstance(keyed, dict):  # a table of tables (or of values)
                     for k in [keyed, *keyed.get("anyOf", [])]:
                         if _ref(k) is not None:
-                            walk(_ref(k), f"[{inner}.{key}.NAME]")
+                            walk(_ref(k), f"[{path}.NAME]")
 
-    for key, prop in schema["properties"].items():
-        name = _ref(prop) or _ref(next(iter(prop.get("anyOf", [])), {}))
-        if name is not None:
-            walk(name, f"[[{key}]]" if prop.get("type") == "array" else f"[{key}]")
+    def walk(model: str, title: str) -> None:
+        if model not in seen:
+            seen.add(model)
+            out.append((title, model))
+            children(defs[model].get("properties", {}), title.strip("[]"))
+
+    children(schema["properties"], "")
     return out
 
 
-def config_markdown() -> str:
-    """The whole reference as Markdown."""
-    schema = SiteConfig.model_json_schema()
+def _rows(d: dict[str, Any], anchors: dict[str, str]) -> list[str]:
+    """The key table of one model (or of the file's top level)."""
+    lines = ["| key | type | default | allowed | description |", "|---|---|---|---|---|"]
+    required = set(d.get("required", []))
+    for key, prop in d.get("properties", {}).items():
+        desc = " ".join(prop.get("description", "").split())
+        row = [
+            f"`{key}`",
+            _type(prop, anchors),
+            _default(prop, key in required),
+            _bounds(prop),
+            desc,
+        ]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+    return lines
+
+
+def schema_markdown(schema: dict[str, Any], header: str) -> str:
+    """A TOML file's reference from the JSON schema of its pydantic model: an index of its
+    tables, the file's own top-level keys (when it has any besides tables), then one section
+    per table."""
     defs = schema["$defs"]
     tables = _tables(schema)
     anchors = {model: title for title, model in tables}
-    lines = [HEADER]
-    lines += ["| table | what it is |", "|---|---|"]
+    lines = [header, "| table | what it is |", "|---|---|"]
     for title, model in tables:
         text = " ".join(defs[model].get("description", "").split())
         first = re.split(r"(?<=[a-z)`])\. (?=[A-Z`])", text)[0]
         lines.append(f"| [`{title}`](#{_slug(title)}) | {first.rstrip('.')} |")
+    top = {
+        k: p
+        for k, p in schema["properties"].items()
+        if not any(_ref(n) for n in [p, *p.get("anyOf", [])])
+    }
+    if top:
+        lines += ["", "## top-level keys", ""]
+        lines += _rows({"properties": top, "required": schema.get("required", [])}, anchors)
     for title, model in tables:
         d = defs[model]
         lines += ["", f"## {title}", "", " ".join(d.get("description", "").split()), ""]
-        lines += ["| key | type | default | allowed | description |", "|---|---|---|---|---|"]
-        required = set(d.get("required", []))
-        for key, prop in d.get("properties", {}).items():
-            desc = " ".join(prop.get("description", "").split())
-            row = [
-                f"`{key}`",
-                _type(prop, anchors),
-                _default(prop, key in required),
-                _bounds(prop),
-                desc,
-            ]
-            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+        lines += _rows(d, anchors)
     return "\n".join(lines) + "\n"
+
+
+def config_markdown() -> str:
+    """The site configuration's reference as Markdown (``docs/config.md``)."""
+    return schema_markdown(SiteConfig.model_json_schema(), HEADER)

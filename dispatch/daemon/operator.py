@@ -298,10 +298,12 @@ class Operator:
 
 
 def _value(cmd: Command) -> str | float | None:
+    """What an override of ``cmd`` holds: ``"pause"`` or the manual kW (mode; None for auto),
+    the SoC fraction (reserve), the kW (peak target); None clears it."""
     if isinstance(cmd, ModeCommand):
-        return (
-            None if cmd.mode == "auto" else "pause" if cmd.mode == "pause" else float(cmd.p_batt_kw)
-        )  # type: ignore[arg-type]
+        if cmd.mode == "manual":
+            return float(cmd.p_batt_kw)  # type: ignore[arg-type]  # checked by check_command
+        return "pause" if cmd.mode == "pause" else None
     if isinstance(cmd, ReserveCommand):
         return cmd.soc_reserve_frac
     return cmd.peak_target_kw

@@ -62,11 +62,14 @@ class WriteOutcome:
 
 @dataclass(frozen=True)
 class DeviceReading:
-    """Decoded values of one device read (our units) and the fields it lacks."""
+    """Decoded values of one device read (our units) and the fields it lacks; ``not_ready``
+    says why a full read's running-state fields forbid commanding it (None: they allow it,
+    or the map has none)."""
 
     values: dict[str, Any]
     missing: tuple[str, ...]
     frozen: bool = False
+    not_ready: str | None = None
 
 
 Block = tuple[str, int | None, int, int, list[Resolved]]
@@ -196,7 +199,8 @@ class DeviceClient:
         image = [raw[n] for n in sorted(raw) if fields[n].spec.access != "rw"]
         values, missing = self._decode(raw, fields)
         missing += [n for n in sorted(wanted) if n not in fields and n not in values]
-        return DeviceReading(values, tuple(sorted(set(missing))), self._frozen(image, names))
+        why = commands.not_ready(self.map, values) if names is None else None
+        return DeviceReading(values, tuple(sorted(set(missing))), self._frozen(image, names), why)
 
     def _decode(
         self, raw: dict[str, list[int]], fields: dict[str, Resolved]
@@ -387,9 +391,11 @@ class DeviceClient:
         return "handed back to the device's default mode"
 
     async def restore_default(self) -> None:
-        """Hand the battery back to the device's default mode (shutdown, fallback)."""
+        """Hand the battery back to the device's default mode (shutdown, fallback): command
+        idle, powers 0, mode default, then the map's ``extra_default`` with the device's
+        ``handback_values`` over it."""
         self.commanded = []
-        for name, value in commands.default_writes(self.map):
+        for name, value in commands.default_writes(self.map, self.cfg.handback_values):
             await self.write_field(name, value)
         self.last_written_kw = None
         self.last_write_s = None

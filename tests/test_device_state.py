@@ -17,7 +17,7 @@ from dispatch.devices.client import DeviceClient
 from dispatch.devices.commission import Settings, commission_device, format_checks
 from dispatch.devices.registers import check_device_maps, load_map, parse_map, shipped_map_text
 from dispatch.devices.snapshot import read_snapshot
-from dispatch.types import ConfigError, Setpoints
+from dispatch.types import ConfigError, DeviceError, Setpoints
 from sim.server import PlantServer, fault_state, start_server
 
 NOW = dt.datetime(2026, 6, 1, 4, tzinfo=dt.UTC)
@@ -167,3 +167,27 @@ def test_a_running_entry_must_name_a_field() -> None:
     with pytest.raises(ConfigError) as err:
         parse_map(doc, "x.toml")
     assert "control.running[0].field = 'battery_stat' is not a field" in str(err.value)
+
+
+def test_a_device_that_does_not_keep_its_command_is_held_in_the_safe_state() -> None:
+    async def main() -> list[tuple[str, ...]]:
+        ps = await start_server("sunspec")
+        c = DeviceClient(device(ps, backoff_max_s=60.0))
+        try:
+            await c.write(Setpoints(30.0, "plan"), 0.0)
+            ps.faults.writes_ignored = True
+            with pytest.raises(DeviceError, match="read-back mismatch"):
+                await c.write(Setpoints(50.0, "plan"), 10.0)
+            ps.faults.writes_ignored = False
+            # the reads work again, but the device stays a fault for backoff_max_s (60 s)
+            return [(await read_snapshot([c], NOW, t)).faults for t in (20.0, 69.0, 70.0)]
+        finally:
+            c.close()
+            await ps.stop()
+
+    held, last, free = asyncio.run(main())
+    assert held == (
+        "bess: did not keep its last command (read-back mismatch), handed back; safe state "
+        "for 50 s more",
+    )
+    assert last[0].endswith("for 1 s more") and free == ()

@@ -126,6 +126,7 @@ class DeviceClient:
         self.next_try_s = -math.inf
         self._last_image: list[list[int]] | None = None
         self._same_reads = 0
+        self.readback_hold_until_s = -math.inf  # a command not kept: safe state until then
 
     @property
     def name(self) -> str:
@@ -158,6 +159,16 @@ class DeviceClient:
                 f"device {self.name!r}: backing off for {self.next_try_s - now_s:.1f} s after "
                 f"{self.failures} failure(s)"
             )
+
+    def held_fault(self, now_s: float) -> str | None:
+        """While a read-back mismatch holds the device in the safe state (``backoff_max_s``
+        after the last one), why; else None. A read that works does not clear it: the device
+        answers, but does not keep what it is told."""
+        left = self.readback_hold_until_s - now_s
+        if left <= 0:
+            return None
+        return (f"did not keep its last command (read-back mismatch), handed back; safe state "
+                f"for {left:.0f} s more")
 
     def record_success(self) -> None:
         """Reset the back-off after a successful exchange."""
@@ -365,6 +376,7 @@ class DeviceClient:
             for name, value in writes:
                 await self.write_field(name, value)
         except ReadbackError as exc:  # the device does not keep what it is told: hand back
+            self.readback_hold_until_s = now_s + self.cfg.backoff_max_s
             raise ReadbackError(f"{exc}; {await self._hand_back()}") from None
         self.last_written_kw, self.last_write_s, self.failures = p, now_s, 0
         self.commanded, self.last_revert_s = writes, revert

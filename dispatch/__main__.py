@@ -49,7 +49,8 @@ def load_site(path: str) -> SiteConfig:
     """The site config at ``path`` with every device's register map loaded and checked:
     ``ConfigError`` (exit 78) for a bad config, an unknown map name or a bad map file."""
     config = load_config(path)
-    check_device_maps([d.register_map for d in config.devices], str(path))
+    check_device_maps([d.register_map for d in config.devices], str(path),
+                      [d.handback_values for d in config.devices])
     return config
 
 
@@ -281,6 +282,7 @@ SIM_FAULT_FLAGS = (
     ("--load-kw", False),
     ("--fault-not-following", True),
     ("--fault-frozen", True),
+    ("--fault-state", True),
     ("--fault-mode-drop-s", False),
     ("--fault-delay-ms", False),
     ("--fault-writes-ignored", True),
@@ -387,6 +389,8 @@ def _add_daemon_commands(sub: Any) -> None:
     f.add_argument("--fault-not-following", action="store_true",
                    help="writes stick in the registers but the battery does not follow")
     f.add_argument("--fault-frozen", action="store_true", help="measurements stop updating")
+    f.add_argument("--fault-state", action="store_true",
+                   help="the running-state fields report a fault (a tripped converter)")
     f.add_argument("--fault-mode-drop-s", type=float, metavar="S",
                    help="a local operator resets the control mode S s after each command")
     f.add_argument("--fault-delay-ms", type=float, metavar="MS", help="delay every answer")

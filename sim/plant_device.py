@@ -65,6 +65,10 @@ class PlantDevice:
     def record_failure(self, now_s: float) -> None:
         """Cannot happen (no I/O)."""
 
+    def held_fault(self, now_s: float) -> str | None:
+        """Never held: the plant keeps every command."""
+        return None
+
     async def read(self, names: list[str] | None = None) -> DeviceReading:
         """The plant's meters now (kW, fraction)."""
         m = self.plant.measure()

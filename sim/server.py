@@ -35,7 +35,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from dispatch.config import SiteConfig
 from dispatch.devices import codec, commands
-from dispatch.devices.registers import RegisterMap, Resolved, load_map
+from dispatch.devices.registers import RegisterMap, Resolved, StateSpec, load_map
 from sim.loadprofile import demo_load_kw, pv_available_kw
 from sim.plant import Plant
 from sim.server_faults import CONTROL_REGISTERS, CONTROL_UNIT, Faults
@@ -64,6 +64,15 @@ __all__ = [
 ]
 
 TICK_S = 0.02
+
+
+def fault_state(st: StateSpec) -> int | None:
+    """The raw value a running-state field shows on a fault: the one its map names "fault"
+    (SunSpec 103 ``St`` 7, 802 ``State`` 99), else the first named value that is not ready;
+    None when the map names none (the field keeps its running value)."""
+    named = [int(k) for k, v in st.names.items() if "fault" in v.lower()]
+    others = [int(k) for k in st.names if int(k) not in st.ready]
+    return (named or others or [None])[0]
 
 
 @dataclass
@@ -184,9 +193,11 @@ class PlantServer:
         if not self.faults.not_following:
             self.applied = self.window()
         grid_charging = int(self._value("grid_charging", 1.0)) == 1
-        self.battery.step(dt_s, self.applied, grid_charging)
+        stopped = (0.0, 0.0) if self.faults.state_fault else self.applied  # a tripped converter
+        self.battery.step(dt_s, stopped, grid_charging)
         if self.faults.frozen:
             return
+        self._publish_state()
         values = self.battery.measurements()
         if self.faults.out_of_range:
             values.update(soc_frac=1.5, p_batt_kw=-1e3 * self.battery.charge_max_kw)
@@ -196,13 +207,23 @@ class PlantServer:
                 if self.fields[part].spec.access == "r":
                     self.put_saturated(part, value / len(parts))
 
+    def _publish_state(self) -> None:
+        """The map's running-state fields: the normal running state (the first ``ready``
+        value), or the state named "fault" under ``faults.state_fault``."""
+        c = self.rmap.control
+        for st in c.running if c is not None else []:
+            if st.field in self.fields:
+                bad = fault_state(st) if self.faults.state_fault else None
+                self.put(st.field, float(st.ready[0] if bad is None else bad))
+
     def _check_revert(self) -> None:
         c = self.rmap.control
         if c is None or c.revert_field is None or self.last_control_s is None:
             return
         revert_s = self.get(c.revert_field)
         if revert_s > 0 and self.plant_time_s - self.last_control_s > revert_s:
-            for name, value in commands.default_writes(self.rmap):
+            # the timer resets the command, not settings such as ChaGriSet (the handback's)
+            for name, value in commands.default_writes(self.rmap, extras=False):
                 self.put(name, value)
             self.last_control_s = None
 

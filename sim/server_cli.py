@@ -49,6 +49,11 @@ def add_fault_arguments(cli: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--fault-frozen", action="store_true", help="measurements stop updating")
     g.add_argument(
+        "--fault-state",
+        action="store_true",
+        help="the running-state fields report a fault (the converter has tripped)",
+    )
+    g.add_argument(
         "--fault-mode-drop-s",
         type=float,
         default=0.0,
@@ -79,6 +84,7 @@ def faults_of(ns: argparse.Namespace) -> Faults:
     return Faults(
         not_following=ns.fault_not_following,
         frozen=ns.fault_frozen,
+        state_fault=ns.fault_state,
         mode_drop_s=ns.fault_mode_drop_s,
         delay_s=ns.fault_delay_ms / 1000.0,
         writes_ignored=ns.fault_writes_ignored,

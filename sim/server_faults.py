@@ -8,7 +8,8 @@ standard library only.
 Holding registers of the control unit (0-based):
 
 - 0: bits: 1 silent, 2 frozen measurements, 4 out-of-range measurements, 8 writes stored as 0,
-  16 drop every connection once, 32 writes accepted but not followed by the battery;
+  16 drop every connection once, 32 writes accepted but not followed by the battery, 64 the
+  device reports a fault state in its running-state fields (``[control] running``);
 - 1: exception code to answer every request with (0: none);
 - 2: delay before every answer (ms);
 - 3: seconds (plant time) after a control write at which a "local operator" puts the control
@@ -47,6 +48,10 @@ class Faults:
     mode_drop_s : float
         Plant seconds after the last control write at which the control mode register goes
         back to the device's default, as a local operator would do (0: never).
+    state_fault : bool
+        The running-state fields of the map (``[control] running``: SunSpec 103 ``St`` and
+        802 ``State``, a vendor's state register) read their "fault" value; the battery
+        stops (no power) while it lasts.
     """
 
     silent: bool = False
@@ -57,13 +62,14 @@ class Faults:
     not_following: bool = False
     delay_s: float = 0.0
     mode_drop_s: float = 0.0
+    state_fault: bool = False
 
     def set_registers(self, regs: list[int]) -> None:
         """Apply the control unit's register values (see the module docstring)."""
         bits, code, delay_ms, drop_s = (list(regs) + [0] * CONTROL_REGISTERS)[:CONTROL_REGISTERS]
         self.silent, self.frozen = bool(bits & 1), bool(bits & 2)
         self.out_of_range, self.writes_ignored = bool(bits & 4), bool(bits & 8)
-        self.not_following = bool(bits & 32)
+        self.not_following, self.state_fault = bool(bits & 32), bool(bits & 64)
         self.exception_code = code or None
         self.delay_s, self.mode_drop_s = delay_ms / 1000.0, float(drop_s)
 

@@ -288,5 +288,6 @@ def initial_values(
                 m802_loc_rem_ctl=0.0, m704_wset_pct=0.0, m704_wset_ena_rvrt=0.0)
     out = [(name, value) for name, value in init.items() if name in fields]
     if rmap.control is not None:
-        out += list(commands.default_writes(rmap))
+        out += list(commands.default_writes(rmap, extras=False))
+        out += [(st.field, float(st.ready[0])) for st in rmap.control.running if st.field in fields]
     return out

@@ -176,7 +176,8 @@ def test_a_misspelt_register_map_exits_78_naming_the_key_and_the_known_maps(tmp_
         code, out, err = run(capsys, *command)
         assert code == EXIT_CONFIG and not out
         assert "devices[0].register_map = 'huawei_sun2000_lun'" in err
-        assert "huawei_sun2000_luna, sungrow_sh, sunspec, victron_gx_ess" in err
+        assert ("byd_container_pcs, huawei_sun2000_luna, sma_storage, sungrow_sh, sunspec, "
+                "victron_gx_ess") in err
 
 
 def test_a_map_of_ones_own_is_found_beside_the_config_from_any_cwd(tmp_path, capsys,

@@ -41,7 +41,10 @@ def test_every_shipped_map_loads(name: str) -> None:
 
 
 def test_the_shipped_maps_are_package_data() -> None:
-    assert SHIPPED == ["huawei_sun2000_luna", "sungrow_sh", "sunspec", "victron_gx_ess"]
+    assert SHIPPED == [
+        "byd_container_pcs", "huawei_sun2000_luna", "sma_storage", "sungrow_sh", "sunspec",
+        "victron_gx_ess",
+    ]
     folder = resources.files("dispatch.devices").joinpath("maps")
     assert all(folder.joinpath(f"{name}.toml").is_file() for name in SHIPPED)
 
@@ -51,7 +54,8 @@ def test_an_unknown_map_name_lists_the_shipped_ones() -> None:
         load_map("sunspek")
     text = str(exc.value)
     assert "no register map 'sunspek'" in text
-    assert "huawei_sun2000_luna, sungrow_sh, sunspec, victron_gx_ess" in text
+    assert ("byd_container_pcs, huawei_sun2000_luna, sma_storage, sungrow_sh, sunspec, "
+            "victron_gx_ess") in text
     assert "path ending in .toml" in text
 
 

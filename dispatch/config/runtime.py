@@ -51,6 +51,11 @@ class DeviceSection(_Model):
     frozen_reads: Annotated[int, Field(ge=0)] = Field(
         30, description="flag a device stale after this many identical reads; 0 disables"
     )
+    handback_values: dict[str, float] = Field(
+        default_factory=dict,
+        description="field -> value the handback writes after the mode, over the map's "
+        "[control] extra_default (e.g. grid_charging = 1 keeps SunSpec grid charging on)",
+    )
 
     @model_validator(mode="after")
     def _transport(self) -> DeviceSection:

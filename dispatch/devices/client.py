@@ -62,11 +62,14 @@ class WriteOutcome:
 
 @dataclass(frozen=True)
 class DeviceReading:
-    """Decoded values of one device read (our units) and the fields it lacks."""
+    """Decoded values of one device read (our units) and the fields it lacks; ``not_ready``
+    says why a full read's running-state fields forbid commanding it (None: they allow it,
+    or the map has none)."""
 
     values: dict[str, Any]
     missing: tuple[str, ...]
     frozen: bool = False
+    not_ready: str | None = None
 
 
 Block = tuple[str, int | None, int, int, list[Resolved]]
@@ -123,6 +126,7 @@ class DeviceClient:
         self.next_try_s = -math.inf
         self._last_image: list[list[int]] | None = None
         self._same_reads = 0
+        self.readback_hold_until_s = -math.inf  # a command not kept: safe state until then
 
     @property
     def name(self) -> str:
@@ -155,6 +159,16 @@ class DeviceClient:
                 f"device {self.name!r}: backing off for {self.next_try_s - now_s:.1f} s after "
                 f"{self.failures} failure(s)"
             )
+
+    def held_fault(self, now_s: float) -> str | None:
+        """While a read-back mismatch holds the device in the safe state (``backoff_max_s``
+        after the last one), why; else None. A read that works does not clear it: the device
+        answers, but does not keep what it is told."""
+        left = self.readback_hold_until_s - now_s
+        if left <= 0:
+            return None
+        return (f"did not keep its last command (read-back mismatch), handed back; safe state "
+                f"for {left:.0f} s more")
 
     def record_success(self) -> None:
         """Reset the back-off after a successful exchange."""
@@ -196,7 +210,8 @@ class DeviceClient:
         image = [raw[n] for n in sorted(raw) if fields[n].spec.access != "rw"]
         values, missing = self._decode(raw, fields)
         missing += [n for n in sorted(wanted) if n not in fields and n not in values]
-        return DeviceReading(values, tuple(sorted(set(missing))), self._frozen(image, names))
+        why = commands.not_ready(self.map, values) if names is None else None
+        return DeviceReading(values, tuple(sorted(set(missing))), self._frozen(image, names), why)
 
     def _decode(
         self, raw: dict[str, list[int]], fields: dict[str, Resolved]
@@ -361,6 +376,7 @@ class DeviceClient:
             for name, value in writes:
                 await self.write_field(name, value)
         except ReadbackError as exc:  # the device does not keep what it is told: hand back
+            self.readback_hold_until_s = now_s + self.cfg.backoff_max_s
             raise ReadbackError(f"{exc}; {await self._hand_back()}") from None
         self.last_written_kw, self.last_write_s, self.failures = p, now_s, 0
         self.commanded, self.last_revert_s = writes, revert
@@ -387,9 +403,11 @@ class DeviceClient:
         return "handed back to the device's default mode"
 
     async def restore_default(self) -> None:
-        """Hand the battery back to the device's default mode (shutdown, fallback)."""
+        """Hand the battery back to the device's default mode (shutdown, fallback): command
+        idle, powers 0, mode default, then the map's ``extra_default`` with the device's
+        ``handback_values`` over it."""
         self.commanded = []
-        for name, value in commands.default_writes(self.map):
+        for name, value in commands.default_writes(self.map, self.cfg.handback_values):
             await self.write_field(name, value)
         self.last_written_kw = None
         self.last_write_s = None

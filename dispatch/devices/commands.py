@@ -79,10 +79,29 @@ def _power_writes(c: ControlSpec, p: float, base_kw: float | None) -> list[tuple
     return [(str(c.charge_field), -pct), (str(c.discharge_field), pct)]
 
 
-def default_writes(rmap: RegisterMap) -> list[tuple[str, float]]:
-    """Field writes that hand the battery back to the device's own default mode: the command
-    to idle, every power or rate register to 0 (no full-power value is left behind for a
-    local operator or a mode switch to pick up), then the mode to its default."""
+def default_writes(
+    rmap: RegisterMap, extra: Mapping[str, float] | None = None, *, extras: bool = True
+) -> list[tuple[str, float]]:
+    """Field writes that hand the battery back to the device's own default mode.
+
+    The command to idle, every power or rate register to 0 (no full-power value is left
+    behind for a local operator or a mode switch to pick up), the mode to its default, then
+    the map's ``extra_default`` (e.g. SunSpec ``ChaGriSet`` = 0, PV only) updated by
+    ``extra``.
+
+    Parameters
+    ----------
+    rmap : RegisterMap
+        Map with a ``[control]`` section.
+    extra : mapping, optional
+        A device's ``handback_values`` (field -> value in field units), overriding the map's.
+    extras : bool
+        False: only what a device's own revert timer resets (command, powers, mode).
+
+    Returns
+    -------
+    list of (field name, value)
+    """
     c = _control(rmap)
     out: list[tuple[str, float]] = []
     if c.command is not None:
@@ -91,7 +110,38 @@ def default_writes(rmap: RegisterMap) -> list[tuple[str, float]]:
     out += [(str(f), 0.0) for f in dict.fromkeys(powers) if f is not None]
     if c.mode is not None:
         out.append((c.mode.field, float(c.mode.default)))
+    if extras:
+        out += [(k, float(v)) for k, v in {**c.extra_default, **(extra or {})}.items()]
     return out
+
+
+def not_ready(rmap: RegisterMap, values: Mapping[str, object]) -> str | None:
+    """Why the device may not be commanded now, from its running-state fields, or None.
+
+    Parameters
+    ----------
+    rmap : RegisterMap
+        The map; without ``[control] running`` entries nothing is judged.
+    values : mapping
+        A full reading (field -> value); a state field absent (not implemented) is not
+        judged.
+
+    Returns
+    -------
+    str or None
+        E.g. ``"not running: batt_inverter_state (St) = 7 'fault' (ready: 4, 5, 8)"``.
+    """
+    c = rmap.control
+    for st in c.running if c is not None else []:
+        v = values.get(st.field)
+        if not isinstance(v, int | float) or not math.isfinite(v):
+            continue
+        if int(v) not in st.ready:
+            point = rmap.field(st.field).point
+            where = f"{st.field} ({point})" if point else st.field
+            ready = ", ".join(str(r) for r in st.ready)
+            return f"not running: {where} = {int(v)} {st.name_of(int(v))!r} (ready: {ready})"
+    return None
 
 
 def power_window(

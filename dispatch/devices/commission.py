@@ -11,7 +11,12 @@ small power, and report pass or fail per check with what was measured:
 5. ``revert``: command +P with a short revert timer, stop re-arming; the device must drop
    the command by itself (its control registers back to the default) before the timer plus
    the timeout;
-6. ``handback``: hand the battery back to its default mode; the control registers read back.
+6. ``handback``: hand the battery back to its default mode; the control registers read back
+   their handback values, the map's ``extra_default`` (SunSpec ``ChaGriSet`` = 0, PV only)
+   and the device's ``handback_values`` included.
+
+A device whose running-state field (``[control] running``) is not "ready" fails ``read``,
+naming the state.
 
 Stops at the first failed check of a device (the battery is then handed back). Real seconds
 throughout (an accelerated simulator passes sooner). Imports this package, ``config`` and
@@ -95,9 +100,10 @@ async def _follows(
     )
 
 
-def _at_default(c: DeviceClient, values: dict[str, object]) -> list[str]:
-    """The control fields not at their handback value."""
-    defaults = commands.default_writes(c.map)
+def _at_default(c: DeviceClient, values: dict[str, object], extras: bool = True) -> list[str]:
+    """The control fields not at their handback value; ``extras`` False: only those a revert
+    timer resets (command, powers, mode), not the map's ``extra_default`` (``ChaGriSet``)."""
+    defaults = commands.default_writes(c.map, c.cfg.handback_values, extras=extras)
     return [n for n, v in defaults if not math.isclose(_num(values.get(n)), v, abs_tol=0.01)]
 
 
@@ -162,7 +168,8 @@ async def commission_device(cfg: DeviceSection, s: Settings) -> list[Check]:
         t0 = time.monotonic()
         left: list[str] = ["(not read)"]
         while time.monotonic() - t0 <= s.revert_s + s.follow_timeout_s:
-            left = _at_default(c, (await c.read([n for n, _ in c.commanded])).values)
+            values = (await c.read([n for n, _ in c.commanded])).values
+            left = _at_default(c, values, extras=False)
             if not left:
                 break
             await asyncio.sleep(POLL_S)

@@ -108,10 +108,28 @@ class ModeSpec(_Model):
     default: int
 
 
+class StateSpec(_Model):
+    """A running-state field: the device is commanded only while it reads one of ``ready``.
+
+    The first value of ``ready`` is the device's normal running state (the simulator publishes
+    it); ``names`` (raw value -> name) makes the fault message readable. A device that answers
+    the field with its "not implemented" sentinel is not judged by it.
+    """
+
+    field: str
+    ready: Annotated[list[int], Field(min_length=1)]
+    names: dict[str, str] = Field(default_factory=dict, description="raw value -> state name")
+
+    def name_of(self, value: int) -> str:
+        """The state's name (``"state 9"`` when the map does not name it)."""
+        return self.names.get(str(value), f"state {value}")
+
+
 class ControlSpec(_Model):
     """How a signed battery setpoint becomes register writes.
 
-    kinds: ``signed`` (one signed power register, e.g. SunSpec 704 ``WSet``), ``split``
+    kinds: ``signed`` (one signed power register, e.g. SunSpec 704 ``WSet``, or a PCS's
+    active-power setpoint; without a mode register the handback is 0 kW), ``split``
     (charge and discharge power registers plus a command register, e.g. Huawei forcible
     charge/discharge, Sungrow forced mode), ``sunspec_124`` (``InWRte``/``OutWRte`` percent
     rates with ``StorCtl_Mod``).
@@ -126,6 +144,14 @@ class ControlSpec(_Model):
     extra_active: dict[str, float] = Field(
         default_factory=dict, description="fields written with the mode (e.g. WSetMod = 1)"
     )
+    extra_default: dict[str, float] = Field(
+        default_factory=dict,
+        description="fields the handback writes after the mode (e.g. ChaGriSet = 0, PV only); "
+        "a device's handback_values override them",
+    )
+    running: list[StateSpec] = Field(
+        default_factory=list, description="state fields that must read 'ready' to command"
+    )
     revert_field: str | None = None
     charge_limit_field: str | None = None
     discharge_limit_field: str | None = None
@@ -134,7 +160,7 @@ class ControlSpec(_Model):
     @model_validator(mode="after")
     def _complete(self) -> ControlSpec:
         need = {
-            "signed": ("setpoint_field", "mode"),
+            "signed": ("setpoint_field",),
             "split": ("charge_field", "discharge_field", "command"),
             "sunspec_124": ("charge_field", "discharge_field", "mode", "rate_base_field"),
         }[self.kind]
@@ -201,6 +227,7 @@ def _control_refs(c: ControlSpec, fields: dict[str, FieldSpec]) -> list[str]:
         "mode.field": c.mode.field if c.mode else None,
     }
     refs.update({f"extra_active.{k}": k for k in c.extra_active})
+    refs.update({f"extra_default.{k}": k for k in c.extra_default})
     out = []
     for key, name in refs.items():
         if name is None:
@@ -213,6 +240,36 @@ def _control_refs(c: ControlSpec, fields: dict[str, FieldSpec]) -> list[str]:
         name = getattr(c, key)
         if name is not None and name not in fields:
             out.append(f"control.{key} = {name!r} is not a field")
+    for i, st in enumerate(c.running):
+        if st.field not in fields:
+            out.append(f"control.running[{i}].field = {st.field!r} is not a field")
+        bad = [k for k in st.names if not k.lstrip("-").isdigit()]
+        if bad:
+            out.append(f"control.running[{i}].names: keys {bad} are not raw integer values")
+    return out
+
+
+def check_handback_values(rmap: RegisterMap, values: dict[str, float], where: str) -> list[str]:
+    """Problems with a device's ``handback_values`` for its map (empty: fine).
+
+    Parameters
+    ----------
+    rmap : RegisterMap
+        The device's map.
+    values : dict of str to float
+        Field -> value the handback writes (the map's field units).
+    where : str
+        The config key, for the message (``devices[0].handback_values``).
+    """
+    out = []
+    if values and rmap.control is None:
+        out.append(f"{where}: register map {rmap.name!r} is read-only (no [control])")
+        return out
+    for name in values:
+        if not rmap.has(name):
+            out.append(f"{where}.{name}: register map {rmap.name!r} has no such field")
+        elif rmap.field(name).access != "rw":
+            out.append(f"{where}.{name}: field of map {rmap.name!r} is read-only")
     return out
 
 
@@ -298,7 +355,11 @@ def _parse_text(text: str, source: str) -> RegisterMap:
     return parse_map(data, source)
 
 
-def check_device_maps(register_maps: list[str], source: str | None = None) -> list[RegisterMap]:
+def check_device_maps(
+    register_maps: list[str],
+    source: str | None = None,
+    handback: list[dict[str, float]] | None = None,
+) -> list[RegisterMap]:
     """Load the register map of every ``[[devices]]`` entry, in order.
 
     Parameters
@@ -307,6 +368,9 @@ def check_device_maps(register_maps: list[str], source: str | None = None) -> li
         ``devices[i].register_map`` of a site config.
     source : str, optional
         The config file, for the message.
+    handback : list of dict, optional
+        ``devices[i].handback_values``, checked against each map (fields that exist and are
+        writable).
 
     Returns
     -------
@@ -324,6 +388,10 @@ def check_device_maps(register_maps: list[str], source: str | None = None) -> li
             maps.append(load_map(value))
         except ConfigError as exc:
             problems.append(f"devices[{i}].register_map = {value!r}: {'; '.join(exc.problems)}")
+            continue
+        if handback is not None and i < len(handback):
+            key = f"devices[{i}].handback_values"
+            problems += check_handback_values(maps[-1], handback[i], key)
     if problems:
         raise ConfigError(problems, source)
     return maps

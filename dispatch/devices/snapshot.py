@@ -3,7 +3,9 @@
 Role: read every device once per control cycle; sum battery and PV powers and battery power
 limits over devices, take the grid power from the first device that measures it, fill at most
 one missing power from the balance ``p_load_kw = p_grid_kw + p_pv_kw + p_batt_kw``, and record
-faults, stale and missing fields explicitly (NaN values, never None). A device that fails is
+faults (a battery device whose running state is not "ready" is one: ``commands.not_ready``;
+so is one held after a read-back mismatch: ``DeviceClient.held_fault``),
+stale and missing fields explicitly (NaN values, never None). A device that fails is
 backed off. Imports this package and ``types``.
 """
 
@@ -58,6 +60,11 @@ async def read_snapshot(clients: list[DeviceClient], now: dt.datetime, now_s: fl
         if reading.frozen:
             stale.append(client.name)
             faults.append(f"{client.name}: values frozen for several reads")
+        if reading.not_ready is not None and client.commands_battery:
+            faults.append(f"{client.name}: {reading.not_ready}")
+        held = client.held_fault(now_s)
+        if held is not None:
+            faults.append(f"{client.name}: {held}")
     return merge(readings, now, faults, stale)
 
 

@@ -36,7 +36,10 @@ from tests.integration.conftest import SITE, START, free_port
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = ["huawei_sun2000_luna", "sungrow_sh", "sunspec", "victron_gx_ess"]
+SHIPPED = [
+    "byd_container_pcs", "huawei_sun2000_luna", "sma_storage", "sungrow_sh", "sunspec",
+    "victron_gx_ess",
+]
 SCENARIO = """
 name = "wheel"
 site_config = "site.toml"

@@ -85,6 +85,12 @@ class CarbonSection(_Model):
         description="Ed25519 private key (PEM, from `dispatch carbon keygen`) that signs "
         "ledger checkpoints; keep it outside the state directory",
     )
+    checkpoint_dir: str | None = Field(
+        None,
+        description="folder where the daemon writes a signed checkpoint once a day (site-local "
+        "date, checkpoint-YYYY-MM-DD.json) with checkpoint_key_path; outside the state "
+        "directory. Copy it off the box",
+    )
     checkpoint_public_key: str | None = Field(
         None,
         pattern=r"^[0-9a-fA-F]{64}$",

@@ -15,7 +15,9 @@ row before them), ``instruments.json`` (the whole chain of carbon instruments),
 1. every file's SHA-256 against the manifest;
 2. each interval record's ``inputs_hash`` and ``record_hash`` (sorted-key JSON without spaces,
    floats with exactly 6 decimals, ``-0`` as ``0``; ``record_hash = sha256(prev_hash +
-   canonical)``) and the links between them, from the stated predecessor hash;
+   canonical)``) and the links between them, from the stated predecessor hash; a record
+   with an empty ``provenance`` is format 1 (written before provenance was kept), whose
+   canonical forms leave that field out;
 3. each record's location-based emissions (``import_kwh * ci_g_per_kwh / 1000`` kg, to the
    quantisation of the values) and the report's totals (intervals, import kWh, location kg);
 4. the instruments' hash chain (``sha256(prev_hash + canonical({body, kind, recorded_utc}))``);
@@ -43,6 +45,7 @@ STRING_FIELDS = {
     "end_utc",
     "ci_source",
     "method_version",
+    "provenance",
     "inputs_hash",
     "prev_hash",
     "record_hash",
@@ -183,9 +186,12 @@ def check_intervals(doc: dict) -> tuple[list[dict], tuple[int, BundleError] | No
     expected = doc["prev_hash"]
     for i, row in enumerate(rows):
         where = f"interval row {first + i} ({row.get('start_utc')})"
+        v1 = not row.get("provenance")  # format 1: written before provenance, not hashed
+        names = [f for f in hashed if not (v1 and f == "provenance")]
+        inputs_names = [*INPUT_FIELDS, *([] if v1 else ["provenance"])]
         try:
-            inputs = _sha(_canonical(row, list(INPUT_FIELDS)))
-            own = _sha(expected + _canonical(row, hashed))
+            inputs = _sha(_canonical(row, inputs_names))
+            own = _sha(expected + _canonical(row, names))
         except (KeyError, ValueError) as exc:
             return rows, (first + i, BundleError(where, f"unreadable value: {exc}"))
         if row["prev_hash"] != expected:

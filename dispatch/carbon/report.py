@@ -261,7 +261,9 @@ def _coverage(
         warns += coverage.warnings(row["month"], cov)
     inside = frame[frame["month"].isin(p.months())]
     total = coverage.coverage(list(inside.index), p.start, p.end, step, until)
-    return {"step_min": config.plan.step_min, **total}, warns
+    prov = coverage.provenance(list(inside["provenance"]), list(inside["import_kwh"]))
+    warns += coverage.provenance_warnings(p.label, prov)
+    return {"step_min": config.plan.step_min, **total, "provenance": prov}, warns
 
 
 def _offset_row(o: OffsetRecord) -> dict[str, Any]:
@@ -359,6 +361,9 @@ def to_csv(report: dict[str, Any]) -> str:
     cov = report["coverage"]
     lines.append(f"# coverage {cov['recorded_intervals']} of {cov['expected_intervals']} "
                  f"intervals, {cov['gap_count']} gap(s), {cov['gap_hours']:g} h")
+    if "provenance" in cov:
+        counts = cov["provenance"]["intervals"]
+        lines.append("# provenance " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     lines += [f"# warning {w}" for w in report["warnings"]]
     if report.get("restatement"):
         r = report["restatement"]

@@ -174,10 +174,11 @@ def add_commands(sub: Any) -> None:
     ver.add_argument("--json", action="store_true", help="print the outcome as JSON")
     ver.set_defaults(func=cmd_verify)
     rep = csub.add_parser(
-        "report", help="carbon report of a month, quarter or year",
+        "report", help="Scope 2 electricity CO2 report of a month, quarter or year",
         description="Energy flows, location- and market-based emissions, avoided emissions, "
-        "battery losses, offsets retired and the net balance toward neutrality, per month of "
-        "the period (site-local), from the verified ledger.",
+        "battery losses, offsets retired and the Scope 2 net balance (electricity CO2 minus "
+        "offsets; not ISO 14068-1 neutrality, which needs Scopes 1 and 3), per month of the "
+        "period (site-local), from the verified ledger.",
     )  # fmt: skip
     rep.add_argument("--config", required=True, help="site configuration (TOML)")
     rep.add_argument("--period", required=True, help="2026-10 (month), 2026-Q3, or 2026")

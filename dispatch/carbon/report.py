@@ -1,4 +1,5 @@
-"""Pure carbon reports: per-period totals from ledger records, the neutrality trend, rendering.
+"""Pure carbon reports: per-period totals from ledger records, the Scope 2 net-balance trend,
+rendering.
 
 Role: turn ledger records (``chain``) and the offsets registry into a report for a month
 (``2026-10``), quarter (``2026-Q3``) or year (``2026``) counted in the site's time zone, and
@@ -29,6 +30,15 @@ from dispatch.carbon.offsets import OffsetRecord, validate_offsets
 from dispatch.carbon.report_html import to_html
 from dispatch.config import CertificateSection, SiteConfig
 from dispatch.types import InputError
+
+#: What every figure of a report covers: said in its JSON, CSV and HTML.
+SCOPE = {
+    "boundary": "Scope 2 (purchased grid electricity) only",
+    "gas": "CO2 (the grid factors are CO2 factors; not CO2e)",
+    "net_balance": "Scope 2 electricity CO2 minus offsets retired; not carbon neutrality in "
+    "the sense of ISO 14068-1, which needs Scopes 1, 2 and relevant Scope 3",
+    "offsets": "credits are issued in t CO2e and netted 1:1 against t CO2",
+}
 
 __all__ = ["Period", "build_report", "neutrality_target", "parse_period", "to_csv", "to_html",
            "to_json"]
@@ -130,9 +140,9 @@ def _row(part: pd.DataFrame, retired_t: float, basis: str) -> dict[str, Any]:
     row["battery_loss_kwh"] = _r(losses["loss_kwh"])
     row["battery_loss_kg_co2"] = _r(losses["loss_kg_co2"])
     basis_t = float(part[f"{basis}_kg_co2"].sum()) / 1000.0 if len(part) else 0.0
-    row["basis_t_co2"] = _r(basis_t)
+    row["scope2_basis_t_co2"] = _r(basis_t)
     row["offsets_retired_t_co2"] = _r(retired_t)
-    row["net_t_co2"] = _r(basis_t - retired_t)
+    row["scope2_net_t_co2"] = _r(basis_t - retired_t)
     return row
 
 
@@ -196,8 +206,8 @@ def build_report(
         ``period``, ``ledger`` (record count, head hash and the public key that signs its
         checkpoints, or None), ``methods``, ``factors``,
         ``certificates``, ``months`` (one row per calendar month: energies in kWh, emissions in
-        kg CO2, basis, offsets and net in t CO2), ``totals``, ``offsets_retired`` and
-        ``target``.
+        kg CO2, the Scope 2 basis, offsets and net in t CO2), ``totals``, ``offsets_retired``,
+        ``scope`` (``SCOPE``: Scope 2 electricity, CO2 only) and ``scope2_target``.
     """
     tz = config.site.timezone
     p = parse_period(period, tz) if isinstance(period, str) else period
@@ -224,6 +234,7 @@ def build_report(
             "head": records[-1].record_hash if records else "",
             "checkpoint_public_key": config.carbon.checkpoint_public_key,
         },
+        "scope": dict(SCOPE),
         "methods": {"version": accounting.METHOD_VERSION, **accounting.METHOD_NOTES},
         "factors": _factors(config, inside),
         "certificates": _certificates(certs, len(config.carbon.certificates), uses),
@@ -237,7 +248,7 @@ def build_report(
         "offsets_retired": [
             _offset_row(o) for o in sorted(in_period, key=lambda o: (o.retired_on, o.serial))
         ],
-        "target": neutrality_target(frame, offsets, config, p),
+        "scope2_target": neutrality_target(frame, offsets, config, p),
     }
 
 
@@ -285,7 +296,8 @@ def _month_number(label: str) -> int:
 def neutrality_target(
     frame: pd.DataFrame, offsets: list[OffsetRecord], config: SiteConfig, period: Period
 ) -> dict[str, Any]:
-    """Offsets needed to be net zero in the target year, at the current trend.
+    """Offsets needed for a zero Scope 2 electricity CO2 balance in the target year, at the
+    current trend (not ISO 14068-1 neutrality: Scopes 1 and 3 are not in the ledger).
 
     The target year's basis emissions are projected with ``accounting.project_year`` from the
     monthly basis emissions (before offsets, since offsets are what is being sized) of the
@@ -333,8 +345,8 @@ def to_json(report: dict[str, Any]) -> str:
     return json.dumps(report, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-CSV_COLUMNS = ("intervals", *SUM_KWH, "battery_loss_kwh", *SUM_KG, "battery_loss_kg_co2",
-               "basis_t_co2", "offsets_retired_t_co2", "net_t_co2", "coverage_frac")  # fmt: skip
+_BALANCE = ("scope2_basis_t_co2", "offsets_retired_t_co2", "scope2_net_t_co2", "coverage_frac")
+CSV_COLUMNS = ("intervals", *SUM_KWH, "battery_loss_kwh", *SUM_KG, "battery_loss_kg_co2", *_BALANCE)
 
 
 def _cell(v: Any) -> str:
@@ -347,7 +359,9 @@ def to_csv(report: dict[str, Any]) -> str:
     """The report as CSV: ``#`` comment lines with the period, methods and factors, then one
     row per month and a ``total`` row (energies kWh, emissions kg CO2, balance t CO2)."""
     lines = [
-        f"# carbon report {report['period']['label']} ({report['period']['timezone']})",
+        f"# Scope 2 electricity CO2 report {report['period']['label']} "
+        f"({report['period']['timezone']})",
+        f"# boundary: {report['scope']['boundary']}; gas: {report['scope']['gas']}",
         f"# ledger records {report['ledger']['records']} head {report['ledger']['head']}",
     ]
     key = report["ledger"].get("checkpoint_public_key")
@@ -357,7 +371,7 @@ def to_csv(report: dict[str, Any]) -> str:
     lines += [
         f"# factor {k}: {json.dumps(v, sort_keys=True)}" for k, v in report["factors"].items()
     ]
-    lines += [f"# target {k}: {json.dumps(v)}" for k, v in report["target"].items()]
+    lines += [f"# scope2_target {k}: {json.dumps(v)}" for k, v in report["scope2_target"].items()]
     cov = report["coverage"]
     lines.append(f"# coverage {cov['recorded_intervals']} of {cov['expected_intervals']} "
                  f"intervals, {cov['gap_count']} gap(s), {cov['gap_hours']:g} h")

@@ -15,7 +15,7 @@ __all__ = ["HTML_COLUMNS", "to_html"]
 
 HTML_COLUMNS = ("intervals", "import_kwh", "export_kwh", "location_kg_co2", "market_kg_co2",
                 "avoided_pv_kg_co2", "avoided_battery_kg_co2", "battery_loss_kwh",
-                "offsets_retired_t_co2", "net_t_co2", "coverage_frac")  # fmt: skip
+                "offsets_retired_t_co2", "scope2_net_t_co2", "coverage_frac")  # fmt: skip
 
 _SERIES = (
     ("location_kg_co2", "location-based", "#8c8c8c"),
@@ -105,8 +105,9 @@ def to_html(report: dict[str, Any]) -> str:
     """The report as one self-contained HTML page: summary, monthly chart (inline SVG), monthly
     table, certificates, offsets retired, target, methods and factors. No scripts."""
     p, led = report["period"], report["ledger"]
-    title = html.escape(f"Carbon report {p['label']}")
+    title = html.escape(f"Scope 2 electricity CO2 report {p['label']}")
     sections = [
+        ("What this report covers", _table(list(report.get("scope", {}).items()))),
         ("Warnings", _warnings(report.get("warnings", []))),
         ("Totals", _table(list(report["totals"].items()))),
         ("Coverage", _table(list(report.get("coverage", {}).items()))),
@@ -115,7 +116,7 @@ def to_html(report: dict[str, Any]) -> str:
         ("By month", _month_table(report)),
         ("Certificates", _table([(c["id"], c) for c in report["certificates"]])),
         ("Offsets retired", _table([(o["serial"], o) for o in report["offsets_retired"]])),
-        ("Neutrality target", _table(list(report["target"].items()))),
+        ("Scope 2 electricity net balance target", _table(list(report["scope2_target"].items()))),
         ("Methods", _table(list(report["methods"].items()))),
         ("Factors", _table(list(report["factors"].items()))),
     ]

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from dispatch.carbon import accounting, chain, coverage, factors
+from dispatch.carbon import accounting, chain, coverage, factors, trajectory
 from dispatch.carbon import market as carbon_market
 from dispatch.carbon.offsets import OffsetRecord, validate_offsets
 from dispatch.carbon.report_html import to_html
@@ -223,6 +223,9 @@ def build_report(
     inside = frame[frame["month"].isin(p.months())]
     totals = _row(inside, sum(retired.get(m, 0.0) for m in p.months()), basis)
     cov, warns = _coverage(frame, records, config, p, months)
+    target = neutrality_target(frame, offsets, config, p)
+    if target.get("warning"):
+        warns.append(f"{p.label}: {target['warning']}")
     totals["coverage_frac"] = cov["coverage_frac"]
     months_in = set(p.months())
     in_period = [o for o in offsets if o.retired_on and o.retired_on.strftime("%Y-%m") in months_in]
@@ -248,7 +251,7 @@ def build_report(
         "offsets_retired": [
             _offset_row(o) for o in sorted(in_period, key=lambda o: (o.retired_on, o.serial))
         ],
-        "scope2_target": neutrality_target(frame, offsets, config, p),
+        "scope2_target": target,
     }
 
 
@@ -301,8 +304,10 @@ def neutrality_target(
 
     The target year's basis emissions are projected with ``accounting.project_year`` from the
     monthly basis emissions (before offsets, since offsets are what is being sized) of the
-    last 12 months up to the period's end. ``offsets_needed_t_co2`` is that projection minus
-    the offsets held unretired at the period end, never below zero.
+    last 12 months up to the period's end, only from a full year of data
+    (``trajectory.target_section``: refused with a warning otherwise). ``offsets_needed_t_co2``
+    is that projection minus the offsets held unretired at the period end, never below zero.
+    ``path`` gives the emissions, projection and offsets retired by year to the target year.
 
     Parameters
     ----------
@@ -311,7 +316,7 @@ def neutrality_target(
     offsets : list of OffsetRecord
         The registry.
     config : SiteConfig
-        ``carbon.neutrality_target_year`` and ``carbon.neutrality_basis``.
+        ``carbon.neutrality_target_year``, ``carbon.neutrality_basis`` and the plan step.
     period : Period
         The report period; nothing after its end is used.
     """
@@ -321,19 +326,16 @@ def neutrality_target(
     col = f"{config.carbon.neutrality_basis}_kg_co2"
     monthly = frame.groupby("month")[col].sum() / 1000.0 if len(frame) else pd.Series(dtype=float)
     known = {_month_number(m): float(v) for m, v in monthly.items()}
-    trend = accounting.project_year(known, _month_number(period.months()[-1]), year)
-    if not trend:
-        return {"target_year": year, "trend_months": 0, "note": "no data in the last 12 months"}
+    retired = {_month_number(m): t for m, t in _retired_by_month(offsets).items()}
+    last = _month_number(period.months()[-1])
     end_day = (period.end - pd.Timedelta(days=1)).date()
     held = sum(o.tonnes for o in offsets if o.purchased_on <= end_day and not _retired(o, end_day))
-    return {
-        "target_year": year,
-        "trend_months": trend["trend_months"],
-        "trend_slope_t_co2_per_month": _r(trend["trend_slope_t_co2_per_month"]),
-        "target_year_projected_t_co2": _r(trend["year_t_co2"]),
-        "offsets_held_t_co2": _r(float(held)),
-        "offsets_needed_t_co2": _r(max(trend["year_t_co2"] - held, 0.0)),
-    }
+    step = pd.Timedelta(minutes=config.plan.step_min)
+    lo = (period.end - pd.DateOffset(months=12)).tz_convert("UTC")
+    starts = [t for t in frame.index if lo <= t < period.end]
+    until = frame.index.max() + step if len(frame) else None
+    cov = coverage.coverage(starts, lo, period.end, step, until)["coverage_frac"]
+    return trajectory.target_section(known, retired, float(held), last, year, cov)
 
 
 def _retired(o: OffsetRecord, by: dt.date) -> bool:
@@ -371,7 +373,9 @@ def to_csv(report: dict[str, Any]) -> str:
     lines += [
         f"# factor {k}: {json.dumps(v, sort_keys=True)}" for k, v in report["factors"].items()
     ]
-    lines += [f"# scope2_target {k}: {json.dumps(v)}" for k, v in report["scope2_target"].items()]
+    target = report["scope2_target"]
+    lines += [f"# scope2_target {k}: {json.dumps(v)}" for k, v in target.items() if k != "path"]
+    lines += [f"# scope2_path {json.dumps(row, sort_keys=True)}" for row in target.get("path", [])]
     cov = report["coverage"]
     lines.append(f"# coverage {cov['recorded_intervals']} of {cov['expected_intervals']} "
                  f"intervals, {cov['gap_count']} gap(s), {cov['gap_hours']:g} h")

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from dispatch.carbon import accounting, chain, coverage, factors, trajectory
+from dispatch.carbon import accounting, bill, chain, coverage, factors, trajectory
 from dispatch.carbon import market as carbon_market
 from dispatch.carbon.offsets import OffsetRecord, validate_offsets
 from dispatch.carbon.report_html import to_html
@@ -180,6 +180,7 @@ def build_report(
     period: str | Period,
     certificates: list[CertificateSection] | None = None,
     restate_with: factors.Factor | None = None,
+    utility_bill: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report of one period as plain data (JSON-ready, floats rounded to 6 decimals).
 
@@ -199,6 +200,9 @@ def build_report(
     restate_with : Factor, optional
         A factor of the table to restate the period's location-based emissions with
         (``restatement``: both figures and their ratio).
+    utility_bill : dict, optional
+        ``{"months": bill.parse_bill(...), "source": {"file", "sha256"}}``: each month's
+        grid import reconciled against it (``reconciliation``; None without a bill).
 
     Returns
     -------
@@ -224,6 +228,10 @@ def build_report(
     totals = _row(inside, sum(retired.get(m, 0.0) for m in p.months()), basis)
     cov, warns = _coverage(frame, records, config, p, months)
     target = neutrality_target(frame, offsets, config, p)
+    recon = None
+    if utility_bill is not None:
+        recon, more = bill.reconcile(months, utility_bill["months"], utility_bill["source"])
+        warns += more
     if target.get("warning"):
         warns.append(f"{p.label}: {target['warning']}")
     totals["coverage_frac"] = cov["coverage_frac"]
@@ -252,6 +260,7 @@ def build_report(
             _offset_row(o) for o in sorted(in_period, key=lambda o: (o.retired_on, o.serial))
         ],
         "scope2_target": target,
+        "reconciliation": recon,
     }
 
 
@@ -382,6 +391,8 @@ def to_csv(report: dict[str, Any]) -> str:
     if "provenance" in cov:
         counts = cov["provenance"]["intervals"]
         lines.append("# provenance " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    recon = report.get("reconciliation") or {"months": []}
+    lines += [f"# bill {json.dumps(r, sort_keys=True)}" for r in recon["months"]]
     lines += [f"# warning {w}" for w in report["warnings"]]
     if report.get("restatement"):
         r = report["restatement"]

@@ -66,6 +66,14 @@ def _svg_chart(months: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _bill_table(report: dict[str, Any]) -> str:
+    recon = report.get("reconciliation")
+    if not recon:
+        return "<p>No utility bill given (<code>report --bill FILE</code>).</p>"
+    rows = [(r["month"], {k: v for k, v in r.items() if k != "month"}) for r in recon["months"]]
+    return _table([("source", recon["source"]), *rows])
+
+
 def _target_table(target: dict[str, Any]) -> str:
     rows = [(k, v) for k, v in target.items() if k != "path"]
     path = [
@@ -206,6 +214,7 @@ def to_html(report: dict[str, Any]) -> str:
         ("Totals", _table(list(report["totals"].items()))),
         ("Coverage", _table(list(report.get("coverage", {}).items()))),
         ("Restatement", _table(list((report.get("restatement") or {}).items()))),
+        ("Reconciliation against the utility bill (kWh)", _bill_table(report)),
         ("Monthly emissions (t CO2)", _svg_chart(report["months"])),
         ("By month", _month_table(report)),
         ("Certificates", _table([(c["id"], c) for c in report["certificates"]])),

@@ -179,3 +179,15 @@ def test_a_forged_provenance_is_caught_by_verify_and_the_standalone_verifier(
     bad = subprocess.run(tool, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 3 and "interval row 1" in bad.stdout + bad.stderr
     assert "inputs_hash does not match" in bad.stdout + bad.stderr
+
+
+def test_the_demo_daemons_seeded_week_is_booked_as_estimated(tmp_path: Path):
+    from sim.demo_daemon import seed_history
+
+    config = load_config(write_config(tmp_path))
+    start = dt.datetime(2026, 6, 8, 0, 0, tzinfo=dt.UTC)
+    seed_history(config, Path(config.store.path), start)
+    with Store.from_config(config) as store:
+        done = append_completed(store, config, start, LedgerBook(pd.Timedelta(STEP)))
+        marks = {r["provenance"] for r in store.ledger()}
+    assert done.records == 7 * 96 and marks == {"estimated"}

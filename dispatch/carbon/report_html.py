@@ -13,9 +13,19 @@ from typing import Any
 
 __all__ = ["HTML_COLUMNS", "to_html"]
 
-HTML_COLUMNS = ("intervals", "import_kwh", "export_kwh", "location_kg_co2", "market_kg_co2",
-                "avoided_pv_kg_co2", "avoided_battery_kg_co2", "battery_loss_kwh",
-                "offsets_retired_t_co2", "scope2_net_t_co2", "coverage_frac")  # fmt: skip
+HTML_COLUMNS = (
+    "intervals",
+    "import_kwh",
+    "export_kwh",
+    "location_kg_co2",
+    "market_kg_co2",
+    "avoided_pv_kg_co2",
+    "avoided_battery_kg_co2",
+    "battery_loss_kwh",
+    "offsets_retired_t_co2",
+    "scope2_net_t_co2",
+    "coverage_frac",
+)
 
 _SERIES = (
     ("location_kg_co2", "location-based", "#8c8c8c"),

@@ -107,9 +107,15 @@ def imported_snapshots(frame: pd.DataFrame) -> Iterator[Snapshot]:
     grid = frame["p_grid_kw"].to_numpy(float) if "p_grid_kw" in frame else load - pv
     marks = {IMPORTED: 1.0} if "p_grid_kw" in frame else {IMPORTED: 1.0, GRID_ESTIMATED: 1.0}
     for t, l_kw, pv_kw, g_kw in zip(frame.index, load, pv, grid, strict=True):
-        yield Snapshot(time=t.to_pydatetime(), p_grid_kw=float(g_kw), p_pv_kw=float(pv_kw),
-                       p_batt_kw=math.nan, p_load_kw=float(l_kw), soc_frac=math.nan,
-                       values=marks)  # fmt: skip
+        yield Snapshot(
+            time=t.to_pydatetime(),
+            p_grid_kw=float(g_kw),
+            p_pv_kw=float(pv_kw),
+            p_batt_kw=math.nan,
+            p_load_kw=float(l_kw),
+            soc_frac=math.nan,
+            values=marks,
+        )
 
 
 def snapshot_of(r: Mapping[str, Any]) -> Snapshot:

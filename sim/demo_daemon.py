@@ -23,7 +23,7 @@ import pandas as pd
 
 from dispatch.config import SiteConfig, parse_config
 from dispatch.daemon import Clock, Daemon
-from dispatch.store import Store
+from dispatch.store import Store, codec
 from dispatch.types import DispatchError, Snapshot
 from sim.loadprofile import demo_load_kw, pv_available_kw
 from sim.plant import Plant
@@ -57,13 +57,20 @@ def demo_config(path: str, port: int, store: Path, http_port: int) -> SiteConfig
     return parse_config(data, path)
 
 
+#: The seeded week is synthetic: marked as imported history whose grid flow was not metered,
+#: so the carbon ledger books it as ``estimated``, never as measured.
+SEED_MARKS = {codec.IMPORTED: 1.0, codec.GRID_ESTIMATED: 1.0}
+
+
 def seed_history(config: SiteConfig, store: Path, start: dt.datetime) -> None:
-    """A week of the demo load before ``start`` as measurements (feeds the load forecast)."""
+    """A week of the demo load before ``start`` as measurements (feeds the load forecast),
+    marked ``SEED_MARKS``."""
     load = demo_load_kw(config, start - dt.timedelta(days=7), days=7)
     with Store(store) as s:
         for t, kw in load.items():
-            s.write_snapshot(Snapshot(time=t.to_pydatetime(), p_grid_kw=float(kw), p_pv_kw=0.0,
-                                      p_batt_kw=0.0, p_load_kw=float(kw), soc_frac=0.5))
+            snap = Snapshot(time=t.to_pydatetime(), p_grid_kw=float(kw), p_pv_kw=0.0,
+                            p_batt_kw=0.0, p_load_kw=float(kw), soc_frac=0.5, values=SEED_MARKS)
+            s.write_snapshot(snap)
 
 
 async def start_plant(config: SiteConfig, start: dt.datetime, speed: float) -> PlantServer:

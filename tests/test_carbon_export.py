@@ -90,7 +90,14 @@ def test_an_intact_bundle_verifies_off_the_box(signed_site, tmp_path: Path, caps
     code, doc = standalone(out, "--public-key", public)
     assert (code, doc) == (
         0,
-        {"ok": True, "period": "2026-06", "intervals": 8, "instruments": 3, "checkpoints": 1},
+        {
+            "ok": True,
+            "period": "2026-06",
+            "intervals": 8,
+            "instruments": 3,
+            "checkpoints": 1,
+            "market_kg_co2": "re-derived from 1 certificate(s)",
+        },
     )
     assert (
         main(["carbon", "export", "--config", str(cfg), "--period", "2026-06", "--out", str(out)])

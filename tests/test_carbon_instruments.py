@@ -268,7 +268,7 @@ def test_cli_partial_retirement_and_a_certificate_reach_the_report(site: Path, c
         228.12,
         0.1,
     )
-    assert t["net_t_co2"] == pytest.approx(0.12812, abs=1e-12)
+    assert t["scope2_net_t_co2"] == pytest.approx(0.12812, abs=1e-12)
     assert run("offsets", "list", "--format", "json") == 0
     doc = json.loads(capsys.readouterr().out)
     assert (doc["held_t_co2"], doc["retired_t_co2"]) == (pytest.approx(0.2), 0.1)

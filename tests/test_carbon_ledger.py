@@ -159,7 +159,7 @@ def test_head_survives_and_detects_deleted_trailing_rows(store: Store, tmp_path:
         False, "truncated", 2, head)
 
 
-def test_the_head_of_an_older_file_is_taken_from_its_last_row(tmp_path: Path):
+def test_an_older_file_keeps_its_head_and_its_format_1_records_verify(tmp_path: Path):
     path = tmp_path / "v3.sqlite3"
     conn = sqlite3.connect(path, isolation_level=None)
     from dispatch.store import migrate
@@ -170,16 +170,24 @@ def test_the_head_of_an_older_file_is_taken_from_its_last_row(tmp_path: Path):
         carbon_ledger.interval_flows(pd.DataFrame(
             {"p_grid_kw": [4.0, 8.0], "p_pv_kw": 0.0, "p_batt_kw": 0.0, "p_load_kw": [4.0, 8.0]},
             index=pd.DatetimeIndex([at(0), at(15)])), STEP), CONFIG, STEP)  # fmt: skip
+    # format 1: written before provenance existed (no such column, not in the hashes)
+    records = ledger.chain([r._replace(provenance="") for r in records])
+    fields = [f for f in ledger.RECORD_FIELDS if f != "provenance"]
     conn = sqlite3.connect(path)
-    cols = ", ".join(ledger.RECORD_FIELDS)
-    conn.executemany(f"INSERT INTO ledger_intervals ({cols}) VALUES "
-                     f"({', '.join('?' * len(ledger.RECORD_FIELDS))})", records)  # fmt: skip
+    marks = ", ".join("?" * len(fields))
+    conn.executemany(
+        f"INSERT INTO ledger_intervals ({', '.join(fields)}) VALUES ({marks})",
+        [[getattr(r, f) for f in fields] for r in records],
+    )
     conn.commit()
     conn.close()
     with Store(path) as s:
         head = s.ledger_head()
         assert (head.record_hash, head.records, head.end_utc) == (
             records[-1].record_hash, 2, "2026-03-02T00:30:00Z")
+        rows = s.ledger(with_seq=True)
+        assert [r["provenance"] for r in rows] == ["", ""]  # migrated: format 1 kept
+        assert audit.verify_rows(rows, head=head).ok
     with Store(tmp_path / "new.sqlite3") as s:
         assert s.ledger_head().record_hash == GENESIS_HASH == ledger.GENESIS
 

@@ -92,7 +92,7 @@ def test_month_report_hand_computed():
         "battery_loss_kg_co2"
     ] == pytest.approx(0.2)
     assert t["offsets_retired_t_co2"] == 0.005
-    assert t["net_t_co2"] == pytest.approx(0.0126 - 0.005)  # market basis minus retired
+    assert t["scope2_net_t_co2"] == pytest.approx(0.0126 - 0.005)  # market basis minus retired
     assert [o["serial"] for o in report["offsets_retired"]] == ["CCER-1"]
     assert report["certificates"][0]["allocated_mwh"] == pytest.approx(0.009)
     assert report["factors"]["intensity_sources"] == {"config_factor": 1, "series": 3}
@@ -106,7 +106,7 @@ def test_location_basis_and_other_periods():
     )
     report = cr.build_report(RECORDS, OFFSETS, cfg, "2026-Q3")
     assert [m["month"] for m in report["months"]] == ["2026-07", "2026-08", "2026-09"]
-    assert report["totals"]["net_t_co2"] == pytest.approx(0.0108 - 0.005)
+    assert report["totals"]["scope2_net_t_co2"] == pytest.approx(0.0108 - 0.005)
     empty = cr.build_report(RECORDS, OFFSETS, CFG, "2026-08")["totals"]
     assert empty["intervals"] == 0 and empty["location_kg_co2"] == 0.0
 
@@ -160,7 +160,7 @@ def test_csv_has_months_and_total():
     table = pd.read_csv(io.StringIO(text), comment="#")
     assert table["month"].tolist() == ["2026-07", "2026-08", "2026-09", "total"]
     assert table.loc[3, "location_kg_co2"] == pytest.approx(10.8)
-    assert table.loc[0, "net_t_co2"] == pytest.approx(0.0076)
+    assert table.loc[0, "scope2_net_t_co2"] == pytest.approx(0.0076)
 
 
 def test_html_is_self_contained_with_a_monthly_svg_chart():
@@ -195,7 +195,7 @@ def test_neutrality_target_at_the_current_trend():
     cfg = config(carbon={"grid_ci_g_per_kwh": 1.0, "neutrality_target_year": 2027})
     records = _ledger(frame, cfg)
     held = offsets.OffsetRecord("CCER", "H", 2025, 20.0, dt.date(2025, 6, 1))
-    target = cr.build_report(records, [held], cfg, "2025")["target"]
+    target = cr.build_report(records, [held], cfg, "2025")["scope2_target"]
     # monthly t: 0.744 * (1 + 0.1 k), k = 0..11; the line continues through 2027 (k = 24..35)
     expected = sum(0.744 * (1 + 0.1 * k) for k in range(24, 36))
     assert target["trend_months"] == 12
@@ -203,7 +203,7 @@ def test_neutrality_target_at_the_current_trend():
     assert target["target_year_projected_t_co2"] == pytest.approx(expected, rel=1e-6)
     assert target["offsets_held_t_co2"] == 20.0
     assert target["offsets_needed_t_co2"] == pytest.approx(expected - 20.0, rel=1e-6)
-    assert cr.build_report(records, [], CFG, "2025")["target"] == {"target_year": None}
+    assert cr.build_report(records, [], CFG, "2025")["scope2_target"] == {"target_year": None}
 
 
 def test_bad_offsets_stop_the_report():
@@ -214,7 +214,7 @@ def test_bad_offsets_stop_the_report():
 
 def test_empty_ledger_reports_zeros():
     report = cr.build_report([], [], CFG, "2026-07")
-    assert report["totals"]["intervals"] == 0 and report["totals"]["net_t_co2"] == 0.0
+    assert report["totals"]["intervals"] == 0 and report["totals"]["scope2_net_t_co2"] == 0.0
     assert cr.to_html(report).count("<svg") == 1
 
 
@@ -270,3 +270,34 @@ def test_german_factory_year_equals_the_backtest_kpi(shared_data):
     assert report["totals"]["intervals"] == 35_040
     assert abs(report["totals"]["location_kg_co2"] - outcome.kg_co2) < 0.0005
     assert report["totals"]["avoided_battery_kg_co2"] == pytest.approx(0.0, abs=1e-3)
+
+
+def _keys(x) -> set[str]:
+    if isinstance(x, dict):
+        return set(x) | {k for v in x.values() for k in _keys(v)}
+    if isinstance(x, list):
+        return {k for v in x for k in _keys(v)}
+    return set()
+
+
+def test_every_format_says_scope_2_electricity_co2_only():
+    report = cr.build_report(RECORDS, [], CFG, "2025")
+    assert report["scope"]["boundary"] == "Scope 2 (purchased grid electricity) only"
+    assert report["scope"]["gas"].startswith("CO2 (")
+    assert "ISO 14068-1" in report["scope"]["net_balance"]
+    keys = _keys(report)
+    assert {"scope2_net_t_co2", "scope2_basis_t_co2", "scope2_target"} <= keys
+    old = {k for k in keys if "neutral" in k or k in ("net_t_co2", "basis_t_co2", "target")}
+    assert old == {"neutrality_basis"}  # the config key the factors section echoes
+    assert not {k for k in keys if "co2e" in k.lower()}
+    csv = cr.to_csv(report).splitlines()
+    assert csv[0].startswith("# Scope 2 electricity CO2 report 2025 (")
+    assert csv[1] == (
+        "# boundary: Scope 2 (purchased grid electricity) only; "
+        "gas: CO2 (the grid factors are CO2 factors; not CO2e)"
+    )
+    page = cr.to_html(report)
+    assert "<h1>Scope 2 electricity CO2 report 2025</h1>" in page
+    assert "<h2>Scope 2 electricity net balance target</h2>" in page
+    assert "not carbon neutrality in the sense of ISO 14068-1" in page
+    assert "Neutrality" not in page

@@ -150,11 +150,11 @@ def test_report_totals_are_hand_computed(site: Path, capsys: pytest.CaptureFixtu
     report = json.loads(capsys.readouterr().out)
     t = report["totals"]
     assert (t["intervals"], t["import_kwh"], t["location_kg_co2"]) == (8, 800.0, 456.24)
-    assert (t["market_kg_co2"], t["basis_t_co2"], t["offsets_retired_t_co2"]) == (
+    assert (t["market_kg_co2"], t["scope2_basis_t_co2"], t["offsets_retired_t_co2"]) == (
         456.24, 0.45624, 0.2)
-    assert t["net_t_co2"] == pytest.approx(0.25624, abs=1e-12)
+    assert t["scope2_net_t_co2"] == pytest.approx(0.25624, abs=1e-12)
     assert report["factors"]["intensity_sources"] == {"config_factor": 8}
-    assert report["target"]["target_year"] == 2030
+    assert report["scope2_target"]["target_year"] == 2030
     assert main(["carbon", "report", "--config", str(site), "--period", "2026-Q2",
                  "--format", "json"]) == 0  # fmt: skip
     q = json.loads(capsys.readouterr().out)

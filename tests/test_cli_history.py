@@ -52,7 +52,8 @@ def test_import_history_stores_marked_readings_that_feed_the_history(
     with Store(tmp_path / "h.sqlite3") as s:
         rows = s.rows("measurements")
         assert len(rows) == 192
-    assert all(json.loads(r["values_json"]) == {"import_history": 1.0} for r in rows)
+    marks = {"import_history": 1.0, "grid_estimated": 1.0}  # no p_grid_kw: load - PV
+    assert all(json.loads(r["values_json"]) == marks for r in rows)
     assert all(r["p_batt_kw"] is None and r["soc_frac"] is None for r in rows)
     assert rows[0]["p_grid_kw"] == pytest.approx(rows[0]["p_load_kw"] - 100.0)
     h = SlotHistory.from_rows(rows, pd.Timedelta(minutes=15), pd.Timedelta(days=5))

@@ -15,9 +15,13 @@ row before them), ``instruments.json`` (the whole chain of carbon instruments),
 1. every file's SHA-256 against the manifest;
 2. each interval record's ``inputs_hash`` and ``record_hash`` (sorted-key JSON without spaces,
    floats with exactly 6 decimals, ``-0`` as ``0``; ``record_hash = sha256(prev_hash +
-   canonical)``) and the links between them, from the stated predecessor hash;
+   canonical)``) and the links between them, from the stated predecessor hash; a record
+   with an empty ``provenance`` is format 1 (written before provenance was kept), whose
+   canonical forms leave that field out;
 3. each record's location-based emissions (``import_kwh * ci_g_per_kwh / 1000`` kg, to the
-   quantisation of the values) and the report's totals (intervals, import kWh, location kg);
+   quantisation of the values) and the report's totals (intervals, import kWh, location kg),
+   and the market-based total from the rows, the report's certificates and residual mix
+   (when every certificate valid in the period lies inside it; the summary says which);
 4. the instruments' hash chain (``sha256(prev_hash + canonical({body, kind, recorded_utc}))``);
 5. each checkpoint's Ed25519 signature (RFC 8032, written out below) and that the rows it
    proves, where the bundle holds them, have its fingerprints (first 8 bytes of each hash).
@@ -30,11 +34,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime as dt
 import hashlib
 import json
 import math
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo  # stdlib; the system time zone database
 
 GENESIS = "0" * 64
 DECIMALS = 6
@@ -43,6 +49,7 @@ STRING_FIELDS = {
     "end_utc",
     "ci_source",
     "method_version",
+    "provenance",
     "inputs_hash",
     "prev_hash",
     "record_hash",
@@ -183,9 +190,12 @@ def check_intervals(doc: dict) -> tuple[list[dict], tuple[int, BundleError] | No
     expected = doc["prev_hash"]
     for i, row in enumerate(rows):
         where = f"interval row {first + i} ({row.get('start_utc')})"
+        v1 = not row.get("provenance")  # format 1: written before provenance, not hashed
+        names = [f for f in hashed if not (v1 and f == "provenance")]
+        inputs_names = [*INPUT_FIELDS, *([] if v1 else ["provenance"])]
         try:
-            inputs = _sha(_canonical(row, list(INPUT_FIELDS)))
-            own = _sha(expected + _canonical(row, hashed))
+            inputs = _sha(_canonical(row, inputs_names))
+            own = _sha(expected + _canonical(row, names))
         except (KeyError, ValueError) as exc:
             return rows, (first + i, BundleError(where, f"unreadable value: {exc}"))
         if row["prev_hash"] != expected:
@@ -218,6 +228,54 @@ def check_totals(rows: list[dict], report: dict) -> None:
             raise BundleError(
                 "report.json", f"totals {key} = {totals[key]} but the rows give {value}"
             )
+
+
+def _local_day(text: str, zone) -> dt.date:
+    t = dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    return t.astimezone(zone).date()
+
+
+def check_market(rows: list[dict], report: dict) -> str:
+    """Re-derive the period's market-based kg CO2 (certificates pro rata to the uncovered
+    imports in their windows, soonest to expire first; the rest at the residual mix, or at
+    the interval's intensity without one) and compare with the report's total. Exact only
+    when every certificate whose window meets the period lies inside it (then all the
+    imports it is spread over are in the bundle); otherwise it says why it was not done."""
+
+    period = report["period"]
+    zone = ZoneInfo(period["timezone"])
+    lo = dt.datetime.fromisoformat(period["start"]).date()
+    hi = dt.datetime.fromisoformat(period["end"]).date()  # exclusive
+    certs = []
+    for c in report["certificates"]:
+        first, last = dt.date.fromisoformat(c["valid_from"]), dt.date.fromisoformat(c["valid_to"])
+        if last < lo or first >= hi:
+            continue  # no interval of the period is in its window
+        if first < lo or last >= hi:
+            return f"not re-derived: certificate {c['id']} is valid beyond the period"
+        certs.append((c["valid_to"], c["valid_from"], c["id"], first, last, c))
+    days = [_local_day(r["start_utc"], zone) for r in rows]
+    uncovered = [float(r["import_kwh"]) for r in rows]
+    kg = [0.0] * len(rows)
+    for *_, first, last, c in sorted(certs, key=lambda x: x[:3]):
+        inside = [i for i, d in enumerate(days) if first <= d <= last]
+        eligible = sum(uncovered[i] for i in inside)
+        share = min(1.0, c["mwh"] * 1000.0 / eligible) if eligible > 0 else 0.0
+        for i in inside:
+            covered = uncovered[i] * share
+            uncovered[i] -= covered
+            kg[i] += covered * c["ci_g_per_kwh"] / 1000.0
+    rm = report["factors"]["residual_mix_g_per_kwh"]
+    for i, r in enumerate(rows):
+        kg[i] += max(uncovered[i], 0.0) * (r["ci_g_per_kwh"] if rm is None else rm) / 1000.0
+    total = round(sum(kg), DECIMALS)
+    if abs(report["totals"]["market_kg_co2"] - total) > 1e-6 * max(1, len(rows)):
+        raise BundleError(
+            "report.json",
+            f"totals market_kg_co2 = {report['totals']['market_kg_co2']} but the rows and "
+            f"certificates give {total}",
+        )
+    return f"re-derived from {len(certs)} certificate(s)"
 
 
 def check_instruments(doc: dict) -> None:
@@ -281,7 +339,9 @@ def verify(folder: Path, trusted: str | None) -> dict:
         found += [] if failure is None else [failure]
     if found:
         raise min(found, key=lambda f: f[0])[1]
-    check_totals(rows, json.loads((folder / "report.json").read_text(encoding="utf-8")))
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    check_totals(rows, report)
+    market = check_market(rows, report)
     check_instruments(instruments)
     return {
         "ok": True,
@@ -289,6 +349,7 @@ def verify(folder: Path, trusted: str | None) -> dict:
         "intervals": len(rows),
         "instruments": len(instruments["records"]),
         "checkpoints": len(names),
+        "market_kg_co2": market,
     }
 
 

@@ -140,13 +140,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
             return EXIT_TAMPERED
         rows, inst = store.ledger(), store.instruments()
     hashes = [str(r["record_hash"]) for r in rows]
-    end = str(rows[-1]["end_utc"]) if rows else None
-    inst_end = str(inst[-1]["recorded_utc"]) if inst else None
-    chains = {
-        "intervals": checkpoint.chain_state(hashes, end),
-        "instruments": checkpoint.chain_state([str(r["record_hash"]) for r in inst], inst_end),
-    }
-    doc = checkpoint.make_checkpoint(chains, now_utc(), key)
+    doc = checkpoint.make_checkpoint(checkpoint.ledger_chains(rows, inst), now_utc(), key)
     text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
     if args.out:
         out = Path(args.out)

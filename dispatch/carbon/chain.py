@@ -15,6 +15,11 @@ Integrity scheme:
 - ``record_hash = sha256(prev_hash + canonical(record))`` where the canonical record holds every
   field except ``prev_hash`` and ``record_hash``; the first record's ``prev_hash`` is
   ``GENESIS``.
+- Record formats: a record with ``provenance`` (``PROVENANCE``: where its activity data
+  comes from) is format 2, and ``provenance`` is one of its input fields (so also in both
+  hashes). A record stored before provenance existed has ``provenance = ""``: format 1, whose
+  canonical forms leave the field out, so its hashes are those it was written with. Blanking
+  the field of a format-2 record changes its canonical form: it no longer verifies.
 - ``verify`` finds the first record whose inputs, record hash or link to its predecessor does
   not check out. Removing rows from the end leaves a valid shorter chain: pass the last known
   head (``expected_head``), kept apart from the ledger, to detect that too.
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _quote
 from operator import attrgetter, itemgetter
@@ -37,6 +43,11 @@ from dispatch.types import InputError
 DECIMALS = 6
 GENESIS = "0" * 64
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+#: Where an interval's activity data comes from, best first: the daemon's own complete
+#: cycle readings; metered history brought in by ``dispatch import-history`` (with the grid
+#: flow); imported history without a metered grid flow (taken as load - PV). ``""`` is a
+#: format-1 record, written before provenance was recorded.
+PROVENANCE = ("measured", "imported", "estimated")
 
 
 class IntervalRecord(NamedTuple):
@@ -70,6 +81,7 @@ class IntervalRecord(NamedTuple):
     avoided_pv_kg_co2: float
     avoided_battery_kg_co2: float
     charge_grid_kg_co2: float
+    provenance: str = ""
     inputs_hash: str = ""
     prev_hash: str = ""
     record_hash: str = ""
@@ -88,6 +100,7 @@ INPUT_FIELDS = (
     "ci_g_per_kwh",
     "ci_source",
     "method_version",
+    "provenance",
 )
 RECORD_FIELDS = IntervalRecord._fields
 VALUE_FIELDS = RECORD_FIELDS[:-3]
@@ -97,6 +110,7 @@ STRING_FIELDS = frozenset(
         "end_utc",
         "ci_source",
         "method_version",
+        "provenance",
         "inputs_hash",
         "prev_hash",
         "record_hash",
@@ -104,6 +118,10 @@ STRING_FIELDS = frozenset(
 )
 _HASHED = tuple(sorted(f for f in RECORD_FIELDS if f not in ("prev_hash", "record_hash")))
 _INPUTS = tuple(sorted(INPUT_FIELDS))
+_HASHED_V1 = tuple(f for f in _HASHED if f != "provenance")  # format 1: no provenance
+_INPUTS_V1 = tuple(f for f in _INPUTS if f != "provenance")
+_V1 = {_HASHED: _HASHED_V1, _INPUTS: _INPUTS_V1}
+_PROVENANCE_AT = RECORD_FIELDS.index("provenance")
 
 
 _TEXT_AT = tuple(i for i, n in enumerate(RECORD_FIELDS) if n in STRING_FIELDS)
@@ -130,14 +148,14 @@ def _spec(names: tuple[str, ...]) -> _Spec:
     return _Spec(getter, "{" + ",".join(quoted) + "}", "{" + ",".join(raw) + "}", texts)
 
 
-_SPECS = {_HASHED: _spec(_HASHED), _INPUTS: _spec(_INPUTS)}
+_SPECS = {names: _spec(names) for names in (_HASHED, _INPUTS, _HASHED_V1, _INPUTS_V1)}
 _NEG_ZERO = ":-" + format(0.0, f".{DECIMALS}f")
 
 
 def _canonical(record: IntervalRecord, names: tuple[str, ...]) -> str:
     if not math.isfinite(sum(_FLOATS(record))):
         raise InputError(f"ledger: record {record.start_utc} holds a value that is not finite")
-    spec = _SPECS[names]
+    spec = _SPECS[names if record[_PROVENANCE_AT] else _V1[names]]
     values = spec.get(record)
     text = "".join([record[i] for i in _TEXT_AT])
     if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
@@ -151,7 +169,8 @@ def _canonical(record: IntervalRecord, names: tuple[str, ...]) -> str:
 
 
 def canonical(record: IntervalRecord) -> str:
-    """The canonical text of a record: every field but ``prev_hash`` and ``record_hash``.
+    """The canonical text of a record: every field but ``prev_hash`` and ``record_hash``
+    (and, for a format-1 record, ``provenance``).
 
     Sorted-key JSON without spaces; floats with exactly ``DECIMALS`` decimals.
 
@@ -264,6 +283,11 @@ def _own_problem(rec: IntervalRecord, prev: IntervalRecord | None, expected: str
             return f"edited value at {rec.start_utc}: record_hash does not match"
     except InputError as exc:
         return str(exc)
+    if rec.provenance not in ("", *PROVENANCE):
+        return (
+            f"edited value at {rec.start_utc}: provenance {rec.provenance!r} is not one of "
+            f"{PROVENANCE}"
+        )
     if not rec.start_utc < rec.end_utc:
         return f"out of time order: record {rec.start_utc} ends at {rec.end_utc}"
     if prev is not None and rec.start_utc < prev.end_utc:
@@ -327,7 +351,10 @@ def verify(
 
 
 def records_from_accounts(
-    accounts: pd.DataFrame, step: pd.Timedelta, method_version: str
+    accounts: pd.DataFrame,
+    step: pd.Timedelta,
+    method_version: str,
+    provenance: str | Sequence[str] = "measured",
 ) -> list[IntervalRecord]:
     """Unchained ledger records from per-interval accounts, values quantised.
 
@@ -340,6 +367,13 @@ def records_from_accounts(
         Interval length (``end = start + step``).
     method_version : str
         ``dispatch.carbon.accounting.METHOD_VERSION`` used to compute the accounts.
+    provenance : str or sequence of str
+        ``PROVENANCE`` of every interval, or one per row of ``accounts``.
+
+    Raises
+    ------
+    InputError
+        For a provenance that is not one of ``PROVENANCE``.
     """
     index = pd.DatetimeIndex(accounts.index).tz_convert("UTC")
     starts = list(index.strftime(TIME_FORMAT))
@@ -350,6 +384,15 @@ def records_from_accounts(
             cols.append(starts if name == "start_utc" else ends)
         elif name == "method_version":
             cols.append([method_version] * len(starts))
+        elif name == "provenance":
+            marks = [provenance] * len(starts) if isinstance(provenance, str) else provenance
+            bad = sorted(set(marks) - set(PROVENANCE))
+            if bad or len(marks) != len(starts):
+                raise InputError(
+                    f"ledger records: provenance {bad or len(marks)} is not one per interval "
+                    f"of {PROVENANCE}"
+                )
+            cols.append([str(m) for m in marks])
         elif name == "ci_source":
             cols.append([str(v) for v in accounts[name]])
         else:

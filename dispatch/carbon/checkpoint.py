@@ -44,6 +44,7 @@ __all__ = [
     "canonical",
     "divergence",
     "generate_key",
+    "ledger_chains",
     "make_checkpoint",
     "private_key",
     "public_key_hex",
@@ -101,6 +102,33 @@ def chain_state(hashes: Sequence[str], end_utc: str | None) -> dict[str, Any]:
         "head": hashes[-1] if hashes else "",
         "end_utc": end_utc,
         "fingerprints": fingerprints(hashes),
+    }
+
+
+def ledger_chains(
+    intervals: Sequence[Mapping[str, Any]], instruments: Sequence[Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The checkpoint entries of both chains from their stored rows in order.
+
+    Parameters
+    ----------
+    intervals : sequence of mapping
+        The ledger's rows (``record_hash``, ``end_utc``), as ``Store.ledger()`` gives them.
+    instruments : sequence of mapping
+        The carbon instruments' rows (``record_hash``, ``recorded_utc``).
+
+    Returns
+    -------
+    dict
+        ``{"intervals": chain_state(...), "instruments": chain_state(...)}``; a chain's
+        ``end_utc`` is its last row's ``end_utc`` (intervals: where the daemon resumes) or
+        ``recorded_utc`` (instruments), None when empty.
+    """
+    end = str(intervals[-1]["end_utc"]) if intervals else None
+    inst_end = str(instruments[-1]["recorded_utc"]) if instruments else None
+    return {
+        "intervals": chain_state([str(r["record_hash"]) for r in intervals], end),
+        "instruments": chain_state([str(r["record_hash"]) for r in instruments], inst_end),
     }
 
 

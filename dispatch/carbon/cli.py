@@ -13,13 +13,23 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dispatch.carbon import anchor, audit, compose, export, factors, instruments, instruments_cli
+from dispatch.carbon import (
+    anchor,
+    audit,
+    bill,
+    compose,
+    export,
+    factors,
+    instruments,
+    instruments_cli,
+)
 from dispatch.carbon import report as carbon_report
 from dispatch.config import SiteConfig, load_config
 from dispatch.store import Store
@@ -118,6 +128,20 @@ def cmd_factors(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bill(path: str) -> dict[str, Any]:
+    """A utility bill file (``bill.parse_bill``) and where it came from (name, SHA-256)."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"bill {path}: cannot read it ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"bill {path}: not UTF-8 text") from None
+    months = bill.parse_bill(text, f"bill {path}")
+    return {"months": months, "source": {"file": path, "sha256": hashlib.sha256(raw).hexdigest()}}
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Build the carbon report of a period from the verified ledger and the offsets."""
     config = load_config(args.config)
@@ -132,7 +156,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         recs = instruments_cli.load(store, config)
     offsets = instruments.offset_view(recs)
     certs = instruments.certificate_view(recs)
-    report = carbon_report.build_report(records, offsets, config, period, certs, restate)
+    utility_bill = _bill(args.bill) if args.bill else None
+    report = carbon_report.build_report(records, offsets, config, period, certs, restate,
+                                        utility_bill)
     render = {"csv": carbon_report.to_csv, "json": carbon_report.to_json,
               "html": carbon_report.to_html}[args.format]  # fmt: skip
     text = render(report)
@@ -174,15 +200,19 @@ def add_commands(sub: Any) -> None:
     ver.add_argument("--json", action="store_true", help="print the outcome as JSON")
     ver.set_defaults(func=cmd_verify)
     rep = csub.add_parser(
-        "report", help="carbon report of a month, quarter or year",
+        "report", help="Scope 2 electricity CO2 report of a month, quarter or year",
         description="Energy flows, location- and market-based emissions, avoided emissions, "
-        "battery losses, offsets retired and the net balance toward neutrality, per month of "
-        "the period (site-local), from the verified ledger.",
+        "battery losses, offsets retired and the Scope 2 net balance (electricity CO2 minus "
+        "offsets; not ISO 14068-1 neutrality, which needs Scopes 1 and 3), per month of the "
+        "period (site-local), from the verified ledger.",
     )  # fmt: skip
     rep.add_argument("--config", required=True, help="site configuration (TOML)")
     rep.add_argument("--period", required=True, help="2026-10 (month), 2026-Q3, or 2026")
     rep.add_argument("--format", choices=FORMATS, default="csv", help="output format")
     rep.add_argument("--out", help="file to write (default: standard output)")
+    rep.add_argument("--bill", metavar="CSV",
+                     help="utility bill, grid import kWh per month (columns month, import_kwh): "
+                     "each month reconciled against the ledger, the difference shown")
     rep.add_argument("--restate", metavar="KEY",
                      help="restate location-based emissions with this factor of the table "
                      "(`dispatch carbon factors`), shown beside the recorded figure")

@@ -18,6 +18,10 @@ From cycles to an interval (a plan step, e.g. 15 min):
 - an interval without one valid sample is **not recorded**: a daemon that was down leaves a
   gap in the ledger rather than invented zero flows, and the daemon logs and stores an event
   naming each gap (the report's ``intervals`` count shows it too);
+- imported history (``dispatch import-history`` rows, battery unknown) counts with the
+  battery at 0 kW; each record's ``provenance`` is the worst of its samples: ``measured``
+  (the daemon's readings), ``imported`` (history with a metered grid flow) or ``estimated``
+  (history whose grid flow is load - PV);
 - the intensity is the one known for the interval: the forecast's series value when it had
   one (``ci_source = "series"``), else the configured profile or factor.
 """
@@ -48,31 +52,45 @@ __all__ = [
 ]
 
 FLOWS = ("p_grid_kw", "p_pv_kw", "p_batt_kw", "p_load_kw")
+BATTERY = FLOWS.index("p_batt_kw")
+#: The marks ``dispatch import-history`` leaves in a measurement's ``values_json`` (the
+#: store's ``codec.IMPORTED`` and ``codec.GRID_ESTIMATED``): history, and a grid flow that was
+#: not metered (load - PV).
+IMPORTED, GRID_ESTIMATED = '"import_history"', '"grid_estimated"'
 _NON_NEGATIVE = ("p_pv_kw", "p_load_kw", "p_curtail_kw")
 
 
 def samples_from_rows(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Valid cycle samples from ``measurements`` rows.
+    """Valid cycle samples from ``measurements`` rows, each with its provenance.
 
     Parameters
     ----------
     rows : iterable of mapping
-        With ``time_ms`` (epoch ms UTC), ``ok`` (0/1) and the ``FLOWS`` (kW, None for NULL).
+        With ``time_ms`` (epoch ms UTC), ``ok`` (0/1), the ``FLOWS`` (kW, None for NULL) and
+        ``values_json`` (the marks of imported history: ``IMPORTED``, ``GRID_ESTIMATED``).
 
     Returns
     -------
     pandas.DataFrame
-        ``FLOWS`` columns (kW) indexed by UTC sample time, only complete finite readings.
+        ``FLOWS`` columns (kW) indexed by UTC sample time, only complete finite readings, and
+        ``provenance_rank`` (the index in ``chain.PROVENANCE``). An imported history row
+        (battery power unknown) counts with the battery at 0 kW: rank 1, or 2 when its grid
+        flow was not metered.
     """
     times, values = [], []
     for r in rows:
         row = [_number(r.get(c)) for c in FLOWS]
+        marks = str(r.get("values_json") or "")
+        rank = 0.0
+        if IMPORTED in marks:
+            row[BATTERY] = 0.0 if math.isnan(row[BATTERY]) else row[BATTERY]
+            rank = 2.0 if GRID_ESTIMATED in marks else 1.0
         if r.get("ok") and all(math.isfinite(v) for v in row):
             times.append(int(r["time_ms"]))
-            values.append(row)
+            values.append([*row, rank])
     index = pd.DatetimeIndex(pd.to_datetime(times, unit="ms", utc=True), name="time")
-    return pd.DataFrame(np.array(values, dtype=float).reshape(-1, len(FLOWS)), index=index,
-                        columns=list(FLOWS))  # fmt: skip
+    data = np.array(values, dtype=float).reshape(-1, len(FLOWS) + 1)
+    return pd.DataFrame(data, index=index, columns=[*FLOWS, "provenance_rank"])
 
 
 def _number(v: Any) -> float:
@@ -98,14 +116,16 @@ def interval_flows(
     -------
     pandas.DataFrame
         Indexed by UTC interval start (sorted; intervals without a valid sample absent): the
-        mean of each flow (kW; PV, load and curtailment clipped at 0) and ``samples``.
+        mean of each flow (kW; PV, load and curtailment clipped at 0), ``samples`` and (when
+        the samples have it) ``provenance_rank``, the worst of the interval's samples.
     """
     if step <= pd.Timedelta(0):
         raise InputError(f"ledger intervals: step must be positive, got {step}")
     missing = [c for c in FLOWS if c not in samples.columns]
     if missing:
         raise InputError(f"ledger intervals: missing flow column(s) {missing}")
-    cols = [*FLOWS, *(["p_curtail_kw"] if "p_curtail_kw" in samples.columns else [])]
+    extra = [c for c in ("p_curtail_kw", "provenance_rank") if c in samples.columns]
+    cols = [*FLOWS, *extra]
     data = samples[cols].astype(float)
     data = data[np.isfinite(data.to_numpy()).all(axis=1)]
     index = pd.DatetimeIndex(data.index)
@@ -115,6 +135,8 @@ def interval_flows(
     grouped = data.groupby(starts)
     out = grouped.mean()
     out["samples"] = grouped.size()
+    if "provenance_rank" in out.columns:  # an interval is as good as its worst sample
+        out["provenance_rank"] = grouped["provenance_rank"].max()
     out.index = pd.DatetimeIndex(out.index, name="start")
     if until is not None:
         out = out[out.index + step <= pd.Timestamp(until)]
@@ -137,7 +159,7 @@ def interval_records(
     ----------
     flows : pandas.DataFrame
         From ``interval_flows``: UTC interval starts, ``FLOWS`` (kW), optional
-        ``p_curtail_kw``.
+        ``p_curtail_kw`` and ``provenance_rank`` (absent: every interval ``"measured"``).
     config : SiteConfig
         Configured intensity (profile or factor) and export limit.
     step : pandas.Timedelta
@@ -160,7 +182,12 @@ def interval_records(
     if ci_series is not None:
         frame["ci_g_per_kwh"] = ci_series.reindex(frame.index).to_numpy(float)
     accounts = accounting.interval_accounting(frame, config, step)
-    raw = chain.records_from_accounts(accounts, step, accounting.METHOD_VERSION)
+    if "provenance_rank" in flows.columns:
+        ranks = flows["provenance_rank"].to_numpy(int)
+        provenance: str | list[str] = [chain.PROVENANCE[k] for k in ranks]
+    else:
+        provenance = "measured"
+    raw = chain.records_from_accounts(accounts, step, accounting.METHOD_VERSION, provenance)
     return chain.chain(raw, prev_hash)
 
 

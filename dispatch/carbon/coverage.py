@@ -7,7 +7,9 @@ import only pandas and the standard library; no I/O, no wall clock.
 Rule: a period ``[lo, hi)`` (UTC bounds of site-local months) is expected to hold one record
 per plan step up to ``until``, the end of the ledger's last record (the report takes no
 clock, so time after the last record is "not yet recorded", reported as such); the coverage
-is recorded / expected intervals, and each uncovered span is a gap ``[from, to)``.
+is recorded / expected intervals, and each uncovered span is a gap ``[from, to)``. Recorded
+intervals are counted by provenance (``provenance``): measured by the daemon, imported
+history, estimated, or unflagged (format-1 records, written before provenance was kept).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from typing import Any
 import pandas as pd
 
 MAX_GAPS_LISTED = 50
+#: Provenance as counted in reports: ``chain.PROVENANCE`` and ``""`` (format 1) as
+#: ``"unflagged"``.
+PROVENANCE_KEYS = ("measured", "imported", "estimated", "unflagged")
 _FMT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -88,3 +93,46 @@ def warnings(label: str, cov: dict[str, Any]) -> list[str]:
         out.append(f"{label}: the last {cov['not_yet_recorded_hours']:g} h are not recorded "
                    "yet (after the ledger's last interval)")
     return out
+
+
+def provenance(marks: Sequence[str], import_kwh: Sequence[float]) -> dict[str, Any]:
+    """Recorded intervals and their grid import by provenance.
+
+    Parameters
+    ----------
+    marks : sequence of str
+        Each record's ``provenance`` (``""``: a format-1 record).
+    import_kwh : sequence of float
+        Each record's grid import (kWh), in the same order.
+
+    Returns
+    -------
+    dict
+        ``intervals`` and ``import_kwh`` (rounded to 6 decimals), each a mapping of
+        ``PROVENANCE_KEYS`` to the count and the kWh.
+    """
+    counts = dict.fromkeys(PROVENANCE_KEYS, 0)
+    kwh = dict.fromkeys(PROVENANCE_KEYS, 0.0)
+    for m, e in zip(marks, import_kwh, strict=True):
+        key = m or "unflagged"
+        if key not in counts:
+            raise ValueError(f"provenance {m!r} is not one of {PROVENANCE_KEYS[:3]}")
+        counts[key] += 1
+        kwh[key] += float(e)
+    return {"intervals": counts, "import_kwh": {k: round(v, 6) for k, v in kwh.items()}}
+
+
+def provenance_warnings(label: str, prov: dict[str, Any]) -> list[str]:
+    """Say how much of a period is not the daemon's own measurement (empty when none)."""
+    n = prov["intervals"]
+    parts = [
+        f"{n['imported']} from imported history" if n["imported"] else "",
+        f"{n['estimated']} estimated (grid flow taken as load - PV)" if n["estimated"] else "",
+        f"{n['unflagged']} unflagged (recorded before provenance was kept)"
+        if n["unflagged"]
+        else "",
+    ]
+    parts = [p for p in parts if p]
+    if not parts:
+        return []
+    return [f"{label}: intervals not measured by the daemon: {', '.join(parts)}"]

@@ -1,4 +1,5 @@
-"""Pure carbon reports: per-period totals from ledger records, the neutrality trend, rendering.
+"""Pure carbon reports: per-period totals from ledger records, the Scope 2 net-balance trend,
+rendering.
 
 Role: turn ledger records (``chain``) and the offsets registry into a report for a month
 (``2026-10``), quarter (``2026-Q3``) or year (``2026``) counted in the site's time zone, and
@@ -23,12 +24,21 @@ from typing import Any
 
 import pandas as pd
 
-from dispatch.carbon import accounting, chain, coverage, factors
+from dispatch.carbon import accounting, bill, chain, coverage, factors, trajectory
 from dispatch.carbon import market as carbon_market
 from dispatch.carbon.offsets import OffsetRecord, validate_offsets
 from dispatch.carbon.report_html import to_html
 from dispatch.config import CertificateSection, SiteConfig
 from dispatch.types import InputError
+
+#: What every figure of a report covers: said in its JSON, CSV and HTML.
+SCOPE = {
+    "boundary": "Scope 2 (purchased grid electricity) only",
+    "gas": "CO2 (the grid factors are CO2 factors; not CO2e)",
+    "net_balance": "Scope 2 electricity CO2 minus offsets retired; not carbon neutrality in "
+    "the sense of ISO 14068-1, which needs Scopes 1, 2 and relevant Scope 3",
+    "offsets": "credits are issued in t CO2e and netted 1:1 against t CO2",
+}
 
 __all__ = ["Period", "build_report", "neutrality_target", "parse_period", "to_csv", "to_html",
            "to_json"]
@@ -130,9 +140,9 @@ def _row(part: pd.DataFrame, retired_t: float, basis: str) -> dict[str, Any]:
     row["battery_loss_kwh"] = _r(losses["loss_kwh"])
     row["battery_loss_kg_co2"] = _r(losses["loss_kg_co2"])
     basis_t = float(part[f"{basis}_kg_co2"].sum()) / 1000.0 if len(part) else 0.0
-    row["basis_t_co2"] = _r(basis_t)
+    row["scope2_basis_t_co2"] = _r(basis_t)
     row["offsets_retired_t_co2"] = _r(retired_t)
-    row["net_t_co2"] = _r(basis_t - retired_t)
+    row["scope2_net_t_co2"] = _r(basis_t - retired_t)
     return row
 
 
@@ -170,6 +180,7 @@ def build_report(
     period: str | Period,
     certificates: list[CertificateSection] | None = None,
     restate_with: factors.Factor | None = None,
+    utility_bill: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report of one period as plain data (JSON-ready, floats rounded to 6 decimals).
 
@@ -189,6 +200,9 @@ def build_report(
     restate_with : Factor, optional
         A factor of the table to restate the period's location-based emissions with
         (``restatement``: both figures and their ratio).
+    utility_bill : dict, optional
+        ``{"months": bill.parse_bill(...), "source": {"file", "sha256"}}``: each month's
+        grid import reconciled against it (``reconciliation``; None without a bill).
 
     Returns
     -------
@@ -196,8 +210,8 @@ def build_report(
         ``period``, ``ledger`` (record count, head hash and the public key that signs its
         checkpoints, or None), ``methods``, ``factors``,
         ``certificates``, ``months`` (one row per calendar month: energies in kWh, emissions in
-        kg CO2, basis, offsets and net in t CO2), ``totals``, ``offsets_retired`` and
-        ``target``.
+        kg CO2, the Scope 2 basis, offsets and net in t CO2), ``totals``, ``offsets_retired``,
+        ``scope`` (``SCOPE``: Scope 2 electricity, CO2 only) and ``scope2_target``.
     """
     tz = config.site.timezone
     p = parse_period(period, tz) if isinstance(period, str) else period
@@ -213,6 +227,13 @@ def build_report(
     inside = frame[frame["month"].isin(p.months())]
     totals = _row(inside, sum(retired.get(m, 0.0) for m in p.months()), basis)
     cov, warns = _coverage(frame, records, config, p, months)
+    target = neutrality_target(frame, offsets, config, p)
+    recon = None
+    if utility_bill is not None:
+        recon, more = bill.reconcile(months, utility_bill["months"], utility_bill["source"])
+        warns += more
+    if target.get("warning"):
+        warns.append(f"{p.label}: {target['warning']}")
     totals["coverage_frac"] = cov["coverage_frac"]
     months_in = set(p.months())
     in_period = [o for o in offsets if o.retired_on and o.retired_on.strftime("%Y-%m") in months_in]
@@ -224,6 +245,7 @@ def build_report(
             "head": records[-1].record_hash if records else "",
             "checkpoint_public_key": config.carbon.checkpoint_public_key,
         },
+        "scope": dict(SCOPE),
         "methods": {"version": accounting.METHOD_VERSION, **accounting.METHOD_NOTES},
         "factors": _factors(config, inside),
         "certificates": _certificates(certs, len(config.carbon.certificates), uses),
@@ -237,7 +259,8 @@ def build_report(
         "offsets_retired": [
             _offset_row(o) for o in sorted(in_period, key=lambda o: (o.retired_on, o.serial))
         ],
-        "target": neutrality_target(frame, offsets, config, p),
+        "scope2_target": target,
+        "reconciliation": recon,
     }
 
 
@@ -261,7 +284,9 @@ def _coverage(
         warns += coverage.warnings(row["month"], cov)
     inside = frame[frame["month"].isin(p.months())]
     total = coverage.coverage(list(inside.index), p.start, p.end, step, until)
-    return {"step_min": config.plan.step_min, **total}, warns
+    prov = coverage.provenance(list(inside["provenance"]), list(inside["import_kwh"]))
+    warns += coverage.provenance_warnings(p.label, prov)
+    return {"step_min": config.plan.step_min, **total, "provenance": prov}, warns
 
 
 def _offset_row(o: OffsetRecord) -> dict[str, Any]:
@@ -283,12 +308,15 @@ def _month_number(label: str) -> int:
 def neutrality_target(
     frame: pd.DataFrame, offsets: list[OffsetRecord], config: SiteConfig, period: Period
 ) -> dict[str, Any]:
-    """Offsets needed to be net zero in the target year, at the current trend.
+    """Offsets needed for a zero Scope 2 electricity CO2 balance in the target year, at the
+    current trend (not ISO 14068-1 neutrality: Scopes 1 and 3 are not in the ledger).
 
     The target year's basis emissions are projected with ``accounting.project_year`` from the
     monthly basis emissions (before offsets, since offsets are what is being sized) of the
-    last 12 months up to the period's end. ``offsets_needed_t_co2`` is that projection minus
-    the offsets held unretired at the period end, never below zero.
+    last 12 months up to the period's end, only from a full year of data
+    (``trajectory.target_section``: refused with a warning otherwise). ``offsets_needed_t_co2``
+    is that projection minus the offsets held unretired at the period end, never below zero.
+    ``path`` gives the emissions, projection and offsets retired by year to the target year.
 
     Parameters
     ----------
@@ -297,7 +325,7 @@ def neutrality_target(
     offsets : list of OffsetRecord
         The registry.
     config : SiteConfig
-        ``carbon.neutrality_target_year`` and ``carbon.neutrality_basis``.
+        ``carbon.neutrality_target_year``, ``carbon.neutrality_basis`` and the plan step.
     period : Period
         The report period; nothing after its end is used.
     """
@@ -307,19 +335,16 @@ def neutrality_target(
     col = f"{config.carbon.neutrality_basis}_kg_co2"
     monthly = frame.groupby("month")[col].sum() / 1000.0 if len(frame) else pd.Series(dtype=float)
     known = {_month_number(m): float(v) for m, v in monthly.items()}
-    trend = accounting.project_year(known, _month_number(period.months()[-1]), year)
-    if not trend:
-        return {"target_year": year, "trend_months": 0, "note": "no data in the last 12 months"}
+    retired = {_month_number(m): t for m, t in _retired_by_month(offsets).items()}
+    last = _month_number(period.months()[-1])
     end_day = (period.end - pd.Timedelta(days=1)).date()
     held = sum(o.tonnes for o in offsets if o.purchased_on <= end_day and not _retired(o, end_day))
-    return {
-        "target_year": year,
-        "trend_months": trend["trend_months"],
-        "trend_slope_t_co2_per_month": _r(trend["trend_slope_t_co2_per_month"]),
-        "target_year_projected_t_co2": _r(trend["year_t_co2"]),
-        "offsets_held_t_co2": _r(float(held)),
-        "offsets_needed_t_co2": _r(max(trend["year_t_co2"] - held, 0.0)),
-    }
+    step = pd.Timedelta(minutes=config.plan.step_min)
+    lo = (period.end - pd.DateOffset(months=12)).tz_convert("UTC")
+    starts = [t for t in frame.index if lo <= t < period.end]
+    until = frame.index.max() + step if len(frame) else None
+    cov = coverage.coverage(starts, lo, period.end, step, until)["coverage_frac"]
+    return trajectory.target_section(known, retired, float(held), last, year, cov)
 
 
 def _retired(o: OffsetRecord, by: dt.date) -> bool:
@@ -331,8 +356,8 @@ def to_json(report: dict[str, Any]) -> str:
     return json.dumps(report, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-CSV_COLUMNS = ("intervals", *SUM_KWH, "battery_loss_kwh", *SUM_KG, "battery_loss_kg_co2",
-               "basis_t_co2", "offsets_retired_t_co2", "net_t_co2", "coverage_frac")  # fmt: skip
+_BALANCE = ("scope2_basis_t_co2", "offsets_retired_t_co2", "scope2_net_t_co2", "coverage_frac")
+CSV_COLUMNS = ("intervals", *SUM_KWH, "battery_loss_kwh", *SUM_KG, "battery_loss_kg_co2", *_BALANCE)
 
 
 def _cell(v: Any) -> str:
@@ -345,7 +370,9 @@ def to_csv(report: dict[str, Any]) -> str:
     """The report as CSV: ``#`` comment lines with the period, methods and factors, then one
     row per month and a ``total`` row (energies kWh, emissions kg CO2, balance t CO2)."""
     lines = [
-        f"# carbon report {report['period']['label']} ({report['period']['timezone']})",
+        f"# Scope 2 electricity CO2 report {report['period']['label']} "
+        f"({report['period']['timezone']})",
+        f"# boundary: {report['scope']['boundary']}; gas: {report['scope']['gas']}",
         f"# ledger records {report['ledger']['records']} head {report['ledger']['head']}",
     ]
     key = report["ledger"].get("checkpoint_public_key")
@@ -355,10 +382,17 @@ def to_csv(report: dict[str, Any]) -> str:
     lines += [
         f"# factor {k}: {json.dumps(v, sort_keys=True)}" for k, v in report["factors"].items()
     ]
-    lines += [f"# target {k}: {json.dumps(v)}" for k, v in report["target"].items()]
+    target = report["scope2_target"]
+    lines += [f"# scope2_target {k}: {json.dumps(v)}" for k, v in target.items() if k != "path"]
+    lines += [f"# scope2_path {json.dumps(row, sort_keys=True)}" for row in target.get("path", [])]
     cov = report["coverage"]
     lines.append(f"# coverage {cov['recorded_intervals']} of {cov['expected_intervals']} "
                  f"intervals, {cov['gap_count']} gap(s), {cov['gap_hours']:g} h")
+    if "provenance" in cov:
+        counts = cov["provenance"]["intervals"]
+        lines.append("# provenance " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    recon = report.get("reconciliation") or {"months": []}
+    lines += [f"# bill {json.dumps(r, sort_keys=True)}" for r in recon["months"]]
     lines += [f"# warning {w}" for w in report["warnings"]]
     if report.get("restatement"):
         r = report["restatement"]

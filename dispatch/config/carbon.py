@@ -55,10 +55,13 @@ class CarbonSection(_Model):
         [], description="green certificates and PPAs for the market-based method"
     )
     neutrality_target_year: Annotated[int, Field(ge=2000, le=2100)] | None = Field(
-        None, description="calendar year from which net emissions must be zero"
+        None,
+        description="calendar year from which the Scope 2 electricity CO2 balance (minus "
+        "offsets retired) must be zero; not ISO 14068-1 neutrality (Scopes 1 and 3 are not "
+        "in the ledger)",
     )
     neutrality_basis: Literal["market", "location"] = Field(
-        "market", description="which Scope 2 method the neutrality balance uses"
+        "market", description="which Scope 2 method the net balance uses"
     )
     source: Literal["config", "csv", "electricity_maps"] = Field(
         "config",
@@ -84,6 +87,12 @@ class CarbonSection(_Model):
         None,
         description="Ed25519 private key (PEM, from `dispatch carbon keygen`) that signs "
         "ledger checkpoints; keep it outside the state directory",
+    )
+    checkpoint_dir: str | None = Field(
+        None,
+        description="folder where the daemon writes a signed checkpoint once a day (site-local "
+        "date, checkpoint-YYYY-MM-DD.json) with checkpoint_key_path; outside the state "
+        "directory. Copy it off the box",
     )
     checkpoint_public_key: str | None = Field(
         None,

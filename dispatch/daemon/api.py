@@ -1,14 +1,14 @@
 """The daemon's HTTP interface: a FastAPI app with the status page, a REST API and metrics.
 
 Role: read endpoints (``/api/v1/status``, ``plan``, ``forecast``, ``history/{table}``,
-``events``, ``carbon``, ``overrides``), the operator's write endpoints (``mode``, ``reserve``,
-``peak-target``: each through ``operator.Operator``, validated against the site's limits,
-stored as an event with who and why and expiring by itself), the HTML status page ``/``,
-``/metrics`` (Prometheus), ``/healthz`` (200 while control cycles complete) and the OpenAPI
-spec (``/openapi.json``, checked in as ``docs/openapi.json``). Writes need the bearer token of
-``[http] token_file``; none configured, the API is read-only. Reads run in the server's
-threads on the daemon's published immutable state and their own store connections. Imports
-FastAPI and this package.
+``events``, ``carbon``, ``carbon/head``, ``overrides``), the operator's write endpoints
+(``mode``, ``reserve``, ``peak-target``: each through ``operator.Operator``, validated against
+the site's limits, stored as an event with who and why and expiring by itself), the HTML status
+page ``/``, ``/metrics`` (Prometheus), ``/healthz`` (200 while control cycles complete) and the
+OpenAPI spec (``/openapi.json``, checked in as ``docs/openapi.json``). Writes need the bearer
+token of ``[http] token_file``; none configured, the API is read-only. Reads run in the
+server's threads on the daemon's published immutable state and their own store connections.
+Imports FastAPI and this package.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from dispatch.daemon.carbon_anchor import head_doc
 from dispatch.daemon.operator import (
     CommandError,
     CommandStoreError,
@@ -248,6 +249,15 @@ def build_app(daemon: Daemon, operator: Operator, token: str | None) -> FastAPI:
         except DispatchError as exc:
             raise HTTPException(503, str(exc)) from None
         return {"figures": daemon.carbon_figures, "head": dataclasses.asdict(head)}
+
+    @app.get("/api/v1/carbon/head", tags=["carbon"], responses={503: ERRORS[503]})
+    def carbon_head() -> dict[str, Any]:
+        """The ledger's and carbon instruments' unsigned chain state (records, head hash,
+        ``end_utc``, per-row fingerprints, as in a checkpoint): keep a copy off the box."""
+        try:
+            return head_doc(daemon.store, daemon.clock.now())
+        except DispatchError as exc:
+            raise HTTPException(503, str(exc)) from None
 
     @app.get("/api/v1/overrides", tags=["operator"])
     def overrides() -> dict[str, Any]:

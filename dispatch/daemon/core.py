@@ -3,12 +3,12 @@
 Role: build everything from a ``SiteConfig``, run the APScheduler 3 ``AsyncIOScheduler`` with
 one job each for control (every ``control.cycle_s``), plan (every plan step, aligned to the
 clock), forecast (hourly) and housekeeping (retention, month change), the carbon-ledger job
-after a control cycle that completed an interval (``ledger_job``), guard every job
-boundary (the only catch-all places), serve the status page, REST API and metrics
-(``http``), publish to MQTT after a cycle (``mqtt``), hold the operator's overrides
-(``operator``), talk to systemd, and stop cleanly on SIGTERM/SIGINT with the safe state and
-the devices' default mode. Scheduling is in real seconds; every time the jobs see comes from
-the injectable ``Clock``.
+after a control cycle that completed an interval (``ledger_job``; its head and daily checkpoint
+exported by ``carbon_anchor``), guard every job boundary (the only catch-all places), serve the
+status page, REST API and metrics (``http``), publish to MQTT after a cycle (``mqtt``), hold
+the operator's overrides (``operator``), talk to systemd, and stop cleanly on SIGTERM/SIGINT
+with the safe state and the devices' default mode. Scheduling is in real seconds; every time
+the jobs see comes from the injectable ``Clock``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.interval import IntervalTrigger
 
 from dispatch.config import SiteConfig
-from dispatch.daemon import cycle, ledger_job, mqtt, planning
+from dispatch.daemon import carbon_anchor, cycle, ledger_job, mqtt, planning
 from dispatch.daemon.api import read_token
 from dispatch.daemon.clock import Clock
 from dispatch.daemon.feeds import Feeds
@@ -109,6 +109,8 @@ class Daemon:
         token = read_token(config.http.token_file)  # ConfigError: exit 78
         self.http = StatusServer(self, self.operator, token, config.http.host, port)
         self.mqtt = MqttLink(config, self.operator) if config.mqtt.enabled else None
+        signer = carbon_anchor.load_signer(config, self.store.path, state_dir)  # ConfigError
+        self.anchor = carbon_anchor.Anchor(signer, self.mqtt)
         self.started_at = self.clock.now()
         self.cycles_completed = 0
         self.wall_s: Callable[[], float] = time.time  # the system clock APScheduler plans on
@@ -238,10 +240,12 @@ class Daemon:
             self.ledger_task = asyncio.create_task(self.guarded("ledger", self._ledger))
 
     async def _ledger(self, sv: Services, st: SiteState) -> None:
-        _, figures = await ledger_job.ledger_job(sv, st, self.ledger_book,
-                                                 self.carbon_figures is None)  # fmt: skip
+        first = self.carbon_figures is None
+        done, figures = await ledger_job.ledger_job(sv, st, self.ledger_book, first)
         if figures is not None:
             self.carbon_figures = figures
+        if done.records or self.anchor.head is None:  # the head off the box, a daily checkpoint
+            await self.anchor.after_append(sv)
 
     async def plan_job(self) -> None:
         """Forecast when due, solve and publish a plan."""

@@ -167,13 +167,13 @@ def carbon_figures(store: Store, config: SiteConfig, now: dt.datetime) -> dict[s
     month = local.strftime("%Y-%m")
     report = carbon_report.build_report(records, offsets, config, month[:4], certs)
     row = next(r for r in report["months"] if r["month"] == month)
-    target = report["target"]
+    target = report["scope2_target"]
     return {
         "month": month,
         "location_t_co2": row["location_kg_co2"] / 1000.0,
         "market_t_co2": row["market_kg_co2"] / 1000.0,
-        "net_month_t_co2": row["net_t_co2"],
-        "net_year_t_co2": report["totals"]["net_t_co2"],
+        "net_month_t_co2": row["scope2_net_t_co2"],
+        "net_year_t_co2": report["totals"]["scope2_net_t_co2"],
         "target_year": target.get("target_year"),
         "offsets_needed_t_co2": target.get("offsets_needed_t_co2"),
         "records": store.ledger_head().records,

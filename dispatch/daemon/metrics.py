@@ -148,11 +148,11 @@ class Metrics:
             ["method"], registry=r)  # fmt: skip
         self.carbon_net = Gauge(
             "dispatch_carbon_net_balance_tonnes",
-            "Neutrality basis emissions minus offsets retired, month or year to date (t CO2)",
+            "Scope 2 electricity CO2 (neutrality basis) minus offsets retired, to date (t CO2)",
             ["period"], registry=r)  # fmt: skip
         self.carbon_offsets_needed = Gauge(
             "dispatch_carbon_offsets_needed_tonnes",
-            "Offsets still to buy for a net-zero target year at the current trend (t CO2)",
+            "Offsets still to buy for a zero Scope 2 balance in the target year (t CO2)",
             registry=r)  # fmt: skip
         self.ledger_records = Gauge(
             "dispatch_carbon_ledger_records", "Interval records in the carbon ledger", registry=r

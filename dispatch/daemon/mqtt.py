@@ -9,7 +9,9 @@ as an event, expiring); the answer is published on ``<prefix>/cmd/<kind>/result`
 ``[mqtt] commands = false`` every command is answered read-only. The state (``state_doc``) is
 published retained on ``<prefix>/state`` after a control cycle, at most every ``publish_s``.
 A broker that is down never stops the daemon: paho reconnects on its own, and state published
-meanwhile is dropped. Imports paho-mqtt and this package.
+meanwhile is dropped. ``publish_json`` publishes other retained documents (the carbon
+ledger's head and daily checkpoint, ``carbon_anchor``), again on every reconnect.
+Imports paho-mqtt and this package.
 """
 
 from __future__ import annotations
@@ -156,6 +158,7 @@ class MqttLink:
         self.password = read_password(m.password_file)
         self.last_publish_s: float | None = None
         self.client: paho.Client | None = None
+        self.retained: dict[str, str] = {}  # topic suffix -> the last JSON published there
 
     @property
     def connected(self) -> bool:
@@ -204,6 +207,26 @@ class MqttLink:
         self.last_publish_s = now_s
         return True
 
+    def publish_json(self, topic_suffix: str, doc: dict[str, Any]) -> bool:
+        """Publish ``doc`` retained (QoS 1) on ``<prefix>/<topic_suffix>``; False while not
+        connected. The last document of each topic is published again on every reconnect,
+        so the broker keeps the latest even after an outage.
+
+        Parameters
+        ----------
+        topic_suffix : str
+            The topic under the prefix, e.g. ``"carbon/head"``.
+        doc : dict
+            A JSON-serialisable document.
+        """
+        payload = json.dumps(doc, sort_keys=True)
+        self.retained[topic_suffix] = payload
+        c = self.client
+        if c is None or not c.is_connected():
+            return False
+        c.publish(f"{self.prefix}/{topic_suffix}", payload, qos=1, retain=True)
+        return True
+
     # ----------------------------------------------------------- callbacks
     def _on_connect(self, c: paho.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
@@ -216,6 +239,8 @@ class MqttLink:
             topic = f"{disc}/{e.component}/{self.node}/{e.key}/config"
             doc = e.config(self.prefix, self.node, self.config.site.name)
             c.publish(topic, json.dumps(doc), qos=1, retain=True)
+        for suffix, payload in list(self.retained.items()):
+            c.publish(f"{self.prefix}/{suffix}", payload, qos=1, retain=True)
         c.subscribe([(f"{self.prefix}/cmd/{kind}", 1) for kind in KINDS])
 
     def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:

@@ -94,19 +94,28 @@ def snapshot_row(s: Snapshot) -> dict[str, Any]:
 
 #: The ``values`` key that marks a measurement imported by ``dispatch import-history``.
 IMPORTED = "import_history"
+GRID_ESTIMATED = "grid_estimated"  # imported without p_grid_kw: the grid flow is load - PV
 
 
 def imported_snapshots(frame: pd.DataFrame) -> Iterator[Snapshot]:
     """Metered history rows (``p_load_kw``, optional ``p_pv_kw`` and ``p_grid_kw``, kW) as
     snapshots: battery power and SoC unknown (NaN), grid power the balance without the
-    battery when not given, marked ``IMPORTED`` in ``values``."""
+    battery when not given, marked ``IMPORTED`` in ``values`` (and ``GRID_ESTIMATED`` then:
+    the carbon ledger books such intervals as estimated)."""
     load = frame["p_load_kw"].to_numpy(float)
     pv = frame["p_pv_kw"].to_numpy(float) if "p_pv_kw" in frame else np.zeros(len(frame))
     grid = frame["p_grid_kw"].to_numpy(float) if "p_grid_kw" in frame else load - pv
+    marks = {IMPORTED: 1.0} if "p_grid_kw" in frame else {IMPORTED: 1.0, GRID_ESTIMATED: 1.0}
     for t, l_kw, pv_kw, g_kw in zip(frame.index, load, pv, grid, strict=True):
-        yield Snapshot(time=t.to_pydatetime(), p_grid_kw=float(g_kw), p_pv_kw=float(pv_kw),
-                       p_batt_kw=math.nan, p_load_kw=float(l_kw), soc_frac=math.nan,
-                       values={IMPORTED: 1.0})  # fmt: skip
+        yield Snapshot(
+            time=t.to_pydatetime(),
+            p_grid_kw=float(g_kw),
+            p_pv_kw=float(pv_kw),
+            p_batt_kw=math.nan,
+            p_load_kw=float(l_kw),
+            soc_frac=math.nan,
+            values=marks,
+        )
 
 
 def snapshot_of(r: Mapping[str, Any]) -> Snapshot:

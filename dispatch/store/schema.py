@@ -115,6 +115,9 @@ MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] =
         "record_hash TEXT NOT NULL, recorded_utc TEXT, records INTEGER NOT NULL)",
         offsets_into_chain,  # the v2 offsets rows become chained records; the table goes
     ),
+    (  # v9: each ledger interval's provenance (measured, imported, estimated); '' = format 1
+        "ALTER TABLE ledger_intervals ADD COLUMN provenance TEXT NOT NULL DEFAULT ''",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

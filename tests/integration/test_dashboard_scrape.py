@@ -81,8 +81,8 @@ def test_a_battery_that_accepts_but_does_not_deliver_is_not_following(tmp_path: 
         physics = run.sim.battery
         step = physics.step
 
-        def half(dt_s: float, window: tuple[float, float] | None) -> None:
-            step(dt_s, None if window is None else (window[0] / 2, window[1] / 2))
+        def half(dt_s: float, window: tuple[float, float] | None, *args: object) -> None:
+            step(dt_s, None if window is None else (window[0] / 2, window[1] / 2), *args)
 
         physics.step = half  # type: ignore[method-assign]
         await until(lambda: run.daemon.metrics.not_following._value.get() == 1.0, run)

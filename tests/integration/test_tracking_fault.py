@@ -22,8 +22,8 @@ def test_a_battery_that_does_not_follow_reaches_the_safe_state_and_recovers(
         physics = run.sim.battery
         step = physics.step
 
-        def half(dt_s: float, window: tuple[float, float] | None) -> None:
-            step(dt_s, None if window is None else (window[0] / 2, window[1] / 2))
+        def half(dt_s: float, window: tuple[float, float] | None, *args: object) -> None:
+            step(dt_s, None if window is None else (window[0] / 2, window[1] / 2), *args)
 
         physics.step = half  # type: ignore[method-assign]
         for _ in range(100):

@@ -159,3 +159,47 @@ def test_tariff_day_types_follow_the_precedence(day: dt.date) -> None:
     assert tariff_day_types([day], SUZHOU).tolist() == [expected]
     fine = FactoryCalendar.from_config(SUZHOU).day_types([day])
     assert TARIFF_DAY_TYPES[int(fine[0])] == expected
+
+
+# --- China's make-up working days over several years, from the State Council's notices ---------
+
+# The weekend days worked by decree (调休上班) in the General Office of the State Council's yearly
+# notices on the holiday arrangements (国务院办公厅关于…部分节假日安排的通知), written out from
+# the notices, not read from the ``holidays`` package: the calendar must derive exactly these.
+CHINA_MAKEUP_WORKDAYS = {
+    2023: ("01-28", "01-29", "04-23", "05-06", "06-25", "10-07", "10-08"),
+    2024: ("02-04", "02-18", "04-07", "04-28", "05-11", "09-14", "09-29", "10-12"),
+    2025: ("01-26", "02-08", "04-27", "09-28", "10-11"),
+    2026: ("01-04", "02-14", "02-28", "05-09", "09-20", "10-10"),
+}
+# The weekdays given off in exchange (the bridge days the make-up days pay for), same notices.
+CHINA_BRIDGE_DAYS_OFF = {
+    2023: ("01-26", "01-27", "05-02", "05-03", "06-23", "10-05", "10-06"),
+    2024: ("02-15", "02-16", "04-05", "05-02", "05-03", "09-16", "10-04", "10-07"),
+    2025: ("02-03", "02-04", "05-05", "10-07", "10-08"),
+    2026: ("01-02", "02-20", "02-23", "05-05", "10-06", "10-07"),
+}
+
+
+def _dates(year: int, days: tuple[str, ...]) -> set[dt.date]:
+    return {dt.date.fromisoformat(f"{year}-{d}") for d in days}
+
+
+@pytest.mark.parametrize("year", sorted(CHINA_MAKEUP_WORKDAYS))
+def test_china_s_makeup_workdays_match_the_state_council_notices(year: int) -> None:
+    cal = FactoryCalendar.from_config(SUZHOU)  # no hand list: the site config has none
+    assert cal.makeup_workdays == ()
+    days = pd.date_range(f"{year}-01-01", f"{year}-12-31", freq="D").date.tolist()
+    kinds = dict(zip(days, names(cal, days), strict=True))
+    worked_weekends = {d for d in days if d.weekday() >= 5 and kinds[d] == "workday"}
+    assert worked_weekends == _dates(year, CHINA_MAKEUP_WORKDAYS[year])
+    assert all(kinds[d] == "holiday" for d in _dates(year, CHINA_BRIDGE_DAYS_OFF[year]))
+    tariff = tariff_day_types(sorted(worked_weekends), SUZHOU).tolist()
+    assert tariff == ["workday"] * len(worked_weekends)
+
+
+def test_a_site_list_adds_makeup_days_to_the_decreed_ones() -> None:
+    extra = dt.date(2027, 1, 9)  # a Saturday no notice decrees (2027's is not in the library)
+    cal = FactoryCalendar("Asia/Shanghai", country="CN", makeup_workdays=(extra,))
+    assert names(cal, [extra, dt.date(2027, 1, 10), dt.date(2026, 1, 4)]) == [
+        "workday", "rest_day", "workday"]

@@ -301,3 +301,15 @@ def test_every_format_says_scope_2_electricity_co2_only():
     assert "<h2>Scope 2 electricity net balance target</h2>" in page
     assert "not carbon neutrality in the sense of ISO 14068-1" in page
     assert "Neutrality" not in page
+
+
+def test_offsets_and_certificates_are_tables_in_the_html_not_raw_json():
+    from dispatch.carbon.report_html import to_html
+
+    page = to_html(cr.build_report(RECORDS, OFFSETS, CFG, "2026-07"))
+    offsets_part = page.split("<h2>Offsets retired</h2>", 1)[1].split("<h2>", 1)[0]
+    certs_part = page.split("<h2>Certificates</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "<th>serial</th>" in offsets_part and "<td>CCER-1</td>" in offsets_part
+    assert "<th>allocated mwh</th>" in certs_part
+    for part in (offsets_part, certs_part):
+        assert "{&quot;" not in part and '{"' not in part  # no dict dumped as JSON

@@ -191,6 +191,20 @@ def _text(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v, sort_keys=True)
 
 
+def _records_table(records: list[dict[str, Any]]) -> str:
+    """One row per record (certificate, retirement) and one column per field, named in
+    words; "none" when there are none."""
+    if not records:
+        return "<p>none</p>"
+    keys = list(dict.fromkeys(k for r in records for k in r))
+    head = "".join(f"<th>{html.escape(k.replace('_', ' '))}</th>" for k in keys)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_text(r.get(k, '')))}</td>" for k in keys) + "</tr>"
+        for r in records
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
 def _month_table(report: dict[str, Any]) -> str:
     rows = [*report["months"], {"month": "total", **report["totals"]}]
     head = "".join(f"<th>{c}</th>" for c in ("month", *HTML_COLUMNS))
@@ -227,8 +241,8 @@ def to_html(report: dict[str, Any]) -> str:
         ("Reconciliation against the utility bill (kWh)", _bill_table(report)),
         ("Monthly emissions (t CO2)", _svg_chart(report["months"])),
         ("By month", _month_table(report)),
-        ("Certificates", _table([(c["id"], c) for c in report["certificates"]])),
-        ("Offsets retired", _table([(o["serial"], o) for o in report["offsets_retired"]])),
+        ("Certificates", _records_table(report["certificates"])),
+        ("Offsets retired", _records_table(report["offsets_retired"])),
         ("Path to a zero Scope 2 balance (t CO2 by year)", _path_svg(report["scope2_target"])),
         ("Scope 2 electricity net balance target", _target_table(report["scope2_target"])),
         ("Methods", _table(list(report["methods"].items()))),

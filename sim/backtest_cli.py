@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from dispatch.types import ConfigError, DispatchError
-from sim import sweep
+from sim import labels, sweep
 from sim.extra import MissingExtraError, require
 from sim.kpis import TOTAL
 from sim.scenario import load_scenario
@@ -96,10 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"backtest: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     table = pd.read_csv(files["kpis.csv"])
-    totals = table[table["month"] == TOTAL]
-    cols = ["strategy", "total_cost", "saving", "share_of_bound", "kg_co2", "peak_import_kw"]
-    with pd.option_context("display.width", 200, "display.float_format", "{:,.3f}".format):
-        print(totals[cols].to_string(index=False))
+    cur = sc.config.tariff.currency
+    for r in table[table["month"] == TOTAL].itertuples():
+        print(f"{labels.strategy_name(r.strategy)}: cost {labels.money(r.total_cost, cur)}, "
+              f"saved {labels.money(r.saving, cur)} ({labels.percent(r.share_of_bound)} of the "
+              f"best possible), {r.kg_co2 / 1000:,.1f} t CO2, peak {r.peak_import_kw:,.0f} kW")
     print(f"wrote {', '.join(str(Path(p)) for p in files.values())}")
     return 0
 

@@ -87,6 +87,11 @@ def test_two_day_suzhou_backtest_cli_writes_the_report(tmp_path, capsys):
     assert total.loc["receding_perfect", "saving"] > 0
     assert len(pd.read_csv(tmp_path / "tradeoff.csv")) == 2
     assert "tradeoff.png" in (tmp_path / "report.html").read_text()
+    out = capsys.readouterr().out  # the summary in words, money rounded, no code names
+    best = total.loc["perfect_foresight"]
+    assert f"cost {best['total_cost']:,.0f} CNY, saved {best['saving']:,.0f} CNY (100 % of " \
+        "the best possible)" in out
+    assert "share_of_bound" not in out and "perfect_foresight:" not in out
 
 
 def test_generated_and_file_series_for_the_same_name_is_an_error(tmp_path):

@@ -229,7 +229,7 @@ def cmd_commission(args: argparse.Namespace) -> int:
     if not config.devices:
         print("dispatch: no [[devices]] configured", file=sys.stderr)
         return EXIT_INPUT
-    s = commission.Settings(args.power_kw, args.timeout_s, args.revert_s)
+    s = commission.Settings(args.power_kw, args.timeout_s, args.revert_s, args.hold_s)
     checks = asyncio.run(commission.commission(list(config.devices), s))
     print(commission.format_checks(checks))
     return EXIT_INPUT if any(c.ok is False for c in checks) else 0
@@ -366,6 +366,8 @@ def _add_daemon_commands(sub: Any) -> None:
                     help="how long the measured power may take to follow (s, default 10)")
     cm.add_argument("--revert-s", type=float, default=10.0,
                     help="the revert timer to test (s, default 10)")
+    cm.add_argument("--hold-s", type=float, default=5.0,
+                    help="how long each followed power must hold (s, default 5)")
     cm.set_defaults(func=cmd_commission)
 
     ex = sub.add_parser("export", help="write a time range of a store table to CSV")

@@ -11,7 +11,7 @@ from dispatch.config import DeviceSection
 from dispatch.devices.commission import Settings, commission_device, format_checks
 from sim.server import PlantServer, start_server
 
-FAST = Settings(follow_timeout_s=2.0, revert_s=2.0)
+FAST = Settings(follow_timeout_s=2.0, revert_s=2.0, hold_s=1.0)
 ALL = ["connect", "read", "hold", "charge", "discharge", "revert", "handback"]
 
 
@@ -31,11 +31,17 @@ def cfg(ps: PlantServer) -> DeviceSection:
     )
 
 
-def run(map_name: str, fault: str | None = None, speed: float = 1.0, s: Settings = FAST) -> list:
+def run(
+    map_name: str,
+    fault: str | None = None,
+    speed: float = 1.0,
+    s: Settings = FAST,
+    value: object = True,
+) -> list:
     async def main() -> list:
         ps = await start_server(map_name, speed=speed)
         if fault is not None:
-            setattr(ps.faults, fault, True)
+            setattr(ps.faults, fault, value)
         try:
             return await commission_device(cfg(ps), s)
         finally:
@@ -48,7 +54,9 @@ def run(map_name: str, fault: str | None = None, speed: float = 1.0, s: Settings
 def test_every_shipped_battery_map_passes_on_the_simulator(map_name: str) -> None:
     # Huawei's revert register counts minutes: a 60 s timer, on a plant clock at 30x
     slow = map_name == "huawei_sun2000_luna"
-    checks = run(map_name, speed=30.0 if slow else 1.0, s=Settings(2.0, 2.0, 60.0 if slow else 2.0))
+    checks = run(
+        map_name, speed=30.0 if slow else 1.0, s=Settings(2.0, 2.0, 60.0 if slow else 2.0, 1.0)
+    )
     assert [c.name for c in checks] == ALL, format_checks(checks)
     revert = next(c for c in checks if c.name == "revert")
     if map_name == "sungrow_sh":  # no revert register in its map: said, not failed
@@ -59,16 +67,22 @@ def test_every_shipped_battery_map_passes_on_the_simulator(map_name: str) -> Non
 
 
 @pytest.mark.parametrize(
-    ("fault", "failed", "words"),
+    ("fault", "value", "failed", "words"),
     [
-        ("silent", "connect", "timeout"),
-        ("writes_ignored", "hold", "read-back mismatch"),
-        ("frozen", "hold", "not within"),
-        ("out_of_range", "hold", "not within"),
+        ("silent", True, "connect", "timeout"),
+        ("delay_s", 0.5, "connect", "timeout"),  # slower than the device's timeout_s
+        ("writes_ignored", True, "hold", "read-back mismatch"),
+        ("frozen", True, "hold", "not within"),
+        ("out_of_range", True, "hold", "not within"),
+        ("not_following", True, "hold", "not within"),
+        ("state_fault", True, "hold", "not running"),
+        ("mode_drop_s", 0.5, "hold", "then left"),  # a local operator takes it back
     ],
 )
-def test_an_injected_fault_fails_naming_its_check(fault: str, failed: str, words: str) -> None:
-    checks = run("sunspec", fault)
+def test_an_injected_fault_fails_naming_its_check(
+    fault: str, value: object, failed: str, words: str
+) -> None:
+    checks = run("sunspec", fault, value=value)
     table = format_checks(checks)
     assert checks[-1].name == failed and checks[-1].ok is False, table
     assert words in checks[-1].detail, table

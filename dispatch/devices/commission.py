@@ -70,11 +70,14 @@ class Settings:
         How long the measured power may take to follow.
     revert_s : float
         The revert timer armed in the ``revert`` check.
+    hold_s : float
+        How long a followed power must stay followed.
     """
 
     p_kw: float | None = None
     follow_timeout_s: float = 10.0
     revert_s: float = 10.0
+    hold_s: float = 5.0
 
 
 async def _measured(c: DeviceClient) -> tuple[float, float]:
@@ -85,19 +88,31 @@ async def _measured(c: DeviceClient) -> tuple[float, float]:
 
 
 async def _follows(
-    c: DeviceClient, target_kw: float, tol_kw: float, timeout_s: float
+    c: DeviceClient, target_kw: float, tol_kw: float, timeout_s: float, hold_s: float
 ) -> tuple[bool, str]:
-    """Whether the measured battery power comes within ``tol_kw`` of ``target_kw``."""
+    """Whether the measured battery power comes within ``tol_kw`` of ``target_kw`` before
+    ``timeout_s`` and stays there for ``hold_s`` (a device that drops the command soon after,
+    a local operator or a reboot, fails)."""
     t0 = time.monotonic()
     p = math.nan
     while time.monotonic() - t0 <= timeout_s:
         p, _ = await _measured(c)
         if abs(p - target_kw) <= tol_kw:
-            return True, f"{p:.1f} kW after {time.monotonic() - t0:.1f} s"
+            break
         await asyncio.sleep(POLL_S)
-    return False, (
-        f"measured {p:.1f} kW, not within {tol_kw:.1f} kW of {target_kw:.1f} kW in {timeout_s:g} s"
-    )
+    else:
+        return False, (
+            f"measured {p:.1f} kW, not within {tol_kw:.1f} kW of {target_kw:.1f} kW in "
+            f"{timeout_s:g} s"
+        )
+    took = time.monotonic() - t0
+    while time.monotonic() - t0 - took < hold_s:
+        await asyncio.sleep(POLL_S)
+        p, _ = await _measured(c)
+        if abs(p - target_kw) > tol_kw:
+            held = time.monotonic() - t0 - took
+            return False, f"reached after {took:.1f} s, then left: {p:.1f} kW after {held:.1f} s"
+    return True, f"{p:.1f} kW after {took:.1f} s, held {hold_s:g} s"
 
 
 def _at_default(c: DeviceClient, values: dict[str, object], extras: bool = True) -> list[str]:
@@ -150,7 +165,7 @@ async def commission_device(cfg: DeviceSection, s: Settings) -> list[Check]:
                 check(name, None, f"SoC {soc:.3f} at its floor (skipped)")
                 continue
             await c.write(Setpoints(kw, f"commission: {name}"), time.monotonic())
-            ok, detail = await _follows(c, kw, tol, s.follow_timeout_s)
+            ok, detail = await _follows(c, kw, tol, s.follow_timeout_s, s.hold_s)
             if not check(name, ok, f"command {kw:+.1f} kW: {detail}"):
                 return out
         if c.map.control is None or c.map.control.revert_field is None:

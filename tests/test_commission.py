@@ -10,25 +10,14 @@ import pytest
 from dispatch.config import DeviceSection
 from dispatch.devices.commission import Settings, commission_device, format_checks
 from sim.server import PlantServer, start_server
+from tests.test_device_state import device
 
 FAST = Settings(follow_timeout_s=2.0, revert_s=2.0, hold_s=1.0)
 ALL = ["connect", "read", "hold", "charge", "discharge", "revert", "handback"]
 
 
 def cfg(ps: PlantServer) -> DeviceSection:
-    return DeviceSection.model_validate(
-        {
-            "name": "bess",
-            "register_map": ps.rmap.name,
-            "port": ps.port,
-            "unit_id": ps.unit_id,
-            "timeout_s": 0.3,
-            "retries": 0,
-            "charge_max_kw": 100.0,
-            "discharge_max_kw": 100.0,
-            "min_write_interval_s": 0.0,
-        }
-    )
+    return device(ps)
 
 
 def run(

@@ -146,7 +146,9 @@ def exceedance_ahead_kwh(
     change = np.concatenate([over - refill, pad], axis=-1)
     need = np.zeros_like(net)
     for lag in range(window, 0, -1):  # from the window's last slot back to the next one
-        need = np.clip(need + change[..., lag : lag + T], 0.0, recharge.usable_kwh)
+        np.add(need, change[..., lag : lag + T], out=need)  # clipped to [0, usable] in place
+        np.maximum(need, 0.0, out=need)
+        np.minimum(need, recharge.usable_kwh, out=need)
     return need
 
 

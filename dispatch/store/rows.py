@@ -1,0 +1,67 @@
+"""Whole columns of store rows built at once: the codec's fast path for slot tables.
+
+Role: turn float arrays and time indexes into the Python values ``executemany`` binds, a
+column at a time instead of a value at a time: REAL columns with NULL (None) for NaN and
+infinities, epoch milliseconds, and per-row JSON objects written as ``json.dumps`` writes
+them. Imports numpy and pandas only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from dispatch.types import InputError
+
+_NS_PER_MS = 1_000_000
+
+
+def real_column(values: np.ndarray) -> list[float | None]:
+    """A REAL column: the floats of ``values`` (1-D), None (NULL) where not finite."""
+    a = np.asarray(values, dtype=float)
+    out: list[float | None] = a.tolist()
+    bad = ~np.isfinite(a)
+    if bad.any():
+        for i in np.flatnonzero(bad).tolist():
+            out[i] = None
+    return out
+
+
+def real_rows(values: np.ndarray) -> list[list[float | None]]:
+    """Rows of a 2-D float array as lists, None (NULL) where not finite."""
+    a = np.asarray(values, dtype=float)
+    out: list[list[float | None]] = a.tolist()
+    bad = ~np.isfinite(a)
+    if bad.any():
+        for i, j in zip(*(ix.tolist() for ix in np.nonzero(bad)), strict=True):
+            out[i][j] = None
+    return out
+
+
+def stamps_ms(index: pd.DatetimeIndex) -> list[int]:
+    """Epoch milliseconds (floored) of a tz-aware index's stamps."""
+    if index.tz is None:
+        raise InputError("time index is not tz-aware; give UTC stamps")
+    ns = np.asarray(pd.DatetimeIndex(index).as_unit("ns").asi8, dtype=np.int64)
+    return (ns // _NS_PER_MS).tolist()
+
+
+def json_rows(names: Sequence[str], values: np.ndarray) -> list[str]:
+    """Each row of ``values`` (rows x len(names) floats) as the JSON object ``{name: value}``,
+    null where not finite: the text ``json.dumps`` writes for the same dict."""
+    a = np.asarray(values, dtype=float)
+    if a.ndim != 2 or a.shape[1] != len(names):
+        raise InputError(f"json rows: {a.shape} values for {len(names)} names")
+    keys = [json.dumps(str(n)) + ": " for n in names]
+    cells = real_rows(a)
+    return [
+        "{" + ", ".join([_pair(k, v) for k, v in zip(keys, row, strict=True)]) + "}"
+        for row in cells
+    ]
+
+
+def _pair(key: str, value: float | None) -> str:
+    return key + ("null" if value is None else float.__repr__(value))

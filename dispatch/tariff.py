@@ -323,11 +323,18 @@ def billing_month(config: SiteConfig, index: pd.DatetimeIndex) -> pd.Series:
         Named ``"billing_month"``.
     """
     check_time_index(index, "tariff index")
-    local = index.tz_convert(config.billing_timezone)
-    keys = np.asarray(local.year, dtype=np.int64) * 100 + np.asarray(local.month, dtype=np.int64)
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    labels = np.array([f"{k // 100:04d}-{k % 100:02d}" for k in uniq], dtype=object)
-    return pd.Series(labels[inverse], index=index, name="billing_month", dtype=object)
+    labels = month_labels(index, config.billing_timezone)
+    return pd.Series(labels, index=index, name="billing_month", dtype=object)
+
+
+def month_labels(index: pd.DatetimeIndex, timezone: str) -> np.ndarray:
+    """Month label ``"YYYY-MM"`` of each stamp of a tz-aware index, counted in ``timezone``
+    (object array of str): the local wall-clock month, read from numpy month units."""
+    wall = index.tz_convert(timezone).tz_localize(None).to_numpy()
+    months = wall.astype("datetime64[M]").astype(np.int64)  # months since 1970-01
+    uniq, inverse = np.unique(months, return_inverse=True)
+    names = [f"{1970 + k // 12:04d}-{k % 12 + 1:02d}" for k in uniq.tolist()]
+    return np.array(names, dtype=object)[inverse]
 
 
 def day_ahead_published_until(

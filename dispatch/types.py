@@ -213,6 +213,31 @@ class Forecast:
         present) as floats; KeyError for any other."""
         return self._columns[name]
 
+    def slots(self, start: int, stop: int) -> Forecast:
+        """The slots at positions ``start .. stop - 1`` (at least two, inside the forecast)
+        with their quantiles and paths: a part of a checked forecast is checked already, so
+        it is cut, not checked again (the plan job cuts one every plan)."""
+        if not 0 <= start <= stop - 2 or stop > len(self.frame):
+            raise InputError(f"forecast: slots {start}..{stop} outside 0..{len(self.frame)}")
+        rows = slice(start, stop)
+
+        def cut(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+            return None if frame is None else frame.iloc[rows]
+
+        part = object.__new__(Forecast)
+        fields = {
+            "frame": self.frame.iloc[rows],
+            "load_quantiles_kw": cut(self.load_quantiles_kw),
+            "pv_quantiles_kw": cut(self.pv_quantiles_kw),
+            "load_scenarios_kw": cut(self.load_scenarios_kw),
+            "issued_at": self.issued_at,
+            "_columns": {k: v[rows] for k, v in self._columns.items()},
+            "_step": self._step,
+        }
+        for name, value in fields.items():
+            object.__setattr__(part, name, value)
+        return part
+
 
 @dataclass(frozen=True)
 class PlanCosts:
@@ -323,6 +348,24 @@ class Plan:
     objective: float = float("nan")
     soft_violation_kwh: Mapping[str, float] = field(default_factory=dict)
     duals: Mapping[str, np.ndarray] = field(default_factory=dict)
+    _rows: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def slot(self, pos: int) -> dict[str, Any]:
+        """Row ``pos`` of ``frame`` as ``{column: value}`` (``frame.iloc[pos].to_dict()``).
+
+        A frame of numbers is converted once, on the first call, and rows are read from that
+        array (the control cycle reads a row every cycle): change a plan by making a new one.
+        """
+        rows = self._rows
+        if "values" not in rows:
+            f = self.frame
+            numeric = all(pd.api.types.is_float_dtype(t) for t in f.dtypes)
+            rows["values"] = f.to_numpy(dtype=float) if numeric and f.columns.is_unique else None
+            rows["columns"] = list(f.columns)
+        values = rows["values"]
+        if values is None:
+            return self.frame.iloc[pos].to_dict()
+        return dict(zip(rows["columns"], values[pos].tolist(), strict=True))
 
     def binding(self, tol: float = 1e-7) -> list[dict[str, Any]]:
         """The inequality limits that bind somewhere in the horizon: per row group, how many

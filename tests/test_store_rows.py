@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -12,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dispatch.store import codec, rows
-from dispatch.types import InputError
+from dispatch.types import Forecast, InputError, Plan, PlanCosts
 
 _FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=64)
 
@@ -59,3 +60,59 @@ def test_stamps_ms_floor_every_unit_to_milliseconds(unit: str):
 def test_stamps_ms_refuse_a_naive_index():
     with pytest.raises(InputError):
         rows.stamps_ms(pd.DatetimeIndex(["2026-01-01"]))
+
+
+def _plan(frame: pd.DataFrame) -> Plan:
+    return Plan("optimal", frame, PlanCosts(0.0, 0.0, 0.0, 0.0, 0.0), 0.0, 0.0, 0.0, "test")
+
+
+def test_plan_slot_is_the_frame_row_and_new_plans_read_their_own_frame():
+    idx = pd.date_range("2026-01-01", periods=3, freq="15min", tz="UTC")
+    frame = pd.DataFrame({"p_batt_kw": [1.0, -2.5, np.nan], "soc_frac": [0.1, 0.2, 0.3]}, idx)
+    plan = _plan(frame)
+    for pos in range(3):
+        got, want = plan.slot(pos), frame.iloc[pos].to_dict()
+        assert got.keys() == want.keys()
+        assert all(
+            g == w or (math.isnan(g) and math.isnan(w))
+            for g, w in zip(got.values(), want.values(), strict=True)
+        )
+    changed = dataclasses.replace(plan, frame=frame.assign(p_batt_kw=[7.0, 8.0, 9.0]))
+    assert changed.slot(1)["p_batt_kw"] == 8.0 and plan.slot(1)["p_batt_kw"] == -2.5
+    with pytest.raises(IndexError):
+        plan.slot(3)
+
+
+def test_plan_slot_of_a_frame_with_text_is_the_pandas_row():
+    idx = pd.date_range("2026-01-01", periods=2, freq="15min", tz="UTC")
+    frame = pd.DataFrame({"p_batt_kw": [1.0, 2.0], "note": ["a", "b"]}, idx)
+    assert _plan(frame).slot(1) == {"p_batt_kw": 2.0, "note": "b"}
+
+
+def test_forecast_slots_equal_a_forecast_made_of_the_cut_frames():
+    idx = pd.date_range("2026-01-01", periods=6, freq="15min", tz="UTC")
+    frame = pd.DataFrame(
+        {
+            "p_pv_kw": np.arange(6.0),
+            "p_load_kw": np.arange(6.0) + 10,
+            "ci_g_per_kwh": np.full(6, 300.0),
+        },
+        idx,
+    )
+    q = pd.DataFrame({0.9: np.arange(6.0) + 20}, idx)
+    paths = pd.DataFrame({"a": np.arange(6.0) + 30, "b": np.arange(6.0) + 40}, idx)
+    whole = Forecast(frame, q, None, paths, pd.Timestamp("2026-01-01", tz="UTC"))
+    part = whole.slots(2, 5)
+    fresh = Forecast(frame.iloc[2:5], q.iloc[2:5], None, paths.iloc[2:5], whole.issued_at)
+    pd.testing.assert_frame_equal(part.frame, fresh.frame)
+    pd.testing.assert_frame_equal(part.load_quantiles_kw, fresh.load_quantiles_kw)
+    pd.testing.assert_frame_equal(part.load_scenarios_kw, fresh.load_scenarios_kw)
+    assert part.pv_quantiles_kw is None and part.step == fresh.step
+    assert part.issued_at == fresh.issued_at
+    for c in ("p_pv_kw", "p_load_kw", "ci_g_per_kwh"):
+        np.testing.assert_array_equal(part.column(c), fresh.column(c))
+    with pytest.raises(KeyError):
+        part.column("price_import_per_kwh")
+    for start, stop in ((4, 5), (-1, 3), (3, 7)):
+        with pytest.raises(InputError):
+            whole.slots(start, stop)

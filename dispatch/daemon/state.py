@@ -164,4 +164,5 @@ class CycleState:
 
 def billing_month_of(t: dt.datetime, timezone: str) -> str:
     """Billing-month label ``"YYYY-MM"`` of ``t`` counted in ``timezone``."""
-    return pd.Timestamp(t).tz_convert(timezone).strftime("%Y-%m")
+    local = pd.Timestamp(t).tz_convert(timezone)
+    return f"{local.year:04d}-{local.month:02d}"

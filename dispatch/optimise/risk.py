@@ -174,8 +174,9 @@ def peak_reserve_floor_kwh(
     floor_kwh, reserve_kwh : numpy.ndarray
     """
     args = (target_kw, dt_h, eta_discharge, window, recharge)
-    floor = exceedance_ahead_kwh(net_kw + margin_kw, *args)
-    return floor, floor - exceedance_ahead_kwh(net_kw, *args)
+    net = np.asarray(net_kw, dtype=float)
+    floor, expected = exceedance_ahead_kwh(np.stack([net + margin_kw, net]), *args)  # one pass
+    return floor, floor - expected
 
 
 def paths_reserve_floor_kwh(
@@ -210,6 +211,7 @@ def paths_reserve_floor_kwh(
         The floor, and its part above what the expected load needs (>= 0).
     """
     args = (target_kw, dt_h, eta_discharge, window, recharge)
-    needs = exceedance_ahead_kwh(np.asarray(net_paths_kw, dtype=float), *args)
-    floor = np.quantile(needs, level, axis=0, method="higher")
-    return floor, np.maximum(floor - exceedance_ahead_kwh(net_kw, *args), 0.0)
+    paths = np.asarray(net_paths_kw, dtype=float)
+    both = exceedance_ahead_kwh(np.vstack([paths, np.asarray(net_kw, dtype=float)[None, :]]), *args)
+    floor = np.quantile(both[:-1], level, axis=0, method="higher")  # the paths, then the
+    return floor, np.maximum(floor - both[-1], 0.0)  # expected net load, in one pass

@@ -359,8 +359,9 @@ class Plan:
         rows = self._rows
         if "values" not in rows:
             f = self.frame
-            numeric = all(pd.api.types.is_float_dtype(t) for t in f.dtypes)
-            rows["values"] = f.to_numpy(dtype=float) if numeric and f.columns.is_unique else None
+            values = f.to_numpy()  # float64 when every column is: else rows come from pandas
+            numeric = values.dtype == np.float64 and f.columns.is_unique
+            rows["values"] = values if numeric else None
             rows["columns"] = list(f.columns)
         values = rows["values"]
         if values is None:

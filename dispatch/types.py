@@ -350,23 +350,38 @@ class Plan:
     duals: Mapping[str, np.ndarray] = field(default_factory=dict)
     _rows: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
+    def _values(self) -> tuple[np.ndarray | None, list[Any]]:
+        """The frame as one float array (None unless every column is float) and its columns,
+        converted on the first call."""
+        rows = self._rows
+        if "values" not in rows:
+            f = self.frame
+            values = f.to_numpy()  # float64 when every column is: else rows come from pandas
+            numeric = values.dtype == np.float64 and f.columns.is_unique
+            if numeric:
+                values.flags.writeable = False
+            rows["values"] = values if numeric else None
+            rows["columns"] = list(f.columns)
+        return rows["values"], rows["columns"]
+
     def slot(self, pos: int) -> dict[str, Any]:
         """Row ``pos`` of ``frame`` as ``{column: value}`` (``frame.iloc[pos].to_dict()``).
 
         A frame of numbers is converted once, on the first call, and rows are read from that
         array (the control cycle reads a row every cycle): change a plan by making a new one.
         """
-        rows = self._rows
-        if "values" not in rows:
-            f = self.frame
-            values = f.to_numpy()  # float64 when every column is: else rows come from pandas
-            numeric = values.dtype == np.float64 and f.columns.is_unique
-            rows["values"] = values if numeric else None
-            rows["columns"] = list(f.columns)
-        values = rows["values"]
+        values, columns = self._values()
         if values is None:
             return self.frame.iloc[pos].to_dict()
-        return dict(zip(rows["columns"], values[pos].tolist(), strict=True))
+        return dict(zip(columns, values[pos].tolist(), strict=True))
+
+    def column(self, name: str) -> np.ndarray:
+        """Column ``name`` of ``frame`` as floats (read-only; from the same conversion as
+        ``slot``); KeyError when the plan has no such column."""
+        values, columns = self._values()
+        if values is None or name not in columns:
+            return self.frame[name].to_numpy(dtype=float)
+        return values[:, columns.index(name)]
 
     def binding(self, tol: float = 1e-7) -> list[dict[str, Any]]:
         """The inequality limits that bind somewhere in the horizon: per row group, how many

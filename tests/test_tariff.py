@@ -199,6 +199,21 @@ def test_month_labels_are_the_local_strftime_month(hours, n, freq, zone, unit):
     assert tariff.month_labels(stamps, zone).tolist() == expected
 
 
+def test_month_labels_kept_for_an_index_are_never_another_indexs():
+    a = idx("2026-01-31T22:00", 3, "h")
+    b = idx("2026-01-31T21:00", 3, "h")  # the same length, one hour earlier
+    assert tariff.month_labels(a, "Europe/Berlin").tolist() == ["2026-01", "2026-02", "2026-02"]
+    assert tariff.month_labels(b, "Europe/Berlin").tolist() == ["2026-01", "2026-01", "2026-02"]
+    assert tariff.month_labels(a, "UTC").tolist() == ["2026-01", "2026-01", "2026-02"]
+    assert tariff.month_labels(a.as_unit("s"), "UTC").tolist() == ["2026-01", "2026-01", "2026-02"]
+    labels = tariff.month_labels(a, "Europe/Berlin")
+    labels[:] = "spoilt"  # a caller's copy: what is kept stays right
+    assert tariff.month_labels(a, "Europe/Berlin").tolist() == ["2026-01", "2026-02", "2026-02"]
+    for hours in range(20):  # more indexes than are kept: the first is made again, right
+        tariff.month_labels(idx("2026-03-01T00:00", 2 + hours, "h"), "UTC")
+    assert tariff.month_labels(a, "Europe/Berlin").tolist() == ["2026-01", "2026-02", "2026-02"]
+
+
 def test_month_coverage_counts_local_months_with_their_dst_hour():
     # Berlin's local 2018: every month whole, March one hour short and October one long
     year = pd.date_range("2017-12-31T23:00Z", "2018-12-31T23:00Z", freq="15min", inclusive="left")

@@ -169,10 +169,9 @@ async def fresh_snapshot(sv: Services, st: SiteState, now: dt.datetime) -> Snaps
 
 def month_targets(plan: Plan, timezone: str) -> dict[str, float]:
     """Each billing month's peak target in a plan (kW): its highest import or planned peak."""
-    f = plan.frame
-    months = tariff.month_labels(pd.DatetimeIndex(f.index), timezone)
-    values = np.maximum(f["p_import_kw"].to_numpy(), f["peak_target_kw"].to_numpy())
-    return {m: float(values[months == m].max()) for m in dict.fromkeys(months)}
+    months = tariff.month_labels(pd.DatetimeIndex(plan.frame.index), timezone)
+    values = np.maximum(plan.column("p_import_kw"), plan.column("peak_target_kw"))
+    return {m: float(values[months == m].max()) for m in dict.fromkeys(months.tolist())}
 
 
 def guard_target(sv: Services, st: SiteState, targets_kw: dict[str, float], now: dt.datetime,

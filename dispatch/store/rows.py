@@ -55,13 +55,22 @@ def json_rows(names: Sequence[str], values: np.ndarray) -> list[str]:
     a = np.asarray(values, dtype=float)
     if a.ndim != 2 or a.shape[1] != len(names):
         raise InputError(f"json rows: {a.shape} values for {len(names)} names")
-    keys = [json.dumps(str(n)) + ": " for n in names]
-    cells = real_rows(a)
-    return [
-        "{" + ", ".join([_pair(k, v) for k, v in zip(keys, row, strict=True)]) + "}"
-        for row in cells
-    ]
+    if not names:
+        return ["{}"] * len(a)
+    pairs = [_pairs(json.dumps(str(n)) + ": ", a[:, j]) for j, n in enumerate(names)]
+    return ["{" + ", ".join(row) + "}" for row in zip(*pairs, strict=True)]
 
 
-def _pair(key: str, value: float | None) -> str:
-    return key + ("null" if value is None else float.__repr__(value))
+def _pairs(key: str, column: np.ndarray) -> list[str]:
+    """``key`` followed by each value as JSON: ``repr`` of the float (what ``json.dumps``
+    writes; one ``repr`` of the list, whose items a float's text never splits), null where
+    not finite."""
+    values = column.tolist()
+    if not values:
+        return []
+    texts = repr(values)[1:-1].split(", ")
+    bad = ~np.isfinite(column)
+    if bad.any():
+        for i in np.flatnonzero(bad).tolist():
+            texts[i] = "null"
+    return [key + text for text in texts]

@@ -64,16 +64,15 @@ def peak_margin_kw(forecast: Forecast, level: float) -> np.ndarray | None:
     level : float
         Risk level in [0.5, 1).
     """
-    frame = forecast.frame
     if level <= 0.5 or (forecast.load_quantiles_kw is None and forecast.pv_quantiles_kw is None):
         return None
-    margin = np.zeros(len(frame))
+    margin = np.zeros(len(forecast.index))
     if forecast.load_quantiles_kw is not None:
         high = quantile_at(forecast.load_quantiles_kw, level, "load")
-        margin += np.maximum(high - frame["p_load_kw"].to_numpy(float), 0.0)
+        margin += np.maximum(high - forecast.column("p_load_kw"), 0.0)
     if forecast.pv_quantiles_kw is not None:
         low = quantile_at(forecast.pv_quantiles_kw, 1.0 - level, "PV")
-        margin += np.maximum(frame["p_pv_kw"].to_numpy(float) - low, 0.0)
+        margin += np.maximum(forecast.column("p_pv_kw") - low, 0.0)
     return margin
 
 

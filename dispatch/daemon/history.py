@@ -41,6 +41,7 @@ class SlotHistory:
         self.step, self.keep = pd.Timedelta(step), pd.Timedelta(keep)
         self._closed: dict[int, tuple[float, ...]] = {}
         self._table = _SlotTable()  # the closed slots as sorted arrays, for ``series``
+        self._index: tuple[tuple[int, int] | None, pd.DatetimeIndex | None] = (None, None)
         self._open: int | None = None
         self._sums = np.zeros(len(COLUMNS))
         self._counts = np.zeros(len(COLUMNS))
@@ -97,8 +98,10 @@ class SlotHistory:
         i = COLUMNS.index(column)
         slots, values = self._table.arrays(self._closed)
         start = 0 if since is None else int(np.searchsorted(slots, self._slot(since)))
-        index = pd.DatetimeIndex(slots[start:] * self.step.value, tz="UTC")
-        return pd.Series(values[start:, i].copy(), index=index, dtype=float)
+        key = (self._table.version, start)
+        if self._index[0] != key:  # the forecast asks for several columns of one span
+            self._index = (key, pd.DatetimeIndex(slots[start:] * self.step.value, tz="UTC"))
+        return pd.Series(values[start:, i].copy(), index=self._index[1], dtype=float)
 
     @classmethod
     def from_rows(
@@ -131,9 +134,11 @@ class _SlotTable:
         self._values = np.empty((0, len(COLUMNS)))
         self._lo = self._n = 0  # rows [lo, n) are live
         self._stale = False
+        self.version = 0  # counts every change of the live rows
 
     def put(self, slot: int, means: tuple[float, ...]) -> None:
         """Record ``slot`` closed with ``means`` (``COLUMNS`` order)."""
+        self.version += 1
         if self._stale or (self._n > self._lo and slot <= self._slots[self._n - 1]):
             self._stale = True
             return
@@ -152,7 +157,9 @@ class _SlotTable:
         """Forget slots before ``oldest``."""
         if not self._stale:
             live = self._slots[self._lo : self._n]
-            self._lo += int(np.searchsorted(live, oldest))
+            dropped = int(np.searchsorted(live, oldest))
+            self._lo += dropped
+            self.version += dropped > 0
 
     def arrays(self, closed: Mapping[int, tuple[float, ...]]) -> tuple[np.ndarray, np.ndarray]:
         """The live slot ids and their means (views), rebuilt from ``closed`` when stale."""

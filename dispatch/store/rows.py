@@ -16,7 +16,8 @@ import pandas as pd
 
 from dispatch.types import InputError
 
-_NS_PER_MS = 1_000_000
+#: Index ticks per millisecond, by unit (pandas holds s, ms, us or ns).
+_TICKS_PER_MS = {"ns": 1_000_000, "us": 1_000, "ms": 1}
 
 
 def real_column(values: np.ndarray) -> list[float | None]:
@@ -43,10 +44,15 @@ def real_rows(values: np.ndarray) -> list[list[float | None]]:
 
 def stamps_ms(index: pd.DatetimeIndex) -> list[int]:
     """Epoch milliseconds (floored) of a tz-aware index's stamps."""
+    if not isinstance(index, pd.DatetimeIndex):
+        index = pd.DatetimeIndex(index)
     if index.tz is None:
         raise InputError("time index is not tz-aware; give UTC stamps")
-    ns = np.asarray(pd.DatetimeIndex(index).as_unit("ns").asi8, dtype=np.int64)
-    return (ns // _NS_PER_MS).tolist()
+    ticks = index.asi8  # in the index's unit
+    per_ms = _TICKS_PER_MS.get(index.unit)
+    if per_ms is None:  # a unit coarser than ms: whole milliseconds already
+        return (ticks * int(pd.Timedelta(1, unit=index.unit) // pd.Timedelta(1, "ms"))).tolist()
+    return (ticks // per_ms).tolist()
 
 
 def json_rows(names: Sequence[str], values: np.ndarray) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sqlite3
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dispatch.store import codec, rows
+from dispatch.store.db import insert_rows
 from dispatch.types import Forecast, InputError, Plan, PlanCosts
 
 _FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=64)
@@ -116,3 +118,15 @@ def test_forecast_slots_equal_a_forecast_made_of_the_cut_frames():
     for start, stop in ((4, 5), (-1, 3), (3, 7)):
         with pytest.raises(InputError):
             whole.slots(start, stop)
+
+
+def test_insert_rows_chunks_to_the_variable_limit_in_order(tmp_path):
+    conn = sqlite3.connect(tmp_path / "t.sqlite3", isolation_level=None)
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, b REAL, c TEXT)")
+    rows = [(i, i * 0.5 if i % 3 else None, f"r{i}") for i in range(100)]
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 7)  # two rows of three per statement
+    insert_rows(conn, "INSERT INTO t (a, b, c) VALUES", rows, 3)
+    assert conn.execute("SELECT a, b, c FROM t ORDER BY id").fetchall() == rows
+    assert [r[0] for r in conn.execute("SELECT id FROM t ORDER BY id")] == list(range(1, 101))
+    with pytest.raises(InputError):
+        insert_rows(conn, "INSERT INTO t (a, b, c) VALUES", [(1, 2.0, "x"), (1, 2.0)], 3)

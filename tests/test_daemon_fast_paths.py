@@ -1,5 +1,6 @@
-"""The slot history's array table against the slots it closed: never stale, whatever the
-order readings arrive in."""
+"""The daemon's fast paths against what they stand for: the slot history's array table
+against the slots it closed (never stale, whatever the order readings arrive in), and the
+billing month of a time against pandas' local month."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatch.daemon.history import COLUMNS, SlotHistory
+from dispatch.daemon.state import billing_month_of
 
 STEP = pd.Timedelta(minutes=15)
 T0 = pd.Timestamp("2026-03-01", tz="UTC")
@@ -71,3 +73,25 @@ def test_old_slots_leave_the_series_and_a_returned_series_is_a_copy():
     assert load.tolist() == [4.0, 5.0, 6.0, 7.0, 8.0]  # slot 9 still open; 4 slots kept back
     load.iloc[:] = -1.0
     assert h.series("p_load_kw").tolist() == [4.0, 5.0, 6.0, 7.0, 8.0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(-30 * 365 * 24 * 4, 60 * 365 * 24 * 4),
+    st.sampled_from(
+        (
+            "UTC",
+            "Europe/Berlin",
+            "Asia/Shanghai",
+            "America/Santiago",
+            "Pacific/Apia",
+            "Australia/Lord_Howe",
+            "Asia/Kathmandu",
+        )
+    ),
+)
+def test_billing_month_of_is_the_pandas_local_month(quarters, zone):
+    t = pd.Timestamp("2000-01-01", tz="UTC") + pd.Timedelta(minutes=15 * quarters)
+    expected = t.tz_convert(zone).strftime("%Y-%m")
+    assert billing_month_of(t.to_pydatetime(), zone) == expected
+    assert billing_month_of(t, zone) == expected

@@ -311,9 +311,9 @@ def plan_step(
         age_s = (now - (issued or start)).total_seconds()
         if age_s > limits.plan_max_age_s or age_s < -limits.snapshot_max_age_s:
             return f"plan is stale: issued {age_s:.0f} s ago, max {limits.plan_max_age_s:g} s"
-        row = plan.frame.iloc[int(offset_s // step_s)]
+        row = plan.slot(int(offset_s // step_s))
         p_batt = _num(row["p_batt_kw"])
-        p_import = max(_num(row["p_grid_kw"]), 0.0) if "p_grid_kw" in row.index else 0.0
+        p_import = max(_num(row["p_grid_kw"]), 0.0) if "p_grid_kw" in row else 0.0
         pv = _num(row.get("p_pv_kw", math.nan)) + _num(row.get("p_curtail_kw", 0.0))
         slot = index[int(offset_s // step_s)]
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:

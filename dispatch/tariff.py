@@ -23,6 +23,8 @@ averaged. Slots shorter than a minute take the price at their start.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
@@ -323,11 +325,41 @@ def billing_month(config: SiteConfig, index: pd.DatetimeIndex) -> pd.Series:
         Named ``"billing_month"``.
     """
     check_time_index(index, "tariff index")
-    local = index.tz_convert(config.billing_timezone)
-    keys = np.asarray(local.year, dtype=np.int64) * 100 + np.asarray(local.month, dtype=np.int64)
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    labels = np.array([f"{k // 100:04d}-{k % 100:02d}" for k in uniq], dtype=object)
-    return pd.Series(labels[inverse], index=index, name="billing_month", dtype=object)
+    labels = month_labels(index, config.billing_timezone)
+    return pd.Series(labels, index=index, name="billing_month", dtype=object)
+
+
+def month_labels(index: pd.DatetimeIndex, timezone: str) -> np.ndarray:
+    """Month label ``"YYYY-MM"`` of each stamp of a tz-aware index, counted in ``timezone``
+    (a new object array of str): the local wall-clock month, read from numpy month units.
+    The labels of the last few indexes asked for are kept (a plan asks three times for its
+    horizon's), keyed on every stamp, the unit and both time zones."""
+    if index.tz is None:
+        raise InputError("month labels: the time index is not tz-aware; give UTC stamps")
+    key = (index.asi8.tobytes(), index.unit, str(index.tz), timezone)
+    return _month_labels(key, index).copy()
+
+
+def _month_labels(key: tuple[bytes, str, str, str], index: pd.DatetimeIndex) -> np.ndarray:
+    with _LABELS_LOCK:  # the plan job's thread and the event loop both ask
+        if key in _LABELS:
+            _LABELS.move_to_end(key)
+            return _LABELS[key]
+    wall = index.tz_convert(key[3]).tz_localize(None).to_numpy()
+    months = wall.astype("datetime64[M]").astype(np.int64)  # months since 1970-01
+    uniq, inverse = np.unique(months, return_inverse=True)
+    names = [f"{1970 + k // 12:04d}-{k % 12 + 1:02d}" for k in uniq.tolist()]
+    labels = np.array(names, dtype=object)[inverse]
+    with _LABELS_LOCK:
+        _LABELS[key] = labels
+        while len(_LABELS) > _LABELS_KEPT:
+            _LABELS.popitem(last=False)
+    return labels
+
+
+_LABELS: OrderedDict[tuple[bytes, str, str, str], np.ndarray] = OrderedDict()
+_LABELS_KEPT = 8
+_LABELS_LOCK = threading.Lock()
 
 
 def day_ahead_published_until(

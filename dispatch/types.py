@@ -213,6 +213,31 @@ class Forecast:
         present) as floats; KeyError for any other."""
         return self._columns[name]
 
+    def slots(self, start: int, stop: int) -> Forecast:
+        """The slots at positions ``start .. stop - 1`` (at least two, inside the forecast)
+        with their quantiles and paths: a part of a checked forecast is checked already, so
+        it is cut, not checked again (the plan job cuts one every plan)."""
+        if not 0 <= start <= stop - 2 or stop > len(self.frame):
+            raise InputError(f"forecast: slots {start}..{stop} outside 0..{len(self.frame)}")
+        rows = slice(start, stop)
+
+        def cut(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+            return None if frame is None else frame.iloc[rows]
+
+        part = object.__new__(Forecast)
+        fields = {
+            "frame": self.frame.iloc[rows],
+            "load_quantiles_kw": cut(self.load_quantiles_kw),
+            "pv_quantiles_kw": cut(self.pv_quantiles_kw),
+            "load_scenarios_kw": cut(self.load_scenarios_kw),
+            "issued_at": self.issued_at,
+            "_columns": {k: v[rows] for k, v in self._columns.items()},
+            "_step": self._step,
+        }
+        for name, value in fields.items():
+            object.__setattr__(part, name, value)
+        return part
+
 
 @dataclass(frozen=True)
 class PlanCosts:
@@ -323,6 +348,40 @@ class Plan:
     objective: float = float("nan")
     soft_violation_kwh: Mapping[str, float] = field(default_factory=dict)
     duals: Mapping[str, np.ndarray] = field(default_factory=dict)
+    _rows: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _values(self) -> tuple[np.ndarray | None, list[Any]]:
+        """The frame as one float array (None unless every column is float) and its columns,
+        converted on the first call."""
+        rows = self._rows
+        if "values" not in rows:
+            f = self.frame
+            values = f.to_numpy()  # float64 when every column is: else rows come from pandas
+            numeric = values.dtype == np.float64 and f.columns.is_unique
+            if numeric:
+                values.flags.writeable = False
+            rows["values"] = values if numeric else None
+            rows["columns"] = list(f.columns)
+        return rows["values"], rows["columns"]
+
+    def slot(self, pos: int) -> dict[str, Any]:
+        """Row ``pos`` of ``frame`` as ``{column: value}`` (``frame.iloc[pos].to_dict()``).
+
+        A frame of numbers is converted once, on the first call, and rows are read from that
+        array (the control cycle reads a row every cycle): change a plan by making a new one.
+        """
+        values, columns = self._values()
+        if values is None:
+            return self.frame.iloc[pos].to_dict()
+        return dict(zip(columns, values[pos].tolist(), strict=True))
+
+    def column(self, name: str) -> np.ndarray:
+        """Column ``name`` of ``frame`` as floats (read-only; from the same conversion as
+        ``slot``); KeyError when the plan has no such column."""
+        values, columns = self._values()
+        if values is None or name not in columns:
+            return self.frame[name].to_numpy(dtype=float)
+        return values[:, columns.index(name)]
 
     def binding(self, tol: float = 1e-7) -> list[dict[str, Any]]:
         """The inequality limits that bind somewhere in the horizon: per row group, how many

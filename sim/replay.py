@@ -75,8 +75,11 @@ class RecordingModel(DispatchModel):
         self.solved: list[tuple[SlotInputs, np.ndarray]] = []
 
     def solve_inputs(self, x: SlotInputs, caps: dict[str, np.ndarray] | None = None) -> Plan:
-        self.solved.append((x, self.reserve_kwh(x)[0]))
-        return super().solve_inputs(x, caps)
+        self.reserve_used_kwh = None
+        plan = super().solve_inputs(x, caps)
+        reserve = self.reserve_used_kwh
+        self.solved.append((x, self.reserve_kwh(x)[0] if reserve is None else reserve))
+        return plan
 
 
 def replay_config(config: SiteConfig) -> SiteConfig:

@@ -184,6 +184,36 @@ def test_billing_month_in_utc():
     assert tariff.billing_month(utc, stamps).tolist() == ["2026-01", "2026-01", "2026-02"]
 
 
+_ZONES = ("UTC", "Europe/Berlin", "Asia/Shanghai", "America/Santiago", "Asia/Tehran",
+          "Pacific/Apia", "Australia/Lord_Howe", "America/St_Johns")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(-40 * 365 * 24, 80 * 365 * 24), st.integers(1, 400),
+       st.sampled_from(("15min", "h", "D", "7D")), st.sampled_from(_ZONES),
+       st.sampled_from(("s", "ms", "us", "ns")))
+def test_month_labels_are_the_local_strftime_month(hours, n, freq, zone, unit):
+    start = pd.Timestamp("2000-01-01", tz="UTC") + pd.Timedelta(hours=hours)
+    stamps = pd.date_range(start, periods=n, freq=freq).as_unit(unit)
+    expected = stamps.tz_convert(zone).strftime("%Y-%m").tolist()
+    assert tariff.month_labels(stamps, zone).tolist() == expected
+
+
+def test_month_labels_kept_for_an_index_are_never_another_indexs():
+    a = idx("2026-01-31T22:00", 3, "h")
+    b = idx("2026-01-31T21:00", 3, "h")  # the same length, one hour earlier
+    assert tariff.month_labels(a, "Europe/Berlin").tolist() == ["2026-01", "2026-02", "2026-02"]
+    assert tariff.month_labels(b, "Europe/Berlin").tolist() == ["2026-01", "2026-01", "2026-02"]
+    assert tariff.month_labels(a, "UTC").tolist() == ["2026-01", "2026-01", "2026-02"]
+    assert tariff.month_labels(a.as_unit("s"), "UTC").tolist() == ["2026-01", "2026-01", "2026-02"]
+    labels = tariff.month_labels(a, "Europe/Berlin")
+    labels[:] = "spoilt"  # a caller's copy: what is kept stays right
+    assert tariff.month_labels(a, "Europe/Berlin").tolist() == ["2026-01", "2026-02", "2026-02"]
+    for hours in range(20):  # more indexes than are kept: the first is made again, right
+        tariff.month_labels(idx("2026-03-01T00:00", 2 + hours, "h"), "UTC")
+    assert tariff.month_labels(a, "Europe/Berlin").tolist() == ["2026-01", "2026-02", "2026-02"]
+
+
 def test_month_coverage_counts_local_months_with_their_dst_hour():
     # Berlin's local 2018: every month whole, March one hour short and October one long
     year = pd.date_range("2017-12-31T23:00Z", "2018-12-31T23:00Z", freq="15min", inclusive="left")

@@ -40,6 +40,8 @@ class SlotHistory:
     def __init__(self, step: pd.Timedelta, keep: pd.Timedelta) -> None:
         self.step, self.keep = pd.Timedelta(step), pd.Timedelta(keep)
         self._closed: dict[int, tuple[float, ...]] = {}
+        self._table = _SlotTable()  # the closed slots as sorted arrays, for ``series``
+        self._index: tuple[tuple[int, int] | None, pd.DatetimeIndex | None] = (None, None)
         self._open: int | None = None
         self._sums = np.zeros(len(COLUMNS))
         self._counts = np.zeros(len(COLUMNS))
@@ -75,9 +77,11 @@ class SlotHistory:
             return None
         means = np.where(counts > 0, sums / np.maximum(counts, 1), math.nan)
         self._closed[slot] = tuple(float(m) for m in means)
+        self._table.put(slot, self._closed[slot])
         oldest = slot - int(self.keep / self.step)
         for k in [k for k in self._closed if k < oldest]:
             del self._closed[k]
+        self._table.drop_before(oldest)
         start = pd.Timestamp(slot * self.step.value, tz="UTC")
         return start, max(float(means[2]), 0.0) if math.isfinite(means[2]) else 0.0
 
@@ -92,10 +96,12 @@ class SlotHistory:
     def series(self, column: str, since: pd.Timestamp | None = None) -> pd.Series:
         """Closed slots' means of ``column`` (kW) by UTC slot start, from ``since`` on."""
         i = COLUMNS.index(column)
-        first = -math.inf if since is None else self._slot(since)
-        slots = sorted(k for k in self._closed if k >= first)
-        index = pd.DatetimeIndex(np.asarray(slots, dtype=np.int64) * self.step.value, tz="UTC")
-        return pd.Series([self._closed[k][i] for k in slots], index=index, dtype=float)
+        slots, values = self._table.arrays(self._closed)
+        start = 0 if since is None else int(np.searchsorted(slots, self._slot(since)))
+        key = (self._table.version, start)
+        if self._index[0] != key:  # the forecast asks for several columns of one span
+            self._index = (key, pd.DatetimeIndex(slots[start:] * self.step.value, tz="UTC"))
+        return pd.Series(values[start:, i].copy(), index=self._index[1], dtype=float)
 
     @classmethod
     def from_rows(
@@ -116,3 +122,51 @@ class SlotHistory:
             history.add(t, load, pv, grid, limited)
         history._close()
         return history
+
+
+class _SlotTable:
+    """The closed slots (ids, ascending) and their means, as arrays grown in place while
+    slots close in time order; any other change (a slot closed again, or out of order)
+    rebuilds them from the slots' dict on the next read."""
+
+    def __init__(self) -> None:
+        self._slots = np.empty(0, dtype=np.int64)
+        self._values = np.empty((0, len(COLUMNS)))
+        self._lo = self._n = 0  # rows [lo, n) are live
+        self._stale = False
+        self.version = 0  # counts every change of the live rows
+
+    def put(self, slot: int, means: tuple[float, ...]) -> None:
+        """Record ``slot`` closed with ``means`` (``COLUMNS`` order)."""
+        self.version += 1
+        if self._stale or (self._n > self._lo and slot <= self._slots[self._n - 1]):
+            self._stale = True
+            return
+        if self._n == len(self._slots):  # full: keep the live rows, double the room
+            live = slice(self._lo, self._n)
+            size = max(64, 2 * (self._n - self._lo))
+            slots, values = np.empty(size, dtype=np.int64), np.empty((size, len(COLUMNS)))
+            slots[: self._n - self._lo] = self._slots[live]
+            values[: self._n - self._lo] = self._values[live]
+            self._slots, self._values, self._n, self._lo = slots, values, self._n - self._lo, 0
+        self._slots[self._n] = slot
+        self._values[self._n] = means
+        self._n += 1
+
+    def drop_before(self, oldest: int) -> None:
+        """Forget slots before ``oldest``."""
+        if not self._stale:
+            live = self._slots[self._lo : self._n]
+            dropped = int(np.searchsorted(live, oldest))
+            self._lo += dropped
+            self.version += dropped > 0
+
+    def arrays(self, closed: Mapping[int, tuple[float, ...]]) -> tuple[np.ndarray, np.ndarray]:
+        """The live slot ids and their means (views), rebuilt from ``closed`` when stale."""
+        if self._stale:
+            slots = sorted(closed)
+            rows = [closed[k] for k in slots]
+            self._slots = np.asarray(slots, dtype=np.int64)
+            self._values = np.array(rows, dtype=float).reshape(len(slots), len(COLUMNS))
+            self._lo, self._n, self._stale = 0, len(slots), False
+        return self._slots[self._lo : self._n], self._values[self._lo : self._n]

@@ -60,7 +60,7 @@ def slot_in_force(plan: Plan | None, now: dt.datetime, step: pd.Timedelta) -> di
     pos = int(index.searchsorted(t, side="right")) - 1
     if pos < 0 or t >= index[pos] + step:
         return None
-    return plan.frame.iloc[pos].to_dict()
+    return plan.slot(pos)
 
 
 def cycle_metrics(

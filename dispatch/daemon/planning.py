@@ -30,7 +30,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from dispatch import pipeline
+from dispatch import pipeline, tariff
 from dispatch.daemon import cycle
 from dispatch.daemon.runtime import Services, SiteState, month_peak_kw, pv_history_kw, settle
 from dispatch.daemon.state import ForecastState, PlanInputs, PlanState, billing_month_of
@@ -143,6 +143,8 @@ def window(forecast: Forecast, index: pd.DatetimeIndex) -> Forecast | None:
     rows = slice(pos, pos + len(index))
     if pos + len(index) > len(forecast.index) or not forecast.index[rows].equals(index):
         return None
+    if len(index) >= 2:  # a part of a checked forecast, not checked again
+        return forecast.slots(pos, pos + len(index))
 
     def cut(frame: pd.DataFrame | None) -> pd.DataFrame | None:
         return None if frame is None else frame.iloc[rows]
@@ -167,10 +169,9 @@ async def fresh_snapshot(sv: Services, st: SiteState, now: dt.datetime) -> Snaps
 
 def month_targets(plan: Plan, timezone: str) -> dict[str, float]:
     """Each billing month's peak target in a plan (kW): its highest import or planned peak."""
-    f = plan.frame
-    months = f.index.tz_convert(timezone).strftime("%Y-%m")
-    values = np.maximum(f["p_import_kw"].to_numpy(), f["peak_target_kw"].to_numpy())
-    return {m: float(values[months == m].max()) for m in dict.fromkeys(months)}
+    months = tariff.month_labels(pd.DatetimeIndex(plan.frame.index), timezone)
+    values = np.maximum(plan.column("p_import_kw"), plan.column("peak_target_kw"))
+    return {m: float(values[months == m].max()) for m in dict.fromkeys(months.tolist())}
 
 
 def guard_target(sv: Services, st: SiteState, targets_kw: dict[str, float], now: dt.datetime,
@@ -230,7 +231,7 @@ async def plan_job(sv: Services, st: SiteState) -> PlanState:
         log.warning("plan: no valid SoC reading; planning from battery.soc_initial_frac")
     month = billing_month_of(now, sv.config.billing_timezone)
     peaks = {month: month_peak_kw(sv, st, month)}
-    months = set(forecast.index.tz_convert(sv.config.billing_timezone).strftime("%Y-%m"))
+    months = set(tariff.month_labels(forecast.index, sv.config.billing_timezone).tolist())
     held = {m: v for m, v in st.held_target_kw.items() if m in months}
     cap = warmup_cap_kw(peaks[month], snap) if fs.warmup is not None else None
     override = sv.operator.peek(now).get("peak_target") if sv.operator else None

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import math
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,5 +165,17 @@ class CycleState:
 
 
 def billing_month_of(t: dt.datetime, timezone: str) -> str:
-    """Billing-month label ``"YYYY-MM"`` of ``t`` counted in ``timezone``."""
-    return pd.Timestamp(t).tz_convert(timezone).strftime("%Y-%m")
+    """Billing-month label ``"YYYY-MM"`` of ``t`` counted in ``timezone`` (a tz-aware
+    datetime goes through the zone's rules directly, as pandas' ``tz_convert`` would)."""
+    zone = _zone(timezone) if isinstance(t, dt.datetime) and t.utcoffset() is not None else None
+    local = t.astimezone(zone) if zone is not None else pd.Timestamp(t).tz_convert(timezone)
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+@functools.lru_cache(maxsize=16)
+def _zone(name: str) -> zoneinfo.ZoneInfo | None:
+    """The IANA zone ``name``; None for a name only pandas knows (then pandas converts)."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None

@@ -94,6 +94,8 @@ class DispatchModel:
         self._base_reserve = BaseReserve(config)
         self._one_month = np.full(self.n_slots, "month")  # the labels when none are given
         self._one_month.flags.writeable = False
+        #: The per-slot reserve (kWh) the last solve kept (``reserve_kwh``), None before one.
+        self.reserve_used_kwh: np.ndarray | None = None
 
     # ----------------------------------------------------------------- inputs
     def slot_inputs(
@@ -323,6 +325,7 @@ class DispatchModel:
             limits[name] = np.minimum(limits[name], np.maximum(np.asarray(value, float), 0.0))
         notes: list[str] = []
         reserve, held_back = self.reserve_kwh(x)
+        self.reserve_used_kwh = reserve
         try:
             # each repair separates the flows of at least one more slot for good, so this many
             # solves always end separated (one or two in practice; more when the costs

@@ -64,16 +64,15 @@ def peak_margin_kw(forecast: Forecast, level: float) -> np.ndarray | None:
     level : float
         Risk level in [0.5, 1).
     """
-    frame = forecast.frame
     if level <= 0.5 or (forecast.load_quantiles_kw is None and forecast.pv_quantiles_kw is None):
         return None
-    margin = np.zeros(len(frame))
+    margin = np.zeros(len(forecast.index))
     if forecast.load_quantiles_kw is not None:
         high = quantile_at(forecast.load_quantiles_kw, level, "load")
-        margin += np.maximum(high - frame["p_load_kw"].to_numpy(float), 0.0)
+        margin += np.maximum(high - forecast.column("p_load_kw"), 0.0)
     if forecast.pv_quantiles_kw is not None:
         low = quantile_at(forecast.pv_quantiles_kw, 1.0 - level, "PV")
-        margin += np.maximum(frame["p_pv_kw"].to_numpy(float) - low, 0.0)
+        margin += np.maximum(forecast.column("p_pv_kw") - low, 0.0)
     return margin
 
 
@@ -146,7 +145,9 @@ def exceedance_ahead_kwh(
     change = np.concatenate([over - refill, pad], axis=-1)
     need = np.zeros_like(net)
     for lag in range(window, 0, -1):  # from the window's last slot back to the next one
-        need = np.clip(need + change[..., lag : lag + T], 0.0, recharge.usable_kwh)
+        np.add(need, change[..., lag : lag + T], out=need)  # clipped to [0, usable] in place
+        np.maximum(need, 0.0, out=need)
+        np.minimum(need, recharge.usable_kwh, out=need)
     return need
 
 
@@ -172,8 +173,9 @@ def peak_reserve_floor_kwh(
     floor_kwh, reserve_kwh : numpy.ndarray
     """
     args = (target_kw, dt_h, eta_discharge, window, recharge)
-    floor = exceedance_ahead_kwh(net_kw + margin_kw, *args)
-    return floor, floor - exceedance_ahead_kwh(net_kw, *args)
+    net = np.asarray(net_kw, dtype=float)
+    floor, expected = exceedance_ahead_kwh(np.stack([net + margin_kw, net]), *args)  # one pass
+    return floor, floor - expected
 
 
 def paths_reserve_floor_kwh(
@@ -208,6 +210,7 @@ def paths_reserve_floor_kwh(
         The floor, and its part above what the expected load needs (>= 0).
     """
     args = (target_kw, dt_h, eta_discharge, window, recharge)
-    needs = exceedance_ahead_kwh(np.asarray(net_paths_kw, dtype=float), *args)
-    floor = np.quantile(needs, level, axis=0, method="higher")
-    return floor, np.maximum(floor - exceedance_ahead_kwh(net_kw, *args), 0.0)
+    paths = np.asarray(net_paths_kw, dtype=float)
+    both = exceedance_ahead_kwh(np.vstack([paths, np.asarray(net_kw, dtype=float)[None, :]]), *args)
+    floor = np.quantile(both[:-1], level, axis=0, method="higher")  # the paths, then the
+    return floor, np.maximum(floor - both[-1], 0.0)  # expected net load, in one pass

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dispatch.store import rows
 from dispatch.types import PLAN_COLUMNS, Forecast, InputError, Plan, PlanCosts, Setpoints, Snapshot
 
 EVENT_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -58,9 +59,7 @@ def to_ms(t: Any, what: str = "time") -> int:
 
 def index_ms(index: pd.DatetimeIndex) -> list[int]:
     """Epoch milliseconds of a tz-aware index's stamps (as ``to_ms`` of each)."""
-    if index.tz is None:
-        raise InputError("time index is not tz-aware; give UTC stamps")
-    return ((index - pd.Timestamp(_EPOCH)) // pd.Timedelta(milliseconds=1)).tolist()
+    return rows.stamps_ms(index)
 
 
 def from_ms(ms: int) -> dt.datetime:
@@ -180,24 +179,21 @@ def _slot_json(frame: pd.DataFrame | None, key: Callable[[Any], str] = str) -> l
     frame."""
     if frame is None:
         return []
-    names = [key(c) for c in frame.columns]
-    rows = frame.to_numpy(float).tolist()
-    return [json.dumps({n: (v if math.isfinite(v) else None) for n, v in zip(names, row,
-                                                                             strict=True)})
-            for row in rows]  # fmt: skip
+    return list(rows.json_rows([key(c) for c in frame.columns], frame.to_numpy(float)))
 
 
-def forecast_slot_rows(forecast_id: int, f: Forecast) -> Iterator[tuple[Any, ...]]:
+def forecast_slot_rows(forecast_id: int, f: Forecast) -> list[tuple[Any, ...]]:
     """Rows of ``forecast_slots`` in column order (quantiles as JSON ``{level: kW}``, load
     paths as JSON ``{name: kW}``)."""
-    values = f.frame.reindex(columns=list(FORECAST_FLOATS)).to_numpy(float).tolist()
-    stamps = index_ms(f.index)
-    n = len(stamps)
+    n = len(f.index)
+    blank = np.full(n, np.nan)
+    present = f.frame.columns
+    columns = [rows.real_column(f.column(c) if c in present else blank) for c in FORECAST_FLOATS]
     load_q = _slot_json(f.load_quantiles_kw, _level) or [None] * n
     pv_q = _slot_json(f.pv_quantiles_kw, _level) or [None] * n
     paths = _slot_json(f.load_scenarios_kw) or [None] * n
-    for i, (t, row) in enumerate(zip(stamps, values, strict=True)):
-        yield (forecast_id, t, *map(real, row), load_q[i], pv_q[i], paths[i])
+    ids = [forecast_id] * n
+    return list(zip(ids, index_ms(f.index), *columns, load_q, pv_q, paths, strict=True))
 
 
 def _level(level: Any) -> str:
@@ -230,11 +226,13 @@ def plan_head(
     }
 
 
-def plan_slot_rows(plan_id: int, plan: Plan) -> Iterator[tuple[Any, ...]]:
+def plan_slot_rows(plan_id: int, plan: Plan) -> list[tuple[Any, ...]]:
     """Rows of ``plan_slots``: ``(plan_id, slot_start_ms, *PLAN_COLUMNS)``."""
-    values = plan.frame.reindex(columns=list(PLAN_COLUMNS)).to_numpy(float).tolist()
-    for t, row in zip(index_ms(pd.DatetimeIndex(plan.frame.index)), values, strict=True):
-        yield (plan_id, t, *map(real, row))
+    f = plan.frame
+    same = tuple(f.columns) == PLAN_COLUMNS
+    values = (f if same else f.reindex(columns=list(PLAN_COLUMNS))).to_numpy(float)
+    stamps = index_ms(pd.DatetimeIndex(f.index))
+    return [(plan_id, t, *row) for t, row in zip(stamps, rows.real_rows(values), strict=True)]
 
 
 def _index(ms: Iterable[int]) -> pd.DatetimeIndex:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import itertools
 import json
 import math
 import sqlite3
@@ -30,6 +32,27 @@ from dispatch.types import PLAN_COLUMNS, Forecast, InputError, Plan, Setpoints, 
 
 #: An event as ``(level, kind, message, device or None)``.
 Event = tuple[str, str, str, str | None]
+
+
+def insert_rows(
+    conn: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]], width: int
+) -> None:
+    """Insert ``rows`` (``width`` values each) with ``head`` (``INSERT INTO t (...) VALUES``)
+    in as few statements as SQLite's bound-variable limit allows: one multi-row ``VALUES``
+    list per chunk, in order (the rows and row ids ``executemany`` would write)."""
+    per = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+    for i in range(0, len(rows), per):
+        chunk = rows[i : i + per]
+        if any(len(r) != width for r in chunk):
+            raise InputError(f"{head}: rows of {width} values expected")
+        values = list(itertools.chain.from_iterable(chunk))
+        conn.execute(_values_sql(head, width, len(chunk)), values)
+
+
+@functools.lru_cache(maxsize=32)
+def _values_sql(head: str, width: int, n_rows: int) -> str:
+    row = "(" + ", ".join("?" * width) + ")"
+    return f"{head} " + ", ".join([row] * n_rows)
 
 
 class Store(LedgerTables, InstrumentTables):
@@ -264,10 +287,9 @@ class Store(LedgerTables, InstrumentTables):
         head = codec.forecast_head(forecast, issued_at, source)
         with self.transaction("write forecast") as conn:
             f_id = self._insert(conn, "forecasts", head)
-            conn.executemany(
-                "INSERT INTO forecast_slots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                codec.forecast_slot_rows(f_id, forecast),
-            )
+            rows = codec.forecast_slot_rows(f_id, forecast)
+            with self._errors("insert into forecast_slots"):
+                insert_rows(conn, "INSERT INTO forecast_slots VALUES", rows, 10)
         return f_id
 
     def write_plan(
@@ -276,12 +298,13 @@ class Store(LedgerTables, InstrumentTables):
         """Store a plan (status, costs, summary, the inputs it was solved from as JSON) and
         all its slots; returns the plan id."""
         head = codec.plan_head(plan, made_at, inputs)
-        cols = ", ".join(("plan_id", "slot_start_ms", *PLAN_COLUMNS))
-        marks = ", ".join("?" * (2 + len(PLAN_COLUMNS)))
+        cols = ("plan_id", "slot_start_ms", *PLAN_COLUMNS)
+        sql = f"INSERT INTO plan_slots ({', '.join(cols)}) VALUES"
         with self.transaction("write plan") as conn:
             p_id = self._insert(conn, "plans", head)
             rows = codec.plan_slot_rows(p_id, plan)
-            conn.executemany(f"INSERT INTO plan_slots ({cols}) VALUES ({marks})", rows)
+            with self._errors("insert into plan_slots"):
+                insert_rows(conn, sql, rows, len(cols))
         return p_id
 
     def update_demand_peak(

@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import json
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from dispatch.carbon import (
     bill,
     compose,
     export,
+    factor_file,
     factors,
     instruments,
     instruments_cli,
@@ -104,24 +104,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if doc["ok"] else anchor.EXIT_TAMPERED
 
 
-def factor_table(config: SiteConfig) -> dict[str, factors.Factor]:
-    """The shipped factor table with the user's ``[carbon] factor_table_path`` rows added."""
-    shipped = resources.files("dispatch.carbon").joinpath("data/grid_factors.csv")
-    table = factors.read_table(shipped.read_text(encoding="utf-8"), "grid_factors.csv")
-    user: list[factors.Factor] = []
-    path = config.carbon.factor_table_path
-    if path:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"carbon.factor_table_path {path}: {exc.strerror}") from None
-        user = factors.read_table(text, f"carbon.factor_table_path {path}")
-    return factors.merged(table, user)
-
-
 def cmd_factors(args: argparse.Namespace) -> int:
     """Print the factor table as CSV."""
-    table = factor_table(load_config(args.config))
+    table = factor_file.factor_table(load_config(args.config))
     print(",".join(factors.COLUMNS))
     for f in table.values():
         print(",".join(f'"{v}"' if "," in str(v) else str(v) for v in f.as_dict().values()))
@@ -146,7 +131,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Build the carbon report of a period from the verified ledger and the offsets."""
     config = load_config(args.config)
     period = carbon_report.parse_period(args.period, config.site.timezone)
-    restate = factors.find(factor_table(config), args.restate) if args.restate else None
+    table = factor_file.factor_table(config)
+    restate = factors.find(table, args.restate) if args.restate else None
     with _open(config) as store:
         check = anchor.check_store(store)
         if not check.ok:
@@ -158,7 +144,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     certs = instruments.certificate_view(recs)
     utility_bill = _bill(args.bill) if args.bill else None
     report = carbon_report.build_report(records, offsets, config, period, certs, restate,
-                                        utility_bill)
+                                        utility_bill, table)
     render = {"csv": carbon_report.to_csv, "json": carbon_report.to_json,
               "html": carbon_report.to_html}[args.format]  # fmt: skip
     text = render(report)

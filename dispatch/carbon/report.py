@@ -181,6 +181,7 @@ def build_report(
     certificates: list[CertificateSection] | None = None,
     restate_with: factors.Factor | None = None,
     utility_bill: dict[str, Any] | None = None,
+    factor_table: dict[str, factors.Factor] | None = None,
 ) -> dict[str, Any]:
     """The report of one period as plain data (JSON-ready, floats rounded to 6 decimals).
 
@@ -203,6 +204,10 @@ def build_report(
     utility_bill : dict, optional
         ``{"months": bill.parse_bill(...), "source": {"file", "sha256"}}``: each month's
         grid import reconciled against it (``reconciliation``; None without a bill).
+    factor_table : dict of str to Factor, optional
+        The factor table the records' factor references are checked against
+        (``factor_references``: each reference, its record count and status; a revised or
+        missing entry is a warning). None: listed, not checked.
 
     Returns
     -------
@@ -234,6 +239,10 @@ def build_report(
         warns += more
     if target.get("warning"):
         warns.append(f"{p.label}: {target['warning']}")
+    counts = inside["factor_ref"].value_counts() if len(inside) else pd.Series(dtype=int)
+    refs, more = factors.check_references({str(k): int(v) for k, v in counts.items()},
+                                          factor_table)
+    warns += [f"{p.label}: {w}" for w in more]
     totals["coverage_frac"] = cov["coverage_frac"]
     months_in = set(p.months())
     in_period = [o for o in offsets if o.retired_on and o.retired_on.strftime("%Y-%m") in months_in]
@@ -248,13 +257,15 @@ def build_report(
         "scope": dict(SCOPE),
         "methods": {"version": accounting.METHOD_VERSION, **accounting.METHOD_NOTES},
         "factors": _factors(config, inside),
+        "factor_references": refs,
         "certificates": _certificates(certs, len(config.carbon.certificates), uses),
         "months": months,
         "totals": totals,
         "coverage": cov,
         "warnings": warns,
         "restatement": None if restate_with is None else factors.restate(
-            inside["import_kwh"].tolist(), float(inside["location_kg_co2"].sum()), restate_with
+            inside["import_kwh"].tolist(), float(inside["location_kg_co2"].sum()), restate_with,
+            refs,
         ),
         "offsets_retired": [
             _offset_row(o) for o in sorted(in_period, key=lambda o: (o.retired_on, o.serial))

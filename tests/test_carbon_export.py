@@ -82,6 +82,7 @@ def test_an_intact_bundle_verifies_off_the_box(signed_site, tmp_path: Path, caps
     assert set(manifest["files"]) == {
         "intervals.json",
         "instruments.json",
+        "factors.csv",
         "report.json",
         "report.csv",
         "report.html",
@@ -94,8 +95,11 @@ def test_an_intact_bundle_verifies_off_the_box(signed_site, tmp_path: Path, caps
             "ok": True,
             "period": "2026-06",
             "intervals": 8,
+            "rows_outside_period": 0,
             "instruments": 3,
             "checkpoints": 1,
+            "factor_references": 1,
+            "bill_months": 0,
             "market_kg_co2": "re-derived from 1 certificate(s)",
         },
     )

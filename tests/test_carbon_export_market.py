@@ -5,8 +5,8 @@ carries the rest of the window's rows)."""
 
 from __future__ import annotations
 
-import json
 import datetime as dt
+import json
 from pathlib import Path
 
 from dispatch.__main__ import main

@@ -4,8 +4,9 @@ the first row that differs named (not one late).
 
 The store holds 8 intervals of 15 min (seq 1..8, index 0..7) from 2026-06-01T00:00Z and four
 carbon instruments (seq 1..4, index 0..3: a CCER purchase, its partial retirement, a GEC
-certificate, the utility bill's June). A forger has the file: triggers are dropped before editing and, where the row says
-so, hashes are recomputed with the ledger's own code and the head row is moved to match.
+certificate, the utility bill's June). A forger has the file: triggers are dropped before
+editing and, where the row says so, hashes are recomputed with the ledger's own code and the
+head row is moved to match.
 """
 
 from __future__ import annotations

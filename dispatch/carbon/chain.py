@@ -291,6 +291,15 @@ def _seq_problem(seqs: list[int], i: int) -> str | None:
     return None
 
 
+def _referenced_value(ref: str) -> float | None:
+    """The g/kWh a factor reference ``KEY|G_PER_KWH|SHA256`` names, or None if unreadable."""
+    parts = ref.rsplit("|", 2)
+    try:
+        return float(parts[1]) if len(parts) == 3 and len(parts[2]) == 64 else None
+    except ValueError:
+        return None
+
+
 def _own_problem(rec: IntervalRecord, prev: IntervalRecord | None, expected: str) -> str | None:
     """What is wrong with one record on its own and beside its predecessor, or None."""
     try:
@@ -302,6 +311,13 @@ def _own_problem(rec: IntervalRecord, prev: IntervalRecord | None, expected: str
         return str(exc)
     if rec.factor_ref and not rec.provenance:
         return f"edited value at {rec.start_utc}: a record with a factor_ref has no provenance"
+    if rec.factor_ref and rec.ci_source == "config_factor":
+        named = _referenced_value(rec.factor_ref)
+        if named is None or abs(named - rec.ci_g_per_kwh) > 1e-9:
+            return (
+                f"edited value at {rec.start_utc}: ci_g_per_kwh {rec.ci_g_per_kwh} is not the "
+                f"value of its factor reference {rec.factor_ref.split('|')[0]!r} ({named})"
+            )
     if rec.provenance not in ("", *PROVENANCE):
         return (
             f"edited value at {rec.start_utc}: provenance {rec.provenance!r} is not one of "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -264,7 +265,7 @@ def build_report(
         "coverage": cov,
         "warnings": warns,
         "restatement": None if restate_with is None else factors.restate(
-            inside["import_kwh"].tolist(), float(inside["location_kg_co2"].sum()), restate_with,
+            inside["import_kwh"].tolist(), math.fsum(inside["location_kg_co2"]), restate_with,
             refs,
         ),
         "offsets_retired": [

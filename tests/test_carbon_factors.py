@@ -63,8 +63,9 @@ def test_restating_a_period_with_a_second_factor(site: Path, tmp_path: Path, cap
 def site_with_key(tmp_path: Path, key: str) -> Path:
     """The fixture's site (8 intervals of 100 kWh) with ``[carbon] grid_factor_key``."""
     cfg = cli_site.write_config(tmp_path)
-    text = cfg.read_text().replace("\n[carbon]\n", f"\n[carbon]\ngrid_factor_key = '{key}'\n")
-    cfg.write_text(text)
+    lines = [x for x in cfg.read_text().splitlines() if not x.startswith("grid_factor_key")]
+    text = "\n".join(lines).replace("\n[carbon]\n", f"\n[carbon]\ngrid_factor_key = '{key}'\n")
+    cfg.write_text(text + "\n")
     config = load_config(cfg)
     with Store.from_config(config) as store:
         for k in range(cli_site.N * 3):

@@ -113,6 +113,9 @@ def test_each_record_hashes_its_factor_reference_and_reports_check_it(tmp_path: 
     assert r["recorded_factors"] == [
         {"key": KEY, "g_per_kwh": 570.3, "records": 8, "status": "matches the table"}]
     assert r["factor_over_recorded_factor"] == round(536.6 / 570.3, 12)
+    assert main(["carbon", "report", "--config", str(cfg), "--period", "2026-06"]) == 0
+    assert (f"# factor reference {KEY} (570.3 g/kWh, entry {digest}): 8 record(s), matches the "
+            "table\n") in capsys.readouterr().out
     # the official factor revised under the same key: the records name the old entry
     user = tmp_path / "factors.csv"
     user.write_text(f"{HEADER}\n{KEY},revised,2022,China,average (reporting use),571.0,2025\n")

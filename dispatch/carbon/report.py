@@ -403,6 +403,11 @@ def to_csv(report: dict[str, Any]) -> str:
     if "provenance" in cov:
         counts = cov["provenance"]["intervals"]
         lines.append("# provenance " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    lines += [
+        f"# factor reference {r['key']} ({r['g_per_kwh']} g/kWh, entry {r['entry_sha256']}): "
+        f"{r['records']} record(s), {r['status']}"
+        for r in report.get("factor_references", [])
+    ]
     recon = report.get("reconciliation") or {"months": []}
     lines += [f"# bill {json.dumps(r, sort_keys=True)}" for r in recon["months"]]
     lines += [f"# warning {w}" for w in report["warnings"]]

@@ -85,3 +85,38 @@ def test_an_unreadable_bill_is_named(site: Path, tmp_path: Path, capsys):
     args = ["carbon", "report", "--config", str(site), "--period", "2026-06"]
     assert main([*args, "--bill", str(tmp_path / "none.csv")]) == 1
     assert f"bill {tmp_path / 'none.csv'}: cannot read it" in capsys.readouterr().err
+
+
+def import_bill(site: Path, tmp_path: Path, text: str, capsys, name: str = "bill.csv") -> dict:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    assert main(["carbon", "bill", "import", "--config", str(site), "--csv", str(path)]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_stored_bill_is_chained_reconciled_by_default_and_corrected_by_appending(
+    site: Path, tmp_path: Path, capsys
+):
+    first = "month,import_kwh\n2026-05,999\n2026-06,1000\n"
+    done = import_bill(site, tmp_path, first, capsys)
+    assert (done["months"], done["appended"], done["corrected"]) == (2, 2, [])
+    assert import_bill(site, tmp_path, first, capsys)["appended"] == 0  # unchanged: skipped
+    args = ["carbon", "report", "--config", str(site), "--period", "2026-06", "--format", "json"]
+    assert main(args) == 0
+    recon = json.loads(capsys.readouterr().out)["reconciliation"]
+    assert (recon["months"][0]["bill_import_kwh"], recon["months"][0]["difference_kwh"]) == (
+        1000.0, -200.0)
+    assert recon["source"]["chain"] == "carbon_instruments"
+    done = import_bill(site, tmp_path, "month,import_kwh\n2026-06,800\n", capsys, "fixed.csv")
+    assert (done["appended"], done["corrected"]) == (1, ["2026-06"])
+    assert main(args) == 0
+    recon = json.loads(capsys.readouterr().out)["reconciliation"]
+    (row,) = recon["months"]
+    assert (row["bill_import_kwh"], row["difference_kwh"]) == (800.0, 0.0)  # the latest counts
+    assert recon["source"]["records"][1]["source_file"] == "fixed.csv"
+    assert main(["carbon", "bill", "list", "--config", str(site)]) == 0
+    listed = json.loads(capsys.readouterr().out)["bill"]
+    assert [(b["month"], b["import_kwh"], b["seq"]) for b in listed] == [
+        ("2026-05", 999.0, 1), ("2026-06", 800.0, 3)]
+    assert main(["carbon", "verify", "--config", str(site)]) == 0
+    assert "3 instrument records" in capsys.readouterr().out

@@ -82,6 +82,7 @@ def test_an_intact_bundle_verifies_off_the_box(signed_site, tmp_path: Path, caps
     assert set(manifest["files"]) == {
         "intervals.json",
         "instruments.json",
+        "factors.csv",
         "report.json",
         "report.csv",
         "report.html",
@@ -94,8 +95,11 @@ def test_an_intact_bundle_verifies_off_the_box(signed_site, tmp_path: Path, caps
             "ok": True,
             "period": "2026-06",
             "intervals": 8,
-            "instruments": 3,
+            "rows_outside_period": 0,
+            "instruments": 4,
             "checkpoints": 1,
+            "factor_references": 1,
+            "bill_months": 1,
             "market_kg_co2": "re-derived from 1 certificate(s)",
         },
     )
@@ -140,6 +144,19 @@ def edit_instrument(doc: dict) -> None:
     doc["records"][1]["body"]["tonnes"] = 120.0
 
 
+def edit_bill(doc: dict) -> None:
+    doc["records"][3]["body"]["import_kwh"] = 1000.0
+
+
+def forge_reconciliation(doc: dict) -> None:  # the bill said 800 kWh; as if it said 1000
+    doc["reconciliation"]["months"][0].update(bill_import_kwh=1000.0, difference_kwh=-200.0)
+
+
+def edit_factor_ref(doc: dict) -> None:  # the recorded factor made the 2022 national one
+    ref = doc["records"][2][FIELDS.index("factor_ref")]
+    doc["records"][2][FIELDS.index("factor_ref")] = ref.replace("570.3", "536.6")
+
+
 def edit_total(doc: dict) -> None:
     doc["totals"]["location_kg_co2"] = 1.0
 
@@ -156,6 +173,9 @@ def edit_signed(doc: dict) -> None:
         ("intervals.json", rechain_tail, True, "interval row 2 (2026-06-01T00:30:00Z)"),
         ("intervals.json", drop_row, True, "interval row 3 (2026-06-01T01:00:00Z)"),
         ("instruments.json", edit_instrument, True, "instrument record 1 (seq 2, retirement)"),
+        ("instruments.json", edit_bill, True, "instrument record 3 (seq 4, bill)"),
+        ("report.json", forge_reconciliation, True, "report.json"),
+        ("intervals.json", edit_factor_ref, True, "interval row 2 (2026-06-01T00:30:00Z)"),
         ("report.json", edit_total, True, "report.json"),
         ("checkpoints/00-", edit_signed, True, "checkpoints/00-"),
     ],
@@ -192,7 +212,7 @@ def test_the_verifier_agrees_with_dispatch_verify_on_tampered_stores(
     signed_site, tmp_path, capsys, tampered
 ):
     cfg, cp, public = signed_site
-    how, index, _, _ = tamper.TABLE[tampered]
+    how, _, index, _, _ = tamper.TABLE[tampered]
     how(cfg)
     assert (
         main(

@@ -159,26 +159,37 @@ def test_head_survives_and_detects_deleted_trailing_rows(store: Store, tmp_path:
         False, "truncated", 2, head)
 
 
-def test_an_older_file_keeps_its_head_and_its_format_1_records_verify(tmp_path: Path):
-    path = tmp_path / "v3.sqlite3"
+@pytest.mark.parametrize(
+    ("version", "blank"),
+    [(3, ("provenance", "factor_ref")), (9, ("factor_ref",))],
+    ids=["format 1 (schema v3)", "format 2 (schema v9)"],
+)
+def test_an_older_file_keeps_its_head_and_its_older_records_verify(
+    tmp_path: Path, version: int, blank: tuple[str, ...]
+):
+    path = tmp_path / f"v{version}.sqlite3"
     conn = sqlite3.connect(path, isolation_level=None)
     from dispatch.store import migrate
 
-    migrate(conn, str(path), target=3)
+    migrate(conn, str(path), target=version)
     conn.close()
     records = carbon_ledger.interval_records(
         carbon_ledger.interval_flows(pd.DataFrame(
             {"p_grid_kw": [4.0, 8.0], "p_pv_kw": 0.0, "p_batt_kw": 0.0, "p_load_kw": [4.0, 8.0]},
             index=pd.DatetimeIndex([at(0), at(15)])), STEP), CONFIG, STEP)  # fmt: skip
-    # format 1: written before provenance existed (no such column, not in the hashes)
-    records = ledger.chain([r._replace(provenance="") for r in records])
-    fields = [f for f in ledger.RECORD_FIELDS if f != "provenance"]
+    assert all(r.factor_ref and r.provenance == "measured" for r in records)  # format 3 now
+    # written before the blanked fields existed (no such columns, not in the hashes)
+    records = ledger.chain([r._replace(**dict.fromkeys(blank, "")) for r in records])
+    fields = [f for f in ledger.RECORD_FIELDS if f not in blank]
     conn = sqlite3.connect(path)
     marks = ", ".join("?" * len(fields))
     conn.executemany(
         f"INSERT INTO ledger_intervals ({', '.join(fields)}) VALUES ({marks})",
         [[getattr(r, f) for f in fields] for r in records],
     )
+    if version >= 4:  # the head row is written with each append since schema v4
+        conn.execute("INSERT INTO ledger_head VALUES (1, ?, ?, 2)",
+                     (records[-1].record_hash, records[-1].end_utc))
     conn.commit()
     conn.close()
     with Store(path) as s:
@@ -186,7 +197,8 @@ def test_an_older_file_keeps_its_head_and_its_format_1_records_verify(tmp_path: 
         assert (head.record_hash, head.records, head.end_utc) == (
             records[-1].record_hash, 2, "2026-03-02T00:30:00Z")
         rows = s.ledger(with_seq=True)
-        assert [r["provenance"] for r in rows] == ["", ""]  # migrated: format 1 kept
+        for name in blank:  # migrated: the older format kept
+            assert [r[name] for r in rows] == ["", ""]
         assert audit.verify_rows(rows, head=head).ok
     with Store(tmp_path / "new.sqlite3") as s:
         assert s.ledger_head().record_hash == GENESIS_HASH == ledger.GENESIS

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from dispatch.carbon import accounting as carbon
 from dispatch.carbon import chain as ledger
-from dispatch.carbon import offsets
+from dispatch.carbon import factors, offsets
 from dispatch.types import InputError
 from tests.factories import config
 
@@ -43,7 +43,10 @@ def _frame(n: int, seed: int = 0) -> pd.DataFrame:
 
 def _records(n: int, seed: int = 0) -> list[ledger.IntervalRecord]:
     acc = carbon.interval_accounting(_frame(n, seed), CFG)
-    return ledger.records_from_accounts(acc, pd.Timedelta("15min"), carbon.METHOD_VERSION)
+    ref = factors.reference(factors.configured(CFG.carbon.grid_ci_g_per_kwh, None, {}))
+    return ledger.records_from_accounts(
+        acc, pd.Timedelta("15min"), carbon.METHOD_VERSION, factor_ref=ref
+    )  # format 3
 
 
 CHAIN = ledger.chain(_records(20))

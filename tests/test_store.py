@@ -202,7 +202,7 @@ def ledger_record(i: int) -> dict:
         "end_utc": (start + dt.timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         **{name: 0.25 * k for k, name in enumerate(LEDGER_FLOATS)},
         "ci_source": "config", "method_version": "1", "provenance": "measured",
-        "inputs_hash": "a" * 64,
+        "factor_ref": f"config:grid_ci_g_per_kwh|1.75|{'b' * 64}", "inputs_hash": "a" * 64,
         "prev_hash": "0" * 64, "record_hash": f"{i % 10**6:064x}",
     }  # fmt: skip
 
@@ -235,8 +235,8 @@ def test_ledger_chain_from_dispatch_ledger_round_trips_and_verifies(store: Store
     conn = sqlite3.connect(store.path)
     names = [r[1] for r in conn.execute("PRAGMA table_info(ledger_intervals)")]
     conn.close()
-    # the store mirrors the record (v9 added provenance as the last column)
-    assert sorted(names) == sorted(("seq", *ledger.RECORD_FIELDS)) and names[-1] == "provenance"
+    # the store mirrors the record (v10 added factor_ref as the last column)
+    assert sorted(names) == sorted(("seq", *ledger.RECORD_FIELDS)) and names[-1] == "factor_ref"
     raw = []
     for i in range(5):
         row = ledger_record(i)

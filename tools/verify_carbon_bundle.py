@@ -6,24 +6,34 @@ Usage::
     python3 verify_carbon_bundle.py BUNDLE_DIR [--public-key HEX]
 
 A bundle is what ``dispatch carbon export --period P --out DIR`` writes: ``manifest.json``
-(the SHA-256 of every file), ``intervals.json`` (the period's ledger rows and the hash of the
-row before them), ``instruments.json`` (the whole chain of carbon instruments),
-``checkpoints/*.json`` (signed checkpoints) and the report (``report.json``, ``.csv``,
-``.html``). This file re-derives, from the bundle alone and independently of the
-``dispatch`` package:
+(the SHA-256 of every file), ``intervals.json`` (the ledger rows of the period, and of the
+rest of any certificate window crossing it, with the hash of the row before them and that
+span), ``instruments.json`` (the whole chain of carbon instruments, the utility bill among
+them), ``factors.csv`` (the factor table), ``checkpoints/*.json`` (signed checkpoints) and
+the report (``report.json``, ``.csv``, ``.html``). This file re-derives, from the bundle
+alone and independently of the ``dispatch`` package:
 
 1. every file's SHA-256 against the manifest;
 2. each interval record's ``inputs_hash`` and ``record_hash`` (sorted-key JSON without spaces,
    floats with exactly 6 decimals, ``-0`` as ``0``; ``record_hash = sha256(prev_hash +
-   canonical)``) and the links between them, from the stated predecessor hash; a record
-   with an empty ``provenance`` is format 1 (written before provenance was kept), whose
-   canonical forms leave that field out;
+   canonical)``) and the links between them, from the stated predecessor hash. Formats: a
+   record with a ``factor_ref`` is format 3 (every field hashed); one with a ``provenance``
+   but no ``factor_ref`` format 2 (its canonical forms leave ``factor_ref`` out); one with
+   neither format 1 (they leave both out);
 3. each record's location-based emissions (``import_kwh * ci_g_per_kwh / 1000`` kg, to the
-   quantisation of the values) and the report's totals (intervals, import kWh, location kg),
-   and the market-based total from the rows, the report's certificates and residual mix
-   (when every certificate valid in the period lies inside it; the summary says which);
-4. the instruments' hash chain (``sha256(prev_hash + canonical({body, kind, recorded_utc}))``);
-5. each checkpoint's Ed25519 signature (RFC 8032, written out below) and that the rows it
+   quantisation of the values) and, for a ``config_factor`` interval, that its intensity is
+   the value its ``factor_ref`` (``KEY|G_PER_KWH|SHA256``) names;
+4. the report's totals over the period's rows (intervals, import kWh, location kg); its
+   factor references (each one's record count and its status against ``factors.csv``: the
+   SHA-256 of the entry's sorted-key JSON) and restatement (the period's imports times the
+   factor); and the market-based total: certificates pro rata to the uncovered imports in
+   their windows over every row of the span (which must be the period grown by every
+   certificate window meeting it), the rest at the residual mix, summed over the period;
+5. the instruments' hash chain (``sha256(prev_hash + canonical({body, kind, recorded_utc}))``),
+   the report's chained certificates against it, and the report's reconciliation against
+   the stored utility bill (the latest ``bill`` record of each month: ledger import, bill,
+   difference);
+6. each checkpoint's Ed25519 signature (RFC 8032, written out below) and that the rows it
    proves, where the bundle holds them, have its fingerprints (first 8 bytes of each hash).
 
 Exit status: 0 when everything checks out, 3 naming the first row or record that does not,
@@ -34,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import csv
 import datetime as dt
 import hashlib
 import json
@@ -50,6 +61,7 @@ STRING_FIELDS = {
     "ci_source",
     "method_version",
     "provenance",
+    "factor_ref",
     "inputs_hash",
     "prev_hash",
     "record_hash",
@@ -69,6 +81,8 @@ INPUT_FIELDS = (
     "method_version",
 )
 FINGERPRINT_BYTES = 8
+CONFIG_KEY = "config:grid_ci_g_per_kwh"  # the factor synthesised from the configured value
+TOLERANCE_FRAC = 0.02  # a bill month differing more than this is a warning of the report
 
 
 # ------------------------------------------------------------------ Ed25519 (RFC 8032, 5.1.7)
@@ -190,9 +204,18 @@ def check_intervals(doc: dict) -> tuple[list[dict], tuple[int, BundleError] | No
     expected = doc["prev_hash"]
     for i, row in enumerate(rows):
         where = f"interval row {first + i} ({row.get('start_utc')})"
-        v1 = not row.get("provenance")  # format 1: written before provenance, not hashed
-        names = [f for f in hashed if not (v1 and f == "provenance")]
-        inputs_names = [*INPUT_FIELDS, *([] if v1 else ["provenance"])]
+        row.setdefault("factor_ref", "")  # a bundle of records written before factor_ref
+        # format 3: factor_ref and provenance hashed; 2: provenance only; 1: neither
+        missing = {"factor_ref"} if row.get("provenance") else {"factor_ref", "provenance"}
+        if row["factor_ref"]:
+            missing = set()
+            if not row.get("provenance"):
+                why = "edited value: a record with a factor_ref has no provenance"
+                return rows, (first + i, BundleError(where, why))
+        names = [f for f in hashed if f not in missing]
+        inputs_names = [
+            f for f in (*INPUT_FIELDS, "provenance", "factor_ref") if f not in missing
+        ]
         try:
             inputs = _sha(_canonical(row, inputs_names))
             own = _sha(expected + _canonical(row, names))
@@ -212,8 +235,94 @@ def check_intervals(doc: dict) -> tuple[list[dict], tuple[int, BundleError] | No
         if abs(row["location_kg_co2"] - row["import_kwh"] * row["ci_g_per_kwh"] / 1000) > 2e-6:
             why = "location_kg_co2 is not import_kwh x ci_g_per_kwh / 1000"
             return rows, (first + i, BundleError(where, why))
+        why = _factor_problem(row)
+        if why:
+            return rows, (first + i, BundleError(where, why))
         expected = row["record_hash"]
     return rows, None
+
+
+def _parse_ref(text: str) -> tuple[str, float, str]:
+    key, value, digest = text.rsplit("|", 2)
+    g = float(value)
+    if not key or len(digest) != 64 or not math.isfinite(g):
+        raise ValueError(f"factor_ref {text!r} is not KEY|G_PER_KWH|SHA256")
+    return key, g, digest
+
+
+def _factor_problem(row: dict) -> str | None:
+    """Why a row's intensity is not what its factor reference names, or None."""
+    if not row["factor_ref"]:
+        return None
+    try:
+        _, g, _ = _parse_ref(row["factor_ref"])
+    except ValueError as exc:
+        return f"edited value: {exc}"
+    if row["ci_source"] == "config_factor" and abs(row["ci_g_per_kwh"] - g) > 1e-9:
+        return (
+            f"ci_g_per_kwh {row['ci_g_per_kwh']} is not {g}, the value of its factor "
+            "reference (ci_source config_factor)"
+        )
+    return None
+
+
+def read_factors(text: str) -> dict[str, dict]:
+    """``factors.csv``: key -> the entry as the ledger hashes it (year int, value float)."""
+    table = {}
+    for row in csv.DictReader(text.splitlines()):
+        entry = dict(row)
+        entry["year"], entry["g_per_kwh"] = int(row["year"]), float(row["g_per_kwh"])
+        table[entry["key"]] = entry
+    return table
+
+
+def _entry_hash(entry: dict) -> str:
+    return _sha(json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+
+
+def check_factors(period_rows: list[dict], table: dict[str, dict], report: dict) -> int:
+    """The report's ``factor_references`` and ``restatement`` re-derived from the period's
+    rows and the factor table; returns how many references there are."""
+    counts: dict[str, int] = {}
+    for r in period_rows:
+        counts[r["factor_ref"]] = counts.get(r["factor_ref"], 0) + 1
+    refs = []
+    for ref, n in sorted(counts.items()):
+        if not ref:
+            refs.append({"key": None, "g_per_kwh": None, "entry_sha256": None, "records": n,
+                         "status": "not recorded"})
+            continue
+        key, g, digest = _parse_ref(ref)
+        if key == CONFIG_KEY:
+            status = "configured value"
+        elif key not in table:
+            status = "not in the table"
+        elif _entry_hash(table[key]) != digest:
+            status = "revised in the table"
+        else:
+            status = "matches the table"
+        refs.append({"key": key, "g_per_kwh": g, "entry_sha256": digest, "records": n,
+                     "status": status})
+    if report.get("factor_references") != refs:
+        raise BundleError(
+            "report.json",
+            f"factor_references {json.dumps(report.get('factor_references'))} but the rows "
+            f"and factors.csv give {json.dumps(refs)}",
+        )
+    restated = report.get("restatement")
+    if restated:
+        factor = restated["factor"]
+        if table.get(factor["key"]) != factor:
+            raise BundleError("report.json", f"restatement factor {factor['key']!r} is not "
+                              "the entry of factors.csv")
+        kg = math.fsum(r["import_kwh"] for r in period_rows) * factor["g_per_kwh"] / 1000.0
+        if abs(restated["restated_location_kg_co2"] - kg) > 1e-6 * max(1, len(period_rows)):
+            raise BundleError(
+                "report.json",
+                f"restatement restated_location_kg_co2 = "
+                f"{restated['restated_location_kg_co2']} but the rows give {round(kg, 6)}",
+            )
+    return len(refs)
 
 
 def check_totals(rows: list[dict], report: dict) -> None:
@@ -230,34 +339,69 @@ def check_totals(rows: list[dict], report: dict) -> None:
             )
 
 
-def _local_day(text: str, zone) -> dt.date:
+def _local(text: str, zone) -> dt.datetime:
     t = dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
-    return t.astimezone(zone).date()
+    return t.astimezone(zone)
 
 
-def check_market(rows: list[dict], report: dict) -> str:
-    """Re-derive the period's market-based kg CO2 (certificates pro rata to the uncovered
-    imports in their windows, soonest to expire first; the rest at the residual mix, or at
-    the interval's intensity without one) and compare with the report's total. Exact only
-    when every certificate whose window meets the period lies inside it (then all the
-    imports it is spread over are in the bundle); otherwise it says why it was not done."""
+def period_rows(rows: list[dict], report: dict) -> list[dict]:
+    """The rows whose interval starts in the report's period (site-local bounds)."""
+    period = report["period"]
+    lo, hi = dt.datetime.fromisoformat(period["start"]), dt.datetime.fromisoformat(period["end"])
+    return [r for r in rows if lo <= _local(r["start_utc"], dt.UTC) < hi]
 
+
+def _span(lo: dt.date, hi: dt.date, windows: list[tuple[dt.date, dt.date]]) -> tuple:
+    """``[lo, hi)`` grown until every window (inclusive dates) meeting it lies inside it."""
+    grown = True
+    while grown:
+        grown = False
+        for first, last in windows:
+            if first < hi and last >= lo and (first < lo or last >= hi):
+                lo, hi = min(lo, first), max(hi, last + dt.timedelta(days=1))
+                grown = True
+    return lo, hi
+
+
+def check_market(rows: list[dict], span: dict, report: dict) -> str:
+    """Re-derive the period's market-based kg CO2 and compare with the report's total.
+
+    Certificates are taken soonest to expire first (``valid_to``, ``valid_from``, ``id``);
+    each covers the fraction ``min(1, mwh * 1000 / uncovered imports in its window)`` of each
+    interval's uncovered import in its window, at its own factor; the rest counts at the
+    residual mix, or the interval's intensity without one. A window crossing the period
+    boundary spreads over imports outside it: the bundle's span holds the period grown by
+    every window meeting it (checked here), so every import a certificate meeting the
+    period is spread over is in the bundle, and windows outside the span touch none of it.
+    """
     period = report["period"]
     zone = ZoneInfo(period["timezone"])
     lo = dt.datetime.fromisoformat(period["start"]).date()
     hi = dt.datetime.fromisoformat(period["end"]).date()  # exclusive
-    certs = []
-    for c in report["certificates"]:
-        first, last = dt.date.fromisoformat(c["valid_from"]), dt.date.fromisoformat(c["valid_to"])
-        if last < lo or first >= hi:
-            continue  # no interval of the period is in its window
-        if first < lo or last >= hi:
-            return f"not re-derived: certificate {c['id']} is valid beyond the period"
-        certs.append((c["valid_to"], c["valid_from"], c["id"], first, last, c))
-    days = [_local_day(r["start_utc"], zone) for r in rows]
+    cs = report["certificates"]
+    windows = [(dt.date.fromisoformat(c["valid_from"]), dt.date.fromisoformat(c["valid_to"]))
+               for c in cs]
+    want = _span(lo, hi, windows)
+    have = (dt.date.fromisoformat(span["from"]), dt.date.fromisoformat(span["to"]))
+    if have != want or span["timezone"] != period["timezone"]:
+        raise BundleError(
+            "intervals.json",
+            f"span {span['from']} .. {span['to']} but the period and the certificate windows "
+            f"need {want[0]} .. {want[1]}",
+        )
+    days = [_local(r["start_utc"], zone).date() for r in rows]
+    outside = [i for i, d in enumerate(days) if not have[0] <= d < have[1]]
+    if outside:
+        r = rows[outside[0]]
+        raise BundleError(f"interval row {outside[0]} ({r['start_utc']})", "outside the span")
+    certs = sorted(
+        (c["valid_to"], c["valid_from"], c["id"], w, c)
+        for c, w in zip(cs, windows, strict=True)
+        if w[0] < have[1] and w[1] >= have[0]
+    )
     uncovered = [float(r["import_kwh"]) for r in rows]
     kg = [0.0] * len(rows)
-    for *_, first, last, c in sorted(certs, key=lambda x: x[:3]):
+    for *_, (first, last), c in certs:
         inside = [i for i, d in enumerate(days) if first <= d <= last]
         eligible = sum(uncovered[i] for i in inside)
         share = min(1.0, c["mwh"] * 1000.0 / eligible) if eligible > 0 else 0.0
@@ -268,14 +412,74 @@ def check_market(rows: list[dict], report: dict) -> str:
     rm = report["factors"]["residual_mix_g_per_kwh"]
     for i, r in enumerate(rows):
         kg[i] += max(uncovered[i], 0.0) * (r["ci_g_per_kwh"] if rm is None else rm) / 1000.0
-    total = round(sum(kg), DECIMALS)
+    in_period = [i for i, d in enumerate(days) if lo <= d < hi]
+    total = round(sum(kg[i] for i in in_period), DECIMALS)
     if abs(report["totals"]["market_kg_co2"] - total) > 1e-6 * max(1, len(rows)):
         raise BundleError(
             "report.json",
             f"totals market_kg_co2 = {report['totals']['market_kg_co2']} but the rows and "
             f"certificates give {total}",
         )
-    return f"re-derived from {len(certs)} certificate(s)"
+    crossing = sum(1 for *_, (first, last), _ in certs if first < lo or last >= hi)
+    return f"re-derived from {len(certs)} certificate(s)" + (
+        f", {crossing} crossing the period boundary ({len(rows) - len(in_period)} rows "
+        f"outside the period)" if crossing else ""
+    )
+
+
+def check_chained_certificates(doc: dict, report: dict) -> None:
+    """The report's certificates marked ``chain`` are the instruments' certificate records."""
+    want = [
+        (b["certificate_id"], b["claimed_from"], b["claimed_to"], float(b["mwh"]),
+         float(b["ci_g_per_kwh"]))
+        for r in doc["records"] if r["kind"] == "certificate" for b in [r["body"]]
+    ]
+    have = [
+        (c["id"], c["valid_from"], c["valid_to"], float(c["mwh"]), float(c["ci_g_per_kwh"]))
+        for c in report["certificates"] if c.get("source") == "chain"
+    ]
+    if have != want:
+        raise BundleError("report.json", f"certificates from the chain {have} but the "
+                          f"instruments hold {want}")
+
+
+def check_bill(period: list[dict], doc: dict, report: dict) -> int:
+    """The report's reconciliation against the stored bill (the latest record of each month):
+    each month's ledger import from the rows, the bill and their difference. Returns the
+    number of months reconciled."""
+    zone = ZoneInfo(report["period"]["timezone"])
+    bill = {}
+    for r in doc["records"]:
+        if r["kind"] == "bill":
+            bill[r["body"]["month"]] = float(r["body"]["import_kwh"])
+    recon = report.get("reconciliation")
+    if not bill:
+        if recon is not None:
+            raise BundleError("report.json", "a reconciliation but no bill in the instruments")
+        return 0
+    if recon is None:
+        raise BundleError("report.json", "the instruments hold a utility bill but the report "
+                          "has no reconciliation")
+    ledger: dict[str, float] = {}
+    for r in period:
+        m = _local(r["start_utc"], zone).strftime("%Y-%m")
+        ledger[m] = ledger.get(m, 0.0) + float(r["import_kwh"])
+    for row in recon["months"]:
+        m = row["month"]
+        kwh, billed = round(ledger.get(m, 0.0), DECIMALS), bill.get(m)
+        diff = None if billed is None else round(kwh - billed, DECIMALS)
+        got = (row["ledger_import_kwh"], row["bill_import_kwh"], row["difference_kwh"])
+        close = abs(got[0] - kwh) <= 1e-6 * max(1, len(period)) and got[1] == billed and (
+            (diff is None and got[2] is None)
+            or (diff is not None and got[2] is not None and abs(got[2] - diff) <= 1e-5)
+        )
+        if not close:
+            raise BundleError(
+                "report.json",
+                f"reconciliation {m}: ledger {got[0]} kWh, bill {got[1]}, difference {got[2]} "
+                f"but the rows and the stored bill give {kwh}, {billed}, {diff}",
+            )
+    return len(recon["months"])
 
 
 def check_instruments(doc: dict) -> None:
@@ -339,16 +543,24 @@ def verify(folder: Path, trusted: str | None) -> dict:
         found += [] if failure is None else [failure]
     if found:
         raise min(found, key=lambda f: f[0])[1]
-    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
-    check_totals(rows, report)
-    market = check_market(rows, report)
     check_instruments(instruments)
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    period = period_rows(rows, report)
+    check_totals(period, report)
+    table = read_factors((folder / "factors.csv").read_text(encoding="utf-8"))
+    refs = check_factors(period, table, report)
+    market = check_market(rows, intervals["span"], report)
+    check_chained_certificates(instruments, report)
+    bill_months = check_bill(period, instruments, report)
     return {
         "ok": True,
         "period": manifest["period"],
-        "intervals": len(rows),
+        "intervals": len(period),
+        "rows_outside_period": len(rows) - len(period),
         "instruments": len(instruments["records"]),
         "checkpoints": len(names),
+        "factor_references": refs,
+        "bill_months": bill_months,
         "market_kg_co2": market,
     }
 

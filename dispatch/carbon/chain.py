@@ -15,11 +15,15 @@ Integrity scheme:
 - ``record_hash = sha256(prev_hash + canonical(record))`` where the canonical record holds every
   field except ``prev_hash`` and ``record_hash``; the first record's ``prev_hash`` is
   ``GENESIS``.
-- Record formats: a record with ``provenance`` (``PROVENANCE``: where its activity data
-  comes from) is format 2, and ``provenance`` is one of its input fields (so also in both
-  hashes). A record stored before provenance existed has ``provenance = ""``: format 1, whose
-  canonical forms leave the field out, so its hashes are those it was written with. Blanking
-  the field of a format-2 record changes its canonical form: it no longer verifies.
+- Record formats: a record with ``factor_ref`` (the reference of the grid factor of record,
+  ``dispatch.carbon.factors.reference``: table key, value and the SHA-256 of the table entry)
+  is format 3; ``factor_ref`` and ``provenance`` are input fields (so in both hashes). A
+  record with ``provenance`` (``PROVENANCE``: where its activity data comes from) but no
+  ``factor_ref`` is format 2, written before factor references; one with neither is format 1,
+  written before provenance. The canonical forms of formats 1 and 2 leave the missing fields
+  out, so their hashes are those they were written with. Blanking a field of a newer record
+  changes its canonical form: it no longer verifies; a format-3 record must have a
+  provenance.
 - ``verify`` finds the first record whose inputs, record hash or link to its predecessor does
   not check out. Removing rows from the end leaves a valid shorter chain: pass the last known
   head (``expected_head``), kept apart from the ledger, to detect that too.
@@ -82,6 +86,7 @@ class IntervalRecord(NamedTuple):
     avoided_battery_kg_co2: float
     charge_grid_kg_co2: float
     provenance: str = ""
+    factor_ref: str = ""
     inputs_hash: str = ""
     prev_hash: str = ""
     record_hash: str = ""
@@ -101,6 +106,7 @@ INPUT_FIELDS = (
     "ci_source",
     "method_version",
     "provenance",
+    "factor_ref",
 )
 RECORD_FIELDS = IntervalRecord._fields
 VALUE_FIELDS = RECORD_FIELDS[:-3]
@@ -111,6 +117,7 @@ STRING_FIELDS = frozenset(
         "ci_source",
         "method_version",
         "provenance",
+        "factor_ref",
         "inputs_hash",
         "prev_hash",
         "record_hash",
@@ -118,10 +125,14 @@ STRING_FIELDS = frozenset(
 )
 _HASHED = tuple(sorted(f for f in RECORD_FIELDS if f not in ("prev_hash", "record_hash")))
 _INPUTS = tuple(sorted(INPUT_FIELDS))
-_HASHED_V1 = tuple(f for f in _HASHED if f != "provenance")  # format 1: no provenance
-_INPUTS_V1 = tuple(f for f in _INPUTS if f != "provenance")
+_HASHED_V2 = tuple(f for f in _HASHED if f != "factor_ref")  # format 2: no factor_ref
+_INPUTS_V2 = tuple(f for f in _INPUTS if f != "factor_ref")
+_HASHED_V1 = tuple(f for f in _HASHED_V2 if f != "provenance")  # format 1: no provenance
+_INPUTS_V1 = tuple(f for f in _INPUTS_V2 if f != "provenance")
+_V2 = {_HASHED: _HASHED_V2, _INPUTS: _INPUTS_V2}
 _V1 = {_HASHED: _HASHED_V1, _INPUTS: _INPUTS_V1}
 _PROVENANCE_AT = RECORD_FIELDS.index("provenance")
+_FACTOR_AT = RECORD_FIELDS.index("factor_ref")
 
 
 _TEXT_AT = tuple(i for i, n in enumerate(RECORD_FIELDS) if n in STRING_FIELDS)
@@ -148,14 +159,20 @@ def _spec(names: tuple[str, ...]) -> _Spec:
     return _Spec(getter, "{" + ",".join(quoted) + "}", "{" + ",".join(raw) + "}", texts)
 
 
-_SPECS = {names: _spec(names) for names in (_HASHED, _INPUTS, _HASHED_V1, _INPUTS_V1)}
+_SPECS = {
+    names: _spec(names)
+    for names in (_HASHED, _INPUTS, _HASHED_V2, _INPUTS_V2, _HASHED_V1, _INPUTS_V1)
+}
 _NEG_ZERO = ":-" + format(0.0, f".{DECIMALS}f")
 
 
 def _canonical(record: IntervalRecord, names: tuple[str, ...]) -> str:
     if not math.isfinite(sum(_FLOATS(record))):
         raise InputError(f"ledger: record {record.start_utc} holds a value that is not finite")
-    spec = _SPECS[names if record[_PROVENANCE_AT] else _V1[names]]
+    if record[_FACTOR_AT]:
+        spec = _SPECS[names]
+    else:
+        spec = _SPECS[_V2[names] if record[_PROVENANCE_AT] else _V1[names]]
     values = spec.get(record)
     text = "".join([record[i] for i in _TEXT_AT])
     if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
@@ -170,7 +187,7 @@ def _canonical(record: IntervalRecord, names: tuple[str, ...]) -> str:
 
 def canonical(record: IntervalRecord) -> str:
     """The canonical text of a record: every field but ``prev_hash`` and ``record_hash``
-    (and, for a format-1 record, ``provenance``).
+    (and, for a format-2 record, ``factor_ref``; for a format-1 record, ``provenance`` too).
 
     Sorted-key JSON without spaces; floats with exactly ``DECIMALS`` decimals.
 
@@ -274,6 +291,15 @@ def _seq_problem(seqs: list[int], i: int) -> str | None:
     return None
 
 
+def _referenced_value(ref: str) -> float | None:
+    """The g/kWh a factor reference ``KEY|G_PER_KWH|SHA256`` names, or None if unreadable."""
+    parts = ref.rsplit("|", 2)
+    try:
+        return float(parts[1]) if len(parts) == 3 and len(parts[2]) == 64 else None
+    except ValueError:
+        return None
+
+
 def _own_problem(rec: IntervalRecord, prev: IntervalRecord | None, expected: str) -> str | None:
     """What is wrong with one record on its own and beside its predecessor, or None."""
     try:
@@ -283,6 +309,15 @@ def _own_problem(rec: IntervalRecord, prev: IntervalRecord | None, expected: str
             return f"edited value at {rec.start_utc}: record_hash does not match"
     except InputError as exc:
         return str(exc)
+    if rec.factor_ref and not rec.provenance:
+        return f"edited value at {rec.start_utc}: a record with a factor_ref has no provenance"
+    if rec.factor_ref and rec.ci_source == "config_factor":
+        named = _referenced_value(rec.factor_ref)
+        if named is None or abs(named - rec.ci_g_per_kwh) > 1e-9:
+            return (
+                f"edited value at {rec.start_utc}: ci_g_per_kwh {rec.ci_g_per_kwh} is not the "
+                f"value of its factor reference {rec.factor_ref.split('|')[0]!r} ({named})"
+            )
     if rec.provenance not in ("", *PROVENANCE):
         return (
             f"edited value at {rec.start_utc}: provenance {rec.provenance!r} is not one of "
@@ -355,6 +390,7 @@ def records_from_accounts(
     step: pd.Timedelta,
     method_version: str,
     provenance: str | Sequence[str] = "measured",
+    factor_ref: str = "",
 ) -> list[IntervalRecord]:
     """Unchained ledger records from per-interval accounts, values quantised.
 
@@ -369,6 +405,9 @@ def records_from_accounts(
         ``dispatch.carbon.accounting.METHOD_VERSION`` used to compute the accounts.
     provenance : str or sequence of str
         ``PROVENANCE`` of every interval, or one per row of ``accounts``.
+    factor_ref : str
+        The grid factor of record (``dispatch.carbon.factors.reference``) of every interval;
+        ``""`` writes format-2 records (no factor reference).
 
     Raises
     ------
@@ -393,6 +432,8 @@ def records_from_accounts(
                     f"of {PROVENANCE}"
                 )
             cols.append([str(m) for m in marks])
+        elif name == "factor_ref":
+            cols.append([factor_ref] * len(starts))
         elif name == "ci_source":
             cols.append([str(v) for v in accounts[name]])
         else:

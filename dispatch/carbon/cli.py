@@ -1,31 +1,31 @@
 """The ``dispatch carbon`` commands: verify the ledger, report a period; the rest registered.
 
 Role: parse the ``carbon`` sub-commands (``keygen`` and ``checkpoint`` from ``anchor``, ``export``,
-``offsets`` and ``certificates`` from ``instruments_cli``), open the store named by the
+``offsets`` and ``certificates`` from ``instruments_cli``, ``bill`` from ``bill_cli``), open the
+store named by the
 config's ``[store]`` section, and call the audit, the composition and the reports. Exit codes:
 0 ok, 1 bad input (``InputError``, via ``dispatch.__main__``), 3 a ledger or instruments chain
 that does not verify, 78 a bad config. Imports ``dispatch.carbon``'s ``anchor``, ``audit``,
-``compose``, ``instruments``, ``instruments_cli`` and ``report``, ``store``, ``config`` and
-``types``; never ``daemon``.
+``bill_cli``, ``compose``, ``export``, ``factor_file``, ``factors``, ``instruments``,
+``instruments_cli`` and ``report``, ``store``, ``config`` and ``types``; never ``daemon``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from dispatch.carbon import (
     anchor,
     audit,
-    bill,
+    bill_cli,
     compose,
     export,
+    factor_file,
     factors,
     instruments,
     instruments_cli,
@@ -104,49 +104,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if doc["ok"] else anchor.EXIT_TAMPERED
 
 
-def factor_table(config: SiteConfig) -> dict[str, factors.Factor]:
-    """The shipped factor table with the user's ``[carbon] factor_table_path`` rows added."""
-    shipped = resources.files("dispatch.carbon").joinpath("data/grid_factors.csv")
-    table = factors.read_table(shipped.read_text(encoding="utf-8"), "grid_factors.csv")
-    user: list[factors.Factor] = []
-    path = config.carbon.factor_table_path
-    if path:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"carbon.factor_table_path {path}: {exc.strerror}") from None
-        user = factors.read_table(text, f"carbon.factor_table_path {path}")
-    return factors.merged(table, user)
-
-
 def cmd_factors(args: argparse.Namespace) -> int:
     """Print the factor table as CSV."""
-    table = factor_table(load_config(args.config))
+    table = factor_file.factor_table(load_config(args.config))
     print(",".join(factors.COLUMNS))
     for f in table.values():
         print(",".join(f'"{v}"' if "," in str(v) else str(v) for v in f.as_dict().values()))
     return 0
 
 
-def _bill(path: str) -> dict[str, Any]:
-    """A utility bill file (``bill.parse_bill``) and where it came from (name, SHA-256)."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError(f"bill {path}: cannot read it ({exc.strerror})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"bill {path}: not UTF-8 text") from None
-    months = bill.parse_bill(text, f"bill {path}")
-    return {"months": months, "source": {"file": path, "sha256": hashlib.sha256(raw).hexdigest()}}
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     """Build the carbon report of a period from the verified ledger and the offsets."""
     config = load_config(args.config)
     period = carbon_report.parse_period(args.period, config.site.timezone)
-    restate = factors.find(factor_table(config), args.restate) if args.restate else None
+    table = factor_file.factor_table(config)
+    restate = factors.find(table, args.restate) if args.restate else None
     with _open(config) as store:
         check = anchor.check_store(store)
         if not check.ok:
@@ -156,9 +128,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         recs = instruments_cli.load(store, config)
     offsets = instruments.offset_view(recs)
     certs = instruments.certificate_view(recs)
-    utility_bill = _bill(args.bill) if args.bill else None
+    utility_bill = instruments.bill_view(recs)  # the stored bill, unless a file is given
+    if args.bill:
+        months, source = bill_cli.read_bill(args.bill)
+        utility_bill = {"months": months, "source": source}
     report = carbon_report.build_report(records, offsets, config, period, certs, restate,
-                                        utility_bill)
+                                        utility_bill, table)
     render = {"csv": carbon_report.to_csv, "json": carbon_report.to_json,
               "html": carbon_report.to_html}[args.format]  # fmt: skip
     text = render(report)
@@ -212,7 +187,8 @@ def add_commands(sub: Any) -> None:
     rep.add_argument("--out", help="file to write (default: standard output)")
     rep.add_argument("--bill", metavar="CSV",
                      help="utility bill, grid import kWh per month (columns month, import_kwh): "
-                     "each month reconciled against the ledger, the difference shown")
+                     "each month reconciled against the ledger, the difference shown "
+                     "(default: the bill stored by `dispatch carbon bill import`)")
     rep.add_argument("--restate", metavar="KEY",
                      help="restate location-based emissions with this factor of the table "
                      "(`dispatch carbon factors`), shown beside the recorded figure")
@@ -224,4 +200,5 @@ def add_commands(sub: Any) -> None:
     rep.set_defaults(func=cmd_report)
     anchor.add_commands(csub)
     export.add_commands(csub)
+    bill_cli.add_commands(csub)
     instruments_cli.add_commands(csub)

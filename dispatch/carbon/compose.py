@@ -23,7 +23,9 @@ From cycles to an interval (a plan step, e.g. 15 min):
   (the daemon's readings), ``imported`` (history with a metered grid flow) or ``estimated``
   (history whose grid flow is load - PV);
 - the intensity is the one known for the interval: the forecast's series value when it had
-  one (``ci_source = "series"``), else the configured profile or factor.
+  one (``ci_source = "series"``), else the configured profile or factor;
+- each record holds the reference of the site's grid factor of record (``factor_ref``,
+  ``dispatch.carbon.factors.reference``): the configured factor's table entry.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dispatch.carbon import accounting, chain
+from dispatch.carbon import accounting, chain, factors
 from dispatch.carbon.instruments import Instrument
 from dispatch.config import SiteConfig
 from dispatch.types import InputError
@@ -152,6 +154,7 @@ def interval_records(
     step: pd.Timedelta,
     ci_series: pd.Series | None = None,
     prev_hash: str = chain.GENESIS,
+    factor: factors.Factor | None = None,
 ) -> list[chain.IntervalRecord]:
     """Chained ledger records of intervals' mean flows.
 
@@ -169,11 +172,14 @@ def interval_records(
         intervals fall back to the configuration.
     prev_hash : str
         Head of the ledger the records continue.
+    factor : Factor, optional
+        The grid factor of record (``factors.configured``); default: the configured
+        ``grid_ci_g_per_kwh`` without a table key.
 
     Returns
     -------
     list of IntervalRecord
-        One per row of ``flows``, values quantised, hashes set.
+        One per row of ``flows``, values quantised, hashes set (format 3, with ``factor_ref``).
     """
     if flows.empty:
         return []
@@ -187,7 +193,12 @@ def interval_records(
         provenance: str | list[str] = [chain.PROVENANCE[k] for k in ranks]
     else:
         provenance = "measured"
-    raw = chain.records_from_accounts(accounts, step, accounting.METHOD_VERSION, provenance)
+    if factor is None:
+        factor = factors.configured(config.carbon.grid_ci_g_per_kwh, None, {})
+    ref = factors.reference(factor)
+    raw = chain.records_from_accounts(
+        accounts, step, accounting.METHOD_VERSION, provenance, ref
+    )
     return chain.chain(raw, prev_hash)
 
 

@@ -21,6 +21,10 @@ A record is ``(kind, recorded_utc, body)``; ``body`` maps the registry fields be
   ``serial_first``/``serial_last``, ``mwh``, ``ci_g_per_kwh``, ``claimant``,
   ``market_boundary``, ``claimed_from``/``claimed_to`` (the consumption it covers),
   ``cancellation_number``.
+- ``bill`` (one month of an imported utility bill, for the monthly reconciliation):
+  ``month`` (``YYYY-MM``, site-local), ``import_kwh`` (the billed grid import, kWh),
+  ``source_file`` and ``source_sha256`` (the bill file it was read from). A later record of
+  the same month is a correction: the latest counts (``bill_view``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -81,9 +86,16 @@ FIELDS: dict[str, dict[str, str]] = {
         "claimed_to": _DATE,
         "cancellation_number": _TEXT,
     },
+    "bill": {
+        "month": _TEXT,
+        "import_kwh": _NONNEG,
+        "source_file": _TEXT,
+        "source_sha256": _TEXT,
+    },
 }
 #: Fields that may be empty text (the rest must say something).
 OPTIONAL = frozenset({"methodology", "cancellation_number", "project_id", "serial_last"})
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _RANGES = (
     ("monitoring_from", "monitoring_to"),
     ("claimed_from", "claimed_to"),
@@ -104,7 +116,7 @@ class Instrument:
 
     def name(self, i: int) -> str:
         """How messages name it: position, kind and its batch or certificate id."""
-        ident = self.body.get("batch", self.body.get("certificate_id", "?"))
+        ident = self.body.get("batch", self.body.get("certificate_id", self.body.get("month", "?")))
         return f"instrument record {i} ({self.kind} {ident!r})"
 
 
@@ -169,6 +181,8 @@ def record_problems(i: int, rec: Instrument) -> list[str]:
         problems.append(f"{where}: credit_type must be one of {list(CREDIT_TYPES)}")
     if rec.kind == "certificate" and b["scheme"] not in SCHEMES:
         problems.append(f"{where}: scheme must be one of {list(SCHEMES)}")
+    if rec.kind == "bill" and not _MONTH.match(b["month"]):
+        problems.append(f"{where}: month = {b['month']!r} is not YYYY-MM")
     return problems
 
 
@@ -199,6 +213,8 @@ def problems(records: Sequence[Instrument], today: dt.date) -> list[str]:
             if b["certificate_id"] in certs:
                 out.append(f"{where}: certificate listed twice")
             certs.add(b["certificate_id"])
+        elif r.kind == "bill":
+            continue
         else:
             out += _retirement_problems(where, b, bought.get(b["batch"]), left, today)
     return out
@@ -286,6 +302,34 @@ def certificate_view(records: Sequence[Instrument]) -> list[CertificateSection]:
         for r in records
         if r.kind == "certificate"
     ]
+
+
+def bill_view(records: Sequence[Instrument]) -> dict[str, Any] | None:
+    """The stored utility bill as ``report.build_report`` takes it, or None without one.
+
+    Returns
+    -------
+    dict or None
+        ``{"months": {YYYY-MM: kWh} (the latest record of each month), "source": {"chain":
+        "carbon_instruments", "records": [{"month", "import_kwh", "recorded_utc", "seq",
+        "source_file", "source_sha256"}, ...]}}`` (the records that count, by month).
+    """
+    latest: dict[str, Instrument] = {}
+    for r in records:
+        if r.kind == "bill":
+            latest[r.body["month"]] = r
+    if not latest:
+        return None
+    rows = [
+        {"month": m, "import_kwh": float(r.body["import_kwh"]), "recorded_utc": r.recorded_utc,
+         "seq": r.seq, "source_file": r.body["source_file"],
+         "source_sha256": r.body["source_sha256"]}
+        for m, r in sorted(latest.items())
+    ]
+    return {
+        "months": {row["month"]: row["import_kwh"] for row in rows},
+        "source": {"chain": "carbon_instruments", "records": rows},
+    }
 
 
 def verify(records: Sequence[Instrument]) -> tuple[int, str] | None:

@@ -21,7 +21,7 @@ from dispatch.config import SiteConfig, load_config
 from dispatch.store import Store
 from dispatch.types import InputError
 
-__all__ = ["add_commands", "load"]
+__all__ = ["add_commands", "append_records", "load"]
 
 #: Where each credit type is registered when ``--registry`` is not given.
 REGISTRY = {
@@ -86,7 +86,9 @@ def _not_ahead(day: str | None, what: str, config: SiteConfig) -> None:
         )
 
 
-def _append(store: Store, config: SiteConfig, new: list[tuple[str, dict[str, Any]]]) -> None:
+def append_records(
+    store: Store, config: SiteConfig, new: list[tuple[str, dict[str, Any]]]
+) -> None:
     """Chain and append records after checking the chain with them (errors name the new
     record; nothing is written then)."""
     recs = load(store, config)
@@ -140,7 +142,7 @@ def cmd_offsets_add(args: argparse.Namespace) -> int:
     if retired is not None:
         new.append(("retirement", _retirement(args, batch, args.tonnes, retired)))
     with anchor.open_store(config, must_exist=False) as store:
-        _append(store, config, new)
+        append_records(store, config, new)
     print(
         json.dumps(
             {
@@ -186,7 +188,7 @@ def cmd_offsets_retire(args: argparse.Namespace) -> int:
                 f"{last} (a double retirement)"
             )
         tonnes = left if args.tonnes is None else args.tonnes
-        _append(store, config, [("retirement", _retirement(args, batch, tonnes, on))])
+        append_records(store, config, [("retirement", _retirement(args, batch, tonnes, on))])
     print(
         json.dumps(
             {
@@ -256,7 +258,7 @@ def cmd_certificates_add(args: argparse.Namespace) -> int:
         "cancellation_number": args.cancellation,
     }
     with anchor.open_store(config, must_exist=False) as store:
-        _append(store, config, [("certificate", body)])
+        append_records(store, config, [("certificate", body)])
     print(json.dumps(body))
     return 0
 

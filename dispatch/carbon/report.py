@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -181,6 +182,7 @@ def build_report(
     certificates: list[CertificateSection] | None = None,
     restate_with: factors.Factor | None = None,
     utility_bill: dict[str, Any] | None = None,
+    factor_table: dict[str, factors.Factor] | None = None,
 ) -> dict[str, Any]:
     """The report of one period as plain data (JSON-ready, floats rounded to 6 decimals).
 
@@ -203,6 +205,10 @@ def build_report(
     utility_bill : dict, optional
         ``{"months": bill.parse_bill(...), "source": {"file", "sha256"}}``: each month's
         grid import reconciled against it (``reconciliation``; None without a bill).
+    factor_table : dict of str to Factor, optional
+        The factor table the records' factor references are checked against
+        (``factor_references``: each reference, its record count and status; a revised or
+        missing entry is a warning). None: listed, not checked.
 
     Returns
     -------
@@ -234,6 +240,10 @@ def build_report(
         warns += more
     if target.get("warning"):
         warns.append(f"{p.label}: {target['warning']}")
+    counts = inside["factor_ref"].value_counts() if len(inside) else pd.Series(dtype=int)
+    refs, more = factors.check_references({str(k): int(v) for k, v in counts.items()},
+                                          factor_table)
+    warns += [f"{p.label}: {w}" for w in more]
     totals["coverage_frac"] = cov["coverage_frac"]
     months_in = set(p.months())
     in_period = [o for o in offsets if o.retired_on and o.retired_on.strftime("%Y-%m") in months_in]
@@ -248,13 +258,15 @@ def build_report(
         "scope": dict(SCOPE),
         "methods": {"version": accounting.METHOD_VERSION, **accounting.METHOD_NOTES},
         "factors": _factors(config, inside),
+        "factor_references": refs,
         "certificates": _certificates(certs, len(config.carbon.certificates), uses),
         "months": months,
         "totals": totals,
         "coverage": cov,
         "warnings": warns,
         "restatement": None if restate_with is None else factors.restate(
-            inside["import_kwh"].tolist(), float(inside["location_kg_co2"].sum()), restate_with
+            inside["import_kwh"].tolist(), math.fsum(inside["location_kg_co2"]), restate_with,
+            refs,
         ),
         "offsets_retired": [
             _offset_row(o) for o in sorted(in_period, key=lambda o: (o.retired_on, o.serial))
@@ -391,6 +403,11 @@ def to_csv(report: dict[str, Any]) -> str:
     if "provenance" in cov:
         counts = cov["provenance"]["intervals"]
         lines.append("# provenance " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    lines += [
+        f"# factor reference {r['key']} ({r['g_per_kwh']} g/kWh, entry {r['entry_sha256']}): "
+        f"{r['records']} record(s), {r['status']}"
+        for r in report.get("factor_references", [])
+    ]
     recon = report.get("reconciliation") or {"months": []}
     lines += [f"# bill {json.dumps(r, sort_keys=True)}" for r in recon["months"]]
     lines += [f"# warning {w}" for w in report["warnings"]]

@@ -83,6 +83,12 @@ class CarbonSection(_Model):
         description="CSV of grid factors added to the shipped table (key, source, year, region, "
         "basis, g_per_kwh, published), e.g. provincial factors; `report --restate KEY`",
     )
+    grid_factor_key: str | None = Field(
+        None,
+        description="key of grid_ci_g_per_kwh in the factor table (`dispatch carbon factors`; "
+        "its value must equal grid_ci_g_per_kwh): each ledger record hashes a reference to "
+        "that entry. Unset: the reference names the configured value alone",
+    )
     checkpoint_key_path: str | None = Field(
         None,
         description="Ed25519 private key (PEM, from `dispatch carbon keygen`) that signs "

@@ -5,8 +5,8 @@ the completed intervals not yet in the ledger, build their records through
 ``dispatch.carbon.compose`` (the same path the backtest tests use) and append them with the
 ledger head in one store transaction; then recompute the month-to-date figures for ``/metrics``
 from the ledger and the chained carbon instruments, as ``dispatch carbon report`` would. Imports
-``dispatch.carbon``'s ``compose``, ``instruments`` and ``report``, ``store``, ``config`` and
-``types``.
+``dispatch.carbon``'s ``compose``, ``factor_file``, ``instruments`` and ``report``, ``store``,
+``config`` and ``types``.
 
 Restarts are idempotent: the next interval to record is the stored head's ``end_utc``, so an
 interval is never recorded twice, and appends must continue the stored head. Intervals
@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from dispatch.carbon import compose, instruments
+from dispatch.carbon import compose, factor_file, instruments
 from dispatch.carbon import report as carbon_report
 from dispatch.carbon.chain import TIME_FORMAT
 from dispatch.config import SiteConfig
@@ -127,8 +127,10 @@ def append_completed(store: Store, config: SiteConfig, now: dt.datetime,
     flows = compose.interval_flows(compose.samples_from_rows(rows), step, hi)
     if start is not None:
         flows = flows[flows.index >= start]  # never before the head (e.g. after a step change)
-    records = compose.interval_records(flows, config, step, book.ci_known,
-                                             head.record_hash)  # fmt: skip
+    factor = factor_file.grid_factor(config)
+    records = compose.interval_records(
+        flows, config, step, book.ci_known, head.record_hash, factor
+    )
     store.append_ledger(r._asdict() for r in records)
     book.scanned_until = hi
     expected = start if start is not None else lo

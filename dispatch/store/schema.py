@@ -118,6 +118,9 @@ MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] =
     (  # v9: each ledger interval's provenance (measured, imported, estimated); '' = format 1
         "ALTER TABLE ledger_intervals ADD COLUMN provenance TEXT NOT NULL DEFAULT ''",
     ),
+    (  # v10: each ledger interval's grid factor reference (record format 3); '' = format 1/2
+        "ALTER TABLE ledger_intervals ADD COLUMN factor_ref TEXT NOT NULL DEFAULT ''",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -129,6 +129,7 @@ async def write_all(sv: Services, sp: Setpoints, now_s: float) -> tuple[
             events.append(("info", "device_recovered", f"{c.name} accepts writes again", c.name))
         actions[c.name] = out.action
         if out.drifted:  # rebooted, or a local operator took it over: told again at once
+            sv.metrics.device_rewrites.labels(c.name).inc()
             events.append(("warning", "device_rewritten", f"{c.name} no longer held the "
                            f"command ({', '.join(out.drifted)}): rewritten", c.name))
         if total is not None:
@@ -173,6 +174,8 @@ async def control_cycle(sv: Services, st: SiteState) -> CycleState:
     plan_id = ps.plan_id if ps is not None else None
     record = (snap, sp, now, plan_id, written, written is not None, events, limits.peak_target_kw)
     stored = await store_cycle(sv, st, record)
+    store_failing = any(key.startswith("store:") for key in sv.failures.failing())
+    sv.metrics.store_failing.set(1.0 if store_failing else 0.0)
     if snap.ok:
         st.history.add(pd.Timestamp(snap.time), snap.p_load_kw, snap.p_pv_kw,
                        import_after_kw(snap, written), export_at_limit(snap.p_grid_kw, limits))

@@ -6,6 +6,7 @@ load 80 kW, so its own mode discharges 50 kW.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
 
@@ -17,6 +18,7 @@ from dispatch.config import DeviceSection
 from dispatch.devices.client import DeviceClient
 from dispatch.types import Setpoints
 from sim.server import CONTROL_UNIT, PlantServer, default_physics, start_server
+from sim.server_cli import add_fault_arguments, faults_of
 from sim.server_faults import Faults
 
 
@@ -183,3 +185,11 @@ def test_dropped_connections_close_every_request_until_cleared() -> None:
             await ps.stop()
 
     asyncio.run(run())
+
+
+def test_the_sim_device_flags_set_the_faults() -> None:
+    cli = argparse.ArgumentParser()
+    add_fault_arguments(cli)
+    assert faults_of(cli.parse_args([])) == Faults()
+    got = faults_of(cli.parse_args(["--fault-drop-connections", "--fault-exception", "4"]))
+    assert got == Faults(drop_connections=True, exception_code=4)

@@ -229,14 +229,14 @@ def test_fault_matrix(case: Case, tmp_path: Path) -> None:
     ex = run.extra
     reached = ex["reached"]
     kept = committed(db, upto=ex["committed"])
-    rows = sum(c.count for c in ex["committed"].values())
+    rows = ", ".join(f"{t} {c.count}" for t, c in ex["committed"].items())
     print(
         f"\nfault matrix | {case.name:<19} | {case.expect} after {reached} plant s "
         f"(allowed {case.within_s:g}) | device in its own mode after "
         f"{ex['device_safe'] if case.device != 'n/a' else 'n/a'} plant s | control resumed "
         f"{ex['recovered']} plant s after clear | metrics {ex['metrics_before']} -> "
-        f"{ex['metrics_during']} -> {ex['metrics_after']} | {rows} committed rows kept: "
-        f"{kept == ex['committed']}"
+        f"{ex['metrics_during']} -> {ex['metrics_after']} | committed rows kept "
+        f"{kept == ex['committed']} ({rows})"
     )
     assert not ex["before"].default_mode and ex["before"].reason.startswith("plan slot")
     assert reached is not None and reached <= case.within_s, (case.name, reached)

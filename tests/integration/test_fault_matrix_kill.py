@@ -153,13 +153,13 @@ def test_kill_9_matrix_row(tmp_path: Path) -> None:
                 proc.wait(10)
         dev.stop()
     kept = committed(db, upto=before)
-    rows = sum(c.count for c in before.values())
+    rows = ", ".join(f"{t} {c.count}" for t, c in before.items())
     print(f"\nfault matrix | {'kill -9 (daemon)':<19} | safe (device's own timer) after "
           f"{device_safe} plant s (allowed {REVERT_S + 10:g}) | device in its own mode after "
           f"{device_safe} plant s | control resumed {resumed} plant s after the restart's "
           f"launch | metrics safe {metric(metrics_before, 'dispatch_safe_state')} -> "
-          f"(no answer) -> {metric(after, 'dispatch_safe_state')} | {rows} committed rows "
-          f"kept: {kept == before}")
+          f"(no answer) -> {metric(after, 'dispatch_safe_state')} | committed rows kept "
+          f"{kept == before} ({rows})")
     assert metric(metrics_before, "dispatch_safe_state") == 0.0
     assert scrape is None
     assert device_safe <= REVERT_S + 10.0, device_safe  # the timer, checked each 0.1 s tick

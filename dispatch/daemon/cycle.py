@@ -6,7 +6,10 @@ setpoint to each battery device with read-back -> store the cycle (one transacti
 history and metrics (``observe`` for what the cycle worked with: peak, target, plan slot,
 fault levels, tracking); the ``Daemon`` then feeds the systemd watchdog, a replay steps its
 plant. Device failures are the devices' own back-off plus one loud log line and one stored
-event per episode; the controller's fallbacks handle the data. Imports ``control``,
+event per episode; the controller's fallbacks handle the data. With several battery
+converters, each gets its part of the site setpoint (``sharing``); while only some of them
+are faulty the site goes on with the others (the faulty ones handed back, their parts taken
+by the others within their limits) instead of its safe state. Imports ``control``,
 ``devices``, ``types`` and this package (never ``core``).
 """
 

@@ -77,8 +77,9 @@ CASES = [
     Case("exception", {"exception_code": 4}, 30.0, ("device_fault",), "exception",
          gauges=(SAFE, DEVICE)),
     # the next write (the re-arm at half the 120 s revert timer at the latest) reads back
-    # zeros: handed back at once, held in the safe state for backoff_max_s (20 s)
-    Case("writes ignored", {"writes_ignored": True}, 90.0, ("device_write",), "read-back"),
+    # zeros: handed back at once, held in the safe state for backoff_max_s (20 s); allowed:
+    # the re-arm (60 s) and a cycle, doubled for a loaded machine (one full-suite run: 98 s)
+    Case("writes ignored", {"writes_ignored": True}, 140.0, ("device_write",), "read-back"),
     # the battery keeps what it did when the fault came: the fault shows once the plan's
     # setpoint moves away (the valley charge ends at 06:00, 20 plant min after the start),
     # then 6 cycles beyond 5 % of the rating raise the tracking fault (held 300 s). The fault

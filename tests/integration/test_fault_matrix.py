@@ -103,8 +103,9 @@ CASES = [
     Case("out of range", {"out_of_range": True}, 30.0, ("safe_state",), "safe"),
     Case("tripped (state)", {"state_fault": True}, 30.0, ("device_fault",), "not running"),
     # a local operator resets the mode 30 plant s after each command: rewritten, not safe;
-    # the device is back in its own mode by the operator's hand (nothing to wait for)
-    Case("mode dropped", {"mode_drop_s": 30.0}, 50.0, ("device_rewritten",), "plan slot",
+    # the device is back in its own mode by the operator's hand (nothing to wait for);
+    # allowed: the drop (30 s) and a cycle, doubled (50.07 s seen in a full-suite run)
+    Case("mode dropped", {"mode_drop_s": 30.0}, 80.0, ("device_rewritten",), "plan slot",
          expect="rewrite", device="n/a",
          gauges=(("dispatch_device_rewrites_total", {"device": "bess"}),), counter=True),
     # the device closes every connection at its first request (a flapping link): the client

@@ -276,6 +276,9 @@ class PlantServer:
             await asyncio.sleep(self.faults.delay_s)
         while self.faults.silent:
             await asyncio.sleep(0.05)  # no answer while silent; a late one afterwards
+        if self.faults.drop_connections:  # the socket closes under the request: no answer
+            self.disconnect_all()
+            return ExcCodes.DEVICE_FAILURE
         if self.faults.exception_code is not None:
             return ExcCodes(self.faults.exception_code)
         if values is None:

@@ -72,6 +72,11 @@ def add_fault_arguments(cli: argparse.ArgumentParser) -> None:
         "--fault-writes-ignored", action="store_true", help="answer writes but store zeros"
     )
     g.add_argument(
+        "--fault-drop-connections",
+        action="store_true",
+        help="close the connection of every request, without an answer (a flapping link)",
+    )
+    g.add_argument(
         "--fault-exception",
         type=int,
         metavar="CODE",
@@ -89,6 +94,7 @@ def faults_of(ns: argparse.Namespace) -> Faults:
         delay_s=ns.fault_delay_ms / 1000.0,
         writes_ignored=ns.fault_writes_ignored,
         exception_code=ns.fault_exception,
+        drop_connections=ns.fault_drop_connections,
     )
 
 

@@ -9,7 +9,8 @@ Holding registers of the control unit (0-based):
 
 - 0: bits: 1 silent, 2 frozen measurements, 4 out-of-range measurements, 8 writes stored as 0,
   16 drop every connection once, 32 writes accepted but not followed by the battery, 64 the
-  device reports a fault state in its running-state fields (``[control] running``);
+  device reports a fault state in its running-state fields (``[control] running``), 128
+  every connection closed as soon as a request arrives, while set (a flapping link);
 - 1: exception code to answer every request with (0: none);
 - 2: delay before every answer (ms);
 - 3: seconds (plant time) after a control write at which a "local operator" puts the control
@@ -52,6 +53,10 @@ class Faults:
         The running-state fields of the map (``[control] running``: SunSpec 103 ``St`` and
         802 ``State``, a vendor's state register) read their "fault" value; the battery
         stops (no power) while it lasts.
+    drop_connections : bool
+        While set, the device closes the connection of every request that arrives, without
+        an answer (a flapping link, a gateway that resets its sockets); a client that
+        reconnects is dropped again at its next request.
     """
 
     silent: bool = False
@@ -63,6 +68,7 @@ class Faults:
     delay_s: float = 0.0
     mode_drop_s: float = 0.0
     state_fault: bool = False
+    drop_connections: bool = False
 
     def set_registers(self, regs: list[int]) -> None:
         """Apply the control unit's register values (see the module docstring)."""
@@ -70,6 +76,7 @@ class Faults:
         self.silent, self.frozen = bool(bits & 1), bool(bits & 2)
         self.out_of_range, self.writes_ignored = bool(bits & 4), bool(bits & 8)
         self.not_following, self.state_fault = bool(bits & 32), bool(bits & 64)
+        self.drop_connections = bool(bits & 128)
         self.exception_code = code or None
         self.delay_s, self.mode_drop_s = delay_ms / 1000.0, float(drop_s)
 

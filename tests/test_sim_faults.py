@@ -6,16 +6,19 @@ load 80 kW, so its own mode discharges 50 kW.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
 
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusException
 
 from dispatch.config import DeviceSection
 from dispatch.devices.client import DeviceClient
 from dispatch.types import Setpoints
 from sim.server import CONTROL_UNIT, PlantServer, default_physics, start_server
+from sim.server_cli import add_fault_arguments, faults_of
 from sim.server_faults import Faults
 
 
@@ -157,3 +160,36 @@ def test_fault_registers_keep_the_older_bits_and_the_python_api_agrees() -> None
     f.set_bits(4, 0)  # registers 0 and 1 only: delay and mode drop stay
     assert (f.out_of_range, f.silent, f.exception_code) == (True, False, None)
     assert (f.delay_s, f.mode_drop_s) == (0.25, 45.0)
+
+
+def test_dropped_connections_close_every_request_until_cleared() -> None:
+    async def run() -> None:
+        ps = await start_server("sunspec", speed=0.0, battery=default_physics())
+        raw = AsyncModbusTcpClient("127.0.0.1", port=ps.port, timeout=0.5, retries=0)
+        await raw.connect()
+        try:
+            await _control(ps, 128, 0, 0)  # bit 128 over the control unit
+            assert ps.faults.drop_connections
+            for _ in range(2):  # a new connection is dropped again at its first request
+                raw.close()
+                await raw.connect()
+                with pytest.raises(ModbusException):
+                    await raw.read_holding_registers(40000, count=2, device_id=1)
+            ps.faults.drop_connections = False
+            raw.close()
+            await raw.connect()  # a new connection is served again
+            res = await raw.read_holding_registers(40000, count=2, device_id=1)
+            assert res.registers == [0x5375, 0x6E53]
+        finally:
+            raw.close()
+            await ps.stop()
+
+    asyncio.run(run())
+
+
+def test_the_sim_device_flags_set_the_faults() -> None:
+    cli = argparse.ArgumentParser()
+    add_fault_arguments(cli)
+    assert faults_of(cli.parse_args([])) == Faults()
+    got = faults_of(cli.parse_args(["--fault-drop-connections", "--fault-exception", "4"]))
+    assert got == Faults(drop_connections=True, exception_code=4)

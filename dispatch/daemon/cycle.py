@@ -6,7 +6,10 @@ setpoint to each battery device with read-back -> store the cycle (one transacti
 history and metrics (``observe`` for what the cycle worked with: peak, target, plan slot,
 fault levels, tracking); the ``Daemon`` then feeds the systemd watchdog, a replay steps its
 plant. Device failures are the devices' own back-off plus one loud log line and one stored
-event per episode; the controller's fallbacks handle the data. Imports ``control``,
+event per episode; the controller's fallbacks handle the data. With several battery
+converters, each gets its part of the site setpoint (``sharing``); while only some of them
+are faulty the site goes on with the others (the faulty ones handed back, their parts taken
+by the others within their limits) instead of its safe state. Imports ``control``,
 ``devices``, ``types`` and this package (never ``core``).
 """
 
@@ -21,6 +24,7 @@ import time
 import pandas as pd
 
 from dispatch.control import ControlLimits, ControlState, decide, export_at_limit
+from dispatch.daemon import sharing
 from dispatch.daemon.health import EVENT_LEVEL, site_health
 from dispatch.daemon.metrics import fault_level
 from dispatch.daemon.observe import (
@@ -101,23 +105,53 @@ def _read_events(sv: Services, snap: Snapshot) -> list[Event]:
     return events
 
 
-async def write_all(sv: Services, sp: Setpoints, now_s: float) -> tuple[
-    float | None, dict[str, str], list[Event]
-]:
-    """Write ``sp`` to every battery device; returns (sum accepted kW or None on a failure,
-    per-device action, events)."""
+def parts(
+    sp: Setpoints, targets: list[DeviceClient], bad: set[str], snap: Snapshot | None
+) -> dict[str, Setpoints]:
+    """Each battery device's command: a handback to all with the site's; otherwise its part
+    of the site setpoint (``sharing.split_kw``: by configured power, within its own limit,
+    the faulty ones' parts taken by the others), and a handback to the faulty ones."""
+    if sp.default_mode:
+        return {c.name: sp for c in targets}
+    weights, limits = sharing.weights_and_limits(sp.p_batt_kw, targets, snap)
+    healthy = [c.name for c in targets if c.name not in bad]
+    kw = sharing.split_kw(sp.p_batt_kw, weights, limits, healthy)
+    why = f"{sp.reason} (converter faulty: handed back)"
+    back = Setpoints(0.0, why, sp.revert_timeout_s, default_mode=True)
+    return {
+        c.name: back if c.name in bad else dataclasses.replace(sp, p_batt_kw=kw[c.name])
+        for c in targets
+    }
+
+
+async def write_all(
+    sv: Services,
+    sp: Setpoints,
+    now_s: float,
+    bad: set[str] | None = None,
+    snap: Snapshot | None = None,
+) -> tuple[float | None, dict[str, str], list[Event]]:
+    """Write ``sp`` to every battery device (``parts``; ``bad``: the faulty converters of a
+    degraded cycle, ``snap``: the reading with each device's own limits); returns (sum
+    accepted kW or None on a failure, per-device action, events)."""
     targets = battery_clients(sv.devices)
+    bad = bad or set()
+    commands = parts(sp, targets, bad, snap)
     total: float | None = 0.0
     actions: dict[str, str] = {}
     events: list[Event] = []
     for c in targets:
         key = f"device:{c.name}:write"
+        faulty = c.name in bad and not sp.default_mode  # the others carry its part
         if now_s < c.next_try_s:  # its read failed too: the device's revert timer holds
-            total = None
+            total = total if faulty else None
             actions[c.name] = "backing off"
             continue
+        if faulty and c.held_fault(now_s):  # the client handed it back already
+            actions[c.name] = "held (handed back)"
+            continue
         try:
-            out = await c.write(share(sp, c, targets), now_s)
+            out = await c.write(commands[c.name], now_s)
         except DeviceError as exc:
             total = None
             actions[c.name] = f"error: {exc}"
@@ -129,6 +163,7 @@ async def write_all(sv: Services, sp: Setpoints, now_s: float) -> tuple[
             events.append(("info", "device_recovered", f"{c.name} accepts writes again", c.name))
         actions[c.name] = out.action
         if out.drifted:  # rebooted, or a local operator took it over: told again at once
+            sv.metrics.device_rewrites.labels(c.name).inc()
             events.append(("warning", "device_rewritten", f"{c.name} no longer held the "
                            f"command ({', '.join(out.drifted)}): rewritten", c.name))
         if total is not None:
@@ -153,15 +188,19 @@ async def control_cycle(sv: Services, st: SiteState) -> CycleState:
         now_s = sv.clock.monotonic()
         snap = await read_all(sv, sv.clock.now(), now_s)
         events = _read_events(sv, snap)
-        snap = _tracking(sv, st, snap, now_s, events)
+        batteries = battery_clients(sv.devices)
+        bad = sharing.faulty(batteries, snap, now_s)
+        snap = _tracking(sv, st, snap, now_s, events, bad)
+        seen = sharing.degraded(snap, batteries, bad)  # the healthy converters go on
+        events += _degraded_events(sv, bad if seen is not snap else set())
         now = sv.clock.now()
         ps = st.plan_state
         state = ControlState(ps.issued_at) if ps is not None else None
         force, expired = sv.operator.in_force(now) if sv.operator else (InForce(), [])
         limits = force.limits(limits_now(sv, st, now))
-        sp = force.pause_setpoints() or decide(snap, ps.plan if ps is not None else None,
+        sp = force.pause_setpoints() or decide(seen, ps.plan if ps is not None else None,
                                                 limits, now, state, force.manual_kw)
-        written, actions, more = await write_all(sv, sp, sv.clock.monotonic())
+        written, actions, more = await write_all(sv, sp, sv.clock.monotonic(), bad, snap)
     events += more + [("info", "operator_expired", m, None) for m in expired]
     if sp.reason.startswith("safe") != st.in_safe_state:
         st.in_safe_state = not st.in_safe_state
@@ -173,6 +212,8 @@ async def control_cycle(sv: Services, st: SiteState) -> CycleState:
     plan_id = ps.plan_id if ps is not None else None
     record = (snap, sp, now, plan_id, written, written is not None, events, limits.peak_target_kw)
     stored = await store_cycle(sv, st, record)
+    store_failing = any(key.startswith("store:") for key in sv.failures.failing())
+    sv.metrics.store_failing.set(1.0 if store_failing else 0.0)
     if snap.ok:
         st.history.add(pd.Timestamp(snap.time), snap.p_load_kw, snap.p_pv_kw,
                        import_after_kw(snap, written), export_at_limit(snap.p_grid_kw, limits))
@@ -224,8 +265,22 @@ def _health(sv: Services, st: SiteState, snap: Snapshot, sp: Setpoints,
     st.health = h
 
 
+def _degraded_events(sv: Services, bad: set[str]) -> list[Event]:
+    """An event when converters start or stop being carried by the others (``failing:
+    share`` meanwhile)."""
+    if bad:
+        names = ", ".join(sorted(bad))
+        if sv.failures.failed("share", f"{names} faulty: the other converters take the share"):
+            why = f"{names} faulty: the other converters take its share within their limits"
+            return [("warning", "converter_faulty", why, None)]
+    elif n := sv.failures.ok("share"):
+        why = f"every converter takes its share again after {n} cycle(s)"
+        return [("info", "converters_shared", why, None)]
+    return []
+
+
 def _tracking(sv: Services, st: SiteState, snap: Snapshot, now_s: float,
-              events: list[Event]) -> Snapshot:
+              events: list[Event], bad: set[str] | None = None) -> Snapshot:
     """``snap`` with a fault while the batteries do not follow what they accepted
     (``tracking.TrackingFault``); its raising and its end are events."""
     c = sv.config.control
@@ -237,7 +292,11 @@ def _tracking(sv: Services, st: SiteState, snap: Snapshot, now_s: float,
                        "resumes", None))
     batteries = battery_clients(sv.devices)
     rated_kw = max(sv.config.battery.charge_max_kw, sv.config.battery.discharge_max_kw)
-    raised = tr.observe(measured_batt_kw(snap, batteries), accepted_kw(st.last_cycle),
+    if bad:
+        measured = sharing.healthy_batt_kw(snap, batteries, bad)
+    else:
+        measured = measured_batt_kw(snap, batteries)
+    raised = tr.observe(measured, accepted_kw(st.last_cycle),
                         follow_tolerance_kw(batteries, rated_kw), now_s)
     if raised is not None:
         events.append(("error", "not_following", raised, None))

@@ -238,6 +238,19 @@ class Metrics:
             "When a store write (cycle record, forecast, plan) last committed (clock, unix s)",
             registry=r,
         )
+        self.store_failing = Gauge(
+            "dispatch_store_failing",
+            "1 while a store write (cycle record, forecast, plan) is failing (disk full, "
+            "read-only or locked file): control goes on, the records wait in memory",
+            registry=r,
+        )
+        self.device_rewrites = Counter(
+            "dispatch_device_rewrites",
+            "Commands written again at once because the device no longer held them (a "
+            "reboot, a local operator)",
+            ["device"],
+            registry=r,
+        )
         self.build = Info("dispatch_build", "Version of the daemon and of its Python", registry=r)
         self.build.info({"version": package_version(), "python": platform.python_version()})
         self.follow_check = FollowCheck()
@@ -302,6 +315,7 @@ class Metrics:
         self.fault_level.labels(device).set(level)
         for op in ("read", "write"):
             self.device_faults.labels(device, op)
+        self.device_rewrites.labels(device)
         return level
 
     def follow(self, measured_kw: float, setpoint_kw: float | None, tolerance_kw: float) -> bool:

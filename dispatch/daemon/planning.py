@@ -32,7 +32,14 @@ import pandas as pd
 
 from dispatch import pipeline, tariff
 from dispatch.daemon import cycle
-from dispatch.daemon.runtime import Services, SiteState, month_peak_kw, pv_history_kw, settle
+from dispatch.daemon.runtime import (
+    Services,
+    SiteState,
+    month_peak_kw,
+    pv_history_kw,
+    settle,
+    store_event,
+)
 from dispatch.daemon.state import ForecastState, PlanInputs, PlanState, billing_month_of
 from dispatch.forecast.intraday import recent_slots
 from dispatch.pipeline.forecast import (
@@ -217,6 +224,20 @@ async def current_forecast(sv: Services, st: SiteState, now: dt.datetime,
         return fs
 
 
+async def solver_health(sv: Services, plan: Plan) -> None:
+    """A fallback plan is a solver failure (``failing: solver`` on the status page, the site
+    at ``warning``): an event when an episode starts (``plan_fallback``, with the solver's
+    reason) and when an optimum is found again (``solver_recovered``)."""
+    if plan.is_fallback:
+        if sv.failures.failed("solver", plan.message or "no optimum"):
+            await store_event(sv, "warning", "plan_fallback",
+                              f"solver failed ({plan.message}): the rule-based fallback plan "
+                              "is in force")  # fmt: skip
+    elif n := sv.failures.ok("solver"):
+        await store_event(sv, "info", "solver_recovered",
+                          f"the solver finds an optimum again after {n} fallback plan(s)")
+
+
 async def plan_job(sv: Services, st: SiteState) -> PlanState:
     """Forecast when due, solve from the current slot and publish the plan."""
     now = sv.clock.now()
@@ -248,6 +269,7 @@ async def plan_job(sv: Services, st: SiteState) -> PlanState:
     except DispatchError as exc:
         sv.failures.failed("store:plan", str(exc), exc)
         plan_id = None
+    await solver_health(sv, plan)
     targets = month_targets(plan, sv.config.billing_timezone)
     if not plan.is_fallback and fs.warmup is None:
         st.held_target_kw = targets

@@ -10,18 +10,9 @@ import pytest
 
 from dispatch.store import Store
 from tests.integration.conftest import Run, run_daemon
+from tests.integration.fault_hooks import limit_pages
 
 pytestmark = pytest.mark.slow
-
-
-def limit_pages(run: Run, extra_pages: int | None) -> None:
-    """Cap the store thread's connection at its current size (+ ``extra_pages``), or lift."""
-    conn = run.daemon.store._conn()  # called in the store thread
-    if extra_pages is None:
-        conn.execute("PRAGMA max_page_count = 1073741823")
-    else:
-        pages = conn.execute("PRAGMA page_count").fetchone()[0]
-        conn.execute(f"PRAGMA max_page_count = {pages + extra_pages}")
 
 
 def test_a_full_store_never_stops_control_and_nothing_is_lost(tmp_path: Path) -> None:

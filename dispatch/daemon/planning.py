@@ -94,6 +94,7 @@ def make_forecast(sv: Services, st: SiteState, now: dt.datetime, load_kw: pd.Ser
         cfg, index, weather=weather.frame, weather_note=weather.note, load_history_kw=load_kw,
         pv_history_kw=pv_kw, load_kw=cfg.forecast.load_kw, pv_calibration=sv.pv_fit,
         errors=st.errors, load_now_kw=load_now_kw, calendar=sv.calendar,
+        clear_sky=sv.clear_sky,
     )  # fmt: skip
     keep = [c for c in sf.frame.columns if c in ("p_pv_kw", "p_load_kw")
             or c.startswith((LOAD_QUANTILE_PREFIX, LOAD_SCENARIO_PREFIX))]  # fmt: skip

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from dispatch.config import SiteConfig
-from dispatch.forecast import calibrate, curtailment, intraday, load, pv, pv_weather
+from dispatch.forecast import calibrate, curtailment, intraday, load
 from dispatch.forecast.uncertainty import ForecastErrors
+from dispatch.pipeline.clear_sky import ClearSkyPV, chain
 from dispatch.types import InputError
 
 DAY_AHEAD_COLUMN = "day_ahead_per_kwh"
@@ -58,58 +59,6 @@ class SiteForecast:
         return "; ".join(self.notes)
 
 
-def _chain(config: SiteConfig, index: pd.DatetimeIndex, weather: pd.DataFrame | None,
-           fit: calibrate.CalibrationFit | None) -> pd.DataFrame:  # fmt: skip
-    """PV of the arrays through the pvlib chain (clear sky without weather), calibrated."""
-    out = pd.DataFrame(index=index)
-    if not config.pv:
-        out["p_pv_kw"] = 0.0
-        return out
-    weather = pv_weather.clearsky_weather(config.site, index) if weather is None else weather
-    arrays = pv.pv_ac_kw(config.site, config.pv, weather.loc[index])
-    raw = arrays["p_pv_kw"]
-    out["p_pv_kw"] = raw if fit is None else calibrate.apply_calibration(raw, fit)
-    ratio = (out["p_pv_kw"] / raw.where(raw > 0)).fillna(0.0)
-    for a in config.pv:
-        out[f"p_pv_{a.name}_kw"] = arrays[a.name] * ratio
-    return out
-
-
-class ClearSkyPV:
-    """The site's clear-sky PV (kW; calibrated with ``fit``), computed once per UTC day.
-
-    Parameters
-    ----------
-    config : SiteConfig
-        Site and arrays.
-    fit : CalibrationFit, optional
-        ``dispatch calibrate-pv``'s fit.
-    keep_days : int
-        Days kept (the oldest are dropped beyond).
-    """
-
-    def __init__(
-        self, config: SiteConfig, fit: calibrate.CalibrationFit | None = None, keep_days: int = 64
-    ) -> None:
-        self.config, self.fit, self.keep_days = config, fit, keep_days
-        self._days: dict[pd.Timestamp, pd.Series] = {}
-
-    def on(self, index: pd.DatetimeIndex) -> pd.Series:
-        """Clear-sky PV (kW) on ``index`` (UTC slot starts on the plan step)."""
-        if len(index) == 0:
-            return pd.Series(dtype=float)
-        step = pd.Timedelta(minutes=self.config.plan.step_min)
-        parts = []
-        for day in index.normalize().unique():
-            if day not in self._days:
-                slots = pd.date_range(day, periods=round(pd.Timedelta(days=1) / step), freq=step)
-                self._days[day] = _chain(self.config, slots, None, self.fit)["p_pv_kw"]
-                for old in sorted(self._days)[: max(0, len(self._days) - self.keep_days)]:
-                    del self._days[old]
-            parts.append(self._days[day])
-        return pd.concat(parts).reindex(index)
-
-
 def available_pv_history(
     config: SiteConfig, measured_kw: pd.Series, limited: pd.Series, clear_sky: ClearSkyPV
 ) -> pd.Series:
@@ -132,6 +81,7 @@ def pv_forecast(
     weather: pd.DataFrame | None = None,
     pv_history_kw: pd.Series | None = None,
     fit: calibrate.CalibrationFit | None = None,
+    clear_sky: ClearSkyPV | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """PV on ``index`` by ``forecast.pv_source``, corrected intra-day by ``forecast.pv_intraday``.
 
@@ -148,6 +98,8 @@ def pv_forecast(
         Measured site PV (kW) per slot before ``index[0]``.
     fit : CalibrationFit, optional
         ``dispatch calibrate-pv``'s fit, applied to the weather chain.
+    clear_sky : ClearSkyPV, optional
+        The site's clear-sky chain kept per day (the same values, computed once a day).
 
     Returns
     -------
@@ -163,7 +115,8 @@ def pv_forecast(
             known = np.isfinite(values)
             frame = pd.DataFrame({"p_pv_kw": values}, index=index)
             if not known.all():
-                frame.loc[~known, "p_pv_kw"] = _chain(config, index, None, None)["p_pv_kw"][~known]
+                clear = chain(config, index, None, None, clear_sky)["p_pv_kw"]
+                frame.loc[~known, "p_pv_kw"] = clear[~known]
             note = "pv: persistence" + ("" if known.all() else " (gaps from clear sky)")
             expected_past = history.reindex(past - intraday.DAY).to_numpy(float)
             return _intraday(config, frame, history, past, expected_past, note)
@@ -171,13 +124,13 @@ def pv_forecast(
         weather = None
     else:
         note = "pv: weather" if weather is not None else "pv: clear sky"
-    frame = _chain(config, index, weather, fit)
+    frame = chain(config, index, weather, fit, clear_sky)
     if not fc.pv_intraday or pv_history_kw is None:
         return frame, note
     basis = weather if _covers(weather, past) else None
     if weather is not None and basis is None:
         return frame, note + " (no weather for the last hours: no intra-day correction)"
-    expected_past = _chain(config, past, basis, fit)["p_pv_kw"].to_numpy()
+    expected_past = chain(config, past, basis, fit, clear_sky)["p_pv_kw"].to_numpy()
     return _intraday(config, frame, history, past, expected_past, note)
 
 
@@ -254,6 +207,7 @@ def site_forecast(
     errors: ForecastErrors | None = None,
     load_now_kw: float | None = None,
     calendar: load.FactoryCalendar | None = None,
+    clear_sky: ClearSkyPV | None = None,
 ) -> SiteForecast:
     """PV, load and the load's margin on ``index`` (UTC slot starts from the issue slot).
 
@@ -281,8 +235,12 @@ def site_forecast(
         The load measured now (kW): the warm-up level while there is no load history.
     calendar : FactoryCalendar, optional
         The site's load calendar, when the caller keeps one.
+    clear_sky : ClearSkyPV, optional
+        The site's clear-sky chain kept per day, when the caller keeps one.
     """
-    pv_frame, pv_note = pv_forecast(config, index, weather, pv_history_kw, pv_calibration)
+    pv_frame, pv_note = pv_forecast(
+        config, index, weather, pv_history_kw, pv_calibration, clear_sky
+    )
     if weather_note and config.forecast.pv_source == "weather":
         pv_note = f"{pv_note} ({weather_note})"
     point, load_note, warmup = load_forecast(config, index, load_history_kw, load_kw,

@@ -118,7 +118,8 @@ def pv_forecast(
                 clear = chain(config, index, None, None, clear_sky)["p_pv_kw"]
                 frame.loc[~known, "p_pv_kw"] = clear[~known]
             note = "pv: persistence" + ("" if known.all() else " (gaps from clear sky)")
-            expected_past = history.reindex(past - intraday.DAY).to_numpy(float)
+            a_day_back_ns = intraday.stamps_ns(past) - intraday.DAY.value
+            expected_past = intraday.values_at(history, a_day_back_ns)
             return _intraday(config, frame, history, past, expected_past, note)
         note = "pv: persistence has no PV measured a day ago, clear sky"
         weather = None
@@ -140,7 +141,8 @@ def _intraday(config: SiteConfig, frame: pd.DataFrame, history: pd.Series,
     """Apply the intra-day correction (when configured) to every PV column of ``frame``."""
     if not config.forecast.pv_intraday:
         return frame, note
-    ratio = intraday.intraday_ratio(history.reindex(past).to_numpy(float), expected_past_kw)
+    measured = intraday.values_at(history, intraday.stamps_ns(past))
+    ratio = intraday.intraday_ratio(measured, expected_past_kw)
     if ratio is None:
         return frame, note
     dt_h = (frame.index[1] - frame.index[0]).total_seconds() / 3600.0

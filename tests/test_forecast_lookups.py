@@ -44,3 +44,83 @@ def test_values_at_reads_nothing_at_or_after_before_ns():
     got = intraday.values_at(history, at, before_ns=int(at[5]))
     assert np.array_equal(got, [0, 1, 2, 3, 4, np.nan, np.nan, np.nan], equal_nan=True)
     assert np.isnan(intraday.values_at(history.iloc[:0], at)).all()
+
+
+def _seasonal_reference(series, index, timezone, lag_days):
+    """``load.seasonal_naive`` as pandas said it before the look-ups."""
+    wall = index.tz_convert(timezone).tz_localize(None) - pd.Timedelta(days=lag_days)
+    back = wall.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
+    back = back.tz_convert("UTC")
+    back = back.where(~back.isna(), index - pd.Timedelta(days=lag_days))
+    return series.reindex(back).to_numpy(dtype=float)
+
+
+def _fallback_reference(series, index, tz):
+    out = np.full(len(index), np.nan)
+    for lag in (7, 14, 21, 28, 1, 2, 3, 4, 5, 6):
+        gap = np.isnan(out)
+        if not gap.any():
+            break
+        out[gap] = _seasonal_reference(series, index[gap], tz, lag)
+    return np.where(np.isnan(out), float(np.nanmean(series.to_numpy())), out)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    start_day=st.sampled_from(["2018-03-20", "2018-03-26", "2018-10-24", "2018-10-29"]),
+    hours=st.integers(0, 23),
+    missing=st.sets(st.integers(0, 40 * 96 - 1), max_size=300),
+    n=st.integers(1, 200),
+)
+def test_seasonal_naive_and_fallback_match_pandas_across_dst(start_day, hours, missing, n):
+    from dispatch.forecast import load
+
+    first = pd.Timestamp(start_day, tz="UTC") - pd.Timedelta(days=30)
+    stamps = pd.date_range(first, periods=40 * 96, freq=STEP)
+    values = np.sin(np.arange(len(stamps)) / 7.0) * 100 + 500
+    values[sorted(missing)] = np.nan
+    series = pd.Series(values, index=stamps)
+    issue = pd.Timestamp(start_day, tz="UTC") + pd.Timedelta(hours=hours)
+    index = pd.date_range(issue, periods=n, freq=STEP)
+    for lag in (1, 7, 28):
+        got = load.seasonal_naive(series, index, "Europe/Berlin", lag)
+        ref = _seasonal_reference(series, index, "Europe/Berlin", lag)
+        assert np.array_equal(got, ref, equal_nan=True)
+    got = load._fallback(series, index, "Europe/Berlin")
+    assert np.array_equal(got, _fallback_reference(series, index, "Europe/Berlin"), equal_nan=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kept=st.lists(st.booleans(), min_size=2, max_size=300),
+    nan_at=st.sets(st.integers(0, 299), max_size=30),
+    now_slot=st.integers(1, 320),
+    since_slot=st.one_of(st.none(), st.integers(0, 200)),
+    offset_min=st.sampled_from([0, 5]),
+)
+def test_prepare_history_matches_the_resampled_means(
+    kept, nan_at, now_slot, since_slot, offset_min
+):
+    from dispatch.forecast import load
+    from dispatch.types import InputError
+
+    kept[:2] = [True, True]  # two neighbours: the history's step is the plan step
+    stamps = pd.date_range(START, periods=len(kept), freq=STEP)[np.asarray(kept)]
+    values = np.arange(len(stamps)) * 2.5 + 1.0
+    values[[i for i in nan_at if i < len(values)]] = np.nan
+    history = pd.Series(values, index=stamps + pd.Timedelta(minutes=offset_min))
+    now = START + now_slot * STEP + pd.Timedelta(minutes=3)
+    since = None if since_slot is None else START + since_slot * STEP
+    expected = history[history.index < now]
+    if since is not None:
+        expected = expected[expected.index >= since]
+    try:
+        got = load.prepare_history(history, now, STEP, since=since)
+    except InputError:
+        grid = expected.resample(STEP, origin="epoch", closed="left", label="left").mean()
+        grid = grid[grid.index + STEP <= now]
+        assert not np.isfinite(grid.to_numpy()).any()
+        return
+    grid = expected.resample(STEP, origin="epoch", closed="left", label="left").mean()
+    grid = grid[grid.index + STEP <= now].rename("p_load_kw")
+    pd.testing.assert_series_equal(got, grid, check_freq=False, check_exact=True)

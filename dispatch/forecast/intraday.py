@@ -14,13 +14,15 @@ correction (``forecast.pv_intraday``) applied to whichever PV forecast the daemo
   2018 year, yesterday's PV scaled this way missed the next 4 h by 76 kW on average (mean
   absolute error) against 168 kW for plain persistence.
 
-Pure: no I/O, no wall clock. Imports numpy and pandas.
+Pure: no I/O, no wall clock. Imports numpy, pandas and ``dispatch.forecast.lookup``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from dispatch.forecast.lookup import stamps_ns, values_at
 
 __all__ = ["DECAY_H", "RATIO_LIMITS", "WINDOW_H", "corrected_kw", "day_before",
            "intraday_ratio", "recent_slots", "stamps_ns", "values_at"]  # fmt: skip
@@ -51,34 +53,6 @@ def day_before(history: pd.Series, index: pd.DatetimeIndex) -> np.ndarray:
     day_ns = DAY.value
     source = t_ns - ((t_ns - t_ns[0]) // day_ns + 1) * day_ns
     return values_at(history, source, before_ns=int(t_ns[0]))
-
-
-def stamps_ns(index: pd.DatetimeIndex) -> np.ndarray:
-    """UTC nanoseconds since the epoch of tz-aware stamps."""
-    return index.asi8 if index.unit == "ns" else index.as_unit("ns").asi8
-
-
-def values_at(history: pd.Series, at_ns: np.ndarray, before_ns: int | None = None) -> np.ndarray:
-    """``history``'s values (as float) at the UTC stamps ``at_ns`` (ns since the epoch), NaN
-    where it has none (or, with ``before_ns``, where the stamp is not before it): what
-    ``history.reindex`` gives, by binary search when the index is sorted and unique."""
-    at_ns = np.asarray(at_ns, dtype=np.int64)
-    index = history.index
-    sorted_unique = isinstance(index, pd.DatetimeIndex) and index.is_monotonic_increasing
-    if not (sorted_unique and index.is_unique):
-        past = history
-        if before_ns is not None:
-            past = history[history.index < pd.Timestamp(before_ns, tz="UTC")]
-        return past.reindex(pd.DatetimeIndex(at_ns, tz="UTC")).to_numpy(dtype=float)
-    known = stamps_ns(index)
-    if len(known) == 0:
-        return np.full(len(at_ns), np.nan)
-    values = history.to_numpy(dtype=float)
-    pos = np.minimum(np.searchsorted(known, at_ns), len(known) - 1)
-    hit = known[pos] == at_ns
-    if before_ns is not None:
-        hit &= at_ns < before_ns
-    return np.where(hit, values[pos], np.nan)
 
 
 def intraday_ratio(measured_kw: np.ndarray, expected_kw: np.ndarray) -> float | None:

@@ -22,6 +22,7 @@ re-exported here). Pure: no I/O, no wall clock. May import ``dispatch.types``,
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,7 @@ from dispatch.calendar import (
     WORK,
     FactoryCalendar,
 )
+from dispatch.forecast.lookup import stamps_ns, values_at
 from dispatch.types import InputError
 
 __all__ = ["DAY_TYPE_NAMES", "FactoryCalendar", "LoadOptions", "forecast_from_prepared",
@@ -47,6 +49,7 @@ _STAND_INS = {WORK: (WORK,), WEEKEND_FIRST: (WEEKEND_FIRST, REST, HOLIDAY),
               HOLIDAY: (HOLIDAY, REST, SHUTDOWN, WEEKEND_FIRST),
               SHUTDOWN: (SHUTDOWN, HOLIDAY, REST, WEEKEND_FIRST)}
 STEP_DEFAULT = pd.Timedelta(minutes=15)
+_HOUR_NS = pd.Timedelta(hours=1).value
 
 
 @dataclass(frozen=True)
@@ -169,17 +172,33 @@ def prepare_history(
         raise InputError(f"history: step {hstep} is coarser than, or does not divide, the "
                          f"forecast step {step}")
     values = pd.to_numeric(history, errors="coerce").astype(float)
-    values = values[values.index < now]  # the only data the forecast may see
-    if since is not None:
-        values = values[values.index >= since]
+    ns = idx.as_unit("ns").asi8
+    lo = 0 if since is None else int(np.searchsorted(ns, pd.Timestamp(since).value, "left"))
+    hi = int(np.searchsorted(ns, now.value, "left"))  # the only data the forecast may see
+    values = values.iloc[lo:max(lo, hi)]
     assert values.empty or values.index[-1] < now
-    grid = values.resample(step, origin="epoch", closed="left", label="left").mean()
+    if hstep == step and not (ns[lo:hi] % step.value).any():
+        grid = _on_grid(values, ns[lo:hi], step)  # the resample below, without its cost
+    else:
+        grid = values.resample(step, origin="epoch", closed="left", label="left").mean()
     grid = grid[grid.index + step <= now]  # drop a slot still running at ``now``
     if not np.isfinite(grid.to_numpy()).any():
         since_text = f"from {pd.Timestamp(since).isoformat()} " if since is not None else ""
         raise InputError(f"history: no finite load value {since_text}before now = "
                          f"{now.isoformat()}")
     return grid.rename("p_load_kw")
+
+
+def _on_grid(values: pd.Series, ns: np.ndarray, step: pd.Timedelta) -> pd.Series:
+    """``values`` (stamps ``ns``, on the epoch grid of ``step``) on every slot from its first
+    to its last, NaN where missing: the mean over each slot of one value is that value."""
+    if len(ns) == 0:
+        return values.resample(step, origin="epoch", closed="left", label="left").mean()
+    slots = (ns - ns[0]) // step.value
+    out = np.full(int(slots[-1]) + 1, np.nan)
+    out[slots] = values.to_numpy()
+    index = pd.date_range(values.index[0], periods=len(out), freq=step)
+    return pd.Series(out, index=index, name=values.name)
 
 
 def _local_keys(index: pd.DatetimeIndex, tz: str, step: pd.Timedelta) -> tuple[np.ndarray, ...]:
@@ -256,28 +275,41 @@ def _profile(
     return None
 
 
+def _lagged_ns(index: pd.DatetimeIndex, timezone: str, lags_days: Sequence[int]) -> np.ndarray:
+    """UTC stamps (ns since the epoch) of the same site-local wall-clock time ``lag`` days
+    before each stamp of ``index``, one row per lag; a wall-clock time that does not exist
+    (the spring-forward hour) is shifted forward, one that exists twice takes the plain
+    ``lag`` x 24 h back."""
+    day_ns = pd.Timedelta(days=1).value
+    lags = np.asarray(lags_days, dtype=np.int64)[:, None] * day_ns
+    wall = stamps_ns(index.tz_convert(timezone).tz_localize(None))
+    naive = pd.DatetimeIndex((wall[None, :] - lags).ravel())
+    back = naive.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
+    plain = (stamps_ns(index)[None, :] - lags).ravel()
+    return np.where(back.isna(), plain, stamps_ns(back.tz_convert("UTC"))).reshape(lags.size, -1)
+
+
 def seasonal_naive(
     series: pd.Series, index: pd.DatetimeIndex, timezone: str, lag_days: int = 7
 ) -> np.ndarray:
     """Load (kW) of ``series`` (UTC grid, e.g. from ``prepare_history``) at the same site-local
     wall-clock time ``lag_days`` before each stamp of ``index``; NaN where unknown. With the
     default lag of 7 days this is the seasonal-naive reference (same weekday last week)."""
-    wall = index.tz_convert(timezone).tz_localize(None) - pd.Timedelta(days=lag_days)
-    back = wall.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
-    back = back.tz_convert("UTC")
-    plain = index - pd.Timedelta(days=lag_days)
-    back = back.where(~back.isna(), plain)
-    return series.reindex(back).to_numpy(dtype=float)
+    return values_at(series, _lagged_ns(index, timezone, [lag_days])[0])
+
+
+#: The lags (d) ``_fallback`` tries, in order.
+_FALLBACK_LAGS = (7, 14, 21, 28, 1, 2, 3, 4, 5, 6)
 
 
 def _fallback(series: pd.Series, index: pd.DatetimeIndex, tz: str) -> np.ndarray:
     """Same local time 1..4 weeks back, else 1..6 days back, else the mean of the history."""
-    out = np.full(len(index), np.nan)
-    for lag in (7, 14, 21, 28, 1, 2, 3, 4, 5, 6):
-        gap = np.isnan(out)
-        if not gap.any():
-            break
-        out[gap] = seasonal_naive(series, index[gap], tz, lag)
+    if len(index) == 0:
+        return np.full(0, np.nan)
+    stamps = _lagged_ns(index, tz, _FALLBACK_LAGS)
+    values = values_at(series, stamps.ravel()).reshape(stamps.shape)
+    first = np.argmax(~np.isnan(values), axis=0)  # the first lag with a value (else lag 0)
+    out = values[first, np.arange(len(index))]
     return np.where(np.isnan(out), float(np.nanmean(series.to_numpy())), out)
 
 
@@ -312,8 +344,8 @@ def _level_offset(
 ) -> float:
     """Recency-weighted mean of actual minus profile over the ``recent`` slots (kW)."""
     resid = recent.to_numpy(dtype=float) - profile
-    age_h = (now - (recent.index + step)) / pd.Timedelta(hours=1)
-    w = 0.5 ** (np.asarray(age_h, dtype=float) / opts.level_halflife_h)
+    age_h = (now.value - (stamps_ns(recent.index) + step.value)) / _HOUR_NS
+    w = 0.5 ** (age_h / opts.level_halflife_h)
     ok = np.isfinite(resid)
     if not ok.any():
         return 0.0
@@ -375,10 +407,14 @@ def forecast_from_prepared(
     """
     if series.index[-1] >= now:
         raise InputError(f"history: data at {series.index[-1].isoformat()} is not before now")
-    series = series.reindex(pd.date_range(series.index[0], series.index[-1], freq=step))
-    finite = series.index[np.isfinite(series.to_numpy())]
-    recent = series[series.index >= now - pd.Timedelta(hours=opts.level_window_h)]
-    if now - finite[0] < pd.Timedelta(days=opts.min_history_days):
+    ns = stamps_ns(series.index)
+    if not (np.diff(ns) == step.value).all():
+        series = series.reindex(pd.date_range(series.index[0], series.index[-1], freq=step))
+        ns = stamps_ns(series.index)
+    first_finite_ns = ns[np.isfinite(series.to_numpy())][0]
+    level_from = now - pd.Timedelta(hours=opts.level_window_h)
+    recent = series.iloc[int(np.searchsorted(ns, level_from.value, "left")):]
+    if now.value - first_finite_ns < pd.Timedelta(days=opts.min_history_days).value:
         prof = _fallback(series, index, calendar.timezone)
         prof_recent = _fallback(series, recent.index, calendar.timezone)
     else:
@@ -386,7 +422,7 @@ def forecast_from_prepared(
         gap = np.isnan(prof)
         if gap.any():
             prof[gap] = _fallback(series, index[gap], calendar.timezone)
-    lead_h = (index + step / 2 - now) / pd.Timedelta(hours=1)
-    decay = np.exp(-np.asarray(lead_h, dtype=float) / opts.level_tau_h)
+    lead_h = (stamps_ns(index) + (step / 2).value - now.value) / _HOUR_NS
+    decay = np.exp(-lead_h / opts.level_tau_h)
     values = prof + _level_offset(recent, prof_recent, now, step, opts) * decay
     return pd.Series(np.maximum(values, 0.0), index=index, name="p_load_kw")

@@ -124,3 +124,50 @@ def test_prepare_history_matches_the_resampled_means(
     grid = expected.resample(STEP, origin="epoch", closed="left", label="left").mean()
     grid = grid[grid.index + STEP <= now].rename("p_load_kw")
     pd.testing.assert_series_equal(got, grid, check_freq=False, check_exact=True)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n_quantiles=st.integers(0, 2),
+    n_paths=st.integers(0, 3),
+    n=st.integers(2, 50),
+    seed=st.integers(0, 1000),
+)
+def test_the_forecast_frame_splits_as_the_pandas_splits(n_quantiles, n_paths, n, seed):
+    from dispatch import pipeline
+
+    rng = np.random.default_rng(seed)
+    index = pd.date_range(START, periods=n, freq=STEP)
+    names = ["p_pv_kw", "p_load_kw"] + [f"p_load_kw@{0.9 + 0.05 * k:g}" for k in range(n_quantiles)]
+    names += [f"p_load_kw#{k}" for k in range(n_paths)] + ["day_ahead_per_kwh"]
+    frame = pd.DataFrame(rng.normal(size=(n, len(names))), index=index, columns=names)
+    out, quantiles = pipeline.split_load_quantiles(frame.copy())
+    out, paths = pipeline.split_load_scenarios(out)
+    got_out, got_quantiles, got_paths = pipeline._split_arrays(frame)
+    pd.testing.assert_frame_equal(got_out, out, check_exact=True)
+    for got, expected in ((got_quantiles, quantiles), (got_paths, paths)):
+        if expected is None:
+            assert got is None
+        else:
+            pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    load_nan=st.sets(st.integers(0, 29), max_size=10),
+    pv_nan=st.sets(st.integers(0, 29), max_size=10),
+    shifted=st.booleans(),
+)
+def test_the_measured_net_load_is_taken_where_both_are_known(load_nan, pv_nan, shifted):
+    from dispatch.pipeline import measured_net_kw
+
+    index = pd.date_range(START, periods=30, freq=STEP)
+    load = pd.Series(np.arange(30.0) * 3 + 100, index=index)
+    pv = pd.Series(np.arange(30.0), index=index + (STEP if shifted else pd.Timedelta(0)))
+    load.iloc[sorted(load_nan)] = np.nan
+    pv.iloc[sorted(pv_nan)] = np.nan
+    both = pd.concat([load, pv], axis=1).dropna()
+    expected = both.iloc[:, 0] - both.iloc[:, 1]
+    got = measured_net_kw(load, pv)
+    assert np.array_equal(got.to_numpy(), expected.to_numpy())
+    assert got.index.equals(expected.index)

@@ -25,13 +25,15 @@ from dispatch.pipeline.forecast import (
     SiteForecast,
     errors_from_history,
     forecast_frame,
+    measured_net_kw,
     site_forecast,
 )
 from dispatch.types import Forecast, InputError, Plan
 
 __all__ = ["DAY_AHEAD_COLUMN", "LOAD_QUANTILE_PREFIX", "LOAD_SCENARIO_PREFIX", "SiteForecast",
-           "calibrate_pv", "complete_forecast", "errors_from_history", "forecast_frame", "plan",
-           "site_forecast", "split_load_quantiles", "split_load_scenarios"]  # fmt: skip
+           "calibrate_pv", "complete_forecast", "errors_from_history", "forecast_frame",
+           "measured_net_kw", "plan", "site_forecast", "split_load_quantiles",
+           "split_load_scenarios"]  # fmt: skip
 
 
 def split_load_quantiles(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -61,6 +63,40 @@ def split_load_scenarios(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
     return frame.drop(columns=names), paths
 
 
+def _plain_floats(frame: pd.DataFrame) -> bool:
+    """Whether ``frame``'s columns are uniquely named, unnamed as a whole and all float64."""
+    columns = frame.columns
+    floats = all(dtype == np.float64 for dtype in frame.dtypes)
+    return columns.name is None and columns.is_unique and floats
+
+
+def _split_arrays(
+    frame: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+    """``split_load_quantiles`` then ``split_load_scenarios`` of a copy of a float frame,
+    built from one array: the rest, the quantiles and the paths."""
+    names = [str(c) for c in frame.columns]
+    values = frame.to_numpy(dtype=float, copy=True)
+    q = [i for i, c in enumerate(names) if c.startswith(LOAD_QUANTILE_PREFIX)]
+    p = [i for i, c in enumerate(names) if c.startswith(LOAD_SCENARIO_PREFIX)]
+    rest = [i for i in range(len(names)) if i not in q and i not in p]
+    quantiles = paths = None
+    if q:
+        try:
+            levels = [float(names[i].removeprefix(LOAD_QUANTILE_PREFIX)) for i in q]
+        except ValueError as exc:
+            raise InputError(
+                f"load quantile columns must be named like 'p_load_kw@0.9': {exc}"
+            ) from None
+        columns = pd.Index(levels, dtype=float)
+        quantiles = pd.DataFrame(values[:, q], index=frame.index, columns=columns)
+    if p:
+        labels = [names[i].removeprefix(LOAD_SCENARIO_PREFIX) for i in p]
+        paths = pd.DataFrame(values[:, p], index=frame.index, columns=labels)
+    out = pd.DataFrame({frame.columns[i]: values[:, i] for i in rest}, index=frame.index)
+    return out, quantiles, paths
+
+
 def complete_forecast(
     config: SiteConfig, frame: pd.DataFrame, **quantiles: pd.DataFrame
 ) -> Forecast:
@@ -80,10 +116,13 @@ def complete_forecast(
         ``load_quantiles_kw`` / ``pv_quantiles_kw`` / ``load_scenarios_kw`` passed through to
         the ``Forecast``.
     """
-    out, load_q = split_load_quantiles(frame.copy())
+    if _plain_floats(frame):
+        out, load_q, paths = _split_arrays(frame)
+    else:
+        out, load_q = split_load_quantiles(frame.copy())
+        out, paths = split_load_scenarios(out)
     if load_q is not None:
         quantiles.setdefault("load_quantiles_kw", load_q)
-    out, paths = split_load_scenarios(out)
     if paths is not None:
         quantiles.setdefault("load_scenarios_kw", paths)
     index = out.index

@@ -261,6 +261,17 @@ def site_forecast(
     return SiteForecast(frame, (pv_note, load_note), warmup)
 
 
+def measured_net_kw(load_kw: pd.Series, pv_kw: pd.Series) -> pd.Series:
+    """Measured net load (load - PV, kW) where both are known (not NaN): what the error book
+    observes."""
+    if load_kw.index.equals(pv_kw.index):  # one history: nothing to align
+        load, pv = load_kw.to_numpy(float), pv_kw.to_numpy(float)
+        both = ~np.isnan(load) & ~np.isnan(pv)
+        return pd.Series(load[both] - pv[both], index=load_kw.index[both])
+    aligned = pd.concat([load_kw, pv_kw], axis=1).dropna()
+    return aligned.iloc[:, 0] - aligned.iloc[:, 1]
+
+
 def net_load_kw(frame: pd.DataFrame) -> np.ndarray:
     """Expected net load (load - PV, kW) of a forecast frame: what the error book records."""
     return frame["p_load_kw"].to_numpy(float) - frame["p_pv_kw"].to_numpy(float)

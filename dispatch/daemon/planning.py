@@ -104,8 +104,7 @@ def make_forecast(sv: Services, st: SiteState, now: dt.datetime, load_kw: pd.Ser
     if ci.frame is not None:
         columns["ci_g_per_kwh"] = ci.frame["ci_g_per_kwh"].to_numpy()
     frame = pd.DataFrame(columns, index=sf.frame.index)
-    forecast = pipeline.complete_forecast(cfg, frame)
-    forecast = dataclasses.replace(forecast, issued_at=ts)
+    forecast = pipeline.complete_forecast(cfg, frame, issued_at=ts)
     if st.errors is not None and sf.warmup is None and cfg.forecast.load_kw is None:
         st.errors.issue(index[0], net_load_kw(frame))
     fallbacks = tuple(n for n, a in (("weather", weather), ("intensity", ci)) if a.fallback)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 
 from dispatch.config import SiteConfig, minute_of_day
 from dispatch.daemon.files import MtimeCache
+from dispatch.forecast.lookup import stamps_ns
 from dispatch.forecast.prices import PublishedDayAhead
 from dispatch.sources import AwattarPrices, read_price_csv
 from dispatch.sources.frames import resample_means
@@ -103,8 +105,7 @@ class DayAheadPrices:
         start = now.floor("D") - pd.Timedelta(days=p.history_days)
         out = published_until(self.config, now)
         end = min(until, out) if out is not None else until
-        frame = self.read(start, end)
-        frame = frame[(frame.index >= start) & (frame.index < end)]
+        frame = _between(self.read(start, end), start, end)
         if len(frame) < 2:
             raise InputError(
                 f"day-ahead prices ({self.what}): none published between {start.isoformat()} "
@@ -130,9 +131,20 @@ class DayAheadPrices:
         return self._extension.on(index)
 
 
+def _between(frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The rows of ``frame`` stamped in ``[start, end)``."""
+    index = frame.index
+    if isinstance(index, pd.DatetimeIndex) and index.is_monotonic_increasing:
+        ns = stamps_ns(index)
+        lo, hi = np.searchsorted(ns, [start.value, end.value], side="left")
+        return frame.iloc[lo:hi]
+    return frame[(index >= start) & (index < end)]
+
+
 def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
-    """Whether two frames hold the same stamps (and time zone), columns and values."""
-    return a.index.dtype == b.index.dtype and a.dtypes.equals(b.dtypes) and a.equals(b)
+    """Whether two frames hold the same stamps (and time zone), columns, dtypes and values
+    (``DataFrame.equals`` compares the columns' dtypes)."""
+    return a.index.dtype == b.index.dtype and a.equals(b)
 
 
 def published_until(config: SiteConfig, now: pd.Timestamp) -> pd.Timestamp | None:

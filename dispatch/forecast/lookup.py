@@ -13,9 +13,14 @@ import pandas as pd
 __all__ = ["stamps_ns", "values_at"]
 
 
+#: Nanoseconds per tick of each unit pandas may hold stamps in.
+_NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+
+
 def stamps_ns(index: pd.DatetimeIndex) -> np.ndarray:
     """UTC nanoseconds since the epoch of tz-aware stamps (int64)."""
-    return index.asi8 if index.unit == "ns" else index.as_unit("ns").asi8
+    per = _NS_PER[index.unit]
+    return index.asi8 if per == 1 else index.asi8 * per
 
 
 def values_at(history: pd.Series, at_ns: np.ndarray, before_ns: int | None = None) -> np.ndarray:

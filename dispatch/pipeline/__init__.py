@@ -98,7 +98,10 @@ def _split_arrays(
 
 
 def complete_forecast(
-    config: SiteConfig, frame: pd.DataFrame, **quantiles: pd.DataFrame
+    config: SiteConfig,
+    frame: pd.DataFrame,
+    issued_at: pd.Timestamp | None = None,
+    **quantiles: pd.DataFrame,
 ) -> Forecast:
     """A ``Forecast`` with every column the optimiser needs.
 
@@ -112,6 +115,8 @@ def complete_forecast(
         ``day_ahead_per_kwh`` feeds a tariff with a day-ahead section.
         Columns ``p_load_kw@<level>`` become the load quantiles, ``p_load_kw#<name>`` the
         load scenarios.
+    issued_at : pandas.Timestamp, optional
+        When the forecast was made (``Forecast.issued_at``).
     **quantiles : pandas.DataFrame
         ``load_quantiles_kw`` / ``pv_quantiles_kw`` / ``load_scenarios_kw`` passed through to
         the ``Forecast``.
@@ -133,7 +138,7 @@ def complete_forecast(
         out["price_export_per_kwh"] = tariff.export_price_per_kwh(config, index, day_ahead)
     if "ci_g_per_kwh" not in out.columns:
         out["ci_g_per_kwh"] = accounting.grid_intensity_g_per_kwh(config, index)
-    return Forecast(out, **quantiles)
+    return Forecast(out, **quantiles, issued_at=issued_at)
 
 
 def plan(

@@ -171,3 +171,33 @@ def test_the_measured_net_load_is_taken_where_both_are_known(load_nan, pv_nan, s
     got = measured_net_kw(load, pv)
     assert np.array_equal(got.to_numpy(), expected.to_numpy())
     assert got.index.equals(expected.index)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    start_day=st.sampled_from(["2018-03-23", "2018-10-26", "2018-06-01"]),
+    slots=st.lists(st.integers(0, 6 * 96), min_size=1, max_size=400, unique=True),
+    values=st.lists(st.floats(-1e3, 1e4), min_size=400, max_size=400),
+)
+def test_the_day_table_is_the_one_of_the_stamp_by_stamp_keys(start_day, slots, values):
+    from dispatch.forecast import load
+
+    tz = "Europe/Berlin"
+    index = pd.Timestamp(start_day, tz="UTC") + pd.to_timedelta(sorted(slots), "s") * 900
+    index = pd.DatetimeIndex(index)
+    step_ns = STEP.value
+    got = load._local_keys(index, tz, STEP)
+    expected = load._stamp_keys(intraday.stamps_ns(index), tz, step_ns)
+    for a, b in zip(got, expected, strict=True):
+        assert np.array_equal(a, b)
+    series = pd.Series(values[: len(index)], index=index)
+    series.iloc[::7] = np.nan
+    dates, table = load._day_table(series, tz, STEP)
+    uniq, row = np.unique(expected[0], return_inverse=True)
+    total, count = np.zeros((len(uniq), 96)), np.zeros((len(uniq), 96))
+    ok = np.isfinite(series.to_numpy())
+    np.add.at(total, (row[ok], expected[1][ok]), series.to_numpy()[ok])
+    np.add.at(count, (row[ok], expected[1][ok]), 1.0)
+    with np.errstate(invalid="ignore"):
+        assert np.array_equal(table, total / count, equal_nan=True)
+    assert np.array_equal(dates, uniq)

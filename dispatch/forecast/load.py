@@ -22,6 +22,7 @@ re-exported here). Pure: no I/O, no wall clock. May import ``dispatch.types``,
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ _STAND_INS = {WORK: (WORK,), WEEKEND_FIRST: (WEEKEND_FIRST, REST, HOLIDAY),
               SHUTDOWN: (SHUTDOWN, HOLIDAY, REST, WEEKEND_FIRST)}
 STEP_DEFAULT = pd.Timedelta(minutes=15)
 _HOUR_NS = pd.Timedelta(hours=1).value
+_DAY_NS = pd.Timedelta(days=1).value
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,8 @@ def prepare_history(
     if not isinstance(idx, pd.DatetimeIndex) or idx.tz is None or str(idx.tz) != "UTC":
         tz = getattr(idx, "tz", None)
         raise InputError(f"history: index must be tz-aware UTC time stamps, got tz={tz}")
-    diffs = np.diff(idx.as_unit("ns").asi8)
+    ns = stamps_ns(idx)
+    diffs = np.diff(ns)
     if (diffs <= 0).any():
         raise InputError("history: time stamps must be strictly increasing (unsorted or duplicate)")
     hstep = pd.Timedelta(int(diffs.min()), unit="ns") if diffs.size else step
@@ -171,43 +174,78 @@ def prepare_history(
     if hstep > step or step % hstep:
         raise InputError(f"history: step {hstep} is coarser than, or does not divide, the "
                          f"forecast step {step}")
-    values = pd.to_numeric(history, errors="coerce").astype(float)
-    ns = idx.as_unit("ns").asi8
+    values = history
+    if history.dtype != np.float64:
+        values = pd.to_numeric(history, errors="coerce").astype(float)
     lo = 0 if since is None else int(np.searchsorted(ns, pd.Timestamp(since).value, "left"))
     hi = int(np.searchsorted(ns, now.value, "left"))  # the only data the forecast may see
     values = values.iloc[lo:max(lo, hi)]
     assert values.empty or values.index[-1] < now
     if hstep == step and not (ns[lo:hi] % step.value).any():
-        grid = _on_grid(values, ns[lo:hi], step)  # the resample below, without its cost
+        # the resample below, without its cost; a slot still running at ``now`` is dropped
+        grid = _on_grid(values, ns[lo:hi], step, now)
     else:
         grid = values.resample(step, origin="epoch", closed="left", label="left").mean()
-    grid = grid[grid.index + step <= now]  # drop a slot still running at ``now``
+        grid = grid[grid.index + step <= now]  # drop a slot still running at ``now``
     if not np.isfinite(grid.to_numpy()).any():
         since_text = f"from {pd.Timestamp(since).isoformat()} " if since is not None else ""
         raise InputError(f"history: no finite load value {since_text}before now = "
                          f"{now.isoformat()}")
-    return grid.rename("p_load_kw")
+    grid.name = "p_load_kw"
+    return grid
 
 
-def _on_grid(values: pd.Series, ns: np.ndarray, step: pd.Timedelta) -> pd.Series:
+def _on_grid(values: pd.Series, ns: np.ndarray, step: pd.Timedelta, now: pd.Timestamp) -> pd.Series:
     """``values`` (stamps ``ns``, on the epoch grid of ``step``) on every slot from its first
-    to its last, NaN where missing: the mean over each slot of one value is that value."""
-    if len(ns) == 0:
-        return values.resample(step, origin="epoch", closed="left", label="left").mean()
+    to its last, NaN where missing, without the slots still running at ``now``: the resample
+    of ``prepare_history`` (the mean over a slot of its one value is that value)."""
+    last = min(int(ns[-1]), now.value - step.value) if len(ns) else None
+    if last is None or last < ns[0]:
+        grid = values.resample(step, origin="epoch", closed="left", label="left").mean()
+        return grid[grid.index + step <= now]
+    n = (last - int(ns[0])) // step.value + 1
     slots = (ns - ns[0]) // step.value
-    out = np.full(int(slots[-1]) + 1, np.nan)
-    out[slots] = values.to_numpy()
-    index = pd.date_range(values.index[0], periods=len(out), freq=step)
-    return pd.Series(out, index=index, name=values.name)
+    keep = slots < n
+    out = np.full(n, np.nan)
+    out[slots[keep]] = values.to_numpy()[keep]
+    index = pd.date_range(values.index[0], periods=n, freq=step)
+    return pd.Series(out, index=index)
 
 
 def _local_keys(index: pd.DatetimeIndex, tz: str, step: pd.Timedelta) -> tuple[np.ndarray, ...]:
-    """Site-local date (datetime64[D]) and time-of-day bin of each UTC stamp."""
-    wall = index.tz_convert(tz).tz_localize(None).as_unit("ns").asi8
-    day_ns = 86_400 * 10**9
-    dates = (wall // day_ns).astype("datetime64[D]")
-    bins = (wall % day_ns) // int(step.total_seconds() * 10**9)
+    """Site-local date (datetime64[D]) and time-of-day bin of each UTC stamp; for stamps on
+    the grid of ``step``, from each UTC day's keys worked out once (``_day_keys``)."""
+    ns, step_ns = stamps_ns(index), int(step.total_seconds() * 10**9)
+    per_day = _DAY_NS // step_ns
+    if len(ns) == 0 or _DAY_NS % step_ns or (ns % step_ns).any():
+        return _stamp_keys(ns, tz, step_ns)
+    slots = ns // step_ns
+    days = slots // per_day
+    uniq, row = np.unique(days, return_inverse=True)
+    tables = [_day_keys(tz, step_ns, int(d)) for d in uniq]
+    col = slots - days * per_day
+    dates = np.stack([t[0] for t in tables])[row, col]
+    bins = np.stack([t[1] for t in tables])[row, col]
+    return dates, bins
+
+
+def _stamp_keys(ns: np.ndarray, tz: str, step_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_local_keys`` of UTC stamps ``ns`` (ns since the epoch), stamp by stamp."""
+    utc = pd.DatetimeIndex(ns.astype("datetime64[ns]"), tz="UTC")
+    wall = stamps_ns(utc.tz_convert(tz).tz_localize(None))
+    dates = (wall // _DAY_NS).astype("datetime64[D]")
+    bins = (wall % _DAY_NS) // step_ns
     return dates, bins.astype(np.int64)
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_keys(tz: str, step_ns: int, day: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_stamp_keys`` of the slots of UTC ``day`` (days since the epoch), read-only."""
+    per_day = _DAY_NS // step_ns
+    keys = _stamp_keys((day * per_day + np.arange(per_day)) * step_ns, tz, step_ns)
+    for a in keys:
+        a.flags.writeable = False
+    return keys
 
 
 def _day_table(series: pd.Series, tz: str, step: pd.Timedelta) -> tuple[np.ndarray, np.ndarray]:
@@ -215,12 +253,13 @@ def _day_table(series: pd.Series, tz: str, step: pd.Timedelta) -> tuple[np.ndarr
     dates, bins = _local_keys(series.index, tz, step)
     n_bins = int(pd.Timedelta("1D") / step)
     uniq, row = np.unique(dates, return_inverse=True)
-    total = np.zeros((len(uniq), n_bins))
-    count = np.zeros((len(uniq), n_bins))
     vals = series.to_numpy(dtype=float)
     ok = np.isfinite(vals)
-    np.add.at(total, (row[ok], bins[ok]), vals[ok])  # a repeated DST hour is averaged
-    np.add.at(count, (row[ok], bins[ok]), 1.0)
+    # sums in stamp order, as np.add.at would: a repeated DST hour is averaged
+    cell = row[ok] * n_bins + bins[ok]
+    size = len(uniq) * n_bins
+    total = np.bincount(cell, weights=vals[ok], minlength=size).reshape(len(uniq), n_bins)
+    count = np.bincount(cell, minlength=size).astype(float).reshape(len(uniq), n_bins)
     with np.errstate(invalid="ignore"):
         return uniq, total / count
 

@@ -113,10 +113,10 @@ def pv_forecast(
         values = intraday.day_before(history, index)
         if np.isfinite(values).any():
             known = np.isfinite(values)
-            frame = pd.DataFrame({"p_pv_kw": values}, index=index)
             if not known.all():
-                clear = chain(config, index, None, None, clear_sky)["p_pv_kw"]
-                frame.loc[~known, "p_pv_kw"] = clear[~known]
+                clear = chain(config, index, None, None, clear_sky)["p_pv_kw"].to_numpy()
+                values = np.where(known, values, clear)
+            frame = pd.DataFrame({"p_pv_kw": values}, index=index)
             note = "pv: persistence" + ("" if known.all() else " (gaps from clear sky)")
             a_day_back_ns = intraday.stamps_ns(past) - intraday.DAY.value
             expected_past = intraday.values_at(history, a_day_back_ns)
@@ -146,10 +146,8 @@ def _intraday(config: SiteConfig, frame: pd.DataFrame, history: pd.Series,
     if ratio is None:
         return frame, note
     dt_h = (frame.index[1] - frame.index[0]).total_seconds() / 3600.0
-    out = frame.copy()
-    for column in out.columns:
-        out[column] = intraday.corrected_kw(out[column].to_numpy(), ratio, dt_h)
-    return out, f"{note}, intra-day x{ratio:.2f}"
+    corrected = {c: intraday.corrected_kw(frame[c].to_numpy(), ratio, dt_h) for c in frame.columns}
+    return pd.DataFrame(corrected, index=frame.index), f"{note}, intra-day x{ratio:.2f}"
 
 
 def _warmup_level(history: pd.Series | None, now_kw: float | None) -> tuple[float, str]:
@@ -247,17 +245,18 @@ def site_forecast(
         pv_note = f"{pv_note} ({weather_note})"
     point, load_note, warmup = load_forecast(config, index, load_history_kw, load_kw,
                                              load_now_kw, calendar)  # fmt: skip
-    frame = pv_frame.copy()
-    frame["p_load_kw"] = point.to_numpy()
+    columns = {c: pv_frame[c].to_numpy() for c in pv_frame.columns}
+    columns["p_load_kw"] = load_point = point.to_numpy()
     plan = config.plan
     if errors is not None and load_kw is None and plan.peak_risk_quantile > 0.5:
-        margin = errors.margin_kw(index[0], frame["p_load_kw"].to_numpy())
-        frame[f"{LOAD_QUANTILE_PREFIX}{plan.peak_risk_quantile:g}"] = frame["p_load_kw"] + margin
+        margin = errors.margin_kw(index[0], load_point)
+        columns[f"{LOAD_QUANTILE_PREFIX}{plan.peak_risk_quantile:g}"] = load_point + margin
         if plan.peak_reserve_sizing == "scenarios":
-            pv_kw = frame["p_pv_kw"].to_numpy()
-            paths = errors.paths_kw(index[0], frame["p_load_kw"].to_numpy() - pv_kw)
+            pv_kw = columns["p_pv_kw"]
+            paths = errors.paths_kw(index[0], load_point - pv_kw)
             for k, path in enumerate(paths if paths is not None else ()):
-                frame[f"{LOAD_SCENARIO_PREFIX}{k}"] = np.maximum(path + pv_kw, 0.0)
+                columns[f"{LOAD_SCENARIO_PREFIX}{k}"] = np.maximum(path + pv_kw, 0.0)
+    frame = pd.DataFrame(columns, index=pv_frame.index)  # one frame, built once
     return SiteForecast(frame, (pv_note, load_note), warmup)
 
 

@@ -143,7 +143,8 @@ def test_the_forecast_frame_splits_as_the_pandas_splits(n_quantiles, n_paths, n,
     frame = pd.DataFrame(rng.normal(size=(n, len(names))), index=index, columns=names)
     out, quantiles = pipeline.split_load_quantiles(frame.copy())
     out, paths = pipeline.split_load_scenarios(out)
-    got_out, got_quantiles, got_paths = pipeline._split_arrays(frame)
+    got_columns, got_quantiles, got_paths = pipeline._split_arrays(frame)
+    got_out = pd.DataFrame(got_columns, index=frame.index)
     pd.testing.assert_frame_equal(got_out, out, check_exact=True)
     for got, expected in ((got_quantiles, quantiles), (got_paths, paths)):
         if expected is None:
@@ -201,3 +202,20 @@ def test_the_day_table_is_the_one_of_the_stamp_by_stamp_keys(start_day, slots, v
     with np.errstate(invalid="ignore"):
         assert np.array_equal(table, total / count, equal_nan=True)
     assert np.array_equal(dates, uniq)
+
+
+def test_a_float_frame_and_an_object_frame_complete_alike():
+    from dispatch import pipeline
+    from dispatch.config import load_config
+
+    config = load_config("configs/germany-factory-dayahead.toml")
+    index = pd.date_range(START, periods=12, freq=STEP)
+    rng = np.random.default_rng(3)
+    names = ["p_pv_kw", "p_load_kw", "p_load_kw@0.98", "day_ahead_per_kwh", "ci_g_per_kwh"]
+    frame = pd.DataFrame(rng.uniform(0, 1, size=(12, 5)), index=index, columns=names)
+    fast = pipeline.complete_forecast(config, frame)
+    slow = pipeline.complete_forecast(config, frame.astype({"ci_g_per_kwh": "float32"}))
+    expected = slow.frame.astype({"ci_g_per_kwh": "float64"})
+    expected["ci_g_per_kwh"] = frame["ci_g_per_kwh"]
+    pd.testing.assert_frame_equal(fast.frame, expected, check_exact=True)
+    pd.testing.assert_frame_equal(fast.load_quantiles_kw, slow.load_quantiles_kw, check_exact=True)

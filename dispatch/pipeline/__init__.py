@@ -8,7 +8,7 @@ Role: the composition shared by the CLI, the daemon and its replays. Imports the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 import pandas as pd
@@ -72,9 +72,9 @@ def _plain_floats(frame: pd.DataFrame) -> bool:
 
 def _split_arrays(
     frame: pd.DataFrame,
-) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+) -> tuple[dict[object, np.ndarray], pd.DataFrame | None, pd.DataFrame | None]:
     """``split_load_quantiles`` then ``split_load_scenarios`` of a copy of a float frame,
-    built from one array: the rest, the quantiles and the paths."""
+    from one array: the other columns' values by name, the quantiles and the paths."""
     names = [str(c) for c in frame.columns]
     values = frame.to_numpy(dtype=float, copy=True)
     q = [i for i, c in enumerate(names) if c.startswith(LOAD_QUANTILE_PREFIX)]
@@ -93,8 +93,25 @@ def _split_arrays(
     if p:
         labels = [names[i].removeprefix(LOAD_SCENARIO_PREFIX) for i in p]
         paths = pd.DataFrame(values[:, p], index=frame.index, columns=labels)
-    out = pd.DataFrame({frame.columns[i]: values[:, i] for i in rest}, index=frame.index)
-    return out, quantiles, paths
+    return {frame.columns[i]: values[:, i] for i in rest}, quantiles, paths
+
+
+def _prices_and_intensity(
+    config: SiteConfig,
+    index: pd.DatetimeIndex,
+    have: Collection[object],
+    day_ahead: pd.Series | None,
+) -> dict[str, pd.Series]:
+    """The import and export prices and the grid intensity on ``index`` that a forecast with
+    the columns ``have`` lacks, in that order."""
+    out = {}
+    if "price_import_per_kwh" not in have:
+        out["price_import_per_kwh"] = tariff.import_price_per_kwh(config, index, day_ahead)
+    if "price_export_per_kwh" not in have:
+        out["price_export_per_kwh"] = tariff.export_price_per_kwh(config, index, day_ahead)
+    if "ci_g_per_kwh" not in have:
+        out["ci_g_per_kwh"] = accounting.grid_intensity_g_per_kwh(config, index)
+    return out
 
 
 def complete_forecast(
@@ -122,22 +139,25 @@ def complete_forecast(
         the ``Forecast``.
     """
     if _plain_floats(frame):
-        out, load_q, paths = _split_arrays(frame)
+        columns, load_q, paths = _split_arrays(frame)
+        index = frame.index
+        da = columns.pop(DAY_AHEAD_COLUMN, None)
+        day_ahead = None if da is None else pd.Series(da, index=index, name=DAY_AHEAD_COLUMN)
+        for name, values in _prices_and_intensity(config, index, columns, day_ahead).items():
+            aligned = values if values.index.equals(index) else values.reindex(index)
+            columns[name] = aligned.to_numpy()
+        out = pd.DataFrame(columns, index=index)  # one frame, built once
     else:
         out, load_q = split_load_quantiles(frame.copy())
         out, paths = split_load_scenarios(out)
+        index = out.index
+        day_ahead = out.pop(DAY_AHEAD_COLUMN) if DAY_AHEAD_COLUMN in out.columns else None
+        for name, values in _prices_and_intensity(config, index, out.columns, day_ahead).items():
+            out[name] = values
     if load_q is not None:
         quantiles.setdefault("load_quantiles_kw", load_q)
     if paths is not None:
         quantiles.setdefault("load_scenarios_kw", paths)
-    index = out.index
-    day_ahead = out.pop(DAY_AHEAD_COLUMN) if DAY_AHEAD_COLUMN in out.columns else None
-    if "price_import_per_kwh" not in out.columns:
-        out["price_import_per_kwh"] = tariff.import_price_per_kwh(config, index, day_ahead)
-    if "price_export_per_kwh" not in out.columns:
-        out["price_export_per_kwh"] = tariff.export_price_per_kwh(config, index, day_ahead)
-    if "ci_g_per_kwh" not in out.columns:
-        out["ci_g_per_kwh"] = accounting.grid_intensity_g_per_kwh(config, index)
     return Forecast(out, **quantiles, issued_at=issued_at)
 
 

@@ -219,3 +219,25 @@ def test_a_float_frame_and_an_object_frame_complete_alike():
     expected["ci_g_per_kwh"] = frame["ci_g_per_kwh"]
     pd.testing.assert_frame_equal(fast.frame, expected, check_exact=True)
     pd.testing.assert_frame_equal(fast.load_quantiles_kw, slow.load_quantiles_kw, check_exact=True)
+
+
+def test_the_clear_sky_days_give_the_chain_per_array_calibrated_and_off_the_grid():
+    import dataclasses
+
+    from dispatch.config import load_config
+    from dispatch.forecast import calibrate
+    from dispatch.pipeline.clear_sky import ClearSkyPV, chain
+
+    config = load_config("configs/germany-factory-dayahead.toml")
+    fields = {f.name for f in dataclasses.fields(calibrate.CalibrationFit)}
+    values = {"scale": 0.9, "clip_kw": 4000.0, "excluded": {}}
+    fit = calibrate.CalibrationFit(**{k: values.get(k, 0) for k in fields})
+    cache = ClearSkyPV(config, fit)
+    on_grid = pd.date_range("2018-06-20T18:00Z", periods=96, freq=STEP)  # two UTC days
+    off_grid = on_grid + pd.Timedelta(minutes=5)
+    for index in (on_grid, off_grid, on_grid[3:7]):
+        for f in (None, fit):
+            direct = chain(config, index, None, f)
+            pd.testing.assert_frame_equal(chain(config, index, None, f, cache), direct,
+                                          check_exact=False, rtol=1e-12, atol=1e-9)
+    assert chain(config, on_grid, None, None)["p_pv_kw"].max() > 4000.0 / 0.9  # the clip bites

@@ -187,11 +187,24 @@ def _day_ahead_values(
     if not isinstance(own, pd.DatetimeIndex) or own.tz is None:
         raise InputError("day-ahead series: the index must be tz-aware time stamps (UTC)")
     own = own.tz_convert("UTC")
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    # on the slots asked about (the forecast's own column) there is nothing to align
+    out = values if own.equals(index) else _aligned(own, values, index)
+    bad = np.flatnonzero(~np.isfinite(out))
+    if bad.size:
+        raise InputError(
+            f"day-ahead series: the value for slot {index[bad[0]].isoformat()} is not a finite "
+            f"number (NaN, infinite or not numeric; {bad.size} slot(s) in all)"
+        )
+    return out
+
+
+def _aligned(own: pd.DatetimeIndex, values: np.ndarray, index: pd.DatetimeIndex) -> np.ndarray:
+    """``values`` (stamped ``own``, UTC) on ``index``; refuses duplicates and missing slots."""
     if own.has_duplicates:
         raise InputError(
             f"day-ahead series: duplicate time stamp {own[own.duplicated()][0].isoformat()}"
         )
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
     aligned = pd.Series(values, index=own).reindex(index)
     absent = ~index.isin(own)
     if absent.any():
@@ -200,14 +213,7 @@ def _day_ahead_values(
             f"day-ahead series: no value for slot {first} ({int(absent.sum())} slot(s) of the "
             f"index from {index[0].isoformat()} are missing; the series must share its stamps)"
         )
-    out = aligned.to_numpy(dtype=float)
-    bad = np.flatnonzero(~np.isfinite(out))
-    if bad.size:
-        raise InputError(
-            f"day-ahead series: the value for slot {index[bad[0]].isoformat()} is not a finite "
-            f"number (NaN, infinite or not numeric; {bad.size} slot(s) in all)"
-        )
-    return out
+    return aligned.to_numpy(dtype=float)
 
 
 def _slots_and_day_ahead(

@@ -187,9 +187,11 @@ class IntensityFeed:
             return Answer(None, f"fallback: configured ({exc})", fallback=True)
         series = frame["ci_g_per_kwh"]
         values = day_before(series, index) if measured else series.reindex(index).to_numpy()
-        default = accounting.grid_intensity_g_per_kwh(self.config, index).to_numpy()
         gaps = ~np.isfinite(values)
-        out = pd.DataFrame({"ci_g_per_kwh": np.where(gaps, default, values)}, index=index)
+        if gaps.any():
+            default = accounting.grid_intensity_g_per_kwh(self.config, index).to_numpy()
+            values = np.where(gaps, default, values)
+        out = pd.DataFrame({"ci_g_per_kwh": values}, index=index)
         return Answer(out, self.source + (" (gaps: configured)" if gaps.any() else ""))
 
 

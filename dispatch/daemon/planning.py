@@ -95,23 +95,23 @@ def make_forecast(sv: Services, st: SiteState, now: dt.datetime, load_kw: pd.Ser
     index = slot_index(sv, now, forecast_slots(sv))
     weather = sv.feeds.weather(recent_slots(index[0], step_of(sv)).append(index), ts)
     if st.errors is not None:
-        both = pd.concat([load_kw, pv_kw], axis=1).dropna()
-        st.errors.observe(both.iloc[:, 0] - both.iloc[:, 1])
+        st.errors.observe(pipeline.measured_net_kw(load_kw, pv_kw))
     sf = pipeline.site_forecast(
         cfg, index, weather=weather.frame, weather_note=weather.note, load_history_kw=load_kw,
         pv_history_kw=pv_kw, load_kw=cfg.forecast.load_kw, pv_calibration=sv.pv_fit,
         errors=st.errors, load_now_kw=load_now_kw, calendar=sv.calendar,
+        clear_sky=sv.clear_sky,
     )  # fmt: skip
     keep = [c for c in sf.frame.columns if c in ("p_pv_kw", "p_load_kw")
             or c.startswith((LOAD_QUANTILE_PREFIX, LOAD_SCENARIO_PREFIX))]  # fmt: skip
-    frame = sf.frame[keep].copy()
+    columns = {c: sf.frame[c].to_numpy() for c in keep}
     if sv.feeds.day_ahead is not None:  # no fallback: a plan without prices is priced wrong
-        frame[DAY_AHEAD_COLUMN] = sv.feeds.day_ahead.on(index, ts).to_numpy()
+        columns[DAY_AHEAD_COLUMN] = sv.feeds.day_ahead.on(index, ts).to_numpy()
     ci = sv.feeds.intensity(index, ts)
     if ci.frame is not None:
-        frame["ci_g_per_kwh"] = ci.frame["ci_g_per_kwh"].to_numpy()
-    forecast = pipeline.complete_forecast(cfg, frame)
-    forecast = dataclasses.replace(forecast, issued_at=ts)
+        columns["ci_g_per_kwh"] = ci.frame["ci_g_per_kwh"].to_numpy()
+    frame = pd.DataFrame(columns, index=sf.frame.index)
+    forecast = pipeline.complete_forecast(cfg, frame, issued_at=ts)
     if st.errors is not None and sf.warmup is None and cfg.forecast.load_kw is None:
         st.errors.issue(index[0], net_load_kw(frame))
     fallbacks = tuple(n for n, a in (("weather", weather), ("intensity", ci)) if a.fallback)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 
-from dispatch import tariff
-from dispatch.config import SiteConfig
+from dispatch.config import SiteConfig, minute_of_day
 from dispatch.daemon.files import MtimeCache
-from dispatch.forecast.prices import extend_day_ahead
+from dispatch.forecast.lookup import stamps_ns
+from dispatch.forecast.prices import PublishedDayAhead
 from dispatch.sources import AwattarPrices, read_price_csv
 from dispatch.sources.frames import resample_means
 from dispatch.sources.prices import COLUMN
@@ -71,6 +72,9 @@ class DayAheadPrices:
                 read = self._csv(str(p.csv_path))
         self.read = read
         self.what = "awattar" if p.source == "awattar" else str(p.csv_path)
+        # the last publication read and what it gave (the read frame is compared whole)
+        self._read: tuple[pd.DataFrame, pd.Series] | None = None
+        self._extension: PublishedDayAhead | None = None
 
     @staticmethod
     def _awattar(provider: AwattarPrices) -> PriceReader:
@@ -99,17 +103,21 @@ class DayAheadPrices:
         """
         p = self.config.prices
         start = now.floor("D") - pd.Timedelta(days=p.history_days)
-        out = tariff.day_ahead_published_until(self.config, pd.DatetimeIndex([now]))
-        end = min(until, out[0]) if out is not None else until
-        frame = self.read(start, end)
-        frame = frame[(frame.index >= start) & (frame.index < end)]
+        out = published_until(self.config, now)
+        end = min(until, out) if out is not None else until
+        frame = _between(self.read(start, end), start, end)
         if len(frame) < 2:
             raise InputError(
                 f"day-ahead prices ({self.what}): none published between {start.isoformat()} "
                 f"and {end.isoformat()}"
             )
+        last = self._read
+        if last is not None and _same(last[0], frame):
+            return last[1]  # the same prices as last time: the same series
         step = pd.Timedelta(minutes=self.config.plan.step_min)
-        return resample_means(frame, step, "hold")[COLUMN]
+        series = resample_means(frame, step, "hold")[COLUMN]
+        self._read = (frame, series)
+        return series
 
     def on(self, index: pd.DatetimeIndex, now: pd.Timestamp) -> pd.Series:
         """``day_ahead_per_kwh`` on the forecast's ``index``: published, else forecast."""
@@ -118,4 +126,35 @@ class DayAheadPrices:
         market = self.config.tariff.day_ahead_market
         if market is None:  # no publication time: the source is taken as known ahead
             return published.reindex(index).rename("day_ahead_per_kwh")
-        return extend_day_ahead(published, index, market.timezone)
+        if self._extension is None or self._extension.published is not published:
+            self._extension = PublishedDayAhead(published, step, market.timezone)
+        return self._extension.on(index)
+
+
+def _between(frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The rows of ``frame`` stamped in ``[start, end)``."""
+    index = frame.index
+    if isinstance(index, pd.DatetimeIndex) and index.is_monotonic_increasing:
+        ns = stamps_ns(index)
+        lo, hi = np.searchsorted(ns, [start.value, end.value], side="left")
+        return frame.iloc[lo:hi]
+    return frame[(index >= start) & (index < end)]
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Whether two frames hold the same stamps (and time zone), columns, dtypes and values
+    (``DataFrame.equals`` compares the columns' dtypes)."""
+    return a.index.dtype == b.index.dtype and a.equals(b)
+
+
+def published_until(config: SiteConfig, now: pd.Timestamp) -> pd.Timestamp | None:
+    """``tariff.day_ahead_published_until`` for one time ``now`` (tz-aware), in scalar
+    arithmetic: the exclusive UTC end of the last delivery day whose prices are out."""
+    market = config.tariff.day_ahead_market
+    if market is None:
+        return None
+    wall = pd.Timestamp(now).tz_convert(market.timezone).tz_localize(None)
+    days_ahead = 2 if wall.hour * 60 + wall.minute >= minute_of_day(market.published) else 1
+    end = wall.normalize() + pd.Timedelta(days=days_ahead)
+    local = end.tz_localize(market.timezone, ambiguous=True, nonexistent="shift_forward")
+    return local.tz_convert("UTC")

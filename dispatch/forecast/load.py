@@ -22,6 +22,8 @@ re-exported here). Pure: no I/O, no wall clock. May import ``dispatch.types``,
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +38,7 @@ from dispatch.calendar import (
     WORK,
     FactoryCalendar,
 )
+from dispatch.forecast.lookup import stamps_ns, values_at
 from dispatch.types import InputError
 
 __all__ = ["DAY_TYPE_NAMES", "FactoryCalendar", "LoadOptions", "forecast_from_prepared",
@@ -47,6 +50,8 @@ _STAND_INS = {WORK: (WORK,), WEEKEND_FIRST: (WEEKEND_FIRST, REST, HOLIDAY),
               HOLIDAY: (HOLIDAY, REST, SHUTDOWN, WEEKEND_FIRST),
               SHUTDOWN: (SHUTDOWN, HOLIDAY, REST, WEEKEND_FIRST)}
 STEP_DEFAULT = pd.Timedelta(minutes=15)
+_HOUR_NS = pd.Timedelta(hours=1).value
+_DAY_NS = pd.Timedelta(days=1).value
 
 
 @dataclass(frozen=True)
@@ -159,7 +164,8 @@ def prepare_history(
     if not isinstance(idx, pd.DatetimeIndex) or idx.tz is None or str(idx.tz) != "UTC":
         tz = getattr(idx, "tz", None)
         raise InputError(f"history: index must be tz-aware UTC time stamps, got tz={tz}")
-    diffs = np.diff(idx.as_unit("ns").asi8)
+    ns = stamps_ns(idx)
+    diffs = np.diff(ns)
     if (diffs <= 0).any():
         raise InputError("history: time stamps must be strictly increasing (unsorted or duplicate)")
     hstep = pd.Timedelta(int(diffs.min()), unit="ns") if diffs.size else step
@@ -168,27 +174,78 @@ def prepare_history(
     if hstep > step or step % hstep:
         raise InputError(f"history: step {hstep} is coarser than, or does not divide, the "
                          f"forecast step {step}")
-    values = pd.to_numeric(history, errors="coerce").astype(float)
-    values = values[values.index < now]  # the only data the forecast may see
-    if since is not None:
-        values = values[values.index >= since]
+    values = history
+    if history.dtype != np.float64:
+        values = pd.to_numeric(history, errors="coerce").astype(float)
+    lo = 0 if since is None else int(np.searchsorted(ns, pd.Timestamp(since).value, "left"))
+    hi = int(np.searchsorted(ns, now.value, "left"))  # the only data the forecast may see
+    values = values.iloc[lo:max(lo, hi)]
     assert values.empty or values.index[-1] < now
-    grid = values.resample(step, origin="epoch", closed="left", label="left").mean()
-    grid = grid[grid.index + step <= now]  # drop a slot still running at ``now``
+    if hstep == step and not (ns[lo:hi] % step.value).any():
+        # the resample below, without its cost; a slot still running at ``now`` is dropped
+        grid = _on_grid(values, ns[lo:hi], step, now)
+    else:
+        grid = values.resample(step, origin="epoch", closed="left", label="left").mean()
+        grid = grid[grid.index + step <= now]  # drop a slot still running at ``now``
     if not np.isfinite(grid.to_numpy()).any():
         since_text = f"from {pd.Timestamp(since).isoformat()} " if since is not None else ""
         raise InputError(f"history: no finite load value {since_text}before now = "
                          f"{now.isoformat()}")
-    return grid.rename("p_load_kw")
+    grid.name = "p_load_kw"
+    return grid
+
+
+def _on_grid(values: pd.Series, ns: np.ndarray, step: pd.Timedelta, now: pd.Timestamp) -> pd.Series:
+    """``values`` (stamps ``ns``, on the epoch grid of ``step``) on every slot from its first
+    to its last, NaN where missing, without the slots still running at ``now``: the resample
+    of ``prepare_history`` (the mean over a slot of its one value is that value)."""
+    last = min(int(ns[-1]), now.value - step.value) if len(ns) else None
+    if last is None or last < ns[0]:
+        grid = values.resample(step, origin="epoch", closed="left", label="left").mean()
+        return grid[grid.index + step <= now]
+    n = (last - int(ns[0])) // step.value + 1
+    slots = (ns - ns[0]) // step.value
+    keep = slots < n
+    out = np.full(n, np.nan)
+    out[slots[keep]] = values.to_numpy()[keep]
+    index = pd.date_range(values.index[0], periods=n, freq=step)
+    return pd.Series(out, index=index)
 
 
 def _local_keys(index: pd.DatetimeIndex, tz: str, step: pd.Timedelta) -> tuple[np.ndarray, ...]:
-    """Site-local date (datetime64[D]) and time-of-day bin of each UTC stamp."""
-    wall = index.tz_convert(tz).tz_localize(None).as_unit("ns").asi8
-    day_ns = 86_400 * 10**9
-    dates = (wall // day_ns).astype("datetime64[D]")
-    bins = (wall % day_ns) // int(step.total_seconds() * 10**9)
+    """Site-local date (datetime64[D]) and time-of-day bin of each UTC stamp; for stamps on
+    the grid of ``step``, from each UTC day's keys worked out once (``_day_keys``)."""
+    ns, step_ns = stamps_ns(index), int(step.total_seconds() * 10**9)
+    per_day = _DAY_NS // step_ns
+    if len(ns) == 0 or _DAY_NS % step_ns or (ns % step_ns).any():
+        return _stamp_keys(ns, tz, step_ns)
+    slots = ns // step_ns
+    days = slots // per_day
+    uniq, row = np.unique(days, return_inverse=True)
+    tables = [_day_keys(tz, step_ns, int(d)) for d in uniq]
+    col = slots - days * per_day
+    dates = np.stack([t[0] for t in tables])[row, col]
+    bins = np.stack([t[1] for t in tables])[row, col]
+    return dates, bins
+
+
+def _stamp_keys(ns: np.ndarray, tz: str, step_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_local_keys`` of UTC stamps ``ns`` (ns since the epoch), stamp by stamp."""
+    utc = pd.DatetimeIndex(ns.astype("datetime64[ns]"), tz="UTC")
+    wall = stamps_ns(utc.tz_convert(tz).tz_localize(None))
+    dates = (wall // _DAY_NS).astype("datetime64[D]")
+    bins = (wall % _DAY_NS) // step_ns
     return dates, bins.astype(np.int64)
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_keys(tz: str, step_ns: int, day: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_stamp_keys`` of the slots of UTC ``day`` (days since the epoch), read-only."""
+    per_day = _DAY_NS // step_ns
+    keys = _stamp_keys((day * per_day + np.arange(per_day)) * step_ns, tz, step_ns)
+    for a in keys:
+        a.flags.writeable = False
+    return keys
 
 
 def _day_table(series: pd.Series, tz: str, step: pd.Timedelta) -> tuple[np.ndarray, np.ndarray]:
@@ -196,12 +253,13 @@ def _day_table(series: pd.Series, tz: str, step: pd.Timedelta) -> tuple[np.ndarr
     dates, bins = _local_keys(series.index, tz, step)
     n_bins = int(pd.Timedelta("1D") / step)
     uniq, row = np.unique(dates, return_inverse=True)
-    total = np.zeros((len(uniq), n_bins))
-    count = np.zeros((len(uniq), n_bins))
     vals = series.to_numpy(dtype=float)
     ok = np.isfinite(vals)
-    np.add.at(total, (row[ok], bins[ok]), vals[ok])  # a repeated DST hour is averaged
-    np.add.at(count, (row[ok], bins[ok]), 1.0)
+    # sums in stamp order, as np.add.at would: a repeated DST hour is averaged
+    cell = row[ok] * n_bins + bins[ok]
+    size = len(uniq) * n_bins
+    total = np.bincount(cell, weights=vals[ok], minlength=size).reshape(len(uniq), n_bins)
+    count = np.bincount(cell, minlength=size).astype(float).reshape(len(uniq), n_bins)
     with np.errstate(invalid="ignore"):
         return uniq, total / count
 
@@ -256,28 +314,41 @@ def _profile(
     return None
 
 
+def _lagged_ns(index: pd.DatetimeIndex, timezone: str, lags_days: Sequence[int]) -> np.ndarray:
+    """UTC stamps (ns since the epoch) of the same site-local wall-clock time ``lag`` days
+    before each stamp of ``index``, one row per lag; a wall-clock time that does not exist
+    (the spring-forward hour) is shifted forward, one that exists twice takes the plain
+    ``lag`` x 24 h back."""
+    day_ns = pd.Timedelta(days=1).value
+    lags = np.asarray(lags_days, dtype=np.int64)[:, None] * day_ns
+    wall = stamps_ns(index.tz_convert(timezone).tz_localize(None))
+    naive = pd.DatetimeIndex((wall[None, :] - lags).ravel())
+    back = naive.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
+    plain = (stamps_ns(index)[None, :] - lags).ravel()
+    return np.where(back.isna(), plain, stamps_ns(back.tz_convert("UTC"))).reshape(lags.size, -1)
+
+
 def seasonal_naive(
     series: pd.Series, index: pd.DatetimeIndex, timezone: str, lag_days: int = 7
 ) -> np.ndarray:
     """Load (kW) of ``series`` (UTC grid, e.g. from ``prepare_history``) at the same site-local
     wall-clock time ``lag_days`` before each stamp of ``index``; NaN where unknown. With the
     default lag of 7 days this is the seasonal-naive reference (same weekday last week)."""
-    wall = index.tz_convert(timezone).tz_localize(None) - pd.Timedelta(days=lag_days)
-    back = wall.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
-    back = back.tz_convert("UTC")
-    plain = index - pd.Timedelta(days=lag_days)
-    back = back.where(~back.isna(), plain)
-    return series.reindex(back).to_numpy(dtype=float)
+    return values_at(series, _lagged_ns(index, timezone, [lag_days])[0])
+
+
+#: The lags (d) ``_fallback`` tries, in order.
+_FALLBACK_LAGS = (7, 14, 21, 28, 1, 2, 3, 4, 5, 6)
 
 
 def _fallback(series: pd.Series, index: pd.DatetimeIndex, tz: str) -> np.ndarray:
     """Same local time 1..4 weeks back, else 1..6 days back, else the mean of the history."""
-    out = np.full(len(index), np.nan)
-    for lag in (7, 14, 21, 28, 1, 2, 3, 4, 5, 6):
-        gap = np.isnan(out)
-        if not gap.any():
-            break
-        out[gap] = seasonal_naive(series, index[gap], tz, lag)
+    if len(index) == 0:
+        return np.full(0, np.nan)
+    stamps = _lagged_ns(index, tz, _FALLBACK_LAGS)
+    values = values_at(series, stamps.ravel()).reshape(stamps.shape)
+    first = np.argmax(~np.isnan(values), axis=0)  # the first lag with a value (else lag 0)
+    out = values[first, np.arange(len(index))]
     return np.where(np.isnan(out), float(np.nanmean(series.to_numpy())), out)
 
 
@@ -312,8 +383,8 @@ def _level_offset(
 ) -> float:
     """Recency-weighted mean of actual minus profile over the ``recent`` slots (kW)."""
     resid = recent.to_numpy(dtype=float) - profile
-    age_h = (now - (recent.index + step)) / pd.Timedelta(hours=1)
-    w = 0.5 ** (np.asarray(age_h, dtype=float) / opts.level_halflife_h)
+    age_h = (now.value - (stamps_ns(recent.index) + step.value)) / _HOUR_NS
+    w = 0.5 ** (age_h / opts.level_halflife_h)
     ok = np.isfinite(resid)
     if not ok.any():
         return 0.0
@@ -375,10 +446,14 @@ def forecast_from_prepared(
     """
     if series.index[-1] >= now:
         raise InputError(f"history: data at {series.index[-1].isoformat()} is not before now")
-    series = series.reindex(pd.date_range(series.index[0], series.index[-1], freq=step))
-    finite = series.index[np.isfinite(series.to_numpy())]
-    recent = series[series.index >= now - pd.Timedelta(hours=opts.level_window_h)]
-    if now - finite[0] < pd.Timedelta(days=opts.min_history_days):
+    ns = stamps_ns(series.index)
+    if not (np.diff(ns) == step.value).all():
+        series = series.reindex(pd.date_range(series.index[0], series.index[-1], freq=step))
+        ns = stamps_ns(series.index)
+    first_finite_ns = ns[np.isfinite(series.to_numpy())][0]
+    level_from = now - pd.Timedelta(hours=opts.level_window_h)
+    recent = series.iloc[int(np.searchsorted(ns, level_from.value, "left")):]
+    if now.value - first_finite_ns < pd.Timedelta(days=opts.min_history_days).value:
         prof = _fallback(series, index, calendar.timezone)
         prof_recent = _fallback(series, recent.index, calendar.timezone)
     else:
@@ -386,7 +461,7 @@ def forecast_from_prepared(
         gap = np.isnan(prof)
         if gap.any():
             prof[gap] = _fallback(series, index[gap], calendar.timezone)
-    lead_h = (index + step / 2 - now) / pd.Timedelta(hours=1)
-    decay = np.exp(-np.asarray(lead_h, dtype=float) / opts.level_tau_h)
+    lead_h = (stamps_ns(index) + (step / 2).value - now.value) / _HOUR_NS
+    decay = np.exp(-lead_h / opts.level_tau_h)
     values = prof + _level_offset(recent, prof_recent, now, step, opts) * decay
     return pd.Series(np.maximum(values, 0.0), index=index, name="p_load_kw")

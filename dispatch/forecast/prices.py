@@ -10,7 +10,9 @@ a day (``tariff.day_ahead_market``), so a plan reaching past them forecasts the 
 
 On the German 2018 prices this forecast of the next day misses by 9.37 EUR/MWh on average, the
 last day's prices alone by 9.87, last week's by 11.16. The daemon's forecast job and the
-replays (``sim.foresight``) share it. Pure: imports numpy, pandas and ``dispatch.types``.
+replays (``sim.foresight``) share it; the forecast job, which asks every plan, keeps one
+``PublishedDayAhead`` per publication. Pure: imports numpy, pandas, ``dispatch.types`` and
+``dispatch.forecast.lookup``.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from dispatch.forecast.lookup import stamps_ns
 from dispatch.types import InputError
 
-__all__ = ["WEEKLY_DAYS", "day_ahead_ahead", "extend_day_ahead"]
+__all__ = ["WEEKLY_DAYS", "PublishedDayAhead", "day_ahead_ahead", "extend_day_ahead"]
 
 #: Market-time weekdays (Monday = 0) forecast from the same weekday of the week before.
 WEEKLY_DAYS = (5, 6, 0)
@@ -100,13 +103,74 @@ def extend_day_ahead(
     values = prices.reindex(grid).to_numpy(float)
     end = int(grid.get_loc(last)) + 1
     if end < day or not np.isfinite(values[end - day : end]).all():
-        raise InputError(
-            f"day-ahead prices: the day up to {last.isoformat()} is incomplete; the forecast "
-            "beyond the published prices needs that whole day"
-        )
+        raise _incomplete(last)
     weekly = np.isin(grid.tz_convert(market_timezone).day_of_week, WEEKLY_DAYS)
     if end < 8 * day or not np.isfinite(values[end - 8 * day : end]).all():
         weekly[:] = False  # no level without those eight days: the last day's prices
     t = np.asarray(grid.get_indexer(index), dtype=np.int64)
     out = day_ahead_ahead(values, t, end, day, weekly)
     return pd.Series(out, index=index, name="day_ahead_per_kwh")
+
+
+def _incomplete(last: pd.Timestamp) -> InputError:
+    return InputError(
+        f"day-ahead prices: the day up to {last.isoformat()} is incomplete; the forecast "
+        "beyond the published prices needs that whole day"
+    )
+
+
+class PublishedDayAhead:
+    """``extend_day_ahead`` of one publication, prepared once for the many indexes a
+    forecast job asks about until the next one.
+
+    Parameters
+    ----------
+    published : pandas.Series
+        As for ``extend_day_ahead``; kept, not copied (not to be changed).
+    step : pandas.Timedelta
+        The forecasts' step.
+    market_timezone : str
+        The market's IANA time zone.
+
+    Raises
+    ------
+    InputError
+        When nothing is published.
+    """
+
+    def __init__(self, published: pd.Series, step: pd.Timedelta, market_timezone: str) -> None:
+        self.published, self.step, self.timezone = published, pd.Timedelta(step), market_timezone
+        prices = published.dropna()
+        if prices.empty:
+            raise InputError("day-ahead prices: none published; the plan needs at least one day")
+        ns = stamps_ns(prices.index)
+        self.first_ns, self.last = int(ns[0]), prices.index[-1]
+        self.on_grid = not ((ns - ns[0]) % self.step.value).any()
+        self.day = round(pd.Timedelta(days=1) / self.step)
+        grid = pd.date_range(prices.index[0], self.last, freq=self.step)
+        self.known = prices.reindex(grid).to_numpy(float) if self.on_grid else np.empty(0)
+        end, day = len(self.known), self.day
+        self.complete = end >= day and bool(np.isfinite(self.known[end - day : end]).all())
+        self.weekly_ok = end >= 8 * day and bool(np.isfinite(self.known[end - 8 * day :]).all())
+
+    def on(self, index: pd.DatetimeIndex) -> pd.Series:
+        """``extend_day_ahead(published, index, market_timezone)``.
+
+        Raises
+        ------
+        InputError
+            As ``extend_day_ahead``.
+        """
+        t_ns = stamps_ns(index)
+        offset = t_ns - self.first_ns
+        regular = len(t_ns) > 1 and (np.diff(t_ns) == self.step.value).all()
+        if not (self.on_grid and regular and offset[0] >= 0 and offset[0] % self.step.value == 0):
+            return extend_day_ahead(self.published, index, self.timezone)
+        if not self.complete:
+            raise _incomplete(self.last)
+        t = offset // self.step.value
+        weekly = np.zeros(int(t[-1]) + 1, dtype=bool)
+        if self.weekly_ok:
+            weekly[t] = np.isin(index.tz_convert(self.timezone).day_of_week, WEEKLY_DAYS)
+        out = day_ahead_ahead(self.known, t, len(self.known), self.day, weekly)
+        return pd.Series(out, index=index, name="day_ahead_per_kwh")

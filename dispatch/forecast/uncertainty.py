@@ -24,16 +24,22 @@ about. Pure: no I/O, no wall clock. Imports numpy, pandas and ``dispatch.calenda
 
 from __future__ import annotations
 
+import heapq
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 
 from dispatch.calendar import WORK, FactoryCalendar
+from dispatch.forecast.lookup import stamps_ns
 
 __all__ = ["LEAD_EDGES_H", "ForecastErrors"]
 
 #: Lead-time buckets (h): under 1, 1-4, 4-12, beyond.
 LEAD_EDGES_H = (1.0, 4.0, 12.0)
 _N_LEAD = len(LEAD_EDGES_H) + 1
+#: Days of slots whose kind of day and hour are kept (the oldest are dropped beyond).
+_KINDS_KEPT = 512
 
 
 class ForecastErrors:
@@ -79,8 +85,12 @@ class ForecastErrors:
         self.min_samples, self.warmup = min_samples, warmup_days * self.day
         self.cold_start_frac = cold_start_frac
         self.first_slot: int | None = None  # the first measured slot (the warmup's anchor)
-        self._actual: dict[int, float] = {}
+        # the measured net load (kW) of slots _actual_from.. (NaN: not measured)
+        self._actual_from, self._actual_kw = 0, np.empty(0)
         self._issued: dict[int, np.ndarray] = {}
+        self._issue_order: list[int] = []  # a heap of the issue slots, for pruning
+        self._lengths: Counter[int] = Counter()  # how many issued forecasts have each length
+        self._kinds_of: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per day of slots
         self._table: np.ndarray | None = None
         self._table_day: int | None = None
         self._work_of: dict[object, int] = {}
@@ -93,31 +103,91 @@ class ForecastErrors:
     def observe(self, net_kw: pd.Series) -> None:
         """Record measured net load (load - PV, kW) by UTC slot start; NaN is skipped."""
         values = net_kw.to_numpy(float)
-        slots = pd.DatetimeIndex(net_kw.index).as_unit("ns").asi8 // self.step.value
+        slots = stamps_ns(pd.DatetimeIndex(net_kw.index)) // self.step.value
         ok = np.isfinite(values)
-        self._actual.update(zip(slots[ok].tolist(), values[ok].tolist(), strict=True))
         if ok.any():
+            self._store(slots[ok], values[ok])
             first = int(slots[ok].min())
             self.first_slot = first if self.first_slot is None else min(self.first_slot, first)
+
+    def _store(self, slots: np.ndarray, values: np.ndarray) -> None:
+        """Keep ``values`` (kW) as the measured net load of ``slots`` (the last of repeats)."""
+        if (np.diff(slots) <= 0).any():  # repeated slots: the last value stands
+            kept, last = np.unique(slots[::-1], return_index=True)
+            slots, values = kept, values[::-1][last]
+        old_from, old = self._actual_from, self._actual_kw
+        lo, hi = int(slots.min()), int(slots.max()) + 1
+        if old.size:
+            lo, hi = min(lo, old_from), max(hi, old_from + old.size)
+        if lo != old_from or hi - lo != old.size:
+            grown = np.full(hi - lo, np.nan)
+            grown[old_from - lo : old_from - lo + old.size] = old
+            self._actual_from, self._actual_kw = lo, grown
+        self._actual_kw[slots - self._actual_from] = values
+
+    def _actual_between(self, lo: int, hi: int) -> np.ndarray:
+        """The measured net load (kW) of slots ``lo`` to ``hi - 1``, NaN where not measured."""
+        out = np.full(max(hi - lo, 0), np.nan)
+        first = max(lo, self._actual_from)
+        last = min(hi, self._actual_from + self._actual_kw.size)
+        if last > first:
+            base = self._actual_from
+            out[first - lo : last - lo] = self._actual_kw[first - base : last - base]
+        return out
 
     def issue(self, start: pd.Timestamp, net_kw: np.ndarray) -> None:
         """Record a forecast of net load (kW) issued for the slots from ``start`` on."""
         i = self.slot(start)
+        replaced = self._issued.get(i)
+        if replaced is not None:
+            self._forget_length(len(replaced))
         self._issued[i] = np.asarray(net_kw, dtype=float).copy()
+        self._lengths[len(self._issued[i])] += 1
+        heapq.heappush(self._issue_order, i)
         self._prune(i)
+
+    def _forget_length(self, n: int) -> None:
+        self._lengths[n] -= 1
+        if not self._lengths[n]:
+            del self._lengths[n]
 
     def _prune(self, i: int) -> None:
         """Forget what no margin from slot ``i`` on can read."""
-        longest = max((len(v) for v in self._issued.values()), default=0)
+        longest = max(self._lengths, default=0)
         oldest = i - self.history - 2 * self.day
-        for k in [k for k in self._issued if k < oldest]:
-            del self._issued[k]
-        for k in [k for k in self._actual if k < oldest - longest]:
-            del self._actual[k]
+        while self._issue_order and self._issue_order[0] < oldest:
+            gone = self._issued.pop(heapq.heappop(self._issue_order), None)
+            if gone is not None:  # (a slot issued twice is in the heap twice)
+                self._forget_length(len(gone))
+        cut = oldest - longest - self._actual_from
+        if cut > 0:
+            self._actual_from, self._actual_kw = oldest - longest, self._actual_kw[cut:]
 
     # ------------------------------------------------------------------ groups
     def _kinds(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Working day (1) or not (0) and site-local hour of each slot number."""
+        """Working day (1) or not (0) and site-local hour of each slot number, from those of
+        its day of slots (``day`` slots from a multiple of ``day``), each worked out once."""
+        slots = np.asarray(slots, dtype=np.int64)
+        if slots.size == 0:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        days = slots // self.day
+        uniq, row = np.unique(days, return_inverse=True)
+        tables = [self._day_kinds(int(d)) for d in uniq]
+        col = slots - days * self.day
+        work = np.stack([t[0] for t in tables])[row, col]
+        hour = np.stack([t[1] for t in tables])[row, col]
+        return work, hour
+
+    def _day_kinds(self, day: int) -> tuple[np.ndarray, np.ndarray]:
+        found = self._kinds_of.get(day)
+        if found is None:
+            found = self._kinds_of[day] = self._slot_kinds(day * self.day + np.arange(self.day))
+            if len(self._kinds_of) > _KINDS_KEPT:
+                del self._kinds_of[min(self._kinds_of)]
+        return found
+
+    def _slot_kinds(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``_kinds`` worked out stamp by stamp."""
         stamps = pd.DatetimeIndex(slots * self.step.value, tz="UTC")
         local = stamps.tz_convert(self.calendar.timezone)
         dates = local.tz_localize(None).normalize()
@@ -147,7 +217,7 @@ class ForecastErrors:
         for row, k in enumerate(issues):
             forecast[row, : len(self._issued[k])] = self._issued[k]
         target = np.asarray(issues)[:, None] + np.arange(longest)[None, :]
-        actual = np.array([self._actual.get(s, np.nan) for s in range(lo, i)] + [np.nan])
+        actual = np.append(self._actual_between(lo, i), np.nan)
         inside = (target >= lo) & (target < i)
         err = actual[np.where(inside, target - lo, len(actual) - 1)] - forecast
         ok = np.isfinite(err)
@@ -212,7 +282,7 @@ class ForecastErrors:
             past = self._issued.get(k)
             if k < first or past is None or len(past) < n or k + n > i or kind != kinds[0]:
                 continue
-            actual = np.array([self._actual.get(s, np.nan) for s in range(k, k + n)])
+            actual = self._actual_between(k, k + n)
             if np.isfinite(actual).all():
                 rows.append(net + actual - past[:n])
         return np.array(rows) if len(rows) >= min_paths else None

@@ -8,7 +8,7 @@ Role: the composition shared by the CLI, the daemon and its replays. Imports the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 import pandas as pd
@@ -25,13 +25,15 @@ from dispatch.pipeline.forecast import (
     SiteForecast,
     errors_from_history,
     forecast_frame,
+    measured_net_kw,
     site_forecast,
 )
 from dispatch.types import Forecast, InputError, Plan
 
 __all__ = ["DAY_AHEAD_COLUMN", "LOAD_QUANTILE_PREFIX", "LOAD_SCENARIO_PREFIX", "SiteForecast",
-           "calibrate_pv", "complete_forecast", "errors_from_history", "forecast_frame", "plan",
-           "site_forecast", "split_load_quantiles", "split_load_scenarios"]  # fmt: skip
+           "calibrate_pv", "complete_forecast", "errors_from_history", "forecast_frame",
+           "measured_net_kw", "plan", "site_forecast", "split_load_quantiles",
+           "split_load_scenarios"]  # fmt: skip
 
 
 def split_load_quantiles(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -61,8 +63,62 @@ def split_load_scenarios(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
     return frame.drop(columns=names), paths
 
 
+def _plain_floats(frame: pd.DataFrame) -> bool:
+    """Whether ``frame``'s columns are uniquely named, unnamed as a whole and all float64."""
+    columns = frame.columns
+    floats = all(dtype == np.float64 for dtype in frame.dtypes)
+    return columns.name is None and columns.is_unique and floats
+
+
+def _split_arrays(
+    frame: pd.DataFrame,
+) -> tuple[dict[object, np.ndarray], pd.DataFrame | None, pd.DataFrame | None]:
+    """``split_load_quantiles`` then ``split_load_scenarios`` of a copy of a float frame,
+    from one array: the other columns' values by name, the quantiles and the paths."""
+    names = [str(c) for c in frame.columns]
+    values = frame.to_numpy(dtype=float, copy=True)
+    q = [i for i, c in enumerate(names) if c.startswith(LOAD_QUANTILE_PREFIX)]
+    p = [i for i, c in enumerate(names) if c.startswith(LOAD_SCENARIO_PREFIX)]
+    rest = [i for i in range(len(names)) if i not in q and i not in p]
+    quantiles = paths = None
+    if q:
+        try:
+            levels = [float(names[i].removeprefix(LOAD_QUANTILE_PREFIX)) for i in q]
+        except ValueError as exc:
+            raise InputError(
+                f"load quantile columns must be named like 'p_load_kw@0.9': {exc}"
+            ) from None
+        columns = pd.Index(levels, dtype=float)
+        quantiles = pd.DataFrame(values[:, q], index=frame.index, columns=columns)
+    if p:
+        labels = [names[i].removeprefix(LOAD_SCENARIO_PREFIX) for i in p]
+        paths = pd.DataFrame(values[:, p], index=frame.index, columns=labels)
+    return {frame.columns[i]: values[:, i] for i in rest}, quantiles, paths
+
+
+def _prices_and_intensity(
+    config: SiteConfig,
+    index: pd.DatetimeIndex,
+    have: Collection[object],
+    day_ahead: pd.Series | None,
+) -> dict[str, pd.Series]:
+    """The import and export prices and the grid intensity on ``index`` that a forecast with
+    the columns ``have`` lacks, in that order."""
+    out = {}
+    if "price_import_per_kwh" not in have:
+        out["price_import_per_kwh"] = tariff.import_price_per_kwh(config, index, day_ahead)
+    if "price_export_per_kwh" not in have:
+        out["price_export_per_kwh"] = tariff.export_price_per_kwh(config, index, day_ahead)
+    if "ci_g_per_kwh" not in have:
+        out["ci_g_per_kwh"] = accounting.grid_intensity_g_per_kwh(config, index)
+    return out
+
+
 def complete_forecast(
-    config: SiteConfig, frame: pd.DataFrame, **quantiles: pd.DataFrame
+    config: SiteConfig,
+    frame: pd.DataFrame,
+    issued_at: pd.Timestamp | None = None,
+    **quantiles: pd.DataFrame,
 ) -> Forecast:
     """A ``Forecast`` with every column the optimiser needs.
 
@@ -76,25 +132,33 @@ def complete_forecast(
         ``day_ahead_per_kwh`` feeds a tariff with a day-ahead section.
         Columns ``p_load_kw@<level>`` become the load quantiles, ``p_load_kw#<name>`` the
         load scenarios.
+    issued_at : pandas.Timestamp, optional
+        When the forecast was made (``Forecast.issued_at``).
     **quantiles : pandas.DataFrame
         ``load_quantiles_kw`` / ``pv_quantiles_kw`` / ``load_scenarios_kw`` passed through to
         the ``Forecast``.
     """
-    out, load_q = split_load_quantiles(frame.copy())
+    if _plain_floats(frame):
+        columns, load_q, paths = _split_arrays(frame)
+        index = frame.index
+        da = columns.pop(DAY_AHEAD_COLUMN, None)
+        day_ahead = None if da is None else pd.Series(da, index=index, name=DAY_AHEAD_COLUMN)
+        for name, values in _prices_and_intensity(config, index, columns, day_ahead).items():
+            aligned = values if values.index.equals(index) else values.reindex(index)
+            columns[name] = aligned.to_numpy()
+        out = pd.DataFrame(columns, index=index)  # one frame, built once
+    else:
+        out, load_q = split_load_quantiles(frame.copy())
+        out, paths = split_load_scenarios(out)
+        index = out.index
+        day_ahead = out.pop(DAY_AHEAD_COLUMN) if DAY_AHEAD_COLUMN in out.columns else None
+        for name, values in _prices_and_intensity(config, index, out.columns, day_ahead).items():
+            out[name] = values
     if load_q is not None:
         quantiles.setdefault("load_quantiles_kw", load_q)
-    out, paths = split_load_scenarios(out)
     if paths is not None:
         quantiles.setdefault("load_scenarios_kw", paths)
-    index = out.index
-    day_ahead = out.pop(DAY_AHEAD_COLUMN) if DAY_AHEAD_COLUMN in out.columns else None
-    if "price_import_per_kwh" not in out.columns:
-        out["price_import_per_kwh"] = tariff.import_price_per_kwh(config, index, day_ahead)
-    if "price_export_per_kwh" not in out.columns:
-        out["price_export_per_kwh"] = tariff.export_price_per_kwh(config, index, day_ahead)
-    if "ci_g_per_kwh" not in out.columns:
-        out["ci_g_per_kwh"] = accounting.grid_intensity_g_per_kwh(config, index)
-    return Forecast(out, **quantiles)
+    return Forecast(out, **quantiles, issued_at=issued_at)
 
 
 def plan(

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from dispatch.config import SiteConfig
-from dispatch.forecast import calibrate, curtailment, intraday, load, pv, pv_weather
+from dispatch.forecast import calibrate, curtailment, intraday, load
 from dispatch.forecast.uncertainty import ForecastErrors
+from dispatch.pipeline.clear_sky import ClearSkyPV, chain
 from dispatch.types import InputError
 
 DAY_AHEAD_COLUMN = "day_ahead_per_kwh"
@@ -58,58 +59,6 @@ class SiteForecast:
         return "; ".join(self.notes)
 
 
-def _chain(config: SiteConfig, index: pd.DatetimeIndex, weather: pd.DataFrame | None,
-           fit: calibrate.CalibrationFit | None) -> pd.DataFrame:  # fmt: skip
-    """PV of the arrays through the pvlib chain (clear sky without weather), calibrated."""
-    out = pd.DataFrame(index=index)
-    if not config.pv:
-        out["p_pv_kw"] = 0.0
-        return out
-    weather = pv_weather.clearsky_weather(config.site, index) if weather is None else weather
-    arrays = pv.pv_ac_kw(config.site, config.pv, weather.loc[index])
-    raw = arrays["p_pv_kw"]
-    out["p_pv_kw"] = raw if fit is None else calibrate.apply_calibration(raw, fit)
-    ratio = (out["p_pv_kw"] / raw.where(raw > 0)).fillna(0.0)
-    for a in config.pv:
-        out[f"p_pv_{a.name}_kw"] = arrays[a.name] * ratio
-    return out
-
-
-class ClearSkyPV:
-    """The site's clear-sky PV (kW; calibrated with ``fit``), computed once per UTC day.
-
-    Parameters
-    ----------
-    config : SiteConfig
-        Site and arrays.
-    fit : CalibrationFit, optional
-        ``dispatch calibrate-pv``'s fit.
-    keep_days : int
-        Days kept (the oldest are dropped beyond).
-    """
-
-    def __init__(
-        self, config: SiteConfig, fit: calibrate.CalibrationFit | None = None, keep_days: int = 64
-    ) -> None:
-        self.config, self.fit, self.keep_days = config, fit, keep_days
-        self._days: dict[pd.Timestamp, pd.Series] = {}
-
-    def on(self, index: pd.DatetimeIndex) -> pd.Series:
-        """Clear-sky PV (kW) on ``index`` (UTC slot starts on the plan step)."""
-        if len(index) == 0:
-            return pd.Series(dtype=float)
-        step = pd.Timedelta(minutes=self.config.plan.step_min)
-        parts = []
-        for day in index.normalize().unique():
-            if day not in self._days:
-                slots = pd.date_range(day, periods=round(pd.Timedelta(days=1) / step), freq=step)
-                self._days[day] = _chain(self.config, slots, None, self.fit)["p_pv_kw"]
-                for old in sorted(self._days)[: max(0, len(self._days) - self.keep_days)]:
-                    del self._days[old]
-            parts.append(self._days[day])
-        return pd.concat(parts).reindex(index)
-
-
 def available_pv_history(
     config: SiteConfig, measured_kw: pd.Series, limited: pd.Series, clear_sky: ClearSkyPV
 ) -> pd.Series:
@@ -132,6 +81,7 @@ def pv_forecast(
     weather: pd.DataFrame | None = None,
     pv_history_kw: pd.Series | None = None,
     fit: calibrate.CalibrationFit | None = None,
+    clear_sky: ClearSkyPV | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """PV on ``index`` by ``forecast.pv_source``, corrected intra-day by ``forecast.pv_intraday``.
 
@@ -148,6 +98,8 @@ def pv_forecast(
         Measured site PV (kW) per slot before ``index[0]``.
     fit : CalibrationFit, optional
         ``dispatch calibrate-pv``'s fit, applied to the weather chain.
+    clear_sky : ClearSkyPV, optional
+        The site's clear-sky chain kept per day (the same values, computed once a day).
 
     Returns
     -------
@@ -161,23 +113,25 @@ def pv_forecast(
         values = intraday.day_before(history, index)
         if np.isfinite(values).any():
             known = np.isfinite(values)
-            frame = pd.DataFrame({"p_pv_kw": values}, index=index)
             if not known.all():
-                frame.loc[~known, "p_pv_kw"] = _chain(config, index, None, None)["p_pv_kw"][~known]
+                clear = chain(config, index, None, None, clear_sky)["p_pv_kw"].to_numpy()
+                values = np.where(known, values, clear)
+            frame = pd.DataFrame({"p_pv_kw": values}, index=index)
             note = "pv: persistence" + ("" if known.all() else " (gaps from clear sky)")
-            expected_past = history.reindex(past - intraday.DAY).to_numpy(float)
+            a_day_back_ns = intraday.stamps_ns(past) - intraday.DAY.value
+            expected_past = intraday.values_at(history, a_day_back_ns)
             return _intraday(config, frame, history, past, expected_past, note)
         note = "pv: persistence has no PV measured a day ago, clear sky"
         weather = None
     else:
         note = "pv: weather" if weather is not None else "pv: clear sky"
-    frame = _chain(config, index, weather, fit)
+    frame = chain(config, index, weather, fit, clear_sky)
     if not fc.pv_intraday or pv_history_kw is None:
         return frame, note
     basis = weather if _covers(weather, past) else None
     if weather is not None and basis is None:
         return frame, note + " (no weather for the last hours: no intra-day correction)"
-    expected_past = _chain(config, past, basis, fit)["p_pv_kw"].to_numpy()
+    expected_past = chain(config, past, basis, fit, clear_sky)["p_pv_kw"].to_numpy()
     return _intraday(config, frame, history, past, expected_past, note)
 
 
@@ -187,14 +141,13 @@ def _intraday(config: SiteConfig, frame: pd.DataFrame, history: pd.Series,
     """Apply the intra-day correction (when configured) to every PV column of ``frame``."""
     if not config.forecast.pv_intraday:
         return frame, note
-    ratio = intraday.intraday_ratio(history.reindex(past).to_numpy(float), expected_past_kw)
+    measured = intraday.values_at(history, intraday.stamps_ns(past))
+    ratio = intraday.intraday_ratio(measured, expected_past_kw)
     if ratio is None:
         return frame, note
     dt_h = (frame.index[1] - frame.index[0]).total_seconds() / 3600.0
-    out = frame.copy()
-    for column in out.columns:
-        out[column] = intraday.corrected_kw(out[column].to_numpy(), ratio, dt_h)
-    return out, f"{note}, intra-day x{ratio:.2f}"
+    corrected = {c: intraday.corrected_kw(frame[c].to_numpy(), ratio, dt_h) for c in frame.columns}
+    return pd.DataFrame(corrected, index=frame.index), f"{note}, intra-day x{ratio:.2f}"
 
 
 def _warmup_level(history: pd.Series | None, now_kw: float | None) -> tuple[float, str]:
@@ -254,6 +207,7 @@ def site_forecast(
     errors: ForecastErrors | None = None,
     load_now_kw: float | None = None,
     calendar: load.FactoryCalendar | None = None,
+    clear_sky: ClearSkyPV | None = None,
 ) -> SiteForecast:
     """PV, load and the load's margin on ``index`` (UTC slot starts from the issue slot).
 
@@ -281,24 +235,40 @@ def site_forecast(
         The load measured now (kW): the warm-up level while there is no load history.
     calendar : FactoryCalendar, optional
         The site's load calendar, when the caller keeps one.
+    clear_sky : ClearSkyPV, optional
+        The site's clear-sky chain kept per day, when the caller keeps one.
     """
-    pv_frame, pv_note = pv_forecast(config, index, weather, pv_history_kw, pv_calibration)
+    pv_frame, pv_note = pv_forecast(
+        config, index, weather, pv_history_kw, pv_calibration, clear_sky
+    )
     if weather_note and config.forecast.pv_source == "weather":
         pv_note = f"{pv_note} ({weather_note})"
     point, load_note, warmup = load_forecast(config, index, load_history_kw, load_kw,
                                              load_now_kw, calendar)  # fmt: skip
-    frame = pv_frame.copy()
-    frame["p_load_kw"] = point.to_numpy()
+    columns = {c: pv_frame[c].to_numpy() for c in pv_frame.columns}
+    columns["p_load_kw"] = load_point = point.to_numpy()
     plan = config.plan
     if errors is not None and load_kw is None and plan.peak_risk_quantile > 0.5:
-        margin = errors.margin_kw(index[0], frame["p_load_kw"].to_numpy())
-        frame[f"{LOAD_QUANTILE_PREFIX}{plan.peak_risk_quantile:g}"] = frame["p_load_kw"] + margin
+        margin = errors.margin_kw(index[0], load_point)
+        columns[f"{LOAD_QUANTILE_PREFIX}{plan.peak_risk_quantile:g}"] = load_point + margin
         if plan.peak_reserve_sizing == "scenarios":
-            pv_kw = frame["p_pv_kw"].to_numpy()
-            paths = errors.paths_kw(index[0], frame["p_load_kw"].to_numpy() - pv_kw)
+            pv_kw = columns["p_pv_kw"]
+            paths = errors.paths_kw(index[0], load_point - pv_kw)
             for k, path in enumerate(paths if paths is not None else ()):
-                frame[f"{LOAD_SCENARIO_PREFIX}{k}"] = np.maximum(path + pv_kw, 0.0)
+                columns[f"{LOAD_SCENARIO_PREFIX}{k}"] = np.maximum(path + pv_kw, 0.0)
+    frame = pd.DataFrame(columns, index=pv_frame.index)  # one frame, built once
     return SiteForecast(frame, (pv_note, load_note), warmup)
+
+
+def measured_net_kw(load_kw: pd.Series, pv_kw: pd.Series) -> pd.Series:
+    """Measured net load (load - PV, kW) where both are known (not NaN): what the error book
+    observes."""
+    if load_kw.index.equals(pv_kw.index):  # one history: nothing to align
+        load, pv = load_kw.to_numpy(float), pv_kw.to_numpy(float)
+        both = ~np.isnan(load) & ~np.isnan(pv)
+        return pd.Series(load[both] - pv[both], index=load_kw.index[both])
+    aligned = pd.concat([load_kw, pv_kw], axis=1).dropna()
+    return aligned.iloc[:, 0] - aligned.iloc[:, 1]
 
 
 def net_load_kw(frame: pd.DataFrame) -> np.ndarray:

@@ -116,6 +116,10 @@ def test_each_record_hashes_its_factor_reference_and_reports_check_it(tmp_path: 
     assert main(["carbon", "report", "--config", str(cfg), "--period", "2026-06"]) == 0
     assert (f"# factor reference {KEY} (570.3 g/kWh, entry {digest}): 8 record(s), matches the "
             "table\n") in capsys.readouterr().out
+    assert main([*args[:-1], "html"]) == 0
+    page = capsys.readouterr().out
+    refs = page[page.index("<h2>Factor references in the records</h2>"):]
+    assert f"<td>{KEY}</td>" in refs and f"<td>{digest}</td><td>8</td><td>matches the table" in refs
     # the official factor revised under the same key: the records name the old entry
     user = tmp_path / "factors.csv"
     user.write_text(f"{HEADER}\n{KEY},revised,2022,China,average (reporting use),571.0,2025\n")

@@ -229,7 +229,8 @@ def _signed_by(led: dict[str, Any]) -> str:
 
 def to_html(report: dict[str, Any]) -> str:
     """The report as one self-contained HTML page: summary, monthly chart (inline SVG), monthly
-    table, certificates, offsets retired, target, methods and factors. No scripts."""
+    table, certificates, offsets retired, target, methods, factors and the factor references
+    the records carry. No scripts."""
     p, led = report["period"], report["ledger"]
     title = html.escape(f"Scope 2 electricity CO2 report {p['label']}")
     sections = [
@@ -247,6 +248,7 @@ def to_html(report: dict[str, Any]) -> str:
         ("Scope 2 electricity net balance target", _target_table(report["scope2_target"])),
         ("Methods", _table(list(report["methods"].items()))),
         ("Factors", _table(list(report["factors"].items()))),
+        ("Factor references in the records", _records_table(report.get("factor_references", []))),
     ]
     parts = [
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',

@@ -230,8 +230,15 @@ class ForecastSection(_Model):
     pv_source: Literal["weather", "persistence"] = Field(
         "weather",
         description="'weather': the pvlib chain of the [[pv]] arrays on the [weather] "
-        "forecast; 'persistence': the PV measured a day earlier (clear sky until a day is "
-        "measured)",
+        "forecast; 'persistence': from the PV measured on the days before "
+        "(forecast.pv_persistence; clear sky until a day is measured)",
+    )
+    pv_persistence: Literal["blend", "yesterday"] = Field(
+        "blend",
+        description="persistence PV: 'blend' the PV measured a day earlier pulled towards "
+        "the mean of the 14 days before it, by how much of a day's PV energy carried over to "
+        "the next on the site's last 28 days (learnt, not set); 'yesterday' the PV measured "
+        "a day earlier as it was",
     )
     pv_intraday: bool = Field(
         True,

@@ -28,6 +28,8 @@ def values_at(history: pd.Series, at_ns: np.ndarray, before_ns: int | None = Non
     where it has none (or, with ``before_ns``, where the stamp is not before it): what
     ``history.reindex`` gives, by binary search when the index is sorted and unique."""
     at_ns = np.asarray(at_ns, dtype=np.int64)
+    if history.empty:
+        return np.full(len(at_ns), np.nan)
     index = history.index
     sorted_unique = isinstance(index, pd.DatetimeIndex) and index.is_monotonic_increasing
     if not (sorted_unique and index.is_unique):
@@ -36,8 +38,6 @@ def values_at(history: pd.Series, at_ns: np.ndarray, before_ns: int | None = Non
             past = history[history.index < pd.Timestamp(before_ns, tz="UTC")]
         return past.reindex(pd.DatetimeIndex(at_ns, tz="UTC")).to_numpy(dtype=float)
     known = stamps_ns(index)
-    if len(known) == 0:
-        return np.full(len(at_ns), np.nan)
     values = history.to_numpy(dtype=float)
     pos = np.minimum(np.searchsorted(known, at_ns), len(known) - 1)
     hit = known[pos] == at_ns

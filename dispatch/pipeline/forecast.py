@@ -110,7 +110,11 @@ def pv_forecast(
     past = intraday.recent_slots(index[0], step)
     history = pv_history_kw if pv_history_kw is not None else pd.Series(dtype=float)
     if fc.pv_source == "persistence":
-        values = intraday.day_before(history, index)
+        if fc.pv_persistence == "blend":
+            rho = intraday.daily_persistence(history, index)
+            values = intraday.blended_day_before(history, index, rho)
+        else:
+            values = intraday.day_before(history, index)
         if np.isfinite(values).any():
             known = np.isfinite(values)
             if not known.all():
@@ -118,8 +122,12 @@ def pv_forecast(
                 values = np.where(known, values, clear)
             frame = pd.DataFrame({"p_pv_kw": values}, index=index)
             note = "pv: persistence" + ("" if known.all() else " (gaps from clear sky)")
-            a_day_back_ns = intraday.stamps_ns(past) - intraday.DAY.value
-            expected_past = intraday.values_at(history, a_day_back_ns)
+            if fc.pv_persistence == "blend":
+                note += f", blended (day-to-day carry-over {rho:.2f})"
+                expected_past = intraday.blended_day_before(history, past, rho)
+            else:
+                a_day_back_ns = intraday.stamps_ns(past) - intraday.DAY.value
+                expected_past = intraday.values_at(history, a_day_back_ns)
             return _intraday(config, frame, history, past, expected_past, note)
         note = "pv: persistence has no PV measured a day ago, clear sky"
         weather = None

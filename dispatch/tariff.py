@@ -187,7 +187,10 @@ def _day_ahead_values(
     if not isinstance(own, pd.DatetimeIndex) or own.tz is None:
         raise InputError("day-ahead series: the index must be tz-aware time stamps (UTC)")
     own = own.tz_convert("UTC")
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    if series.dtype == np.float64:  # already numbers: what to_numeric would give
+        values = series.to_numpy()
+    else:
+        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
     # on the slots asked about (the forecast's own column) there is nothing to align
     out = values if own.equals(index) else _aligned(own, values, index)
     bad = np.flatnonzero(~np.isfinite(out))

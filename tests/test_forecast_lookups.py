@@ -241,3 +241,42 @@ def test_the_clear_sky_days_give_the_chain_per_array_calibrated_and_off_the_grid
             pd.testing.assert_frame_equal(chain(config, index, None, f, cache), direct,
                                           check_exact=False, rtol=1e-12, atol=1e-9)
     assert chain(config, on_grid, None, None)["p_pv_kw"].max() > 4000.0 / 0.9  # the clip bites
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    start_day=st.sampled_from(["2018-03-23", "2018-10-26", "2018-12-30", "2020-02-27"]),
+    tz=st.sampled_from(["Europe/Berlin", "Asia/Seoul", "America/New_York"]),
+    first=st.integers(0, 4 * 96),
+    slots=st.integers(1, 300),
+    offset_min=st.sampled_from([0, 0, 7]),
+)
+def test_local_weekdays_are_pandas_day_of_week(start_day, tz, first, slots, offset_min):
+    from dispatch.forecast import load
+
+    start = pd.Timestamp(start_day, tz="UTC") + first * STEP + pd.Timedelta(minutes=offset_min)
+    index = pd.date_range(start, periods=slots, freq=STEP)
+    expected = index.tz_convert(tz).day_of_week.to_numpy()
+    assert np.array_equal(load.local_weekdays(index, tz, STEP), expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    day=st.sampled_from(["2018-03-24", "2018-10-27", "2018-06-01", "2018-11-03", "2018-03-10"]),
+    picks=st.sets(st.integers(0, 4 * 96 - 1), min_size=1, max_size=60),
+    tz=st.sampled_from(["Europe/Berlin", "America/New_York", "Asia/Seoul"]),
+    off_grid_min=st.sampled_from([0, 0, 5]),
+)
+def test_lagged_stamps_from_day_tables_match_stamp_by_stamp(day, picks, tz, off_grid_min):
+    """The per-UTC-day tables give each stamp's lagged stamp as computed alone, for any subset
+    of slots across DST changes (and off the grid, where the tables are not used)."""
+    from dispatch.forecast import load
+
+    grid = pd.date_range(pd.Timestamp(day, tz="UTC"), periods=4 * 96, freq=STEP)
+    index = grid[sorted(picks)] + pd.Timedelta(minutes=off_grid_min)
+    lags = (7, 14, 1, 2)
+    got = load._lagged_ns(index, tz, lags, STEP.value)
+    one_by_one = np.stack([load._lagged_ns(index[i:i + 1], tz, lags)[:, 0]
+                           for i in range(len(index))], axis=1)  # fmt: skip
+    assert got.shape == (len(lags), len(index))
+    assert np.array_equal(got, one_by_one)

@@ -42,7 +42,8 @@ from dispatch.forecast.lookup import stamps_ns, values_at
 from dispatch.types import InputError
 
 __all__ = ["DAY_TYPE_NAMES", "FactoryCalendar", "LoadOptions", "forecast_from_prepared",
-           "forecast_index", "forecast_load", "prepare_history", "seasonal_naive"]
+           "forecast_index", "forecast_load", "local_weekdays", "prepare_history",
+           "seasonal_naive"]
 
 # Which day types stand in, in order, when a type has too few days in the history.
 _STAND_INS = {WORK: (WORK,), WEEKEND_FIRST: (WEEKEND_FIRST, REST, HOLIDAY),
@@ -229,6 +230,13 @@ def _local_keys(index: pd.DatetimeIndex, tz: str, step: pd.Timedelta) -> tuple[n
     return dates, bins
 
 
+def local_weekdays(index: pd.DatetimeIndex, tz: str, step: pd.Timedelta) -> np.ndarray:
+    """Weekday (Monday = 0) in time zone ``tz`` of each stamp of the UTC ``index``: the
+    ``day_of_week`` of ``index.tz_convert(tz)``, from the per-day keys kept for stamps on the
+    grid of ``step`` (``_local_keys``)."""
+    return _weekday(_local_keys(index, tz, step)[0])
+
+
 def _stamp_keys(ns: np.ndarray, tz: str, step_ns: int) -> tuple[np.ndarray, np.ndarray]:
     """``_local_keys`` of UTC stamps ``ns`` (ns since the epoch), stamp by stamp."""
     utc = pd.DatetimeIndex(ns.astype("datetime64[ns]"), tz="UTC")
@@ -314,18 +322,43 @@ def _profile(
     return None
 
 
-def _lagged_ns(index: pd.DatetimeIndex, timezone: str, lags_days: Sequence[int]) -> np.ndarray:
+def _lagged_ns(
+    index: pd.DatetimeIndex, timezone: str, lags_days: Sequence[int], step_ns: int | None = None
+) -> np.ndarray:
     """UTC stamps (ns since the epoch) of the same site-local wall-clock time ``lag`` days
     before each stamp of ``index``, one row per lag; a wall-clock time that does not exist
     (the spring-forward hour) is shifted forward, one that exists twice takes the plain
-    ``lag`` x 24 h back."""
-    day_ns = pd.Timedelta(days=1).value
-    lags = np.asarray(lags_days, dtype=np.int64)[:, None] * day_ns
-    wall = stamps_ns(index.tz_convert(timezone).tz_localize(None))
+    ``lag`` x 24 h back. Stamps on the grid of ``step_ns`` (ns, dividing a day) are read from
+    each UTC day's answer worked out once (``_day_lagged``): the answer is stamp by stamp."""
+    ns, lags = stamps_ns(index), tuple(int(lag) for lag in lags_days)
+    if step_ns is None or step_ns <= 0 or len(ns) == 0 or _DAY_NS % step_ns or (ns % step_ns).any():
+        return _stamp_lagged(ns, timezone, lags)
+    per_day = _DAY_NS // step_ns
+    slots = ns // step_ns
+    days = slots // per_day
+    uniq, row = np.unique(days, return_inverse=True)
+    tables = np.stack([_day_lagged(timezone, step_ns, int(d), lags) for d in uniq])
+    return np.ascontiguousarray(tables[row, :, slots - days * per_day].T)
+
+
+def _stamp_lagged(ns: np.ndarray, timezone: str, lags_days: tuple[int, ...]) -> np.ndarray:
+    """``_lagged_ns`` of UTC stamps ``ns`` (ns since the epoch), stamp by stamp."""
+    lags = np.asarray(lags_days, dtype=np.int64)[:, None] * _DAY_NS
+    utc = pd.DatetimeIndex(ns.astype("datetime64[ns]"), tz="UTC")
+    wall = stamps_ns(utc.tz_convert(timezone).tz_localize(None))
     naive = pd.DatetimeIndex((wall[None, :] - lags).ravel())
     back = naive.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
-    plain = (stamps_ns(index)[None, :] - lags).ravel()
+    plain = (ns[None, :] - lags).ravel()
     return np.where(back.isna(), plain, stamps_ns(back.tz_convert("UTC"))).reshape(lags.size, -1)
+
+
+@functools.lru_cache(maxsize=256)
+def _day_lagged(timezone: str, step_ns: int, day: int, lags_days: tuple[int, ...]) -> np.ndarray:
+    """``_stamp_lagged`` of the slots of UTC ``day`` (days since the epoch), read-only."""
+    per_day = _DAY_NS // step_ns
+    out = _stamp_lagged((day * per_day + np.arange(per_day)) * step_ns, timezone, lags_days)
+    out.flags.writeable = False
+    return out
 
 
 def seasonal_naive(
@@ -345,7 +378,9 @@ def _fallback(series: pd.Series, index: pd.DatetimeIndex, tz: str) -> np.ndarray
     """Same local time 1..4 weeks back, else 1..6 days back, else the mean of the history."""
     if len(index) == 0:
         return np.full(0, np.nan)
-    stamps = _lagged_ns(index, tz, _FALLBACK_LAGS)
+    own = stamps_ns(series.index)
+    step_ns = int(own[1] - own[0]) if len(own) > 1 else None  # a grid the index may be on
+    stamps = _lagged_ns(index, tz, _FALLBACK_LAGS, step_ns)
     values = values_at(series, stamps.ravel()).reshape(stamps.shape)
     first = np.argmax(~np.isnan(values), axis=0)  # the first lag with a value (else lag 0)
     out = values[first, np.arange(len(index))]

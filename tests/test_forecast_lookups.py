@@ -276,7 +276,7 @@ def test_lagged_stamps_from_day_tables_match_stamp_by_stamp(day, picks, tz, off_
     index = grid[sorted(picks)] + pd.Timedelta(minutes=off_grid_min)
     lags = (7, 14, 1, 2)
     got = load._lagged_ns(index, tz, lags, STEP.value)
-    one_by_one = np.stack([load._lagged_ns(index[i:i + 1], tz, lags)[:, 0]
-                           for i in range(len(index))], axis=1)  # fmt: skip
+    alone = [load._lagged_ns(index[i : i + 1], tz, lags)[:, 0] for i in range(len(index))]
+    one_by_one = np.stack(alone, axis=1)
     assert got.shape == (len(lags), len(index))
     assert np.array_equal(got, one_by_one)

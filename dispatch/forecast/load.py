@@ -39,7 +39,6 @@ from dispatch.calendar import (
     FactoryCalendar,
 )
 from dispatch.forecast.lookup import stamps_ns, values_at
-from dispatch.forecast.window_memo import MISSING, WindowMemo
 from dispatch.types import InputError
 
 __all__ = ["DAY_TYPE_NAMES", "FactoryCalendar", "LoadOptions", "forecast_from_prepared",
@@ -299,34 +298,13 @@ def _weekday(dates: np.ndarray | np.datetime64) -> np.ndarray:
     return (np.asarray(dates, dtype="datetime64[D]").astype(np.int64) + 3) % 7
 
 
-#: Profiles by (day, type, options), kept while the table rows they read are the same.
-_PROFILES = WindowMemo(32)
-
-
 def _profile(
     table: tuple[np.ndarray, np.ndarray], types: np.ndarray, day: np.datetime64, kind: int,
     opts: LoadOptions,
 ) -> np.ndarray | None:
-    """Profile (kW per bin) of ``day`` of type ``kind`` from table rows strictly before ``day``
-    (within ``opts.lookback_days``): computed once per day while those rows, their dates and
-    day types stay the same (``_PROFILES``); read-only."""
+    """Profile (kW per bin) of ``day`` of type ``kind`` from table rows strictly before ``day``."""
     dates, values = table
     before = (dates < day) & (dates >= day - np.timedelta64(opts.lookback_days, "D"))
-    window = (dates[before], types[before], values[before])
-    key = (day, kind, opts)
-    found = _PROFILES.get(key, window)
-    if found is MISSING:
-        found = _window_profile(*window, day, kind, opts)
-        _PROFILES.put(key, window, found)
-    return found
-
-
-def _window_profile(
-    dates: np.ndarray, types: np.ndarray, values: np.ndarray, day: np.datetime64, kind: int,
-    opts: LoadOptions,
-) -> np.ndarray | None:
-    """``_profile`` from the table rows of the days it reads (dates, day types, kW per bin)."""
-    before = np.ones(len(dates), dtype=bool)
     full = np.isfinite(values).mean(axis=1) >= 0.5
     if kind == WORK and opts.same_weekday_days:
         same = before & (types == WORK) & (_weekday(dates) == _weekday(day))

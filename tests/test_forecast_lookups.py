@@ -143,7 +143,8 @@ def test_the_forecast_frame_splits_as_the_pandas_splits(n_quantiles, n_paths, n,
     frame = pd.DataFrame(rng.normal(size=(n, len(names))), index=index, columns=names)
     out, quantiles = pipeline.split_load_quantiles(frame.copy())
     out, paths = pipeline.split_load_scenarios(out)
-    got_columns, got_quantiles, got_paths = pipeline._split_arrays(frame)
+    columns = {c: frame[c].to_numpy() for c in frame.columns}
+    got_columns, got_quantiles, got_paths = pipeline._split_columns(frame.index, columns)
     got_out = pd.DataFrame(got_columns, index=frame.index)
     pd.testing.assert_frame_equal(got_out, out, check_exact=True)
     for got, expected in ((got_quantiles, quantiles), (got_paths, paths)):
@@ -219,6 +220,36 @@ def test_a_float_frame_and_an_object_frame_complete_alike():
     expected["ci_g_per_kwh"] = frame["ci_g_per_kwh"]
     pd.testing.assert_frame_equal(fast.frame, expected, check_exact=True)
     pd.testing.assert_frame_equal(fast.load_quantiles_kw, slow.load_quantiles_kw, check_exact=True)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n_paths=st.integers(0, 2), with_ci=st.booleans(), seed=st.integers(0, 1000))
+def test_columns_complete_as_the_frame_through_the_pandas_path(n_paths, with_ci, seed):
+    """The plan job's arrays-by-name path gives the forecast that the object-frame (pandas)
+    path gives for the same columns: frame, quantiles and paths, exactly."""
+    from dispatch import pipeline
+    from dispatch.config import load_config
+
+    config = load_config("configs/germany-factory-dayahead.toml")
+    index = pd.date_range(START, periods=12, freq=STEP)
+    rng = np.random.default_rng(seed)
+    names = ["p_pv_kw", "p_load_kw", "p_load_kw@0.98"] + [f"p_load_kw#{k}" for k in range(n_paths)]
+    names += ["day_ahead_per_kwh"] + (["ci_g_per_kwh"] if with_ci else [])
+    frame = pd.DataFrame(rng.uniform(0, 1, size=(12, len(names))), index=index, columns=names)
+    issued = START - STEP
+    fast = pipeline.complete_columns(config, index, {c: frame[c].to_numpy() for c in names},
+                                     issued_at=issued)
+    slow = pipeline.complete_forecast(config, frame.astype({"p_load_kw": object}),
+                                      issued_at=issued)
+    expected = slow.frame.astype({"p_load_kw": "float64"})
+    pd.testing.assert_frame_equal(fast.frame, expected, check_exact=True)
+    pd.testing.assert_frame_equal(fast.load_quantiles_kw, slow.load_quantiles_kw, check_exact=True)
+    if n_paths:
+        pd.testing.assert_frame_equal(fast.load_scenarios_kw, slow.load_scenarios_kw,
+                                      check_exact=True)
+    else:
+        assert fast.load_scenarios_kw is None and slow.load_scenarios_kw is None
+    assert fast.issued_at == issued
 
 
 def test_the_clear_sky_days_give_the_chain_per_array_calibrated_and_off_the_grid():

@@ -311,3 +311,26 @@ def test_lagged_stamps_from_day_tables_match_stamp_by_stamp(day, picks, tz, off_
     one_by_one = np.stack(alone, axis=1)
     assert got.shape == (len(lags), len(index))
     assert np.array_equal(got, one_by_one)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    start_day=st.sampled_from(["2018-03-23", "2018-10-26", "2018-06-01", "2018-11-02"]),
+    first=st.integers(0, 3 * 96),
+    n=st.integers(2, 5 * 96),
+    tz=st.sampled_from(["Europe/Berlin", "America/New_York", "Asia/Seoul"]),
+)
+def test_a_run_of_slots_takes_the_keys_stamp_by_stamp_gives(start_day, first, n, tz):
+    """A run of consecutive slots (the history, the horizon) across days and DST changes:
+    the keys sliced from the days end to end are those of each stamp alone; the answer is
+    the caller's own (changing it leaves the next answer alone)."""
+    from dispatch.forecast import load
+
+    index = pd.date_range(pd.Timestamp(start_day, tz="UTC") + first * STEP, periods=n, freq=STEP)
+    got = load._local_keys(index, tz, STEP)
+    expected = load._stamp_keys(intraday.stamps_ns(index), tz, STEP.value)
+    for a, b in zip(got, expected, strict=True):
+        assert np.array_equal(a, b)
+    got[1][:] = -1
+    again = load._local_keys(index, tz, STEP)
+    assert np.array_equal(again[1], expected[1])

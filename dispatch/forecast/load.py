@@ -221,6 +221,11 @@ def _local_keys(index: pd.DatetimeIndex, tz: str, step: pd.Timedelta) -> tuple[n
     if len(ns) == 0 or _DAY_NS % step_ns or (ns % step_ns).any():
         return _stamp_keys(ns, tz, step_ns)
     slots = ns // step_ns
+    if len(slots) > 1 and (np.diff(slots) == 1).all():  # a run of slots: a slice of its days
+        first_day, last_day = int(slots[0] // per_day), int(slots[-1] // per_day)
+        at = int(slots[0]) - first_day * per_day
+        run = _days_keys(tz, step_ns, first_day, last_day)
+        return tuple(a[at : at + len(slots)].copy() for a in run)
     days = slots // per_day
     uniq, row = np.unique(days, return_inverse=True)
     tables = [_day_keys(tz, step_ns, int(d)) for d in uniq]
@@ -228,6 +233,17 @@ def _local_keys(index: pd.DatetimeIndex, tz: str, step: pd.Timedelta) -> tuple[n
     dates = np.stack([t[0] for t in tables])[row, col]
     bins = np.stack([t[1] for t in tables])[row, col]
     return dates, bins
+
+
+@functools.lru_cache(maxsize=16)
+def _days_keys(tz: str, step_ns: int, first_day: int, last_day: int) -> tuple[np.ndarray, ...]:
+    """``_day_keys`` of the UTC days ``first_day`` .. ``last_day`` end to end, read-only (the
+    history and the horizon of one plan span the same days as the plan's before)."""
+    days = [_day_keys(tz, step_ns, d) for d in range(first_day, last_day + 1)]
+    keys = tuple(np.concatenate([k[i] for k in days]) for i in range(2))
+    for a in keys:
+        a.flags.writeable = False
+    return keys
 
 
 def local_weekdays(index: pd.DatetimeIndex, tz: str, step: pd.Timedelta) -> np.ndarray:

@@ -334,3 +334,27 @@ def test_a_run_of_slots_takes_the_keys_stamp_by_stamp_gives(start_day, first, n,
     got[1][:] = -1
     again = load._local_keys(index, tz, STEP)
     assert np.array_equal(again[1], expected[1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    k=st.integers(0, 5),
+    odd=st.sampled_from([None, "float32", "int64", "scalar"]),
+    seed=st.integers(0, 1000),
+)
+def test_the_stacked_float_frame_is_the_dict_constructed_frame(n, k, odd, seed):
+    from dispatch.types import float_frame
+
+    rng = np.random.default_rng(seed)
+    index = pd.date_range(START, periods=n, freq=STEP)
+    columns: dict[str, object] = {f"c{i}": rng.normal(size=n) for i in range(k)}
+    columns["p_load_kw@0.9"] = np.full(n, np.nan)
+    if odd == "scalar":
+        columns["x"] = 2.5
+    elif odd is not None:
+        columns["x"] = np.arange(n).astype(odd)
+    got = float_frame(columns, index)
+    expected = pd.DataFrame(columns, index=index)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert got.index is index or got.index.equals(index)

@@ -28,7 +28,7 @@ from dispatch.pipeline.forecast import (
     measured_net_kw,
     site_forecast,
 )
-from dispatch.types import Forecast, InputError, Plan
+from dispatch.types import Forecast, InputError, Plan, float_frame
 
 __all__ = ["DAY_AHEAD_COLUMN", "LOAD_QUANTILE_PREFIX", "LOAD_SCENARIO_PREFIX", "SiteForecast",
            "calibrate_pv", "complete_columns", "complete_forecast", "errors_from_history",
@@ -168,7 +168,7 @@ def complete_columns(
     for name, values in _prices_and_intensity(config, index, rest, day_ahead).items():
         aligned = values if values.index.equals(index) else values.reindex(index)
         rest[name] = aligned.to_numpy()
-    out = pd.DataFrame(rest, index=index)  # one frame, built once
+    out = float_frame(rest, index)  # one frame, built once
     return _forecast(out, load_q, paths, issued_at, quantiles)
 
 

@@ -358,3 +358,13 @@ def test_the_stacked_float_frame_is_the_dict_constructed_frame(n, k, odd, seed):
     expected = pd.DataFrame(columns, index=index)
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
     assert got.index is index or got.index.equals(index)
+
+
+@given(st.lists(st.integers(0, 6), max_size=40), st.booleans())
+def test_the_unique_dates_of_a_sorted_run_are_numpy_unique(days, keep_order):
+    from dispatch.forecast import load
+
+    values = np.asarray(days if keep_order else sorted(days), dtype="datetime64[D]")
+    got, expected = load._sorted_unique(values), np.unique(values, return_inverse=True)
+    for a, b in zip(got, expected, strict=True):
+        assert np.array_equal(a, b)

@@ -21,7 +21,6 @@ re-exported here). Pure: no I/O, no wall clock. May import ``dispatch.types``,
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -276,7 +275,7 @@ def _day_table(series: pd.Series, tz: str, step: pd.Timedelta) -> tuple[np.ndarr
     """Rows of local dates (oldest first) x time-of-day bins, NaN where missing (kW)."""
     dates, bins = _local_keys(series.index, tz, step)
     n_bins = int(pd.Timedelta("1D") / step)
-    uniq, row = np.unique(dates, return_inverse=True)
+    uniq, row = _sorted_unique(dates)
     vals = series.to_numpy(dtype=float)
     ok = np.isfinite(vals)
     # sums in stamp order, as np.add.at would: a repeated DST hour is averaged
@@ -286,6 +285,16 @@ def _day_table(series: pd.Series, tz: str, step: pd.Timedelta) -> tuple[np.ndarr
     count = np.bincount(cell, minlength=size).astype(float).reshape(len(uniq), n_bins)
     with np.errstate(invalid="ignore"):
         return uniq, total / count
+
+
+def _sorted_unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)``, without the sort when ``values`` is
+    sorted already (the local dates of a UTC history)."""
+    if len(values) < 2 or (values[1:] < values[:-1]).any():
+        return np.unique(values, return_inverse=True)
+    new = np.empty(len(values), dtype=bool)
+    new[0], new[1:] = True, values[1:] != values[:-1]
+    return values[new], np.cumsum(new) - 1
 
 
 def _weighted_center(rows: np.ndarray, n: int, opts: LoadOptions) -> np.ndarray:
@@ -411,7 +420,7 @@ def _profiles(
     table = _day_table(series, calendar.timezone, step)
     keys = [_local_keys(index, calendar.timezone, step) for index in indexes]
     all_dates = np.unique(np.concatenate([table[0], *(d for d, _ in keys)]))
-    codes = calendar.day_types([d.astype(dt.date) for d in all_dates])
+    codes = calendar.day_types(all_dates.astype("datetime64[D]").tolist())  # datetime.date
     types = codes[np.searchsorted(all_dates, table[0])]
     found: dict[np.datetime64, np.ndarray | None] = {}
     results = []

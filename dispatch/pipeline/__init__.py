@@ -106,9 +106,12 @@ def _prices_and_intensity(
     """The import and export prices and the grid intensity on ``index`` that a forecast with
     the columns ``have`` lacks, in that order."""
     out = {}
-    if "price_import_per_kwh" not in have:
+    if "price_import_per_kwh" not in have and "price_export_per_kwh" not in have:
+        both = tariff.prices_per_kwh(config, index, day_ahead)  # one check of the inputs
+        out["price_import_per_kwh"], out["price_export_per_kwh"] = both
+    elif "price_import_per_kwh" not in have:
         out["price_import_per_kwh"] = tariff.import_price_per_kwh(config, index, day_ahead)
-    if "price_export_per_kwh" not in have:
+    elif "price_export_per_kwh" not in have:
         out["price_export_per_kwh"] = tariff.export_price_per_kwh(config, index, day_ahead)
     if "ci_g_per_kwh" not in have:
         out["ci_g_per_kwh"] = accounting.grid_intensity_g_per_kwh(config, index)

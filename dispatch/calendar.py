@@ -46,6 +46,7 @@ WORK, WEEKEND_FIRST, REST, HOLIDAY, SHUTDOWN = range(5)
 DAY_TYPE_NAMES = ("workday", "weekend_first", "rest_day", "holiday", "shutdown")
 # Tariff day type (one of ``dispatch.config.DAY_TYPES``) of each fine-grained code.
 TARIFF_DAY_TYPES = ("workday", "weekend", "weekend", "holiday", "holiday")
+_CODES_KEPT = 4096  # dates whose day type a calendar keeps (over ten years of days)
 DateRange = tuple[dt.date, dt.date]
 
 
@@ -112,6 +113,9 @@ class FactoryCalendar:
                                                   compare=False)  # fmt: skip
     _worked: dict[int, frozenset[dt.date]] = field(default_factory=dict, init=False,
                                                    repr=False, compare=False)
+    #: Each date's code once worked out (the fields are fixed, so is the answer); bounded.
+    _codes: dict[dt.date, int] = field(default_factory=dict, init=False, repr=False,
+                                       compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -214,6 +218,19 @@ class FactoryCalendar:
             ``SHUTDOWN``); precedence as in the module docstring.
         """
         days = local_dates(dates, self.timezone)
+        kept = self._codes  # shared by the plan job's thread and the event loop: read with
+        known = {d: kept.get(d) for d in days}  # get, answer from this call's own dict
+        new = [d for d, code in known.items() if code is None]
+        if new:
+            worked = dict(zip(new, self._worked_out(new).tolist(), strict=True))
+            known.update(worked)
+            if len(kept) + len(worked) > _CODES_KEPT:
+                kept.clear()
+            kept.update(worked)
+        return np.array([known[d] for d in days], dtype=np.int64)
+
+    def _worked_out(self, days: list[dt.date]) -> np.ndarray:
+        """``day_types`` of site-local ``days``, date by date."""
         public, decreed = self._decreed({d.year for d in days})
         off = public | set(self.extra_holidays)
         makeup = decreed | set(self.makeup_workdays)

@@ -187,7 +187,10 @@ def _day_ahead_values(
     if not isinstance(own, pd.DatetimeIndex) or own.tz is None:
         raise InputError("day-ahead series: the index must be tz-aware time stamps (UTC)")
     own = own.tz_convert("UTC")
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    if series.dtype == np.float64:  # already numbers: what to_numeric would give
+        values = series.to_numpy()
+    else:
+        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
     # on the slots asked about (the forecast's own column) there is nothing to align
     out = values if own.equals(index) else _aligned(own, values, index)
     bad = np.flatnonzero(~np.isfinite(out))
@@ -262,9 +265,24 @@ def import_price_per_kwh(
     InputError
         For a bad index, or a missing, misaligned, unexpected or non-finite day-ahead series.
     """
+    m, da = _slots_and_day_ahead(config, index, day_ahead_per_kwh, _import_needs(config))
+    return _import_series(config, index, m, da)
+
+
+def _import_needs(config: SiteConfig) -> str | None:
+    return "tariff.day_ahead" if config.tariff.day_ahead is not None else None
+
+
+def _export_needs(config: SiteConfig) -> str | None:
+    e = config.tariff.export
+    return "tariff.export.mode = 'day_ahead'" if e.mode == "day_ahead" else None
+
+
+def _import_series(
+    config: SiteConfig, index: pd.DatetimeIndex, m: int, da: np.ndarray | None
+) -> pd.Series:
+    """``import_price_per_kwh`` from the checked slots (``m`` minutes each) and day-ahead."""
     d = config.tariff.day_ahead
-    needed = "tariff.day_ahead" if d is not None else None
-    m, da = _slots_and_day_ahead(config, index, day_ahead_per_kwh, needed)
     if d is not None and d.mode == "replace":
         values = _day_ahead_priced(da, d.multiplier, d.adder_per_kwh)
     else:
@@ -301,9 +319,15 @@ def export_price_per_kwh(
     InputError
         For a bad index, or a missing, misaligned, unexpected or non-finite day-ahead series.
     """
+    m, da = _slots_and_day_ahead(config, index, day_ahead_per_kwh, _export_needs(config))
+    return _export_series(config, index, m, da)
+
+
+def _export_series(
+    config: SiteConfig, index: pd.DatetimeIndex, m: int, da: np.ndarray | None
+) -> pd.Series:
+    """``export_price_per_kwh`` from the checked slots (``m`` minutes each) and day-ahead."""
     e = config.tariff.export
-    needed = "tariff.export.mode = 'day_ahead'" if e.mode == "day_ahead" else None
-    m, da = _slots_and_day_ahead(config, index, day_ahead_per_kwh, needed)
     if e.mode == "fixed":
         values = np.full(len(index), e.price_per_kwh, dtype=float)
     elif e.mode == "band":
@@ -313,6 +337,16 @@ def export_price_per_kwh(
     else:
         values = np.zeros(len(index), dtype=float)
     return pd.Series(values, index=index, name="price_export_per_kwh", dtype=float)
+
+
+def prices_per_kwh(
+    config: SiteConfig, index: pd.DatetimeIndex, day_ahead_per_kwh: pd.Series | None = None
+) -> tuple[pd.Series, pd.Series]:
+    """``import_price_per_kwh`` and ``export_price_per_kwh`` of the same slots, the index and
+    the day-ahead series checked once (the same answers and errors, in that order)."""
+    needed = _import_needs(config) or _export_needs(config)
+    m, da = _slots_and_day_ahead(config, index, day_ahead_per_kwh, needed)
+    return _import_series(config, index, m, da), _export_series(config, index, m, da)
 
 
 def billing_month(config: SiteConfig, index: pd.DatetimeIndex) -> pd.Series:

@@ -203,3 +203,42 @@ def test_a_site_list_adds_makeup_days_to_the_decreed_ones() -> None:
     cal = FactoryCalendar("Asia/Shanghai", country="CN", makeup_workdays=(extra,))
     assert names(cal, [extra, dt.date(2027, 1, 10), dt.date(2026, 1, 4)]) == [
         "workday", "rest_day", "workday"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    offsets=st.lists(st.integers(0, 800), min_size=1, max_size=40),
+    again=st.lists(st.integers(0, 800), min_size=1, max_size=40),
+)
+def test_the_day_types_kept_per_date_are_those_worked_out_afresh(offsets, again):
+    """A calendar asked again (other dates, repeats, any order) answers as a new calendar
+    with the same fields would, date by date; one with other holidays keeps its own."""
+    import dispatch.calendar as calendar_module
+
+    base = dt.date(2017, 12, 1)
+    first = [base + dt.timedelta(days=k) for k in offsets]
+    second = [base + dt.timedelta(days=k) for k in again]
+    fields = {"timezone": "Europe/Berlin", "country": "DE", "subdivision": "BY",
+              "shutdowns": ((dt.date(2018, 12, 24), dt.date(2018, 12, 31)),)}
+    cal = FactoryCalendar(**fields)
+    other = FactoryCalendar(**fields, extra_holidays=tuple(first[:3]))
+    for dates in (first, second, first + second):
+        got = cal.day_types(dates)
+        assert got.tolist() == FactoryCalendar(**fields)._worked_out(dates).tolist()
+        assert other.day_types(dates).tolist() == FactoryCalendar(
+            **fields, extra_holidays=tuple(first[:3]))._worked_out(dates).tolist()
+    open_days = [d for d in first[:3] if not dt.date(2018, 12, 24) <= d <= dt.date(2018, 12, 31)]
+    assert set(other.day_types(open_days).tolist()) <= {calendar_module.HOLIDAY}
+    assert len(cal._codes) <= calendar_module._CODES_KEPT
+
+
+def test_the_kept_day_types_are_bounded(monkeypatch):
+    import dispatch.calendar as calendar_module
+
+    monkeypatch.setattr(calendar_module, "_CODES_KEPT", 10)
+    cal = FactoryCalendar("Europe/Berlin", "DE")
+    days = [dt.date(2018, 1, 1) + dt.timedelta(days=k) for k in range(25)]
+    for k in range(0, 25, 5):
+        assert cal.day_types(days[k : k + 5]).tolist() == cal._worked_out(days[k : k + 5]).tolist()
+        assert len(cal._codes) <= 10
+    assert cal.day_types([dt.date(2018, 1, 1)]).tolist() == [calendar_module.HOLIDAY]

@@ -143,7 +143,8 @@ def test_the_forecast_frame_splits_as_the_pandas_splits(n_quantiles, n_paths, n,
     frame = pd.DataFrame(rng.normal(size=(n, len(names))), index=index, columns=names)
     out, quantiles = pipeline.split_load_quantiles(frame.copy())
     out, paths = pipeline.split_load_scenarios(out)
-    got_columns, got_quantiles, got_paths = pipeline._split_arrays(frame)
+    columns = {c: frame[c].to_numpy() for c in frame.columns}
+    got_columns, got_quantiles, got_paths = pipeline._split_columns(frame.index, columns)
     got_out = pd.DataFrame(got_columns, index=frame.index)
     pd.testing.assert_frame_equal(got_out, out, check_exact=True)
     for got, expected in ((got_quantiles, quantiles), (got_paths, paths)):
@@ -221,6 +222,36 @@ def test_a_float_frame_and_an_object_frame_complete_alike():
     pd.testing.assert_frame_equal(fast.load_quantiles_kw, slow.load_quantiles_kw, check_exact=True)
 
 
+@settings(max_examples=20, deadline=None)
+@given(n_paths=st.integers(0, 2), with_ci=st.booleans(), seed=st.integers(0, 1000))
+def test_columns_complete_as_the_frame_through_the_pandas_path(n_paths, with_ci, seed):
+    """The plan job's arrays-by-name path gives the forecast that the object-frame (pandas)
+    path gives for the same columns: frame, quantiles and paths, exactly."""
+    from dispatch import pipeline
+    from dispatch.config import load_config
+
+    config = load_config("configs/germany-factory-dayahead.toml")
+    index = pd.date_range(START, periods=12, freq=STEP)
+    rng = np.random.default_rng(seed)
+    names = ["p_pv_kw", "p_load_kw", "p_load_kw@0.98"] + [f"p_load_kw#{k}" for k in range(n_paths)]
+    names += ["day_ahead_per_kwh"] + (["ci_g_per_kwh"] if with_ci else [])
+    frame = pd.DataFrame(rng.uniform(0, 1, size=(12, len(names))), index=index, columns=names)
+    issued = START - STEP
+    fast = pipeline.complete_columns(config, index, {c: frame[c].to_numpy() for c in names},
+                                     issued_at=issued)
+    slow = pipeline.complete_forecast(config, frame.astype({"p_load_kw": object}),
+                                      issued_at=issued)
+    expected = slow.frame.astype({"p_load_kw": "float64"})
+    pd.testing.assert_frame_equal(fast.frame, expected, check_exact=True)
+    pd.testing.assert_frame_equal(fast.load_quantiles_kw, slow.load_quantiles_kw, check_exact=True)
+    if n_paths:
+        pd.testing.assert_frame_equal(fast.load_scenarios_kw, slow.load_scenarios_kw,
+                                      check_exact=True)
+    else:
+        assert fast.load_scenarios_kw is None and slow.load_scenarios_kw is None
+    assert fast.issued_at == issued
+
+
 def test_the_clear_sky_days_give_the_chain_per_array_calibrated_and_off_the_grid():
     import dataclasses
 
@@ -241,3 +272,99 @@ def test_the_clear_sky_days_give_the_chain_per_array_calibrated_and_off_the_grid
             pd.testing.assert_frame_equal(chain(config, index, None, f, cache), direct,
                                           check_exact=False, rtol=1e-12, atol=1e-9)
     assert chain(config, on_grid, None, None)["p_pv_kw"].max() > 4000.0 / 0.9  # the clip bites
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    start_day=st.sampled_from(["2018-03-23", "2018-10-26", "2018-12-30", "2020-02-27"]),
+    tz=st.sampled_from(["Europe/Berlin", "Asia/Seoul", "America/New_York"]),
+    first=st.integers(0, 4 * 96),
+    slots=st.integers(1, 300),
+    offset_min=st.sampled_from([0, 0, 7]),
+)
+def test_local_weekdays_are_pandas_day_of_week(start_day, tz, first, slots, offset_min):
+    from dispatch.forecast import load
+
+    start = pd.Timestamp(start_day, tz="UTC") + first * STEP + pd.Timedelta(minutes=offset_min)
+    index = pd.date_range(start, periods=slots, freq=STEP)
+    expected = index.tz_convert(tz).day_of_week.to_numpy()
+    assert np.array_equal(load.local_weekdays(index, tz, STEP), expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    day=st.sampled_from(["2018-03-24", "2018-10-27", "2018-06-01", "2018-11-03", "2018-03-10"]),
+    picks=st.sets(st.integers(0, 4 * 96 - 1), min_size=1, max_size=60),
+    tz=st.sampled_from(["Europe/Berlin", "America/New_York", "Asia/Seoul"]),
+    off_grid_min=st.sampled_from([0, 0, 5]),
+)
+def test_lagged_stamps_from_day_tables_match_stamp_by_stamp(day, picks, tz, off_grid_min):
+    """The per-UTC-day tables give each stamp's lagged stamp as computed alone, for any subset
+    of slots across DST changes (and off the grid, where the tables are not used)."""
+    from dispatch.forecast import load
+
+    grid = pd.date_range(pd.Timestamp(day, tz="UTC"), periods=4 * 96, freq=STEP)
+    index = grid[sorted(picks)] + pd.Timedelta(minutes=off_grid_min)
+    lags = (7, 14, 1, 2)
+    got = load._lagged_ns(index, tz, lags, STEP.value)
+    alone = [load._lagged_ns(index[i : i + 1], tz, lags)[:, 0] for i in range(len(index))]
+    one_by_one = np.stack(alone, axis=1)
+    assert got.shape == (len(lags), len(index))
+    assert np.array_equal(got, one_by_one)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    start_day=st.sampled_from(["2018-03-23", "2018-10-26", "2018-06-01", "2018-11-02"]),
+    first=st.integers(0, 3 * 96),
+    n=st.integers(2, 5 * 96),
+    tz=st.sampled_from(["Europe/Berlin", "America/New_York", "Asia/Seoul"]),
+)
+def test_a_run_of_slots_takes_the_keys_stamp_by_stamp_gives(start_day, first, n, tz):
+    """A run of consecutive slots (the history, the horizon) across days and DST changes:
+    the keys sliced from the days end to end are those of each stamp alone; the answer is
+    the caller's own (changing it leaves the next answer alone)."""
+    from dispatch.forecast import load
+
+    index = pd.date_range(pd.Timestamp(start_day, tz="UTC") + first * STEP, periods=n, freq=STEP)
+    got = load._local_keys(index, tz, STEP)
+    expected = load._stamp_keys(intraday.stamps_ns(index), tz, STEP.value)
+    for a, b in zip(got, expected, strict=True):
+        assert np.array_equal(a, b)
+    got[1][:] = -1
+    again = load._local_keys(index, tz, STEP)
+    assert np.array_equal(again[1], expected[1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    k=st.integers(0, 5),
+    odd=st.sampled_from([None, "float32", "int64", "scalar"]),
+    seed=st.integers(0, 1000),
+)
+def test_the_stacked_float_frame_is_the_dict_constructed_frame(n, k, odd, seed):
+    from dispatch.types import float_frame
+
+    rng = np.random.default_rng(seed)
+    index = pd.date_range(START, periods=n, freq=STEP)
+    columns: dict[str, object] = {f"c{i}": rng.normal(size=n) for i in range(k)}
+    columns["p_load_kw@0.9"] = np.full(n, np.nan)
+    if odd == "scalar":
+        columns["x"] = 2.5
+    elif odd is not None:
+        columns["x"] = np.arange(n).astype(odd)
+    got = float_frame(columns, index)
+    expected = pd.DataFrame(columns, index=index)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert got.index is index or got.index.equals(index)
+
+
+@given(st.lists(st.integers(0, 6), max_size=40), st.booleans())
+def test_the_unique_dates_of_a_sorted_run_are_numpy_unique(days, keep_order):
+    from dispatch.forecast import load
+
+    values = np.asarray(days if keep_order else sorted(days), dtype="datetime64[D]")
+    got, expected = load._sorted_unique(values), np.unique(values, return_inverse=True)
+    for a, b in zip(got, expected, strict=True):
+        assert np.array_equal(a, b)

@@ -128,11 +128,11 @@ def test_a_market_section_without_day_ahead_prices_is_refused():
 
 
 def test_a_tariff_not_affine_in_the_day_ahead_price_is_refused(monkeypatch):
-    plain = tariff.import_price_per_kwh
+    plain = tariff._import_series  # behind import_price_per_kwh and prices_per_kwh
 
-    def squared(config, index, day_ahead=None):
-        return plain(config, index, day_ahead) ** 2
+    def squared(config, index, minutes, day_ahead):
+        return plain(config, index, minutes, day_ahead) ** 2
 
-    monkeypatch.setattr(tariff, "import_price_per_kwh", squared)
+    monkeypatch.setattr(tariff, "_import_series", squared)
     with pytest.raises(ValueError, match="not affine"):
         Foresight.of(scenario(day_ahead_config()), 36)

@@ -395,3 +395,37 @@ def test_prices_are_time_weighted_band_prices(cfg, step_min, start_min):
     named = tariff.band_per_slot(cfg, minutes).map(band_price).to_numpy()
     assert np.array_equal(fine, named)
     np.testing.assert_allclose(got, fine.reshape(8, step_min).mean(axis=1), rtol=0, atol=1e-12)
+
+
+def _answer(fn):
+    try:
+        return fn()
+    except InputError as exc:
+        return ("error", str(exc))
+
+
+@pytest.mark.parametrize("cfg_name", ["germany", "suzhou", "export_only", "add"])
+@pytest.mark.parametrize("series", ["none", "good", "nan", "short", "naive"])
+def test_both_prices_at_once_answer_as_each_alone(cfg_name, series):
+    """Import and export priced from one check of the index and day-ahead series: the same
+    series, or the error the import (then the export) alone raises."""
+    cfgs = {
+        "germany": GERMANY,
+        "suzhou": SUZHOU,
+        "export_only": config(tariff={"export": {"mode": "day_ahead",
+                                                 "day_ahead_multiplier": 0.5}}),
+        "add": config(tariff={"day_ahead": {"mode": "add", "multiplier": 0.8}}),
+    }
+    cfg = cfgs[cfg_name]
+    bad = DA.copy()
+    bad.iloc[1] = np.nan
+    given = {"none": None, "good": DA, "nan": bad, "short": DA.drop(DA_INDEX[2]),
+             "naive": pd.Series(DA.to_numpy(), index=DA_INDEX.tz_localize(None))}[series]
+    alone = _answer(lambda: (tariff.import_price_per_kwh(cfg, DA_INDEX, given),
+                             tariff.export_price_per_kwh(cfg, DA_INDEX, given)))
+    both = _answer(lambda: tariff.prices_per_kwh(cfg, DA_INDEX, given))
+    if isinstance(alone[0], str):
+        assert both == alone
+    else:
+        for got, expected in zip(both, alone, strict=True):
+            pd.testing.assert_series_equal(got, expected, check_exact=True)

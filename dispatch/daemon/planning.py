@@ -110,10 +110,9 @@ def make_forecast(sv: Services, st: SiteState, now: dt.datetime, load_kw: pd.Ser
     ci = sv.feeds.intensity(index, ts)
     if ci.frame is not None:
         columns["ci_g_per_kwh"] = ci.frame["ci_g_per_kwh"].to_numpy()
-    frame = pd.DataFrame(columns, index=sf.frame.index)
-    forecast = pipeline.complete_forecast(cfg, frame, issued_at=ts)
+    forecast = pipeline.complete_columns(cfg, sf.frame.index, columns, issued_at=ts)
     if st.errors is not None and sf.warmup is None and cfg.forecast.load_kw is None:
-        st.errors.issue(index[0], net_load_kw(frame))
+        st.errors.issue(index[0], net_load_kw(forecast.frame))
     fallbacks = tuple(n for n, a in (("weather", weather), ("intensity", ci)) if a.fallback)
     source = f"{sf.source}; intensity: {ci.note}"
     return ForecastState(forecast, None, now, source, sf.warmup, fallbacks, ci.frame is not None)

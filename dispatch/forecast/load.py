@@ -21,7 +21,6 @@ re-exported here). Pure: no I/O, no wall clock. May import ``dispatch.types``,
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,7 +41,8 @@ from dispatch.forecast.lookup import stamps_ns, values_at
 from dispatch.types import InputError
 
 __all__ = ["DAY_TYPE_NAMES", "FactoryCalendar", "LoadOptions", "forecast_from_prepared",
-           "forecast_index", "forecast_load", "prepare_history", "seasonal_naive"]
+           "forecast_index", "forecast_load", "local_weekdays", "prepare_history",
+           "seasonal_naive"]
 
 # Which day types stand in, in order, when a type has too few days in the history.
 _STAND_INS = {WORK: (WORK,), WEEKEND_FIRST: (WEEKEND_FIRST, REST, HOLIDAY),
@@ -220,6 +220,11 @@ def _local_keys(index: pd.DatetimeIndex, tz: str, step: pd.Timedelta) -> tuple[n
     if len(ns) == 0 or _DAY_NS % step_ns or (ns % step_ns).any():
         return _stamp_keys(ns, tz, step_ns)
     slots = ns // step_ns
+    if len(slots) > 1 and (np.diff(slots) == 1).all():  # a run of slots: a slice of its days
+        first_day, last_day = int(slots[0] // per_day), int(slots[-1] // per_day)
+        at = int(slots[0]) - first_day * per_day
+        run = _days_keys(tz, step_ns, first_day, last_day)
+        return tuple(a[at : at + len(slots)].copy() for a in run)
     days = slots // per_day
     uniq, row = np.unique(days, return_inverse=True)
     tables = [_day_keys(tz, step_ns, int(d)) for d in uniq]
@@ -227,6 +232,24 @@ def _local_keys(index: pd.DatetimeIndex, tz: str, step: pd.Timedelta) -> tuple[n
     dates = np.stack([t[0] for t in tables])[row, col]
     bins = np.stack([t[1] for t in tables])[row, col]
     return dates, bins
+
+
+@functools.lru_cache(maxsize=16)
+def _days_keys(tz: str, step_ns: int, first_day: int, last_day: int) -> tuple[np.ndarray, ...]:
+    """``_day_keys`` of the UTC days ``first_day`` .. ``last_day`` end to end, read-only (the
+    history and the horizon of one plan span the same days as the plan's before)."""
+    days = [_day_keys(tz, step_ns, d) for d in range(first_day, last_day + 1)]
+    keys = tuple(np.concatenate([k[i] for k in days]) for i in range(2))
+    for a in keys:
+        a.flags.writeable = False
+    return keys
+
+
+def local_weekdays(index: pd.DatetimeIndex, tz: str, step: pd.Timedelta) -> np.ndarray:
+    """Weekday (Monday = 0) in time zone ``tz`` of each stamp of the UTC ``index``: the
+    ``day_of_week`` of ``index.tz_convert(tz)``, from the per-day keys kept for stamps on the
+    grid of ``step`` (``_local_keys``)."""
+    return _weekday(_local_keys(index, tz, step)[0])
 
 
 def _stamp_keys(ns: np.ndarray, tz: str, step_ns: int) -> tuple[np.ndarray, np.ndarray]:
@@ -252,7 +275,7 @@ def _day_table(series: pd.Series, tz: str, step: pd.Timedelta) -> tuple[np.ndarr
     """Rows of local dates (oldest first) x time-of-day bins, NaN where missing (kW)."""
     dates, bins = _local_keys(series.index, tz, step)
     n_bins = int(pd.Timedelta("1D") / step)
-    uniq, row = np.unique(dates, return_inverse=True)
+    uniq, row = _sorted_unique(dates)
     vals = series.to_numpy(dtype=float)
     ok = np.isfinite(vals)
     # sums in stamp order, as np.add.at would: a repeated DST hour is averaged
@@ -262,6 +285,16 @@ def _day_table(series: pd.Series, tz: str, step: pd.Timedelta) -> tuple[np.ndarr
     count = np.bincount(cell, minlength=size).astype(float).reshape(len(uniq), n_bins)
     with np.errstate(invalid="ignore"):
         return uniq, total / count
+
+
+def _sorted_unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)``, without the sort when ``values`` is
+    sorted already (the local dates of a UTC history)."""
+    if len(values) < 2 or (values[1:] < values[:-1]).any():
+        return np.unique(values, return_inverse=True)
+    new = np.empty(len(values), dtype=bool)
+    new[0], new[1:] = True, values[1:] != values[:-1]
+    return values[new], np.cumsum(new) - 1
 
 
 def _weighted_center(rows: np.ndarray, n: int, opts: LoadOptions) -> np.ndarray:
@@ -314,18 +347,43 @@ def _profile(
     return None
 
 
-def _lagged_ns(index: pd.DatetimeIndex, timezone: str, lags_days: Sequence[int]) -> np.ndarray:
+def _lagged_ns(
+    index: pd.DatetimeIndex, timezone: str, lags_days: Sequence[int], step_ns: int | None = None
+) -> np.ndarray:
     """UTC stamps (ns since the epoch) of the same site-local wall-clock time ``lag`` days
     before each stamp of ``index``, one row per lag; a wall-clock time that does not exist
     (the spring-forward hour) is shifted forward, one that exists twice takes the plain
-    ``lag`` x 24 h back."""
-    day_ns = pd.Timedelta(days=1).value
-    lags = np.asarray(lags_days, dtype=np.int64)[:, None] * day_ns
-    wall = stamps_ns(index.tz_convert(timezone).tz_localize(None))
+    ``lag`` x 24 h back. Stamps on the grid of ``step_ns`` (ns, dividing a day) are read from
+    each UTC day's answer worked out once (``_day_lagged``): the answer is stamp by stamp."""
+    ns, lags = stamps_ns(index), tuple(int(lag) for lag in lags_days)
+    if step_ns is None or step_ns <= 0 or len(ns) == 0 or _DAY_NS % step_ns or (ns % step_ns).any():
+        return _stamp_lagged(ns, timezone, lags)
+    per_day = _DAY_NS // step_ns
+    slots = ns // step_ns
+    days = slots // per_day
+    uniq, row = np.unique(days, return_inverse=True)
+    tables = np.stack([_day_lagged(timezone, step_ns, int(d), lags) for d in uniq])
+    return np.ascontiguousarray(tables[row, :, slots - days * per_day].T)
+
+
+def _stamp_lagged(ns: np.ndarray, timezone: str, lags_days: tuple[int, ...]) -> np.ndarray:
+    """``_lagged_ns`` of UTC stamps ``ns`` (ns since the epoch), stamp by stamp."""
+    lags = np.asarray(lags_days, dtype=np.int64)[:, None] * _DAY_NS
+    utc = pd.DatetimeIndex(ns.astype("datetime64[ns]"), tz="UTC")
+    wall = stamps_ns(utc.tz_convert(timezone).tz_localize(None))
     naive = pd.DatetimeIndex((wall[None, :] - lags).ravel())
     back = naive.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
-    plain = (stamps_ns(index)[None, :] - lags).ravel()
+    plain = (ns[None, :] - lags).ravel()
     return np.where(back.isna(), plain, stamps_ns(back.tz_convert("UTC"))).reshape(lags.size, -1)
+
+
+@functools.lru_cache(maxsize=256)
+def _day_lagged(timezone: str, step_ns: int, day: int, lags_days: tuple[int, ...]) -> np.ndarray:
+    """``_stamp_lagged`` of the slots of UTC ``day`` (days since the epoch), read-only."""
+    per_day = _DAY_NS // step_ns
+    out = _stamp_lagged((day * per_day + np.arange(per_day)) * step_ns, timezone, lags_days)
+    out.flags.writeable = False
+    return out
 
 
 def seasonal_naive(
@@ -345,7 +403,9 @@ def _fallback(series: pd.Series, index: pd.DatetimeIndex, tz: str) -> np.ndarray
     """Same local time 1..4 weeks back, else 1..6 days back, else the mean of the history."""
     if len(index) == 0:
         return np.full(0, np.nan)
-    stamps = _lagged_ns(index, tz, _FALLBACK_LAGS)
+    own = stamps_ns(series.index)
+    step_ns = int(own[1] - own[0]) if len(own) > 1 else None  # a grid the index may be on
+    stamps = _lagged_ns(index, tz, _FALLBACK_LAGS, step_ns)
     values = values_at(series, stamps.ravel()).reshape(stamps.shape)
     first = np.argmax(~np.isnan(values), axis=0)  # the first lag with a value (else lag 0)
     out = values[first, np.arange(len(index))]
@@ -360,7 +420,7 @@ def _profiles(
     table = _day_table(series, calendar.timezone, step)
     keys = [_local_keys(index, calendar.timezone, step) for index in indexes]
     all_dates = np.unique(np.concatenate([table[0], *(d for d, _ in keys)]))
-    codes = calendar.day_types([d.astype(dt.date) for d in all_dates])
+    codes = calendar.day_types(all_dates.astype("datetime64[D]").tolist())  # datetime.date
     types = codes[np.searchsorted(all_dates, table[0])]
     found: dict[np.datetime64, np.ndarray | None] = {}
     results = []

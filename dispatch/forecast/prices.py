@@ -11,8 +11,8 @@ a day (``tariff.day_ahead_market``), so a plan reaching past them forecasts the 
 On the German 2018 prices this forecast of the next day misses by 9.37 EUR/MWh on average, the
 last day's prices alone by 9.87, last week's by 11.16. The daemon's forecast job and the
 replays (``sim.foresight``) share it; the forecast job, which asks every plan, keeps one
-``PublishedDayAhead`` per publication. Pure: imports numpy, pandas, ``dispatch.types`` and
-``dispatch.forecast.lookup``.
+``PublishedDayAhead`` per publication. Pure: imports numpy, pandas, ``dispatch.types``,
+``dispatch.forecast.lookup`` and ``dispatch.forecast.load`` (market-time weekdays).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from dispatch.forecast.load import local_weekdays
 from dispatch.forecast.lookup import stamps_ns
 from dispatch.types import InputError
 
@@ -171,6 +172,7 @@ class PublishedDayAhead:
         t = offset // self.step.value
         weekly = np.zeros(int(t[-1]) + 1, dtype=bool)
         if self.weekly_ok:
-            weekly[t] = np.isin(index.tz_convert(self.timezone).day_of_week, WEEKLY_DAYS)
+            weekdays = local_weekdays(index, self.timezone, self.step)
+            weekly[t] = np.isin(weekdays, WEEKLY_DAYS)
         out = day_ahead_ahead(self.known, t, len(self.known), self.day, weekly)
         return pd.Series(out, index=index, name="day_ahead_per_kwh")

@@ -28,11 +28,11 @@ from dispatch.pipeline.forecast import (
     measured_net_kw,
     site_forecast,
 )
-from dispatch.types import Forecast, InputError, Plan
+from dispatch.types import Forecast, InputError, Plan, float_frame
 
 __all__ = ["DAY_AHEAD_COLUMN", "LOAD_QUANTILE_PREFIX", "LOAD_SCENARIO_PREFIX", "SiteForecast",
-           "calibrate_pv", "complete_forecast", "errors_from_history", "forecast_frame",
-           "measured_net_kw", "plan", "site_forecast", "split_load_quantiles",
+           "calibrate_pv", "complete_columns", "complete_forecast", "errors_from_history",
+           "forecast_frame", "measured_net_kw", "plan", "site_forecast", "split_load_quantiles",
            "split_load_scenarios"]  # fmt: skip
 
 
@@ -70,30 +70,31 @@ def _plain_floats(frame: pd.DataFrame) -> bool:
     return columns.name is None and columns.is_unique and floats
 
 
-def _split_arrays(
-    frame: pd.DataFrame,
+def _split_columns(
+    index: pd.DatetimeIndex, columns: Mapping[object, np.ndarray]
 ) -> tuple[dict[object, np.ndarray], pd.DataFrame | None, pd.DataFrame | None]:
-    """``split_load_quantiles`` then ``split_load_scenarios`` of a copy of a float frame,
-    from one array: the other columns' values by name, the quantiles and the paths."""
-    names = [str(c) for c in frame.columns]
-    values = frame.to_numpy(dtype=float, copy=True)
-    q = [i for i, c in enumerate(names) if c.startswith(LOAD_QUANTILE_PREFIX)]
-    p = [i for i, c in enumerate(names) if c.startswith(LOAD_SCENARIO_PREFIX)]
-    rest = [i for i in range(len(names)) if i not in q and i not in p]
+    """``split_load_quantiles`` then ``split_load_scenarios`` of float columns by name: the
+    other columns' values by name, the quantiles and the paths (frames on ``index``)."""
+    names = {key: str(key) for key in columns}
+    q = [k for k, c in names.items() if c.startswith(LOAD_QUANTILE_PREFIX)]
+    p = [k for k, c in names.items() if c.startswith(LOAD_SCENARIO_PREFIX)]
     quantiles = paths = None
     if q:
         try:
-            levels = [float(names[i].removeprefix(LOAD_QUANTILE_PREFIX)) for i in q]
+            levels = [float(names[k].removeprefix(LOAD_QUANTILE_PREFIX)) for k in q]
         except ValueError as exc:
             raise InputError(
                 f"load quantile columns must be named like 'p_load_kw@0.9': {exc}"
             ) from None
-        columns = pd.Index(levels, dtype=float)
-        quantiles = pd.DataFrame(values[:, q], index=frame.index, columns=columns)
+        values = np.column_stack([columns[k] for k in q]).astype(float, copy=False)
+        quantiles = pd.DataFrame(values, index=index, columns=pd.Index(levels, dtype=float))
     if p:
-        labels = [names[i].removeprefix(LOAD_SCENARIO_PREFIX) for i in p]
-        paths = pd.DataFrame(values[:, p], index=frame.index, columns=labels)
-    return {frame.columns[i]: values[:, i] for i in rest}, quantiles, paths
+        labels = [names[k].removeprefix(LOAD_SCENARIO_PREFIX) for k in p]
+        values = np.column_stack([columns[k] for k in p]).astype(float, copy=False)
+        paths = pd.DataFrame(values, index=index, columns=labels)
+    split = set(q) | set(p)
+    rest = {k: np.asarray(v, dtype=float) for k, v in columns.items() if k not in split}
+    return rest, quantiles, paths
 
 
 def _prices_and_intensity(
@@ -105,9 +106,12 @@ def _prices_and_intensity(
     """The import and export prices and the grid intensity on ``index`` that a forecast with
     the columns ``have`` lacks, in that order."""
     out = {}
-    if "price_import_per_kwh" not in have:
+    if "price_import_per_kwh" not in have and "price_export_per_kwh" not in have:
+        both = tariff.prices_per_kwh(config, index, day_ahead)  # one check of the inputs
+        out["price_import_per_kwh"], out["price_export_per_kwh"] = both
+    elif "price_import_per_kwh" not in have:
         out["price_import_per_kwh"] = tariff.import_price_per_kwh(config, index, day_ahead)
-    if "price_export_per_kwh" not in have:
+    elif "price_export_per_kwh" not in have:
         out["price_export_per_kwh"] = tariff.export_price_per_kwh(config, index, day_ahead)
     if "ci_g_per_kwh" not in have:
         out["ci_g_per_kwh"] = accounting.grid_intensity_g_per_kwh(config, index)
@@ -139,21 +143,44 @@ def complete_forecast(
         the ``Forecast``.
     """
     if _plain_floats(frame):
-        columns, load_q, paths = _split_arrays(frame)
-        index = frame.index
-        da = columns.pop(DAY_AHEAD_COLUMN, None)
-        day_ahead = None if da is None else pd.Series(da, index=index, name=DAY_AHEAD_COLUMN)
-        for name, values in _prices_and_intensity(config, index, columns, day_ahead).items():
-            aligned = values if values.index.equals(index) else values.reindex(index)
-            columns[name] = aligned.to_numpy()
-        out = pd.DataFrame(columns, index=index)  # one frame, built once
-    else:
-        out, load_q = split_load_quantiles(frame.copy())
-        out, paths = split_load_scenarios(out)
-        index = out.index
-        day_ahead = out.pop(DAY_AHEAD_COLUMN) if DAY_AHEAD_COLUMN in out.columns else None
-        for name, values in _prices_and_intensity(config, index, out.columns, day_ahead).items():
-            out[name] = values
+        values = frame.to_numpy(dtype=float, copy=True)
+        columns = {c: values[:, i] for i, c in enumerate(frame.columns)}
+        return complete_columns(config, frame.index, columns, issued_at, **quantiles)
+    out, load_q = split_load_quantiles(frame.copy())
+    out, paths = split_load_scenarios(out)
+    index = out.index
+    day_ahead = out.pop(DAY_AHEAD_COLUMN) if DAY_AHEAD_COLUMN in out.columns else None
+    for name, values in _prices_and_intensity(config, index, out.columns, day_ahead).items():
+        out[name] = values
+    return _forecast(out, load_q, paths, issued_at, quantiles)
+
+
+def complete_columns(
+    config: SiteConfig,
+    index: pd.DatetimeIndex,
+    columns: Mapping[object, np.ndarray],
+    issued_at: pd.Timestamp | None = None,
+    **quantiles: pd.DataFrame,
+) -> Forecast:
+    """``complete_forecast`` of the float columns ``columns`` (arrays by name, uniquely named,
+    one value per stamp of the UTC ``index``), without a frame in between: what the plan job
+    builds its forecast from."""
+    rest, load_q, paths = _split_columns(index, columns)
+    da = rest.pop(DAY_AHEAD_COLUMN, None)
+    day_ahead = None if da is None else pd.Series(da, index=index, name=DAY_AHEAD_COLUMN)
+    for name, values in _prices_and_intensity(config, index, rest, day_ahead).items():
+        aligned = values if values.index.equals(index) else values.reindex(index)
+        rest[name] = aligned.to_numpy()
+    out = float_frame(rest, index)  # one frame, built once
+    return _forecast(out, load_q, paths, issued_at, quantiles)
+
+
+def _forecast(
+    out: pd.DataFrame, load_q: pd.DataFrame | None, paths: pd.DataFrame | None,
+    issued_at: pd.Timestamp | None, quantiles: dict[str, pd.DataFrame],
+) -> Forecast:
+    """The ``Forecast`` of a completed frame with its split quantiles and paths (those
+    given in ``quantiles`` win)."""
     if load_q is not None:
         quantiles.setdefault("load_quantiles_kw", load_q)
     if paths is not None:

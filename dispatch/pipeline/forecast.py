@@ -19,7 +19,7 @@ from dispatch.config import SiteConfig
 from dispatch.forecast import calibrate, curtailment, intraday, load
 from dispatch.forecast.uncertainty import ForecastErrors
 from dispatch.pipeline.clear_sky import ClearSkyPV, chain
-from dispatch.types import InputError
+from dispatch.types import InputError, float_frame
 
 DAY_AHEAD_COLUMN = "day_ahead_per_kwh"
 #: Columns ``p_load_kw@0.9`` carry the load's quantile at that level (kW).
@@ -264,7 +264,7 @@ def site_forecast(
             paths = errors.paths_kw(index[0], load_point - pv_kw)
             for k, path in enumerate(paths if paths is not None else ()):
                 columns[f"{LOAD_SCENARIO_PREFIX}{k}"] = np.maximum(path + pv_kw, 0.0)
-    frame = pd.DataFrame(columns, index=pv_frame.index)  # one frame, built once
+    frame = float_frame(columns, pv_frame.index)  # one frame, built once
     return SiteForecast(frame, (pv_note, load_note), warmup)
 
 

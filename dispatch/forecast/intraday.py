@@ -32,9 +32,19 @@ import pandas as pd
 
 from dispatch.forecast.lookup import stamps_ns, values_at
 
-__all__ = ["DECAY_H", "RATIO_LIMITS", "WINDOW_H", "blended_day_before", "corrected_kw",
-           "daily_persistence", "day_before", "intraday_ratio", "recent_slots", "stamps_ns",
-           "values_at"]  # fmt: skip
+__all__ = [
+    "DECAY_H",
+    "RATIO_LIMITS",
+    "WINDOW_H",
+    "blended_day_before",
+    "corrected_kw",
+    "daily_persistence",
+    "day_before",
+    "intraday_ratio",
+    "recent_slots",
+    "stamps_ns",
+    "values_at",
+]
 
 #: Hours of measured PV the ratio compares.
 WINDOW_H = 2.0
@@ -75,9 +85,9 @@ def daily_persistence(history: pd.Series, index: pd.DatetimeIndex, days: int = 2
     For an energy that varies about its recent mean ``m`` as ``E_d - m = rho (E_{d-1} - m)``,
     the best forecast ``k`` days ahead is ``m + rho**k (E_{d-k} - m)`` (``blended_day_before``).
     """
-    step_ns = int(stamps_ns(index[:2])[1] - stamps_ns(index[:1])[0])
+    issue, second = (int(t) for t in stamps_ns(index[:2]))
+    step_ns = second - issue
     per_day = DAY.value // step_ns
-    issue = int(stamps_ns(index[:1])[0])
     at = issue - np.arange(days * per_day, 0, -1, dtype=np.int64) * step_ns
     values = values_at(history, at, before_ns=issue).reshape(days, per_day)
     energy = values.sum(axis=1)[np.isfinite(values).all(axis=1)]

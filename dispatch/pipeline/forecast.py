@@ -110,24 +110,14 @@ def pv_forecast(
     past = intraday.recent_slots(index[0], step)
     history = pv_history_kw if pv_history_kw is not None else pd.Series(dtype=float)
     if fc.pv_source == "persistence":
-        if fc.pv_persistence == "blend":
-            rho = intraday.daily_persistence(history, index)
-            values = intraday.blended_day_before(history, index, rho)
-        else:
-            values = intraday.day_before(history, index)
+        values, expected_past, how = _persistence(fc.pv_persistence, history, index, past)
         if np.isfinite(values).any():
             known = np.isfinite(values)
             if not known.all():
                 clear = chain(config, index, None, None, clear_sky)["p_pv_kw"].to_numpy()
                 values = np.where(known, values, clear)
             frame = pd.DataFrame({"p_pv_kw": values}, index=index)
-            note = "pv: persistence" + ("" if known.all() else " (gaps from clear sky)")
-            if fc.pv_persistence == "blend":
-                note += f", blended (day-to-day carry-over {rho:.2f})"
-                expected_past = intraday.blended_day_before(history, past, rho)
-            else:
-                a_day_back_ns = intraday.stamps_ns(past) - intraday.DAY.value
-                expected_past = intraday.values_at(history, a_day_back_ns)
+            note = "pv: persistence" + ("" if known.all() else " (gaps from clear sky)") + how
             return _intraday(config, frame, history, past, expected_past, note)
         note = "pv: persistence has no PV measured a day ago, clear sky"
         weather = None
@@ -141,6 +131,20 @@ def pv_forecast(
         return frame, note + " (no weather for the last hours: no intra-day correction)"
     expected_past = chain(config, past, basis, fit, clear_sky)["p_pv_kw"].to_numpy()
     return _intraday(config, frame, history, past, expected_past, note)
+
+
+def _persistence(
+    how: str, history: pd.Series, index: pd.DatetimeIndex, past: pd.DatetimeIndex
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """PV by persistence (``forecast.pv_persistence``) on ``index`` and on the recent slots
+    ``past`` the intra-day ratio compares (kW), and a note of the blend's carry-over."""
+    if how == "blend":
+        rho = intraday.daily_persistence(history, index)
+        values = intraday.blended_day_before(history, index, rho)
+        expected_past = intraday.blended_day_before(history, past, rho)
+        return values, expected_past, f", blended (day-to-day carry-over {rho:.2f})"
+    a_day_back_ns = intraday.stamps_ns(past) - intraday.DAY.value
+    return intraday.day_before(history, index), intraday.values_at(history, a_day_back_ns), ""
 
 
 def _intraday(config: SiteConfig, frame: pd.DataFrame, history: pd.Series,

@@ -62,7 +62,11 @@ class PlantDevice:
     def record_success(self) -> None:
         """Nothing to reset."""
 
-    def record_failure(self, now_s: float) -> None:
+    def backoff_reason(self, now_s: float) -> str | None:
+        """Never backing off."""
+        return None
+
+    def record_failure(self, now_s: float, cause: str) -> None:
         """Cannot happen (no I/O)."""
 
     def held_fault(self, now_s: float) -> str | None:

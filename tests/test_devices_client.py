@@ -111,14 +111,15 @@ def test_exception_response_is_a_device_error_and_backs_off() -> None:
         ps.faults.exception_code = 4
         with pytest.raises(DeviceError, match="exception response code 4"):
             await c.write(Setpoints(20.0, "plan"), 0.0)
-        with pytest.raises(DeviceError, match="backing off"):
+        with pytest.raises(DeviceError, match=r"backing off .*last: .*exception response code 4"):
             await c.write(Setpoints(20.0, "plan"), 1.0)
+        assert c.backoff_reason(1000.0) is None  # the wait is over
         snap = await read_snapshot([c], NOW, 100.0)
         assert snap.stale == ("bess",) and "exception response" in snap.faults[0]
         assert snap.missing and all(v != v for v in (snap.p_batt_kw, snap.soc_frac))
         ps.faults.exception_code = None
         assert (await c.write(Setpoints(20.0, "plan"), 1000.0)).action == "written"
-        assert c.failures == 0
+        assert c.failures == 0 and c.last_error is None
 
     asyncio.run(_with_server("huawei_sun2000_luna", body))
 

@@ -71,8 +71,7 @@ async def read_all(sv: Services, now: dt.datetime, now_s: float) -> Snapshot:
     waiting = [c for c in sv.devices if c not in ready]
     if not waiting:
         return snap
-    faults = tuple(f"{c.name}: backing off for {c.next_try_s - now_s:.1f} s after "
-                   f"{c.failures} failure(s)" for c in waiting)  # fmt: skip
+    faults = tuple(f"{c.name}: {c.backoff_reason(now_s)}" for c in waiting)
     return dataclasses.replace(snap, faults=snap.faults + faults,
                                stale=snap.stale + tuple(c.name for c in waiting))  # fmt: skip
 

@@ -124,6 +124,7 @@ class DeviceClient:
         self.last_revert_s: float | None = None  # its revert timer (s)
         self.failures = 0
         self.next_try_s = -math.inf
+        self.last_error: str | None = None  # the cause of the last failure
         self._last_image: list[list[int]] | None = None
         self._same_reads = 0
         self.readback_hold_until_s = -math.inf  # a command not kept: safe state until then
@@ -152,13 +153,20 @@ class DeviceClient:
         """Drop the connection; the next call reconnects."""
         self.transport.close()
 
+    def backoff_reason(self, now_s: float) -> str | None:
+        """While the device is backing off after failures, why (the wait left, in s, and
+        the last failure's cause); else None."""
+        if now_s >= self.next_try_s:
+            return None
+        last = f"; last: {self.last_error}" if self.last_error else ""
+        return (f"backing off for {self.next_try_s - now_s:.1f} s after {self.failures} "
+                f"failure(s){last}")
+
     def backoff_check(self, now_s: float) -> None:
         """``DeviceError`` while the device is backing off after failures."""
-        if now_s < self.next_try_s:
-            raise DeviceError(
-                f"device {self.name!r}: backing off for {self.next_try_s - now_s:.1f} s after "
-                f"{self.failures} failure(s)"
-            )
+        reason = self.backoff_reason(now_s)
+        if reason is not None:
+            raise DeviceError(f"device {self.name!r}: {reason}")
 
     def held_fault(self, now_s: float) -> str | None:
         """While a read-back mismatch holds the device in the safe state (``backoff_max_s``
@@ -174,11 +182,13 @@ class DeviceClient:
         """Reset the back-off after a successful exchange."""
         self.failures = 0
         self.next_try_s = -math.inf
+        self.last_error = None
 
-    def record_failure(self, now_s: float) -> None:
-        """Count a failure and back off exponentially (``backoff_initial_s`` doubling up to
-        ``backoff_max_s``)."""
+    def record_failure(self, now_s: float, cause: str) -> None:
+        """Count a failure, keep its ``cause`` for the back-off messages, and back off
+        exponentially (``backoff_initial_s`` doubling up to ``backoff_max_s``)."""
         self.failures += 1
+        self.last_error = cause
         delay = self.cfg.backoff_initial_s * 2.0 ** (self.failures - 1)
         self.next_try_s = now_s + min(delay, self.cfg.backoff_max_s)
 
@@ -344,8 +354,8 @@ class DeviceClient:
                 await self.restore_default()
                 return WriteOutcome("default_mode", 0.0)
             return await self._write(sp, now_s)
-        except DeviceError:
-            self.record_failure(now_s)
+        except DeviceError as exc:
+            self.record_failure(now_s, str(exc))
             self.last_written_kw = None  # a half-done sequence: the next write is a full one
             self.commanded = []
             raise
@@ -378,7 +388,8 @@ class DeviceClient:
         except ReadbackError as exc:  # the device does not keep what it is told: hand back
             self.readback_hold_until_s = now_s + self.cfg.backoff_max_s
             raise ReadbackError(f"{exc}; {await self._hand_back()}") from None
-        self.last_written_kw, self.last_write_s, self.failures = p, now_s, 0
+        self.last_written_kw, self.last_write_s = p, now_s
+        self.record_success()
         self.commanded, self.last_revert_s = writes, revert
         if drifted:  # dropped out of our command (a reboot, a local operator): rewritten now
             return WriteOutcome("rewritten", p, clamped, tuple(drifted))

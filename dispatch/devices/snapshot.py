@@ -51,7 +51,7 @@ async def read_snapshot(clients: list[DeviceClient], now: dt.datetime, now_s: fl
         try:
             reading = await client.read()
         except DeviceError as exc:
-            client.record_failure(now_s)
+            client.record_failure(now_s, str(exc))
             faults.append(f"{client.name}: {exc}")
             stale.append(client.name)
             continue

@@ -165,6 +165,28 @@ def test_first_working_day_after_a_holiday_follows_the_shift() -> None:
     np.testing.assert_allclose(fc - 8.0, offset * np.exp(-np.arange(8) * 0.25 / 1.5), rtol=1e-9)
 
 
+def test_a_level_read_off_another_day_type_holds_to_the_end_of_the_day() -> None:
+    # The cold start above, with a calendar that knows 1 April for a holiday: the only profile
+    # of the working day is the holiday's (a day back), so the recent level is all the
+    # forecaster knows of the day: it holds, undecayed, to midnight; the next day (a working
+    # day read off the working day a day back) is that day's load, the level decayed by then
+    holiday = frozenset({dt.date(2024, 4, 1)})
+    hist = history("2024-04-01", "2024-04-02 09:00", "UTC", holidays=holiday)
+    now = utc("2024-04-02 09:00")
+    cal = FactoryCalendar("UTC", extra_holidays=tuple(holiday))
+    fc = forecast_load(hist, now, cal, 96)
+    today = fc.index < utc("2024-04-03")
+    offset = fc.iloc[0] - 8.0
+    assert 90.0 < offset < 100.0
+    np.testing.assert_allclose(fc[today].to_numpy() - 8.0, offset, rtol=1e-9)
+    tomorrow = fc[~today]
+    lead_h = (tomorrow.index - now).total_seconds().to_numpy() / 3600 + 0.125
+    expected = hist.reindex(tomorrow.index - pd.Timedelta(days=1)).to_numpy()
+    expected = np.where(np.isnan(expected), 8.0, expected)  # not yet measured: the holiday
+    np.testing.assert_allclose(tomorrow.to_numpy(), expected + offset * np.exp(-lead_h / 1.5),
+                               rtol=1e-9)
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(0, 2**31 - 1),

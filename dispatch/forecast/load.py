@@ -401,15 +401,44 @@ _FALLBACK_LAGS = (7, 14, 21, 28, 1, 2, 3, 4, 5, 6)
 
 def _fallback(series: pd.Series, index: pd.DatetimeIndex, tz: str) -> np.ndarray:
     """Same local time 1..4 weeks back, else 1..6 days back, else the mean of the history."""
+    return _fallback_lags(series, index, tz)[0]
+
+
+def _fallback_lags(
+    series: pd.Series, index: pd.DatetimeIndex, tz: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_fallback``'s values (kW) and the lag (d) each was read at (0: the history's mean)."""
     if len(index) == 0:
-        return np.full(0, np.nan)
+        return np.full(0, np.nan), np.zeros(0, dtype=np.int64)
     own = stamps_ns(series.index)
     step_ns = int(own[1] - own[0]) if len(own) > 1 else None  # a grid the index may be on
     stamps = _lagged_ns(index, tz, _FALLBACK_LAGS, step_ns)
     values = values_at(series, stamps.ravel()).reshape(stamps.shape)
     first = np.argmax(~np.isnan(values), axis=0)  # the first lag with a value (else lag 0)
     out = values[first, np.arange(len(index))]
-    return np.where(np.isnan(out), float(np.nanmean(series.to_numpy())), out)
+    lags = np.where(np.isnan(out), 0, np.asarray(_FALLBACK_LAGS)[first])
+    return np.where(np.isnan(out), float(np.nanmean(series.to_numpy())), out), lags
+
+
+def _level_held(
+    index: pd.DatetimeIndex, lags: np.ndarray, fell_back: np.ndarray, calendar: FactoryCalendar,
+    step: pd.Timedelta,
+) -> np.ndarray:
+    """The slots on the issue's local date (``index[0]``'s) whose profile is a fallback read
+    from a day of another day type (or the history's mean, lag 0): for them the recent level
+    is the only word on the day, so it holds undecayed to the day's end."""
+    dates = _local_keys(index, calendar.timezone, step)[0]
+    today = dates == dates[0]
+    held = today & fell_back
+    if not held.any():
+        return held
+    own = calendar.day_types([dates[0].astype("datetime64[D]").item()])[0]
+    back = dates[held] - lags[held].astype("timedelta64[D]")
+    uniq, inverse = np.unique(back, return_inverse=True)
+    kinds = calendar.day_types(uniq.astype("datetime64[D]").tolist())[inverse]
+    same = (lags[held] > 0) & (kinds == own)
+    held[np.flatnonzero(held)[same]] = False
+    return held
 
 
 def _profiles(
@@ -513,15 +542,20 @@ def forecast_from_prepared(
     first_finite_ns = ns[np.isfinite(series.to_numpy())][0]
     level_from = now - pd.Timedelta(hours=opts.level_window_h)
     recent = series.iloc[int(np.searchsorted(ns, level_from.value, "left")):]
+    lags = np.zeros(len(index), dtype=np.int64)
     if now.value - first_finite_ns < pd.Timedelta(days=opts.min_history_days).value:
-        prof = _fallback(series, index, calendar.timezone)
+        prof, lags = _fallback_lags(series, index, calendar.timezone)
         prof_recent = _fallback(series, recent.index, calendar.timezone)
+        fell_back = np.ones(len(index), dtype=bool)
     else:
         prof, prof_recent = _profiles(series, step, calendar, opts, index, recent.index)
-        gap = np.isnan(prof)
-        if gap.any():
-            prof[gap] = _fallback(series, index[gap], calendar.timezone)
+        fell_back = np.isnan(prof)
+        if fell_back.any():
+            prof[fell_back], lags[fell_back] = _fallback_lags(series, index[fell_back],
+                                                              calendar.timezone)
     lead_h = (stamps_ns(index) + (step / 2).value - now.value) / _HOUR_NS
     decay = np.exp(-lead_h / opts.level_tau_h)
+    if fell_back.any():
+        decay[_level_held(index, lags, fell_back, calendar, step)] = 1.0
     values = prof + _level_offset(recent, prof_recent, now, step, opts) * decay
     return pd.Series(np.maximum(values, 0.0), index=index, name="p_load_kw")

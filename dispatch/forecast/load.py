@@ -443,9 +443,10 @@ def _level_held(
 
 def _profiles(
     series: pd.Series, step: pd.Timedelta, calendar: FactoryCalendar, opts: LoadOptions,
-    *indexes: pd.DatetimeIndex,
+    *indexes: pd.DatetimeIndex, worked: np.datetime64 | None = None,
 ) -> list[np.ndarray]:
-    """Calendar profile (kW) at each stamp of each of ``indexes``; NaN where none is known."""
+    """Calendar profile (kW) at each stamp of each of ``indexes``; NaN where none is known.
+    The local date ``worked`` (when given) takes the working-day profile, whatever its type."""
     table = _day_table(series, calendar.timezone, step)
     keys = [_local_keys(index, calendar.timezone, step) for index in indexes]
     all_dates = np.unique(np.concatenate([table[0], *(d for d, _ in keys)]))
@@ -457,13 +458,39 @@ def _profiles(
         out = np.full(len(dates), np.nan)
         for day in np.unique(dates):
             if day not in found:
-                kind = int(codes[np.searchsorted(all_dates, day)])
+                kind = WORK if day == worked else int(codes[np.searchsorted(all_dates, day)])
                 found[day] = _profile(table, types, day, kind, opts)
             at = dates == day
             if found[day] is not None:
                 out[at] = found[day][bins[at]]
         results.append(out)
     return results
+
+
+def _worked_day_off(
+    series: pd.Series, step: pd.Timedelta, calendar: FactoryCalendar, opts: LoadOptions,
+    index: pd.DatetimeIndex, recent: pd.Series, prof: np.ndarray, prof_recent: np.ndarray,
+) -> None:
+    """On a day off whose recent hours follow the working-day profile more closely than the
+    day's own (the plant works today, unannounced), the rest of the day takes the working-day
+    profile: ``prof`` and ``prof_recent`` are changed in place on the issue's local date."""
+    dates = _local_keys(index, calendar.timezone, step)[0]
+    today = dates[0]
+    if calendar.day_types([today.astype("datetime64[D]").item()])[0] == WORK:
+        return
+    actual = recent.to_numpy(dtype=float)
+    mine = (_local_keys(recent.index, calendar.timezone, step)[0] == today) & np.isfinite(actual)
+    if not mine.any() or np.nanmean(actual[mine] - prof_recent[mine]) <= 0:
+        return  # not above the day-off profile: nothing to explain
+    work, work_recent = _profiles(series, step, calendar, opts, index, recent.index,
+                                  worked=today)
+    ok = mine & np.isfinite(work_recent) & np.isfinite(prof_recent)
+    if not ok.any():
+        return
+    if np.abs(actual[ok] - work_recent[ok]).mean() < np.abs(actual[ok] - prof_recent[ok]).mean():
+        on = dates == today
+        prof[on] = work[on]
+        prof_recent[mine] = work_recent[mine]
 
 
 def _level_offset(
@@ -549,6 +576,7 @@ def forecast_from_prepared(
         fell_back = np.ones(len(index), dtype=bool)
     else:
         prof, prof_recent = _profiles(series, step, calendar, opts, index, recent.index)
+        _worked_day_off(series, step, calendar, opts, index, recent, prof, prof_recent)
         fell_back = np.isnan(prof)
         if fell_back.any():
             prof[fell_back], lags[fell_back] = _fallback_lags(series, index[fell_back],

@@ -8,7 +8,10 @@ profile over the last hours) added with a weight that decays with lead time, so 
 that starts late is followed. With less than ``min_history_days`` of history, and for day types
 seen fewer than ``min_days`` times, the profile falls back to the same local time a week back
 (else a day back); the recent level is added to it all the same, so a cold start on a holiday
-follows the first working day's shift. Never negative.
+follows the first working day's shift, and where that fallback is a day of another type the
+level holds to the end of the day instead of decaying (it is all the forecaster knows of the
+day). A day off whose recent hours follow the working-day profile more closely than its own
+(the plant works, unannounced) takes the working-day profile for the rest of it. Never negative.
 
 Only history strictly before the issue time ``now`` is used: the series is sliced at ``now``
 before anything else and the slice is asserted.

@@ -322,23 +322,29 @@ def test_beats_seasonal_naive_on_the_german_factory(shared_data: Path) -> None:
     assert err_ours / total < 0.85 * err_naive / total
 
 
-def test_a_day_off_worked_takes_the_working_day_profile_for_the_rest_of_the_day() -> None:
-    # Saturday 23 March: the plant works its weekday shift from 07:00 (107, 108 kW) instead of
-    # the Saturday's 50 kW. At 09:00 the recent hours follow the working-day profile (100 +
-    # hour), not the Saturday's: the rest of the Saturday is forecast at it; the Sunday keeps
-    # its own profile. A Saturday as usual keeps the Saturday's.
+@pytest.mark.parametrize("share", [1.0, 0.5])
+def test_a_day_off_worked_takes_the_working_day_profile_for_the_rest_of_the_day(
+    share: float,
+) -> None:
+    # Saturday 23 March: from 07:00 the plant runs its weekday shift (107, 108 kW; share 1) or
+    # half of the way from the Saturday's 50 kW to it (share 0.5). At 09:00 the recent hours
+    # are fitted by that share of the way from the Saturday's profile to the working day's:
+    # the rest of the Saturday is forecast at it; the Sunday keeps its own profile. A
+    # Saturday as usual keeps the Saturday's.
     tz = "Europe/Berlin"
     hist = history("2024-02-05", "2024-03-23 09:00", tz)
     now = utc("2024-03-23 09:00", tz)
     worked = hist.copy()
     saturday = worked.index >= utc("2024-03-23 07:00", tz)
     monday = worked.index[saturday] + pd.Timedelta(days=-5)  # Monday 18 March, same hours
-    worked[saturday] = hist.reindex(monday).to_numpy()
+    worked[saturday] += share * (hist.reindex(monday).to_numpy() - hist[saturday].to_numpy())
     cal = FactoryCalendar(tz)
     fc = forecast_load(worked, now, cal, utc("2024-03-25", tz))
     on_saturday = fc.index < utc("2024-03-24", tz)
+    own = pattern(fc.index[on_saturday], tz)
     as_monday = pattern(fc.index[on_saturday] - pd.Timedelta(days=5), tz)
-    np.testing.assert_allclose(fc[on_saturday].to_numpy(), as_monday, atol=1e-9)
+    np.testing.assert_allclose(fc[on_saturday].to_numpy(), own + share * (as_monday - own),
+                               atol=1e-9)
     np.testing.assert_allclose(fc[~on_saturday].to_numpy(), pattern(fc.index[~on_saturday], tz),
                                atol=1e-9)
     usual = forecast_load(hist, now, cal, utc("2024-03-25", tz))

@@ -10,8 +10,9 @@ seen fewer than ``min_days`` times, the profile falls back to the same local tim
 (else a day back); the recent level is added to it all the same, so a cold start on a holiday
 follows the first working day's shift, and where that fallback is a day of another type the
 level holds to the end of the day instead of decaying (it is all the forecaster knows of the
-day). A day off whose recent hours follow the working-day profile more closely than its own
-(the plant works, unannounced) takes the working-day profile for the rest of it. Never negative.
+day). A day off whose recent hours rise from its own profile towards the working day's (the
+plant works, unannounced, fully or in part) takes for the rest of it the blend of the two that
+fits those hours best. Never negative.
 
 Only history strictly before the issue time ``now`` is used: the series is sliced at ``now``
 before anything else and the slice is asserted.
@@ -474,9 +475,11 @@ def _worked_day_off(
     series: pd.Series, step: pd.Timedelta, calendar: FactoryCalendar, opts: LoadOptions,
     index: pd.DatetimeIndex, recent: pd.Series, prof: np.ndarray, prof_recent: np.ndarray,
 ) -> None:
-    """On a day off whose recent hours follow the working-day profile more closely than the
-    day's own (the plant works today, unannounced), the rest of the day takes the working-day
-    profile: ``prof`` and ``prof_recent`` are changed in place on the issue's local date."""
+    """On a day off whose recent hours lie above the day's own profile, towards the
+    working-day profile (the plant works today, unannounced, fully or in part), the rest of
+    the day takes the blend ``own + w (working - own)`` that fits the recent hours best (least
+    squares, ``w`` clipped to [0, 1]): ``prof`` and ``prof_recent`` are changed in place on
+    the issue's local date."""
     dates = _local_keys(index, calendar.timezone, step)[0]
     today = dates[0]
     if calendar.day_types([today.astype("datetime64[D]").item()])[0] == WORK:
@@ -488,12 +491,16 @@ def _worked_day_off(
     work, work_recent = _profiles(series, step, calendar, opts, index, recent.index,
                                   worked=today)
     ok = mine & np.isfinite(work_recent) & np.isfinite(prof_recent)
-    if not ok.any():
+    towards = work_recent[ok] - prof_recent[ok]
+    scale = float(np.dot(towards, towards))
+    if scale <= 0:
         return
-    if np.abs(actual[ok] - work_recent[ok]).mean() < np.abs(actual[ok] - prof_recent[ok]).mean():
-        on = dates == today
-        prof[on] = work[on]
-        prof_recent[mine] = work_recent[mine]
+    w = float(np.clip(np.dot(actual[ok] - prof_recent[ok], towards) / scale, 0.0, 1.0))
+    if w == 0.0:
+        return
+    on = dates == today
+    prof[on] += w * (work[on] - prof[on])
+    prof_recent[mine] += w * (work_recent[mine] - prof_recent[mine])
 
 
 def _level_offset(

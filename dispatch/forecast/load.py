@@ -485,12 +485,13 @@ def _worked_day_off(
     if calendar.day_types([today.astype("datetime64[D]").item()])[0] == WORK:
         return
     actual = recent.to_numpy(dtype=float)
-    mine = (_local_keys(recent.index, calendar.timezone, step)[0] == today) & np.isfinite(actual)
-    if not mine.any() or np.nanmean(actual[mine] - prof_recent[mine]) <= 0:
+    mine = _local_keys(recent.index, calendar.timezone, step)[0] == today
+    mine &= np.isfinite(actual) & np.isfinite(prof_recent)
+    if not mine.any() or (actual[mine] - prof_recent[mine]).mean() <= 0:
         return  # not above the day-off profile: nothing to explain
     work, work_recent = _profiles(series, step, calendar, opts, index, recent.index,
                                   worked=today)
-    ok = mine & np.isfinite(work_recent) & np.isfinite(prof_recent)
+    ok = mine & np.isfinite(work_recent)
     towards = work_recent[ok] - prof_recent[ok]
     scale = float(np.dot(towards, towards))
     if scale <= 0:

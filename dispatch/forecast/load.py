@@ -445,25 +445,48 @@ def _level_held(
     return held
 
 
-def _profiles(
-    series: pd.Series, step: pd.Timedelta, calendar: FactoryCalendar, opts: LoadOptions,
-    *indexes: pd.DatetimeIndex, worked: np.datetime64 | None = None,
-) -> list[np.ndarray]:
-    """Calendar profile (kW) at each stamp of each of ``indexes``; NaN where none is known.
-    The local date ``worked`` (when given) takes the working-day profile, whatever its type."""
+@dataclass(frozen=True)
+class _Days:
+    """The history by local day and the local keys of the stamps asked about, worked out once
+    per forecast: ``table`` (dates x bins, kW), ``keys`` (dates and bins of each index),
+    ``all_dates`` and their day-type ``codes``, and ``types`` of the table's rows."""
+
+    table: tuple[np.ndarray, np.ndarray]
+    keys: list[tuple[np.ndarray, np.ndarray]]
+    all_dates: np.ndarray
+    codes: np.ndarray
+    types: np.ndarray
+
+    def code(self, day: np.datetime64) -> int:
+        """The day type of local date ``day`` (one of ``all_dates``)."""
+        return int(self.codes[np.searchsorted(self.all_dates, day)])
+
+
+def _days(
+    series: pd.Series, step: pd.Timedelta, calendar: FactoryCalendar, *indexes: pd.DatetimeIndex
+) -> _Days:
+    """``_Days`` of the history ``series`` for the stamps of ``indexes``."""
     table = _day_table(series, calendar.timezone, step)
     keys = [_local_keys(index, calendar.timezone, step) for index in indexes]
     all_dates = np.unique(np.concatenate([table[0], *(d for d, _ in keys)]))
     codes = calendar.day_types(all_dates.astype("datetime64[D]").tolist())  # datetime.date
-    types = codes[np.searchsorted(all_dates, table[0])]
+    return _Days(table, keys, all_dates, codes, codes[np.searchsorted(all_dates, table[0])])
+
+
+def _profiles(
+    days: _Days, opts: LoadOptions, worked: np.datetime64 | None = None
+) -> list[np.ndarray]:
+    """Calendar profile (kW) at each stamp of each index of ``days``; NaN where none is
+    known. The local date ``worked`` (when given) takes the working-day profile, whatever its
+    type."""
     found: dict[np.datetime64, np.ndarray | None] = {}
     results = []
-    for dates, bins in keys:
+    for dates, bins in days.keys:
         out = np.full(len(dates), np.nan)
         for day in np.unique(dates):
             if day not in found:
-                kind = WORK if day == worked else int(codes[np.searchsorted(all_dates, day)])
-                found[day] = _profile(table, types, day, kind, opts)
+                kind = WORK if day == worked else days.code(day)
+                found[day] = _profile(days.table, days.types, day, kind, opts)
             at = dates == day
             if found[day] is not None:
                 out[at] = found[day][bins[at]]
@@ -472,25 +495,22 @@ def _profiles(
 
 
 def _worked_day_off(
-    series: pd.Series, step: pd.Timedelta, calendar: FactoryCalendar, opts: LoadOptions,
-    index: pd.DatetimeIndex, recent: pd.Series, prof: np.ndarray, prof_recent: np.ndarray,
+    days: _Days, opts: LoadOptions, recent: pd.Series, prof: np.ndarray, prof_recent: np.ndarray
 ) -> None:
     """On a day off whose recent hours lie above the day's own profile, towards the
     working-day profile (the plant works today, unannounced, fully or in part), the rest of
     the day takes the blend ``own + w (working - own)`` that fits the recent hours best (least
-    squares, ``w`` clipped to [0, 1]): ``prof`` and ``prof_recent`` are changed in place on
-    the issue's local date."""
-    dates = _local_keys(index, calendar.timezone, step)[0]
+    squares, ``w`` clipped to [0, 1]): ``prof`` and ``prof_recent`` (on the forecast's and the
+    recent stamps of ``days``) are changed in place on the issue's local date."""
+    dates, recent_dates = days.keys[0][0], days.keys[1][0]
     today = dates[0]
-    if calendar.day_types([today.astype("datetime64[D]").item()])[0] == WORK:
+    if days.code(today) == WORK:
         return
     actual = recent.to_numpy(dtype=float)
-    mine = _local_keys(recent.index, calendar.timezone, step)[0] == today
-    mine &= np.isfinite(actual) & np.isfinite(prof_recent)
+    mine = (recent_dates == today) & np.isfinite(actual) & np.isfinite(prof_recent)
     if not mine.any() or (actual[mine] - prof_recent[mine]).mean() <= 0:
         return  # not above the day-off profile: nothing to explain
-    work, work_recent = _profiles(series, step, calendar, opts, index, recent.index,
-                                  worked=today)
+    work, work_recent = _profiles(days, opts, worked=today)
     ok = mine & np.isfinite(work_recent)
     towards = work_recent[ok] - prof_recent[ok]
     scale = float(np.dot(towards, towards))
@@ -586,8 +606,9 @@ def forecast_from_prepared(
         prof_recent = _fallback(series, recent.index, calendar.timezone)
         fell_back = np.ones(len(index), dtype=bool)
     else:
-        prof, prof_recent = _profiles(series, step, calendar, opts, index, recent.index)
-        _worked_day_off(series, step, calendar, opts, index, recent, prof, prof_recent)
+        days = _days(series, step, calendar, index, recent.index)
+        prof, prof_recent = _profiles(days, opts)
+        _worked_day_off(days, opts, recent, prof, prof_recent)
         fell_back = np.isnan(prof)
         if fell_back.any():
             prof[fell_back], lags[fell_back] = _fallback_lags(series, index[fell_back],
